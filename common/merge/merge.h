@@ -13,6 +13,9 @@
 // All functions are pure (no I/O, no clock: the caller passes `now`) and thread-safe.
 #pragma once
 
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +38,10 @@ enum class ListType {
 struct ListInfo {
   ListType type = ListType::kAtomic;
   std::vector<std::string> keys;  // for kMap: e.g. {"containerPort", "protocol"}
+  // For kMap: default value of a key field an item may omit (parallel to `keys`; null or
+  // missing = no default, the item must carry the key). Ports default "protocol" to "TCP",
+  // as the Kubernetes OpenAPI schema does, so `k:{"containerPort":80,"protocol":"TCP"}`.
+  std::vector<Json> key_defaults;
 };
 
 // Which lists are maps/sets, looked up by apiVersion/kind and field path, e.g.
@@ -45,8 +52,14 @@ struct ListInfo {
 // finalizers as a set, conditions by type, ownerReferences by uid; other lists are atomic.
 // Custom resources: lists are atomic unless the CRD schema says otherwise (x-kubernetes-
 // list-type / x-kubernetes-list-map-keys), which callers may register.
+//
+// A default-constructed Schema holds the built-in table; Register* adds custom resource
+// rules (an exact apiVersion/kind/path match wins over the built-in table). Registration is
+// not thread-safe; lookups on a Schema nobody registers into any more are.
 class Schema {
  public:
+  Schema() = default;
+
   // The built-in table. Never null; lives forever.
   static const Schema& BuiltIn();
 
@@ -54,6 +67,22 @@ class Schema {
   // in objects of `api_version`/`kind`.
   ListInfo ListAt(std::string_view api_version, std::string_view kind,
                   const std::vector<std::string>& path) const;
+
+  // True when the object (map) at `path` is atomic: replaced whole and owned as one field,
+  // like LabelSelector (`spec.selector`) or `valueFrom.secretKeyRef`.
+  bool IsAtomicMap(std::string_view api_version, std::string_view kind,
+                   const std::vector<std::string>& path) const;
+
+  // Custom resources (x-kubernetes-list-type / x-kubernetes-list-map-keys,
+  // x-kubernetes-map-type: atomic). `path` as for ListAt.
+  void RegisterList(std::string_view api_version, std::string_view kind,
+                    const std::vector<std::string>& path, ListInfo info);
+  void RegisterAtomicMap(std::string_view api_version, std::string_view kind,
+                         const std::vector<std::string>& path);
+
+ private:
+  std::map<std::string, ListInfo, std::less<>> lists_;  // "apiVersion|kind|a.b.c"
+  std::set<std::string, std::less<>> atomic_maps_;
 };
 
 // One entry of metadata.managedFields.
@@ -70,7 +99,22 @@ struct ManagedFieldsEntry {
 struct Conflict {
   std::string manager;     // current owner
   std::string field_path;  // ".spec.replicas", ".spec.template.spec.containers[name=\"web\"].image"
+  // The owner's managedFields entry, for the message Kubernetes prints
+  // ("conflict with \"kubectl-edit\" using apps/v1").
+  std::string operation;
+  std::string api_version;
+  std::string time;
+  std::string subresource;
 };
+
+// Kubernetes' 409 message for a refused apply: "Apply failed with 1 conflict: conflict with
+// \"mgr\" using apps/v1: .spec.replicas" (several conflicts: grouped by manager, one
+// "- <path>" line each).
+std::string ConflictMessage(const std::vector<Conflict>& conflicts);
+
+// The message of one `details.causes[]` entry (type FieldManagerConflict, field =
+// conflict.field_path): "conflict with \"mgr\" using apps/v1".
+std::string ConflictCauseMessage(const Conflict& conflict);
 
 struct ApplyRequest {
   const Json& live;     // the current object, or null when it does not exist yet
@@ -92,22 +136,36 @@ struct ApplyOutcome {
 // comes to own exactly the fields in `applied`; fields it owned before and no longer applies
 // are removed unless another manager also owns them; a field owned by another manager with a
 // different value is a conflict unless `force` (then ownership moves to `manager`).
-// Errors: kInvalidArgument when `applied` is not an object, lacks apiVersion/kind, or has a
-// value of the wrong shape where the schema expects a list map (message names the field).
+// Main resource: `status` of `applied` is ignored (live's is kept, nobody gains ownership of
+// it); subresource "status": everything but `status` (and metadata) is ignored.
+// `metadata.managedFields` of `applied` is ignored. apiVersion, kind, metadata.name/
+// namespace/uid/... are never recorded as owned (as Kubernetes strips them).
+// Like the API server, manager "kubectl" (kubectl apply --server-side) may take fields whose
+// live value still matches the kubectl.kubernetes.io/last-applied-configuration annotation
+// without conflict, and keeps that annotation in sync when it exists.
+// Errors: kInvalidArgument when `applied` is not an object, lacks apiVersion/kind, has a
+// kind different from live's, or has a value of the wrong shape where the schema expects a
+// list map, a list-map item without its key, or duplicate keys (message names the field).
 absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request);
 
 // Records an "Update" by `manager` (create, PUT, non-apply PATCH): the manager comes to own
 // every leaf field whose value differs between `old_object` (null on create) and
 // `new_object`; other managers lose ownership of those fields. Returns `new_object` with
 // metadata.managedFields updated. An empty manager leaves managedFields untouched.
+// The manager keeps what it owned before (minus fields that were removed). If `new_object`
+// carries a non-empty metadata.managedFields (and this is not a subresource write), those
+// entries are the starting point instead of old_object's, as in Kubernetes; `[{}]` resets.
+// Entries are identified by (manager, operation, subresource, apiVersion for Update).
 Json RecordUpdate(const Json& old_object, const Json& new_object, std::string_view manager,
-                  std::string_view now, const Schema* schema = nullptr);
+                  std::string_view now, const Schema* schema = nullptr,
+                  std::string_view subresource = {});
 
-// Parses/serializes metadata.managedFields.
+// Parses/serializes metadata.managedFields. Errors: kInvalidArgument for a malformed entry
+// (message names the index). A missing or null managedFields is an empty list.
 absl::StatusOr<std::vector<ManagedFieldsEntry>> ParseManagedFields(const Json& object);
 Json ManagedFieldsToJson(const std::vector<ManagedFieldsEntry>& entries);
 
-// RFC 7386. Never fails.
+// RFC 7386 (null deletes; a non-object patch replaces the target). Never fails.
 Json JsonMergePatch(const Json& target, const Json& patch);
 
 // RFC 6902 (add, remove, replace, move, copy, test). Errors: kInvalidArgument for a
