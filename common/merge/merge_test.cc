@@ -1,0 +1,1 @@
+// Tests for driftless::merge (being written).
