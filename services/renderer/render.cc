@@ -1,0 +1,167 @@
+#include "services/renderer/render.h"
+
+#include <algorithm>
+#include <map>
+
+#include "common/match/glob.h"
+
+namespace driftless::renderer {
+namespace {
+
+using manifest::Json;
+
+bool IsManifestFile(std::string_view path) {
+  return path.ends_with(".yaml") || path.ends_with(".yml") || path.ends_with(".json");
+}
+
+bool HasDotComponent(std::string_view rel) {
+  size_t start = 0;
+  while (start < rel.size()) {
+    if (rel[start] == '.') return true;
+    const size_t slash = rel.find('/', start);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return false;
+}
+
+std::string NormalizePath(std::string_view p) {
+  std::string out(p);
+  while (out.starts_with("./")) out.erase(0, 2);
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (out == ".") out.clear();
+  return out;
+}
+
+absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
+  auto fail = [&](const std::string& what) {
+    return absl::InvalidArgumentError(where.ToString() + ": " + what);
+  };
+  if (!o.is_object()) return fail("a manifest must be a mapping");
+  for (const char* field : {"apiVersion", "kind"}) {
+    if (!o.contains(field)) return fail(std::string("missing ") + field);
+    if (!o[field].is_string() || o[field].get_ref<const std::string&>().empty()) {
+      return fail(std::string(field) + " must be a non-empty string");
+    }
+  }
+  const std::string kind = o["kind"].get<std::string>();
+  if (!o.contains("metadata") || !o["metadata"].is_object()) {
+    return fail(kind + ": missing metadata");
+  }
+  const Json& md = o["metadata"];
+  if (!md.contains("name")) {
+    if (md.contains("generateName")) {
+      return fail(kind + ": metadata.generateName is not supported (an object must have a "
+                         "fixed metadata.name to be tracked)");
+    }
+    return fail(kind + ": missing metadata.name");
+  }
+  if (!md["name"].is_string() || md["name"].get_ref<const std::string&>().empty()) {
+    return fail(kind + ": metadata.name must be a non-empty string");
+  }
+  if (md.contains("namespace") && !md["namespace"].is_null() && !md["namespace"].is_string()) {
+    return fail(kind + " " + md["name"].get<std::string>() + ": metadata.namespace must be a string");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ObjectKey(const Json& o) {
+  const std::string api_version = o.value("apiVersion", "");
+  const size_t slash = api_version.find('/');
+  const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+  const Json& md = o["metadata"];
+  std::string ns;
+  if (md.contains("namespace") && md["namespace"].is_string()) ns = md["namespace"].get<std::string>();
+  return group + "/" + o.value("kind", "") + "/" + ns + "/" + md.value("name", "");
+}
+
+absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view text,
+                                                              std::string_view file) {
+  DL_ASSIGN_OR_RETURN(std::vector<manifest::Document> docs,
+                      manifest::ParseYamlDocuments(text, file));
+  std::vector<RenderedObject> out;
+  for (manifest::Document& d : docs) {
+    if (d.value.is_null()) continue;
+    if (d.value.is_object() && d.value.value("kind", "") == "List" &&
+        d.value.contains("items")) {
+      if (!d.value["items"].is_array()) {
+        return absl::InvalidArgumentError(d.location.ToString() + ": List items must be a list");
+      }
+      for (Json& item : d.value["items"]) {
+        DL_RETURN_IF_ERROR(CheckObject(item, d.location));
+        out.push_back({std::move(item), d.location});
+      }
+      continue;
+    }
+    DL_RETURN_IF_ERROR(CheckObject(d.value, d.location));
+    out.push_back({std::move(d.value), d.location});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<SourceFile>& files,
+                                                            std::string_view app_path,
+                                                            const DirectoryOptions& options,
+                                                            const Variables& vars) {
+  const std::string base = NormalizePath(app_path);
+  std::vector<std::pair<std::string, const SourceFile*>> selected;  // (relative path, file)
+  bool path_exists = base.empty();
+  for (const SourceFile& f : files) {
+    const std::string path = NormalizePath(f.path);
+    std::string rel;
+    if (base.empty()) {
+      rel = path;
+    } else if (path.size() > base.size() && path.starts_with(base) && path[base.size()] == '/') {
+      rel = path.substr(base.size() + 1);
+    } else {
+      continue;
+    }
+    path_exists = true;
+    if (!IsManifestFile(rel) || HasDotComponent(rel)) continue;
+    if (!options.recurse && rel.find('/') != std::string::npos) continue;
+    if (!options.include.empty() && !match::GlobMatch(options.include, rel) &&
+        !match::GlobMatch(options.include, rel.substr(rel.rfind('/') + 1))) {
+      continue;
+    }
+    if (!options.exclude.empty() && (match::GlobMatch(options.exclude, rel) ||
+                                     match::GlobMatch(options.exclude,
+                                                      rel.substr(rel.rfind('/') + 1)))) {
+      continue;
+    }
+    selected.emplace_back(rel, &f);
+  }
+  if (!path_exists) {
+    return absl::NotFoundError("path \"" + base + "\" not found in the repository");
+  }
+  std::sort(selected.begin(), selected.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  std::vector<RenderedObject> out;
+  std::map<std::string, manifest::SourceLocation> seen;
+  for (const auto& [rel, file] : selected) {
+    DL_ASSIGN_OR_RETURN(std::vector<RenderedObject> objects,
+                        ObjectsFromStream(file->content, NormalizePath(file->path)));
+    for (RenderedObject& r : objects) {
+      if (!vars.empty()) {
+        auto substituted = SubstituteObject(r.object, vars);
+        if (!substituted.ok()) return Annotate(substituted.status(), r.location.ToString());
+        r.object = *std::move(substituted);
+        DL_RETURN_IF_ERROR(CheckObject(r.object, r.location));
+      }
+      const std::string key = ObjectKey(r.object);
+      auto [it, inserted] = seen.emplace(key, r.location);
+      if (!inserted) {
+        return absl::InvalidArgumentError(
+            r.location.ToString() + ": " + r.object["kind"].get<std::string>() + " " +
+            r.object["metadata"]["name"].get<std::string>() + " is also defined at " +
+            it->second.ToString());
+      }
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace driftless::renderer

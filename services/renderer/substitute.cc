@@ -1,0 +1,117 @@
+#include "services/renderer/substitute.h"
+
+namespace driftless::renderer {
+namespace {
+
+bool IsNameStart(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+std::string ObjectName(const manifest::Json& o) {
+  std::string kind = o.is_object() && o.contains("kind") && o["kind"].is_string()
+                         ? o["kind"].get<std::string>()
+                         : "object";
+  const manifest::Json* md = o.is_object() && o.contains("metadata") ? &o["metadata"] : nullptr;
+  std::string name = md && md->is_object() && md->contains("name") && (*md)["name"].is_string()
+                         ? (*md)["name"].get<std::string>()
+                         : "<unnamed>";
+  return kind + " " + name;
+}
+
+bool SubstitutionDisabled(const manifest::Json& o) {
+  if (!o.is_object() || !o.contains("metadata") || !o["metadata"].is_object()) return false;
+  const manifest::Json& md = o["metadata"];
+  for (const char* section : {"annotations", "labels"}) {
+    if (!md.contains(section) || !md[section].is_object()) continue;
+    for (const char* key :
+         {"driftless.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"}) {
+      auto it = md[section].find(key);
+      if (it != md[section].end() && it->is_string() && it->get<std::string>() == "disabled") {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variables& vars) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t dollar = text.find('$', i);
+    if (dollar == std::string_view::npos) {
+      out.append(text.substr(i));
+      break;
+    }
+    out.append(text.substr(i, dollar - i));
+    i = dollar;
+    // $${ -> literal ${
+    if (text.substr(i, 3) == "$${") {
+      out.append("${");
+      i += 3;
+      continue;
+    }
+    if (text.substr(i, 2) != "${" || i + 2 >= text.size() || !IsNameStart(text[i + 2])) {
+      out.push_back('$');
+      ++i;
+      continue;
+    }
+    size_t j = i + 2;
+    while (j < text.size() && IsNameChar(text[j])) ++j;
+    const std::string_view name = text.substr(i + 2, j - (i + 2));
+    std::string_view op;
+    if (text.substr(j, 2) == ":=" || text.substr(j, 2) == ":-") {
+      op = text.substr(j, 2);
+      j += 2;
+    } else if (j < text.size() && (text[j] == '=' || text[j] == '-')) {
+      op = text.substr(j, 1);
+      j += 1;
+    } else if (j >= text.size()) {
+      return absl::InvalidArgumentError("unterminated \"${" + std::string(name) + "\"");
+    } else if (text[j] != '}') {
+      // Not one of our forms (e.g. "${a.b}"): keep the text as it is.
+      out.push_back('$');
+      ++i;
+      continue;
+    }
+    const size_t close = text.find('}', j);
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError("unterminated \"${" + std::string(name) + "\"");
+    }
+    const std::string_view fallback = text.substr(j, close - j);
+    auto it = vars.find(name);
+    const bool unset = it == vars.end();
+    const bool empty = unset || it->second.empty();
+    if (op.empty()) {
+      if (unset) {
+        return absl::InvalidArgumentError(
+            "variable ${" + std::string(name) +
+            "} is not set (set it in spec.source.substitute or give a default: ${" +
+            std::string(name) + ":=value})");
+      }
+      out.append(it->second);
+    } else if ((op.size() == 2 && empty) || (op.size() == 1 && unset)) {
+      out.append(fallback);
+    } else {
+      out.append(it->second);
+    }
+    i = close + 1;
+  }
+  return out;
+}
+
+absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
+                                               const Variables& vars) {
+  if (SubstitutionDisabled(object)) return object;
+  const std::string yaml = manifest::ToYaml(object);
+  if (yaml.find('$') == std::string::npos) return object;
+  auto text = SubstituteText(yaml, vars);
+  if (!text.ok()) return Annotate(text.status(), ObjectName(object));
+  auto parsed = manifest::ParseYaml(*text, ObjectName(object) + " after substitution");
+  if (!parsed.ok()) return parsed.status();
+  return *std::move(parsed);
+}
+
+}  // namespace driftless::renderer
