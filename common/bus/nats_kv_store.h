@@ -1,0 +1,45 @@
+// KvStore on JetStream key-value buckets (cnats 3.4 kvStore API). Bucket handles are opened
+// lazily and cached. Watches run a cnats watcher on a thread of their own.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "common/bus/kv_store.h"
+#include "common/bus/nats_connection.h"
+
+namespace driftless::bus {
+
+class NatsKvStore : public KvStore {
+ public:
+  explicit NatsKvStore(std::shared_ptr<NatsConnection> connection);
+  ~NatsKvStore() override;
+
+  absl::Status EnsureBucket(std::string_view bucket, int history, absl::Duration ttl) override;
+  absl::StatusOr<KvEntry> Get(std::string_view bucket, std::string_view key) override;
+  absl::StatusOr<uint64_t> Put(std::string_view bucket, std::string_view key,
+                               std::string_view value) override;
+  absl::StatusOr<uint64_t> Create(std::string_view bucket, std::string_view key,
+                                  std::string_view value) override;
+  absl::StatusOr<uint64_t> Update(std::string_view bucket, std::string_view key,
+                                  std::string_view value, uint64_t expected_revision) override;
+  absl::Status Delete(std::string_view bucket, std::string_view key) override;
+  absl::StatusOr<std::vector<std::string>> Keys(std::string_view bucket,
+                                                std::string_view prefix) override;
+  absl::StatusOr<std::unique_ptr<KvWatch>> Watch(std::string_view bucket,
+                                                    std::string_view key_pattern,
+                                                    WatchCallback callback) override;
+
+ private:
+  struct Bucket;  // wraps a cnats kvStore*
+  absl::StatusOr<std::shared_ptr<Bucket>> Open(std::string_view bucket);
+
+  std::shared_ptr<NatsConnection> connection_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Bucket>, std::less<>> buckets_;
+};
+
+}  // namespace driftless::bus
