@@ -180,24 +180,37 @@ std::vector<std::string> FieldSet::MemberPaths() const {
 std::string PathElementString(std::string_view key) {
   if (key.size() < 2) return std::string(key);
   std::string_view rest = key.substr(2);
+  // Built with append: GCC 12 -O3 warns (-Wrestrict) on `"x" + std::string(...)`.
+  std::string out;
+  out.reserve(key.size() + 4);
   switch (key[0]) {
     case 'f':
-      return "." + std::string(rest);
+      out.push_back('.');
+      out.append(rest);
+      return out;
     case 'v':
-      return "[=" + std::string(rest) + "]";
+      out.append("[=").append(rest).push_back(']');
+      return out;
     case 'i':
-      return "[" + std::string(rest) + "]";
+      out.push_back('[');
+      out.append(rest).push_back(']');
+      return out;
     case 'k': {
       Json keys = Json::parse(rest, nullptr, /*allow_exceptions=*/false);
-      if (!keys.is_object()) return "[" + std::string(rest) + "]";
-      std::string out = "[";
+      out.push_back('[');
+      if (!keys.is_object()) {
+        out.append(rest).push_back(']');
+        return out;
+      }
       bool first = true;
       for (const auto& [k, v] : keys.items()) {
-        if (!first) out += ",";
+        if (!first) out.push_back(',');
         first = false;
-        out += k + "=" + v.dump();
+        out.append(k).push_back('=');
+        out.append(v.dump());
       }
-      return out + "]";
+      out.push_back(']');
+      return out;
     }
     default:
       return std::string(key);
