@@ -24,7 +24,13 @@ namespace {
 
 std::string ServerBinary() {
   const char* env = std::getenv("DRIFTLESS_NATS_SERVER");
-  return env != nullptr && *env != '\0' ? env : "/usr/bin/nats-server";
+  if (env != nullptr && *env != '\0') return env;
+  // Debian installs it in /usr/sbin.
+  for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server",
+                                "/usr/local/bin/nats-server"}) {
+    if (access(candidate, X_OK) == 0) return candidate;
+  }
+  return "/usr/sbin/nats-server";
 }
 
 bool AcceptsConnections(int port) {

@@ -5,7 +5,8 @@
 //   ASSERT_OK(server->Restart());     // same port, same store dir
 //
 // Runs `nats-server -js -a 127.0.0.1 -p <free port> -sd <store_dir>` (binary from
-// $DRIFTLESS_NATS_SERVER, else /usr/bin/nats-server), output to <store_dir>/nats-server.log.
+// $DRIFTLESS_NATS_SERVER, else the first found in /usr/sbin (Debian), /usr/bin, /usr/local/bin),
+// output to <store_dir>/nats-server.log.
 // Start returns once the server accepts TCP connections (polled with a deadline). The child
 // gets SIGKILL if the starting thread's process dies (PR_SET_PDEATHSIG), and the destructor
 // stops it by PID. Not thread-safe.
