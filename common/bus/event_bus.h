@@ -18,6 +18,10 @@
 // - At least once. A message is removed from a work queue only when a handler returns Ack. A
 //   handler that crashes (or returns Abandon) gets its message redelivered after the consumer's
 //   ack wait, to any subscriber of the same durable. Handlers must therefore be idempotent.
+// - Server restarts: publishing (with a msg_id) and consuming resume by themselves. Across a
+//   graceful nats-server restart nothing is lost or processed twice (acks are synchronous and
+//   retried). After a server crash (SIGKILL) nothing is lost, but nats-server persists consumer
+//   and stream state lazily, so work acknowledged shortly before the crash may be redelivered.
 // - Duplicate publishes carrying the same msg_id inside the stream's duplicate window are
 //   stored once (Publish reports duplicate = true and the original sequence).
 // - Bounded redelivery: a message that was Nak'ed on its max_deliver-th delivery, Term'ed, or

@@ -274,15 +274,9 @@ class NatsSubscription : public Subscription {
     SetCurrent(nullptr);
 
     switch (d.kind()) {
-      case Disposition::Kind::kAck: {
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus s = natsMsg_AckSync(m, nullptr, &jerr);
-        if (s != NATS_OK) {
-          // The work is done but the server may redeliver it: handlers are idempotent.
-          SetHealth(FromNats(s, jerr, internal::Cat("ack ", stream_, " #", msg.stream_sequence)));
-        }
+      case Disposition::Kind::kAck:
+        AckWithRetry(m, msg);
         break;
-      }
       case Disposition::Kind::kNak:
         if (max_deliver_ > 0 && msg.delivery_count >= static_cast<uint64_t>(max_deliver_)) {
           DeadLetter(m, msg,
@@ -300,6 +294,27 @@ class NatsSubscription : public Subscription {
         break;
       case Disposition::Kind::kAbandon:
         break;
+    }
+  }
+
+  // Acknowledges synchronously. A failed ack means the server may redeliver work that is done,
+  // so transient failures (server restarting: "no responders", timeouts, disconnected) are
+  // retried until the ack wait has passed, after which the server redelivers anyway.
+  void AckWithRetry(natsMsg* m, const Message& msg) {
+    const absl::Time deadline = absl::Now() + std::max(ack_wait_, absl::Seconds(1));
+    absl::Duration backoff = absl::Milliseconds(50);
+    while (true) {
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = natsMsg_AckSync(m, nullptr, &jerr);
+      if (s == NATS_OK) return;
+      absl::Status err =
+          FromNats(s, jerr, internal::Cat("ack ", stream_, " #", msg.stream_sequence));
+      SetHealth(err);
+      if (!IsTransient(err) || absl::Now() + backoff > deadline) return;
+      std::unique_lock<std::mutex> lock(mu_);
+      // Paced retry; Stop() does not cut it short (the ack is worth finishing).
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [] { return false; });
+      backoff = std::min(backoff * 2, absl::Seconds(1));
     }
   }
 

@@ -1,1 +1,161 @@
-// placeholder
+// nats-server restarts (same port, same JetStream store dir) while services publish and
+// consume: nothing is lost, and with a graceful restart nothing is processed twice.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "common/bus/nats_test_util.h"
+
+namespace driftless::bus {
+namespace {
+
+class NatsRestartTest : public NatsTest {
+ protected:
+  void SetUp() override {
+    NatsTest::SetUp();
+    if (HasFatalFailure()) return;
+    StreamSpec stream;
+    stream.name = "WORK";
+    stream.subjects = {"work.>"};
+    stream.retention = Retention::kWorkQueue;
+    ASSERT_OK(bus_->EnsureStream(stream));
+    ConsumerSpec consumer;
+    consumer.stream = "WORK";
+    consumer.durable = "worker";
+    consumer.ack_wait = absl::Seconds(5);
+    ASSERT_OK(bus_->EnsureConsumer(consumer));
+  }
+
+  // Consumes with a handler that counts how often each payload was processed.
+  absl::StatusOr<std::unique_ptr<Subscription>> StartCounting() {
+    ConsumeOptions options;
+    options.fetch_wait = absl::Milliseconds(100);
+    return bus_->Consume("WORK", "worker", [this](const Message& m) {
+      absl::SleepFor(absl::Milliseconds(2));  // simulated work, so the restart lands mid-stream
+      std::lock_guard<std::mutex> lock(mu_);
+      ++processed_[m.data];
+      return Disposition::Ack();
+    }, options);
+  }
+
+  size_t Distinct() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return processed_.size();
+  }
+
+  void PublishRange(const std::string& prefix, int n) {
+    for (int i = 0; i < n; ++i) {
+      const std::string id = prefix + std::to_string(i);
+      ASSERT_OK(bus_->Publish("work.item", id, id, {}).status()) << id;
+    }
+  }
+
+  bool WaitDrained() {
+    return WaitFor([&] {
+      auto c = bus_->GetConsumerState("WORK", "worker");
+      auto s = bus_->GetStreamState("WORK");
+      return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 &&
+             s->messages == 0;
+    }, absl::Seconds(30));
+  }
+
+  std::mutex mu_;
+  std::map<std::string, int> processed_;
+};
+
+TEST_F(NatsRestartTest, GracefulRestartMidStreamLosesAndDuplicatesNothing) {
+  constexpr int kBefore = 150;
+  constexpr int kAfter = 150;
+  ASSERT_OK_AND_ASSIGN(auto sub, StartCounting());
+  PublishRange("before-", kBefore);
+  ASSERT_TRUE(WaitFor([&] { return Distinct() >= 20; }));
+  ASSERT_LT(Distinct(), static_cast<size_t>(kBefore)) << "restart must land mid-stream";
+
+  ASSERT_OK(server_->Restart());
+  PublishRange("after-", kAfter);  // retried internally until the connection is back
+
+  ASSERT_TRUE(WaitFor([&] { return Distinct() >= kBefore + kAfter; }, absl::Seconds(60)))
+      << Distinct();
+  ASSERT_TRUE(WaitDrained());
+  sub->Stop();
+  EXPECT_GE(conn_->reconnects(), 1);
+  EXPECT_OK(conn_->Ready());
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(processed_.size(), static_cast<size_t>(kBefore + kAfter));
+  int duplicates = 0;
+  for (const auto& [id, count] : processed_) {
+    EXPECT_EQ(count, 1) << id;
+    duplicates += count - 1;
+  }
+  EXPECT_EQ(duplicates, 0);
+}
+
+TEST_F(NatsRestartTest, KilledServerLosesNothing) {
+  constexpr int kBefore = 100;
+  constexpr int kAfter = 100;
+  ASSERT_OK_AND_ASSIGN(auto sub, StartCounting());
+  PublishRange("before-", kBefore);
+  ASSERT_TRUE(WaitFor([&] { return Distinct() >= 20; }));
+
+  ASSERT_OK(server_->Kill());  // SIGKILL, as in a crash
+  ASSERT_OK(server_->StartAgain());
+  PublishRange("after-", kAfter);
+
+  ASSERT_TRUE(WaitFor([&] { return Distinct() >= kBefore + kAfter; }, absl::Seconds(60)))
+      << Distinct();
+  ASSERT_TRUE(WaitDrained());
+  sub->Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(processed_.size(), static_cast<size_t>(kBefore + kAfter));  // nothing lost
+  int duplicates = 0;
+  for (const auto& [id, count] : processed_) {
+    duplicates += count - 1;
+    // Messages published after the crash are processed exactly once.
+    if (id.starts_with("after-")) {
+      EXPECT_EQ(count, 1) << id;
+    }
+  }
+  // At-least-once for the rest: nats-server flushes consumer and stream state lazily, so work
+  // acknowledged shortly before a SIGKILL can be redelivered (handlers are idempotent).
+  std::cerr << "duplicates after SIGKILL: " << duplicates << " of " << kBefore << "\n";
+  EXPECT_LE(duplicates, kBefore);
+}
+
+TEST_F(NatsRestartTest, KvAndStateSurviveRestart) {
+  ASSERT_OK(kv_->EnsureBucket("state", 1, absl::ZeroDuration()));
+  ASSERT_OK_AND_ASSIGN(uint64_t rev, kv_->Put("state", "apps.a", "v1"));
+  ASSERT_OK(server_->Restart());
+  // The first calls may race the reconnect; retry with a deadline.
+  absl::StatusOr<KvEntry> e;
+  ASSERT_TRUE(WaitFor([&] {
+    e = kv_->Get("state", "apps.a");
+    return e.ok();
+  }));
+  EXPECT_EQ(e->value, "v1");
+  EXPECT_EQ(e->revision, rev);
+  ASSERT_OK(kv_->Update("state", "apps.a", "v2", rev).status());
+  EXPECT_OK(conn_->Ready());
+}
+
+TEST_F(NatsRestartTest, ReadyReportsDisconnection) {
+  std::atomic<int> changes{0};
+  NatsConnectionOptions options;
+  options.url = server_->url();
+  options.name = "watcher";
+  options.reconnect_wait = absl::Milliseconds(100);
+  options.on_state_change = [&](ConnectionState) { ++changes; };
+  ASSERT_OK_AND_ASSIGN(auto conn, NatsConnection::Connect(options));
+  EXPECT_OK(conn->Ready());
+  ASSERT_OK(server_->Stop());
+  ASSERT_TRUE(WaitFor([&] { return !conn->Ready().ok(); }));
+  EXPECT_THAT(conn->Ready(), ::driftless::testing::StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK(server_->StartAgain());
+  ASSERT_TRUE(WaitFor([&] { return conn->Ready().ok(); }));
+  EXPECT_GE(changes.load(), 2);
+  EXPECT_EQ(conn->reconnects(), 1);
+}
+
+}  // namespace
+}  // namespace driftless::bus
