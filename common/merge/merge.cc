@@ -47,16 +47,64 @@ void StripMeta(FieldSet& set) {
   set.Compact();
 }
 
-std::vector<Entry> EntriesOf(const Json& object) {
+const Json& ManagedFieldsOf(const Json& object);
+
+// Parses metadata.managedFields once, FieldsV1 decoded.
+// `keep_json` also copies each fieldsV1 into meta.fields_v1 (apply re-encodes instead).
+absl::StatusOr<std::vector<Entry>> ParseEntries(const Json& object, bool keep_json = false) {
   std::vector<Entry> out;
-  absl::StatusOr<std::vector<ManagedFieldsEntry>> parsed = ParseManagedFields(object);
-  if (!parsed.ok()) return out;  // the API server resets unreadable managedFields
-  for (auto& m : *parsed) {
-    absl::StatusOr<FieldSet> set = FieldSet::FromFieldsV1(m.fields_v1);
-    if (!set.ok()) return {};
-    out.push_back(Entry{std::move(m), std::move(*set)});
+  const Json& mf = ManagedFieldsOf(object);
+  if (mf.is_null()) return out;
+  if (!mf.is_array()) {
+    return absl::InvalidArgumentError("metadata.managedFields: expected a list");
+  }
+  out.reserve(mf.size());
+  for (size_t i = 0; i < mf.size(); ++i) {
+    const Json& e = mf[i];
+    auto where = [i] {
+      return std::string("metadata.managedFields[").append(std::to_string(i)).append("]");
+    };
+    if (!e.is_object()) return absl::InvalidArgumentError(where() + ": expected an object");
+    for (const char* f : {"manager", "operation", "apiVersion", "time", "subresource",
+                          "fieldsType"}) {
+      auto it = e.find(f);
+      if (it != e.end() && !it->is_string() && !it->is_null()) {
+        return absl::InvalidArgumentError(where() + "." + f + ": expected a string");
+      }
+    }
+    Entry entry;
+    ManagedFieldsEntry& m = entry.meta;
+    m.manager = StringField(e, "manager");
+    m.operation = StringField(e, "operation");
+    m.api_version = StringField(e, "apiVersion");
+    m.time = StringField(e, "time");
+    m.subresource = StringField(e, "subresource");
+    std::string type = StringField(e, "fieldsType");
+    if (!type.empty() && type != "FieldsV1") {
+      return absl::InvalidArgumentError(where() + ".fieldsType: unsupported \"" + type + "\"");
+    }
+    if (!m.operation.empty() && m.operation != "Apply" && m.operation != "Update") {
+      return absl::InvalidArgumentError(where() + ".operation: must be Apply or Update, got \"" +
+                                        m.operation + "\"");
+    }
+    auto fv = e.find("fieldsV1");
+    if (fv != e.end() && !fv->is_null()) {
+      absl::StatusOr<FieldSet> set = FieldSet::FromFieldsV1(*fv);
+      if (!set.ok()) return Annotate(set.status(), where());
+      entry.set = std::move(*set);
+      if (keep_json) m.fields_v1 = *fv;
+    } else {
+      m.fields_v1 = Json::object();
+    }
+    out.push_back(std::move(entry));
   }
   return out;
+}
+
+std::vector<Entry> EntriesOf(const Json& object) {
+  absl::StatusOr<std::vector<Entry>> parsed = ParseEntries(object);
+  if (!parsed.ok()) return {};  // the API server resets unreadable managedFields
+  return std::move(*parsed);
 }
 
 bool SameIdentity(const ManagedFieldsEntry& e, std::string_view manager,
@@ -185,43 +233,10 @@ std::string ConflictMessage(const std::vector<Conflict>& conflicts) {
 }
 
 absl::StatusOr<std::vector<ManagedFieldsEntry>> ParseManagedFields(const Json& object) {
+  DL_ASSIGN_OR_RETURN(std::vector<Entry> entries, ParseEntries(object, /*keep_json=*/true));
   std::vector<ManagedFieldsEntry> out;
-  const Json& mf = ManagedFieldsOf(object);
-  if (mf.is_null()) return out;
-  if (!mf.is_array()) {
-    return absl::InvalidArgumentError("metadata.managedFields: expected a list");
-  }
-  for (size_t i = 0; i < mf.size(); ++i) {
-    const Json& e = mf[i];
-    const std::string where = "metadata.managedFields[" + std::to_string(i) + "]";
-    if (!e.is_object()) return absl::InvalidArgumentError(where + ": expected an object");
-    for (const char* f : {"manager", "operation", "apiVersion", "time", "subresource",
-                          "fieldsType"}) {
-      auto it = e.find(f);
-      if (it != e.end() && !it->is_string() && !it->is_null()) {
-        return absl::InvalidArgumentError(where + "." + f + ": expected a string");
-      }
-    }
-    ManagedFieldsEntry m;
-    m.manager = StringField(e, "manager");
-    m.operation = StringField(e, "operation");
-    m.api_version = StringField(e, "apiVersion");
-    m.time = StringField(e, "time");
-    m.subresource = StringField(e, "subresource");
-    std::string type = StringField(e, "fieldsType");
-    if (!type.empty() && type != "FieldsV1") {
-      return absl::InvalidArgumentError(where + ".fieldsType: unsupported \"" + type + "\"");
-    }
-    if (!m.operation.empty() && m.operation != "Apply" && m.operation != "Update") {
-      return absl::InvalidArgumentError(where + ".operation: must be Apply or Update, got \"" +
-                                        m.operation + "\"");
-    }
-    auto fv = e.find("fieldsV1");
-    m.fields_v1 = fv == e.end() || fv->is_null() ? Json::object() : *fv;
-    absl::StatusOr<FieldSet> set = FieldSet::FromFieldsV1(m.fields_v1);
-    if (!set.ok()) return Annotate(set.status(), where);
-    out.push_back(std::move(m));
-  }
+  out.reserve(entries.size());
+  for (auto& e : entries) out.push_back(std::move(e.meta));
   return out;
 }
 
@@ -443,8 +458,12 @@ Json RecordUpdate(const Json& old_object, const Json& new_object, std::string_vi
   bool from_request = false;
   if (subresource.empty()) {
     const Json& mf = ManagedFieldsOf(new_object);
-    if (mf.is_array() && !mf.empty() && ParseManagedFields(new_object).ok()) {
-      entries = EntriesOf(new_object);
+    absl::StatusOr<std::vector<Entry>> parsed =
+        mf.is_array() && !mf.empty() ? ParseEntries(new_object)
+                                     : absl::StatusOr<std::vector<Entry>>(
+                                           absl::InvalidArgumentError("none"));
+    if (parsed.ok()) {
+      entries = std::move(*parsed);
       from_request = true;
       // `managedFields: [{}]` is how a client resets ownership.
       bool all_blank = std::all_of(entries.begin(), entries.end(), [](const Entry& e) {

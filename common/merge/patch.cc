@@ -374,7 +374,7 @@ absl::Status SmpList(Json& dst, const Json& patch, Walker& w) {
   const std::string& key = info.keys.front();
   for (size_t i = 0; i < patch.size(); ++i) {
     const Json& item = patch[i];
-    const std::string where = w.display + "[" + std::to_string(i) + "]";
+    const std::string where = std::string(w.display).append("[").append(std::to_string(i)).append("]");
     if (!item.is_object()) {
       return absl::InvalidArgumentError(where + ": expected an object");
     }
@@ -445,7 +445,7 @@ absl::StatusOr<Json> JsonPatch(const Json& target, const Json& patch) {
     absl::Status s = ApplyOperation(doc, patch[i]);
     if (!s.ok()) {
       const Json& op = patch[i];
-      std::string what = "JSON patch operation " + std::to_string(i);
+      std::string what = std::string("JSON patch operation ").append(std::to_string(i));
       if (op.is_object()) {
         what += " (" + op.value("op", std::string("?")) + " " +
                 op.value("path", std::string("?")) + ")";

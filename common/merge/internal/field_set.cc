@@ -112,25 +112,27 @@ bool FieldSet::operator==(const FieldSet& other) const {
 }
 
 namespace {
-absl::Status Decode(const Json& j, FieldSet& out, const std::string& where) {
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError("fieldsV1" + where + ": expected an object");
-  }
+// The message names the path; it is built only on the error path (decoding is hot).
+absl::Status Decode(const Json& j, FieldSet& out) {
+  if (!j.is_object()) return absl::InvalidArgumentError(": expected an object");
   if (j.empty()) {
     out.member = true;
     return absl::OkStatus();
   }
-  for (const auto& [k, v] : j.items()) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
     if (k == ".") {
       out.member = true;
       continue;
     }
     if (k.size() < 2 || k[1] != ':' ||
         (k[0] != 'f' && k[0] != 'k' && k[0] != 'v' && k[0] != 'i')) {
-      return absl::InvalidArgumentError("fieldsV1" + where + ": bad path element \"" + k +
-                                        "\"");
+      return absl::InvalidArgumentError(": bad path element \"" + k + "\"");
     }
-    DL_RETURN_IF_ERROR(Decode(v, out.Child(k), where + PathElementString(k)));
+    absl::Status s = Decode(it.value(), out.Child(k));
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(PathElementString(k) + std::string(s.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -160,7 +162,8 @@ absl::StatusOr<FieldSet> FieldSet::FromFieldsV1(const Json& fields) {
   FieldSet out;
   if (fields.is_null()) return out;
   if (fields.is_object() && fields.empty()) return out;  // an empty set, not the root
-  DL_RETURN_IF_ERROR(Decode(fields, out, ""));
+  absl::Status s = Decode(fields, out);
+  if (!s.ok()) return absl::InvalidArgumentError("fieldsV1" + std::string(s.message()));
   out.member = false;  // the root itself is never a field
   return out;
 }

@@ -1,5 +1,6 @@
 #include "common/merge/internal/walk.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -48,7 +49,7 @@ absl::Status FieldsOfValue(const Json& v, Walker& w, FieldSet& node) {
   for (size_t i = 0; i < v.size(); ++i) {
     const Json& item = v[i];
     size_t n = w.display.size();
-    w.display += "[" + std::to_string(i) + "]";
+    w.display.append("[").append(std::to_string(i)).append("]");
     absl::StatusOr<std::string> key = ItemKey(list, item);
     if (!key.ok()) {
       absl::Status s = Annotate(key.status(), w.display);
@@ -167,24 +168,40 @@ absl::StatusOr<std::string> ItemKey(const ListInfo& list, const Json& item) {
     return absl::InvalidArgumentError("associative list items must be objects, got " +
                                       std::string(item.type_name()));
   }
-  Json key = Json::object();
-  for (size_t i = 0; i < list.keys.size(); ++i) {
+  // "k:" + the key fields as a compact JSON object with sorted names (what json.Marshal of
+  // a Go map produces), built by hand: this runs for every list item of every walk.
+  const Json* values[8];
+  const size_t n = list.keys.size();
+  if (n == 0 || n > 8) return absl::InvalidArgumentError("list map without usable keys");
+  for (size_t i = 0; i < n; ++i) {
     const std::string& name = list.keys[i];
     auto it = item.find(name);
     if (it != item.end() && !it->is_null()) {
       if (it->is_object() || it->is_array()) {
         return absl::InvalidArgumentError("key field \"" + name + "\" must be a scalar");
       }
-      key[name] = *it;
+      values[i] = &*it;
     } else if (i < list.key_defaults.size() && !list.key_defaults[i].is_null()) {
-      key[name] = list.key_defaults[i];
+      values[i] = &list.key_defaults[i];
     } else {
       return absl::InvalidArgumentError(
           "associative list with keys has an element that omits key field \"" + name +
           "\" (and doesn't have default value)");
     }
   }
-  return "k:" + key.dump();
+  size_t order[8];
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order, order + n, [&](size_t a, size_t b) { return list.keys[a] < list.keys[b]; });
+  std::string key = "k:{";
+  for (size_t j = 0; j < n; ++j) {
+    if (j) key += ',';
+    key += '"';
+    key += list.keys[order[j]];
+    key += "\":";
+    key += values[order[j]]->dump();
+  }
+  key += '}';
+  return key;
 }
 
 absl::Status FieldsOf(const Json& obj, Walker& w, FieldSet& node) {
