@@ -34,8 +34,8 @@ std::optional<Health> AssessHealth(const manifest::Json& object) {
       }
     }
     if (finalizers.empty()) return Health{HealthCode::kProgressing, "Pending deletion"};
-    return Health{HealthCode::kProgressing, "Pending deletion; blocked by finalizers: " +
-                                                absl::StrJoin(finalizers, ", ")};
+    return Health{HealthCode::kProgressing,
+                  "Pending deletion; blocked by finalizers: " + absl::StrJoin(finalizers, ", ")};
   }
 
   std::string api_version = internal::StringOr(object, "/apiVersion");
@@ -66,12 +66,18 @@ HealthCode Worst(HealthCode a, HealthCode b) { return Severity(b) > Severity(a) 
 
 std::string_view Name(HealthCode code) {
   switch (code) {
-    case HealthCode::kUnknown: return "Unknown";
-    case HealthCode::kProgressing: return "Progressing";
-    case HealthCode::kHealthy: return "Healthy";
-    case HealthCode::kDegraded: return "Degraded";
-    case HealthCode::kSuspended: return "Suspended";
-    case HealthCode::kMissing: return "Missing";
+    case HealthCode::kUnknown:
+      return "Unknown";
+    case HealthCode::kProgressing:
+      return "Progressing";
+    case HealthCode::kHealthy:
+      return "Healthy";
+    case HealthCode::kDegraded:
+      return "Degraded";
+    case HealthCode::kSuspended:
+      return "Suspended";
+    case HealthCode::kMissing:
+      return "Missing";
   }
   return "Unknown";
 }

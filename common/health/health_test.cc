@@ -23,9 +23,9 @@ std::optional<Health> Assess(std::string_view yaml) { return AssessHealth(Yaml(y
 
 TEST(WorstTest, FollowsArgoCdOrder) {
   // gitops-engine healthOrder: Healthy < Suspended < Progressing < Missing < Degraded < Unknown
-  const HealthCode order[] = {HealthCode::kHealthy,  HealthCode::kSuspended,
+  const HealthCode order[] = {HealthCode::kHealthy,     HealthCode::kSuspended,
                               HealthCode::kProgressing, HealthCode::kMissing,
-                              HealthCode::kDegraded, HealthCode::kUnknown};
+                              HealthCode::kDegraded,    HealthCode::kUnknown};
   for (size_t i = 0; i < std::size(order); ++i) {
     EXPECT_EQ(Severity(order[i]), static_cast<int>(i)) << Name(order[i]);
     for (size_t j = 0; j < std::size(order); ++j) {
@@ -124,14 +124,16 @@ TEST(ReplicaSetTest, ReplicaFailureIsDegraded) {
                    "{conditions: [{type: ReplicaFailure, status: 'True', message: quota}]}}"),
             (Health{HealthCode::kDegraded, "quota"}));
   EXPECT_EQ(Assess("{apiVersion: apps/v1, kind: ReplicaSet, spec: {replicas: 2}, "
-                   "status: {availableReplicas: 1}}")->code,
+                   "status: {availableReplicas: 1}}")
+                ->code,
             HealthCode::kProgressing);
 }
 
 TEST(JobTest, ResumedJobIsStillRunning) {
   // gitops-engine calls this Healthy (it counts Suspended=False as completion).
   EXPECT_EQ(Assess("{apiVersion: batch/v1, kind: Job, status: {conditions: "
-                   "[{type: Suspended, status: 'False', message: resumed}]}}")->code,
+                   "[{type: Suspended, status: 'False', message: resumed}]}}")
+                ->code,
             HealthCode::kProgressing);
 }
 
@@ -143,7 +145,8 @@ TEST(PvcTest, LostIsDegradedAndUnknownPhaseIsUnknown) {
 
 TEST(HpaTest, UnparseableV1AnnotationIsUnknown) {
   EXPECT_EQ(Assess("{apiVersion: autoscaling/v1, kind: HorizontalPodAutoscaler, metadata: "
-                   "{annotations: {autoscaling.alpha.kubernetes.io/conditions: '[{'}}}")->code,
+                   "{annotations: {autoscaling.alpha.kubernetes.io/conditions: '[{'}}}")
+                ->code,
             HealthCode::kUnknown);
 }
 
@@ -165,7 +168,8 @@ TEST(WorkflowTest, Phases) {
                    "{phase: Running, message: This node is running}}"),
             (Health{HealthCode::kProgressing, "This node is running"}));
   EXPECT_EQ(Assess("{apiVersion: argoproj.io/v1alpha1, kind: Workflow, status: "
-                   "{phase: Failed}}")->code,
+                   "{phase: Failed}}")
+                ->code,
             HealthCode::kDegraded);
   EXPECT_EQ(Assess("{apiVersion: argoproj.io/v1alpha1, kind: Workflow}")->code,
             HealthCode::kProgressing);
@@ -245,7 +249,8 @@ TEST(FluxTest, SuspendedAndGenerationLag) {
             (Health{HealthCode::kSuspended, "Kustomization is suspended"}));
   EXPECT_EQ(Assess("{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, metadata: "
                    "{generation: 3}, status: {conditions: [{type: Ready, status: 'True', "
-                   "reason: Succeeded, observedGeneration: 2}]}}")->code,
+                   "reason: Succeeded, observedGeneration: 2}]}}")
+                ->code,
             HealthCode::kProgressing);
   EXPECT_EQ(Assess("{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, metadata: "
                    "{generation: 3}, status: {conditions: [{type: Ready, status: 'True', "

@@ -29,8 +29,7 @@ std::vector<Json> LoadFixtures() {
   std::error_code ec;
   for (const fs::path& root : {kCorpus / "gitops-engine" / "health-testdata",
                                kCorpus / "argocd" / "resource-health-testdata"}) {
-    for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().extension() != ".yaml" || it->path().filename() == "health_test.yaml") {
         continue;
       }
@@ -104,19 +103,27 @@ TEST(RobustnessTest, WrongTypesEverywhereInEveryFixtureNeverThrow) {
 
 TEST(RobustnessTest, HostileShapesNeverThrow) {
   const char* kinds[][2] = {
-      {"apps/v1", "Deployment"},       {"apps/v1", "StatefulSet"},
-      {"apps/v1", "DaemonSet"},        {"apps/v1", "ReplicaSet"},
-      {"v1", "Pod"},                   {"v1", "Service"},
-      {"v1", "PersistentVolumeClaim"}, {"batch/v1", "Job"},
-      {"batch/v1", "CronJob"},         {"autoscaling/v1", "HorizontalPodAutoscaler"},
+      {"apps/v1", "Deployment"},
+      {"apps/v1", "StatefulSet"},
+      {"apps/v1", "DaemonSet"},
+      {"apps/v1", "ReplicaSet"},
+      {"v1", "Pod"},
+      {"v1", "Service"},
+      {"v1", "PersistentVolumeClaim"},
+      {"batch/v1", "Job"},
+      {"batch/v1", "CronJob"},
+      {"autoscaling/v1", "HorizontalPodAutoscaler"},
       {"autoscaling/v2", "HorizontalPodAutoscaler"},
       {"networking.k8s.io/v1", "Ingress"},
       {"apiregistration.k8s.io/v1", "APIService"},
       {"apiextensions.k8s.io/v1", "CustomResourceDefinition"},
-      {"argoproj.io/v1alpha1", "Rollout"},  {"argoproj.io/v1alpha1", "Workflow"},
-      {"cert-manager.io/v1", "Certificate"}, {"kustomize.toolkit.fluxcd.io/v1", "Kustomization"},
+      {"argoproj.io/v1alpha1", "Rollout"},
+      {"argoproj.io/v1alpha1", "Workflow"},
+      {"cert-manager.io/v1", "Certificate"},
+      {"kustomize.toolkit.fluxcd.io/v1", "Kustomization"},
       {"external-secrets.io/v1beta1", "ExternalSecret"},
-      {"apps.kruise.io/v1alpha1", "CloneSet"}, {"example.com/v1", "Widget"},
+      {"apps.kruise.io/v1alpha1", "CloneSet"},
+      {"example.com/v1", "Widget"},
   };
   std::vector<Json> bodies = {
       Json::parse(R"({"status": "broken", "spec": [], "metadata": 5})"),

@@ -18,9 +18,7 @@ namespace {
 
 using manifest::Json;
 
-Health Make(HealthCode code, std::string message = "") {
-  return Health{code, std::move(message)};
-}
+Health Make(HealthCode code, std::string message = "") { return Health{code, std::move(message)}; }
 
 // --- apps -------------------------------------------------------------------------------
 
@@ -82,16 +80,15 @@ Health StatefulSetHealth(const Json& o) {
     std::optional<int64_t> partition = GetInt(o, "/spec/updateStrategy/rollingUpdate/partition");
     if (desired && partition && updated < *desired - *partition) {
       return Make(HealthCode::kProgressing,
-                  absl::StrCat("Waiting for partitioned roll out to finish: ", updated,
-                               " out of ", *desired - *partition,
-                               " new pods have been updated..."));
+                  absl::StrCat("Waiting for partitioned roll out to finish: ", updated, " out of ",
+                               *desired - *partition, " new pods have been updated..."));
     }
     return Make(HealthCode::kHealthy, absl::StrCat("partitioned roll out complete: ", updated,
                                                    " new pods have been updated..."));
   }
   if (strategy == "OnDelete") {
-    return Make(HealthCode::kHealthy, absl::StrCat("statefulset has ", ready, " ready pods (",
-                                                   updated, " updated)"));
+    return Make(HealthCode::kHealthy,
+                absl::StrCat("statefulset has ", ready, " ready pods (", updated, " updated)"));
   }
   std::string update_revision = StringOr(o, "/status/updateRevision");
   std::string current_revision = StringOr(o, "/status/currentRevision");
@@ -100,10 +97,9 @@ Health StatefulSetHealth(const Json& o) {
                 absl::StrCat("waiting for statefulset rolling update to complete ", updated,
                              " pods at revision ", update_revision, "..."));
   }
-  return Make(HealthCode::kHealthy,
-              absl::StrCat("statefulset rolling update complete ",
-                           IntOr(o, "/status/currentReplicas"), " pods at revision ",
-                           current_revision, "..."));
+  return Make(HealthCode::kHealthy, absl::StrCat("statefulset rolling update complete ",
+                                                 IntOr(o, "/status/currentReplicas"),
+                                                 " pods at revision ", current_revision, "..."));
 }
 
 Health DaemonSetHealth(const Json& o) {
@@ -194,8 +190,7 @@ std::string ContainerFailMessage(const Json& container) {
   if (reason == "OOMKilled") return reason;
   int64_t exit_code = AsInt(Member(terminated, "exitCode")).value_or(0);
   if (exit_code != 0) {
-    return absl::StrCat("container ",
-                        Quote(AsString(Member(&container, "name")).value_or("")),
+    return absl::StrCat("container ", Quote(AsString(Member(&container, "name")).value_or("")),
                         " failed with exit code ", exit_code);
   }
   return "";
@@ -217,8 +212,7 @@ Health PodHealth(const Json& o) {
       const Json* waiting = Member(Member(&cs, "state"), "waiting");
       if (waiting == nullptr || !waiting->is_object()) continue;
       std::string reason = AsString(Member(waiting, "reason")).value_or("");
-      if (reason.starts_with("Err") || reason.ends_with("Error") ||
-          reason.ends_with("BackOff")) {
+      if (reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff")) {
         messages.push_back(AsString(Member(waiting, "message")).value_or(""));
       }
     }
@@ -241,15 +235,15 @@ Health PodHealth(const Json& o) {
     return Make(HealthCode::kDegraded);
   }
   if (phase == "Running") {
-    bool ignore_restart_policy =
-        Member(GetObject(o, "/metadata/annotations"),
-               "argocd.argoproj.io/ignore-restart-policy") != nullptr;
+    bool ignore_restart_policy = Member(GetObject(o, "/metadata/annotations"),
+                                        "argocd.argoproj.io/ignore-restart-policy") != nullptr;
     if (!ignore_restart_policy && restart_policy != "Always") {
       // Pods with OnFailure/Never have a finite life (typically hooks): Running means the
       // work is not done yet.
       return Make(HealthCode::kProgressing, status_message);
     }
-    const Condition* ready = FindCondition(Conditions(o), "Ready");
+    std::vector<Condition> conditions = Conditions(o);
+    const Condition* ready = FindCondition(conditions, "Ready");
     if (ready != nullptr && ready->status == "True") {
       return Make(HealthCode::kHealthy, status_message);
     }
@@ -299,11 +293,10 @@ Health JobHealth(const Json& o) {
 Health HpaFromConditions(const std::vector<Condition>& conditions) {
   // The first condition that says something decides (gitops-engine checkConditions).
   for (const Condition& c : conditions) {
-    bool degraded =
-        (c.type == "AbleToScale" &&
-         (c.reason == "FailedGetScale" || c.reason == "FailedUpdateScale")) ||
-        (c.type == "ScalingActive" &&
-         (c.reason == "FailedGetResourceMetric" || c.reason == "InvalidSelector"));
+    bool degraded = (c.type == "AbleToScale" &&
+                     (c.reason == "FailedGetScale" || c.reason == "FailedUpdateScale")) ||
+                    (c.type == "ScalingActive" &&
+                     (c.reason == "FailedGetResourceMetric" || c.reason == "InvalidSelector"));
     if (degraded) return Make(HealthCode::kDegraded, c.message);
     if ((c.type == "AbleToScale" || c.type == "ScalingLimited") && c.status == "True") {
       return Make(HealthCode::kHealthy, c.message);
@@ -316,9 +309,8 @@ Health HorizontalPodAutoscalerHealth(const Json& o) {
   std::string api_version = StringOr(o, "/apiVersion");
   if (api_version == "autoscaling/v1") {
     // v1 has no status.conditions; the controller writes them into an annotation.
-    std::optional<std::string> annotation =
-        AsString(Member(GetObject(o, "/metadata/annotations"),
-                        "autoscaling.alpha.kubernetes.io/conditions"));
+    std::optional<std::string> annotation = AsString(Member(
+        GetObject(o, "/metadata/annotations"), "autoscaling.alpha.kubernetes.io/conditions"));
     if (!annotation) return Make(HealthCode::kProgressing, "Waiting to Autoscale");
     Json parsed = Json::parse(*annotation, /*cb=*/nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !(parsed.is_array() || parsed.is_null())) {
@@ -344,8 +336,7 @@ Health ApiServiceHealth(const Json& o) {
 Health CustomResourceDefinitionHealth(const Json& o) {
   std::vector<Condition> conditions = Conditions(o);
   if (conditions.empty()) return Make(HealthCode::kProgressing, "Status conditions not found");
-  bool established = false, terminating = false, names_not_accepted = false,
-       violations = false;
+  bool established = false, terminating = false, names_not_accepted = false, violations = false;
   std::string message;
   for (const Condition& c : conditions) {
     if (c.type == "Terminating" && c.status == "True") {
@@ -369,8 +360,7 @@ Health CustomResourceDefinitionHealth(const Json& o) {
     return Make(HealthCode::kProgressing, absl::StrCat("CRD is being terminated: ", message));
   }
   if (names_not_accepted) {
-    return Make(HealthCode::kDegraded,
-                absl::StrCat("CRD names have not been accepted: ", message));
+    return Make(HealthCode::kDegraded, absl::StrCat("CRD names have not been accepted: ", message));
   }
   if (!established) {
     return Make(HealthCode::kDegraded, absl::StrCat("CRD is not established: ", message));

@@ -19,9 +19,7 @@ namespace {
 
 using manifest::Json;
 
-Health Make(HealthCode code, std::string message = "") {
-  return Health{code, std::move(message)};
-}
+Health Make(HealthCode code, std::string message = "") { return Health{code, std::move(message)}; }
 
 // The "Ready True → Healthy, Ready False → Degraded, otherwise Progressing <waiting>" shape
 // shared by cert-manager issuers, external-secrets stores and PushSecret. The first Ready
@@ -57,8 +55,7 @@ Health CronJobHealth(const Json& o) {
   }
   // RFC 3339 UTC timestamps in the API server's fixed format order lexicographically.
   if (*last_success < *last_schedule) {
-    return Make(HealthCode::kDegraded,
-                "CronJob has not completed its last execution successfully");
+    return Make(HealthCode::kDegraded, "CronJob has not completed its last execution successfully");
   }
   return Make(HealthCode::kHealthy, "CronJob has completed its last execution successfully");
 }
@@ -183,9 +180,7 @@ Health ClusterSecretStoreHealth(const Json& o) {
   return ReadyConditionHealth(o, "Waiting for ClusterSecretStore");
 }
 
-Health PushSecretHealth(const Json& o) {
-  return ReadyConditionHealth(o, "Waiting for PushSecret");
-}
+Health PushSecretHealth(const Json& o) { return ReadyConditionHealth(o, "Waiting for PushSecret"); }
 
 // --- bitnami.com SealedSecret -----------------------------------------------------------
 
@@ -253,8 +248,7 @@ Health RolloutHealth(const Json& o) {
     }
   }
   const Json* pause_conditions = GetArray(o, "/status/pauseConditions");
-  if ((pause_conditions != nullptr && !pause_conditions->empty()) ||
-      IsTrue(o, "/spec/paused")) {
+  if ((pause_conditions != nullptr && !pause_conditions->empty()) || IsTrue(o, "/spec/paused")) {
     return Make(HealthCode::kSuspended, "Rollout is paused");
   }
   std::optional<std::string> current_hash = GetString(o, "/status/currentPodHash");
@@ -440,9 +434,10 @@ constexpr Entry kCustomChecks[] = {
 };
 
 constexpr std::string_view kFluxKinds[] = {
-    "Kustomization",  "HelmRelease",     "GitRepository",    "HelmRepository",
-    "OCIRepository",  "Bucket",          "HelmChart",        "ExternalArtifact",
-    "ImageRepository", "ImagePolicy",    "ImageUpdateAutomation", "Receiver",
+    "Kustomization",  "HelmRelease",           "GitRepository",
+    "HelmRepository", "OCIRepository",         "Bucket",
+    "HelmChart",      "ExternalArtifact",      "ImageRepository",
+    "ImagePolicy",    "ImageUpdateAutomation", "Receiver",
 };
 
 }  // namespace

@@ -88,9 +88,7 @@ int64_t IntOr(const Json& root, std::string_view path, int64_t fallback) {
   return GetInt(root, path).value_or(fallback);
 }
 
-bool IsTrue(const Json& root, std::string_view path) {
-  return GetBool(root, path).value_or(false);
-}
+bool IsTrue(const Json& root, std::string_view path) { return GetBool(root, path).value_or(false); }
 
 bool Present(const Json& root, std::string_view path) {
   const Json* v = Find(root, path);
@@ -119,8 +117,7 @@ std::vector<Condition> Conditions(const Json& root, std::string_view path) {
   return ConditionsFromArray(Find(root, path));
 }
 
-const Condition* FindCondition(const std::vector<Condition>& conditions,
-                               std::string_view type) {
+const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type) {
   for (const Condition& c : conditions) {
     if (c.type == type) return &c;
   }
@@ -133,11 +130,21 @@ std::string Quote(std::string_view s) {
   out.push_back('"');
   for (char ch : s) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char buf[8];

@@ -66,12 +66,13 @@ struct Condition {
 
 // The conditions at `path` in list order; entries that are not objects are skipped, and a
 // value that is not an array gives an empty list.
-std::vector<Condition> Conditions(const Json& root,
-                                  std::string_view path = "/status/conditions");
+std::vector<Condition> Conditions(const Json& root, std::string_view path = "/status/conditions");
 std::vector<Condition> ConditionsFromArray(const Json* array);
 
-// The first condition of `type`, or nullptr.
+// The first condition of `type`, or nullptr. The result points into `conditions`, so a
+// temporary list is refused at compile time.
 const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type);
+const Condition* FindCondition(std::vector<Condition>&& conditions, std::string_view type) = delete;
 
 // Go's %q for the strings we format: double quotes, with \ " and control characters escaped.
 std::string Quote(std::string_view s);

@@ -18,8 +18,8 @@ namespace {
 using manifest::Json;
 
 constexpr std::string_view kWorkingReasons[] = {
-    "Progressing", "Reconciling", "Pending",  "Initializing", "InProgress",
-    "Creating",    "Updating",    "Provisioning", "Deploying", "Scaling",
+    "Progressing", "Reconciling", "Pending",      "Initializing", "InProgress",
+    "Creating",    "Updating",    "Provisioning", "Deploying",    "Scaling",
 };
 
 bool IsWorkingReason(std::string_view reason) {
@@ -63,8 +63,7 @@ std::optional<Health> GenericHealth(const Json& o) {
   }
   if (ready->status == "True") return Health{HealthCode::kHealthy, ready->message};
   if (ready->status == "False") {
-    return Health{IsWorkingReason(ready->reason) ? HealthCode::kProgressing
-                                                 : HealthCode::kDegraded,
+    return Health{IsWorkingReason(ready->reason) ? HealthCode::kProgressing : HealthCode::kDegraded,
                   Describe(*ready)};
   }
   return Health{HealthCode::kProgressing, Describe(*ready)};
