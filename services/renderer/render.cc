@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/manifest/object.h"
 #include "common/match/glob.h"
 
 namespace driftless::renderer {
@@ -66,16 +67,6 @@ absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
 }
 
 }  // namespace
-
-std::string ObjectKey(const Json& o) {
-  const std::string api_version = o.value("apiVersion", "");
-  const size_t slash = api_version.find('/');
-  const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
-  const Json& md = o["metadata"];
-  std::string ns;
-  if (md.contains("namespace") && md["namespace"].is_string()) ns = md["namespace"].get<std::string>();
-  return group + "/" + o.value("kind", "") + "/" + ns + "/" + md.value("name", "");
-}
 
 absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view text,
                                                               std::string_view file) {
@@ -150,7 +141,7 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
         r.object = *std::move(substituted);
         DL_RETURN_IF_ERROR(CheckObject(r.object, r.location));
       }
-      const std::string key = ObjectKey(r.object);
+      const std::string key = manifest::ObjectKey(r.object);
       auto [it, inserted] = seen.emplace(key, r.location);
       if (!inserted) {
         return absl::InvalidArgumentError(

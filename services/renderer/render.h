@@ -54,8 +54,4 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
                                                             const DirectoryOptions& options,
                                                             const Variables& vars);
 
-// "apps/Deployment/ns/name" identity used for duplicate detection and inventories
-// (the version is left out: the same object may be written in two versions).
-std::string ObjectKey(const manifest::Json& object);
-
 }  // namespace driftless::renderer

@@ -1,0 +1,41 @@
+// Apply order of an application's objects: by phase (PreSync, Sync, PostSync), then sync wave,
+// then kind (Namespaces and CRDs first, workloads after their config, custom resources last,
+// as in Argo CD), then namespace and name. Pruning runs in the reverse order.
+//
+// Waves and hooks come from annotations: `driftless.dev/sync-wave: "-1"`,
+// `driftless.dev/hook: PreSync|Sync|PostSync|SyncFail` (Argo CD's
+// `argocd.argoproj.io/sync-wave` / `argocd.argoproj.io/hook` are honoured too).
+// Pure and thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/manifest/manifest.h"
+#include "common/status/status.h"
+
+namespace driftless::planner {
+
+enum class Phase { kPreSync = 0, kSync = 1, kPostSync = 2, kSyncFail = 3 };
+
+struct OrderKey {
+  Phase phase = Phase::kSync;
+  int wave = 0;
+  int kind_rank = 0;
+  std::string ns;
+  std::string name;
+};
+
+// Errors: kInvalidArgument for a wave that is not an integer or an unknown hook, naming the
+// object and annotation.
+absl::StatusOr<OrderKey> OrderKeyOf(const manifest::Json& object);
+
+// Position of a kind in the apply order; unknown kinds (custom resources) rank last.
+int KindRank(std::string_view kind);
+
+// Sorts objects into apply order (stable). Errors as OrderKeyOf.
+absl::Status SortForApply(std::vector<manifest::Json>& objects);
+
+std::string_view PhaseName(Phase phase);
+
+}  // namespace driftless::planner
