@@ -312,6 +312,23 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
     md->erase("managedFields");
   }
   internal::MergeInto(merged, config, w);
+  // Server-set metadata survives whatever the configuration says (`creationTimestamp: null`
+  // is common in generated manifests); the API server restores these on every update.
+  if (live.is_object()) {
+    auto live_md = live.find("metadata");
+    if (live_md != live.end() && live_md->is_object()) {
+      Json& md = merged["metadata"];
+      for (const char* f : {"creationTimestamp", "uid", "resourceVersion", "generation",
+                            "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
+        auto it = live_md->find(f);
+        if (it != live_md->end()) {
+          md[f] = *it;
+        } else {
+          md.erase(f);
+        }
+      }
+    }
+  }
 
   size_t self = entries.size();
   for (size_t i = 0; i < entries.size(); ++i) {

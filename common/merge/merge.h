@@ -138,7 +138,9 @@ struct ApplyOutcome {
 // different value is a conflict unless `force` (then ownership moves to `manager`).
 // Main resource: `status` of `applied` is ignored (live's is kept, nobody gains ownership of
 // it); subresource "status": everything but `status` (and metadata) is ignored.
-// `metadata.managedFields` of `applied` is ignored. apiVersion, kind, metadata.name/
+// `metadata.managedFields` of `applied` is ignored, and so are the server-set metadata
+// fields (creationTimestamp, uid, resourceVersion, generation, deletionTimestamp, ...):
+// the result keeps live's (the caller checks resourceVersion preconditions itself). apiVersion, kind, metadata.name/
 // namespace/uid/... are never recorded as owned (as Kubernetes strips them).
 // Like the API server, manager "kubectl" (kubectl apply --server-side) may take fields whose
 // live value still matches the kubectl.kubernetes.io/last-applied-configuration annotation

@@ -350,6 +350,19 @@ TEST(ServerSideApplyTest, KubectlTakesOverFromClientSideApplyWhenValuesStillMatc
   EXPECT_EQ(other.conflicts.size(), 1u);
 }
 
+TEST(ServerSideApplyTest, ServerSetMetadataIsKept) {
+  Json live = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","uid":"u1",
+    "creationTimestamp":"2026-01-01T00:00:00Z","resourceVersion":"7"},"data":{"a":"1"}})");
+  Json config = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c",
+    "creationTimestamp":null,"uid":"other"},"data":{"a":"2"}})");
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome out, Apply(live, config, "mgr"));
+  EXPECT_EQ(out.object["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(out.object["metadata"]["uid"], "u1");
+  EXPECT_EQ(out.object["metadata"]["resourceVersion"], "7");
+  EXPECT_EQ(out.object["data"]["a"], "2");
+  EXPECT_EQ(FieldsOf(out.object, "mgr"), J(R"({"f:data":{"f:a":{}}})"));
+}
+
 TEST(ServerSideApplyTest, NullInConfigurationRemovesTheField) {
   Json live = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},
                     "data":{"a":"1","b":"2"}})");
