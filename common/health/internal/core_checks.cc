@@ -1,5 +1,7 @@
-// Built-in health rules, following argoproj/gitops-engine pkg/health (health_*.go). Messages
-// match gitops-engine's except where a comment says otherwise.
+// Built-in health rules, following argoproj/gitops-engine pkg/health (health_*.go). Codes
+// always match gitops-engine's; messages match too, except that we fill in a message where
+// gitops-engine leaves it empty (Service/Ingress without an address, PVC phases, a Pod whose
+// container keeps failing) and fix gitops-engine's "less then" typo.
 //
 // Where gitops-engine converts to a typed object and fails on a bad field (status Unknown),
 // these rules treat a field of the wrong type as absent; the input is still never trusted.
@@ -163,26 +165,30 @@ bool HasLoadBalancerIngress(const Json& o) {
 
 Health ServiceHealth(const Json& o) {
   if (StringOr(o, "/spec/type") == "LoadBalancer" && !HasLoadBalancerIngress(o)) {
-    return Make(HealthCode::kProgressing);
+    return Make(HealthCode::kProgressing, "Waiting for the load balancer to get an address");
   }
   return Make(HealthCode::kHealthy);
 }
 
 Health IngressHealth(const Json& o) {
-  return Make(HasLoadBalancerIngress(o) ? HealthCode::kHealthy : HealthCode::kProgressing);
+  if (HasLoadBalancerIngress(o)) return Make(HealthCode::kHealthy);
+  return Make(HealthCode::kProgressing, "Waiting for the ingress to get an address");
 }
 
 Health PersistentVolumeClaimHealth(const Json& o) {
   std::string phase = StringOr(o, "/status/phase");
-  if (phase == "Lost") return Make(HealthCode::kDegraded);
-  if (phase == "Pending") return Make(HealthCode::kProgressing);
+  if (phase == "Lost") return Make(HealthCode::kDegraded, "The claim lost its volume");
+  if (phase == "Pending")
+    return Make(HealthCode::kProgressing, "Waiting for the claim to be bound");
   if (phase == "Bound") return Make(HealthCode::kHealthy);
-  return Make(HealthCode::kUnknown);
+  return Make(HealthCode::kUnknown, phase.empty() ? "The claim has no status.phase"
+                                                  : absl::StrCat("Unknown claim phase ", phase));
 }
 
 // A terminated container's failure description, or "" (gitops-engine getFailMessage).
-std::string ContainerFailMessage(const Json& container) {
-  const Json* terminated = Member(Member(&container, "state"), "terminated");
+// `state_field` is "state" or "lastState".
+std::string ContainerFailMessage(const Json& container, std::string_view state_field = "state") {
+  const Json* terminated = Member(Member(&container, state_field), "terminated");
   if (terminated == nullptr || !terminated->is_object()) return "";
   std::string message = AsString(Member(terminated, "message")).value_or("");
   if (!message.empty()) return message;
@@ -251,7 +257,11 @@ Health PodHealth(const Json& o) {
       for (const Json& cs : *container_statuses) {
         const Json* last_terminated = Member(Member(&cs, "lastState"), "terminated");
         if (last_terminated != nullptr && !last_terminated->is_null()) {
-          return Make(HealthCode::kDegraded, status_message);
+          // gitops-engine reports status.message, which is usually empty here; we say
+          // which container keeps failing.
+          std::string msg = status_message;
+          if (msg.empty()) msg = ContainerFailMessage(cs, "lastState");
+          return Make(HealthCode::kDegraded, msg);
         }
       }
     }
