@@ -363,6 +363,17 @@ TEST(ServerSideApplyTest, ServerSetMetadataIsKept) {
   EXPECT_EQ(FieldsOf(out.object, "mgr"), J(R"({"f:data":{"f:a":{}}})"));
 }
 
+TEST(ServerSideApplyTest, DuplicateLiveItemsTheConfigurationDoesNotMentionSurvive) {
+  Json live = Deployment(-1, J(R"([{"name":"web","image":"x",
+      "env":[{"name":"A","value":"1"},{"name":"A","value":"2"},{"name":"B","value":"3"}]}])"));
+  Json config = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+    "spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"C","value":"4"}]}]}}}})");
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome out, Apply(live, config, "mgr"));
+  EXPECT_EQ(out.object["spec"]["template"]["spec"]["containers"][0]["env"],
+            J(R"([{"name":"A","value":"1"},{"name":"A","value":"2"},{"name":"B","value":"3"},
+                  {"name":"C","value":"4"}])"));
+}
+
 TEST(ServerSideApplyTest, NullInConfigurationRemovesTheField) {
   Json live = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},
                     "data":{"a":"1","b":"2"}})");

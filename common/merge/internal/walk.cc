@@ -75,15 +75,22 @@ absl::Status FieldsOfValue(const Json& v, Walker& w, FieldSet& node) {
   return absl::OkStatus();
 }
 
-// Index of list items by key, first occurrence wins. False when an item cannot be keyed.
+// Index of list items by key, first occurrence wins; later duplicates (live objects may
+// have them, e.g. env written by PUT) go to `dups` when given. False when an item cannot be
+// keyed.
 bool IndexList(const Json& list, const ListInfo& info, std::vector<std::string>& order,
-               std::unordered_map<std::string, size_t>& index) {
+               std::unordered_map<std::string, size_t>& index,
+               std::unordered_map<std::string, std::vector<size_t>>* dups = nullptr) {
   order.reserve(list.size());
   index.reserve(list.size());
   for (size_t i = 0; i < list.size(); ++i) {
     absl::StatusOr<std::string> key = ItemKey(info, list[i]);
     if (!key.ok()) return false;
-    if (index.emplace(*key, i).second) order.push_back(std::move(*key));
+    if (index.emplace(*key, i).second) {
+      order.push_back(std::move(*key));
+    } else if (dups != nullptr) {
+      (*dups)[*key].push_back(i);
+    }
   }
   return true;
 }
@@ -91,7 +98,8 @@ bool IndexList(const Json& list, const ListInfo& info, std::vector<std::string>&
 void MergeList(Json& dst, const Json& src, const ListInfo& info, Walker& w) {
   std::vector<std::string> lorder, rorder;
   std::unordered_map<std::string, size_t> lindex, rindex;
-  if (!IndexList(dst, info, lorder, lindex) || !IndexList(src, info, rorder, rindex)) {
+  std::unordered_map<std::string, std::vector<size_t>> ldups;
+  if (!IndexList(dst, info, lorder, lindex, &ldups) || !IndexList(src, info, rorder, rindex)) {
     dst = WithoutNulls(src);
     return;
   }
@@ -113,6 +121,10 @@ void MergeList(Json& dst, const Json& src, const ListInfo& info, Walker& w) {
       Json item = std::move(dst[l->second]);
       if (r != rindex.end() && info.type == ListType::kMap) MergeInto(item, src[r->second], w);
       out.push_back(std::move(item));
+      // Duplicates the configuration does not mention stay; one it mentions becomes one item.
+      if (auto d = ldups.find(key); d != ldups.end() && r == rindex.end()) {
+        for (size_t i : d->second) out.push_back(std::move(dst[i]));
+      }
     } else {
       out.push_back(WithoutNulls(src[r->second]));
     }
