@@ -129,7 +129,8 @@ TEST(DiffObject, ChangedImageAndReplicasAreDrift) {
                           HasSubstr("+      - image: nginx:1.25\n"), HasSubstr("--- live\n")));
 }
 
-TEST(DiffObject, DISABLED_FieldRemovedFromGitIsDrift)  // needs the merge prune fix {
+// Needs the merge prune fix (fields not applied any more must not take metadata with them).
+TEST(DiffObject, DISABLED_FieldRemovedFromGitIsDrift) {
   Json desired = Y(kDeploy);
   desired["metadata"]["labels"] = {{"team", "a"}};
   Json live = LiveAfterApply(desired);
