@@ -1,6 +1,7 @@
 #include "common/health/health.h"
 
 #include <array>
+#include <ostream>
 
 #include "absl/strings/str_join.h"
 #include "common/health/internal/checks.h"
@@ -87,6 +88,14 @@ std::optional<HealthCode> ParseHealthCode(std::string_view name) {
     if (Name(code) == name) return code;
   }
   return std::nullopt;
+}
+
+std::ostream& operator<<(std::ostream& os, HealthCode code) { return os << Name(code); }
+
+std::ostream& operator<<(std::ostream& os, const Health& health) {
+  os << health.code;
+  if (!health.message.empty()) os << ": " << health.message;
+  return os;
 }
 
 }  // namespace driftless::health

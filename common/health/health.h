@@ -30,6 +30,7 @@
 // Thread-safety: every function here is pure and may be called concurrently.
 #pragma once
 
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -92,5 +93,9 @@ std::string_view Name(HealthCode code);
 
 // Inverse of Name (case-sensitive). std::nullopt for anything else.
 std::optional<HealthCode> ParseHealthCode(std::string_view name);
+
+// For logs and test failure output: "Degraded" and "Degraded: <message>".
+std::ostream& operator<<(std::ostream& os, HealthCode code);
+std::ostream& operator<<(std::ostream& os, const Health& health);
 
 }  // namespace driftless::health

@@ -1,6 +1,8 @@
 // Unit tests for the health API and the rules the golden fixtures do not cover.
 #include "common/health/health.h"
 
+#include <sstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -43,6 +45,12 @@ TEST(WorstTest, FoldsAnApplication) {
   }
   EXPECT_EQ(app, HealthCode::kProgressing);
   EXPECT_EQ(Worst(app, HealthCode::kMissing), HealthCode::kMissing);
+}
+
+TEST(NameTest, Prints) {
+  std::ostringstream os;
+  os << Health{HealthCode::kDegraded, "boom"} << " / " << Health{HealthCode::kHealthy, ""};
+  EXPECT_EQ(os.str(), "Degraded: boom / Healthy");
 }
 
 TEST(NameTest, RoundTrips) {
