@@ -79,6 +79,12 @@ class Schema {
                     const std::vector<std::string>& path, ListInfo info);
   void RegisterAtomicMap(std::string_view api_version, std::string_view kind,
                          const std::vector<std::string>& path);
+  // Registers every list and atomic map a CRD version's `openAPIV3Schema` declares
+  // (x-kubernetes-list-type: map|set with x-kubernetes-list-map-keys and key defaults,
+  // x-kubernetes-map-type: atomic). Fields under additionalProperties are not reachable by
+  // a fixed path and are skipped. Ignores what it does not understand.
+  void RegisterCrdSchema(std::string_view api_version, std::string_view kind,
+                         const Json& open_api_v3_schema);
 
  private:
   std::map<std::string, ListInfo, std::less<>> lists_;  // "apiVersion|kind|a.b.c"
@@ -174,9 +180,14 @@ Json JsonMergePatch(const Json& target, const Json& patch);
 // malformed patch, a missing path or a failed test, naming the operation index and path.
 absl::StatusOr<Json> JsonPatch(const Json& target, const Json& patch);
 
-// Strategic merge patch, close enough for kubectl: list maps merge by their key
-// (from `schema`), `$patch: delete|replace`, `$retainKeys`, `$deleteFromPrimitiveList/<f>`,
-// `$setElementOrder/<f>` (order honoured, directive dropped), null deletes a field.
+// Strategic merge patch, close enough for kubectl: list maps merge by their patch merge key
+// (the first key from `schema`: containers by name, container ports by containerPort,
+// Service ports by port), sets merge as unions, other lists are replaced;
+// `$patch: delete|replace|merge` on maps and list items, `$retainKeys`,
+// `$deleteFromPrimitiveList/<f>`, `$setElementOrder/<f>` (order honoured, items the order
+// does not name stay after their predecessor, directive dropped), null deletes a field.
+// Errors: kInvalidArgument for a non-object patch, a list-map item without its merge key or
+// an unknown `$patch` value (message names the field).
 absl::StatusOr<Json> StrategicMergePatch(const Json& target, const Json& patch,
                                          const Schema* schema = nullptr);
 

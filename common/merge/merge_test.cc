@@ -398,6 +398,36 @@ TEST(ServerSideApplyTest, CustomResourceListsAreAtomicUnlessRegistered) {
   EXPECT_TRUE(FieldsOf(keyed.object, "mgr")["f:spec"]["f:items"].contains("k:{\"name\":\"a\"}"));
 }
 
+TEST(SchemaTest, RegistersListsFromACrdSchema) {
+  Json crd_schema = J(R"({"type":"object","properties":{"spec":{"type":"object","properties":{
+    "ports":{"type":"array","x-kubernetes-list-type":"map",
+             "x-kubernetes-list-map-keys":["port","protocol"],
+             "items":{"type":"object","properties":{"port":{"type":"integer"},
+               "protocol":{"type":"string","default":"TCP"},
+               "tags":{"type":"array","x-kubernetes-list-type":"set","items":{"type":"string"}}}}},
+    "selector":{"type":"object","x-kubernetes-map-type":"atomic"}}}}})");
+  Schema schema;
+  schema.RegisterCrdSchema("example.com/v1", "Widget", crd_schema);
+  ListInfo ports = schema.ListAt("example.com/v1", "Widget", {"spec", "ports"});
+  EXPECT_EQ(ports.type, ListType::kMap);
+  EXPECT_THAT(ports.keys, ElementsAre("port", "protocol"));
+  ASSERT_EQ(ports.key_defaults.size(), 2u);
+  EXPECT_EQ(ports.key_defaults[1], "TCP");
+  EXPECT_EQ(schema.ListAt("example.com/v1", "Widget", {"spec", "ports", "tags"}).type,
+            ListType::kSet);
+  EXPECT_TRUE(schema.IsAtomicMap("example.com/v1", "Widget", {"spec", "selector"}));
+  EXPECT_EQ(schema.ListAt("example.com/v1", "Gadget", {"spec", "ports"}).type,
+            ListType::kAtomic);
+  // Built-in kinds.
+  EXPECT_EQ(Schema::BuiltIn().ListAt("batch/v1", "CronJob",
+                                     {"spec", "jobTemplate", "spec", "template", "spec",
+                                      "initContainers"}).type,
+            ListType::kMap);
+  EXPECT_EQ(Schema::BuiltIn().ListAt("v1", "Pod", {"spec", "tolerations"}).type,
+            ListType::kAtomic);
+  EXPECT_TRUE(Schema::BuiltIn().IsAtomicMap("apps/v1", "Deployment", {"spec", "selector"}));
+}
+
 TEST(RecordUpdateTest, CreateOwnsEveryFieldButServerMetadata) {
   Json obj = J(R"({"apiVersion":"v1","kind":"ConfigMap",
     "metadata":{"name":"c","namespace":"d","uid":"u","resourceVersion":"1",

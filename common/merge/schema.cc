@@ -133,4 +133,57 @@ void Schema::RegisterAtomicMap(std::string_view api_version, std::string_view ki
   atomic_maps_.insert(RuleKey(api_version, kind, path));
 }
 
+namespace {
+
+void WalkCrdSchema(Schema& schema, std::string_view api_version, std::string_view kind,
+                   const Json& node, std::vector<std::string>& path) {
+  if (!node.is_object()) return;
+  const std::string type = node.value("type", std::string());
+  if (!path.empty() && node.value("x-kubernetes-map-type", std::string()) == "atomic") {
+    schema.RegisterAtomicMap(api_version, kind, path);
+  }
+  if (type == "array" || node.contains("items")) {
+    const std::string list_type = node.value("x-kubernetes-list-type", std::string());
+    const Json items = node.value("items", Json::object());
+    if (list_type == "set") {
+      schema.RegisterList(api_version, kind, path, ListInfo{ListType::kSet, {}, {}});
+    } else if (list_type == "map") {
+      ListInfo info;
+      info.type = ListType::kMap;
+      for (const auto& key : node.value("x-kubernetes-list-map-keys", Json::array())) {
+        if (!key.is_string()) continue;
+        info.keys.push_back(key.get<std::string>());
+        Json def;
+        if (items.is_object()) {
+          const Json props = items.value("properties", Json::object());
+          if (props.is_object() && props.contains(info.keys.back())) {
+            def = props[info.keys.back()].value("default", Json());
+          }
+        }
+        info.key_defaults.push_back(std::move(def));
+      }
+      if (!info.keys.empty()) schema.RegisterList(api_version, kind, path, std::move(info));
+    } else if (list_type == "atomic") {
+      schema.RegisterList(api_version, kind, path, ListInfo{});
+    }
+    WalkCrdSchema(schema, api_version, kind, items, path);  // items share the list's path
+    return;
+  }
+  auto props = node.find("properties");
+  if (props == node.end() || !props->is_object()) return;
+  for (auto it = props->begin(); it != props->end(); ++it) {
+    path.push_back(it.key());
+    WalkCrdSchema(schema, api_version, kind, it.value(), path);
+    path.pop_back();
+  }
+}
+
+}  // namespace
+
+void Schema::RegisterCrdSchema(std::string_view api_version, std::string_view kind,
+                               const Json& open_api_v3_schema) {
+  std::vector<std::string> path;
+  WalkCrdSchema(*this, api_version, kind, open_api_v3_schema, path);
+}
+
 }  // namespace driftless::merge
