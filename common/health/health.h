@@ -22,7 +22,11 @@
 //  - for any other object, kstatus-like generic rules when status.conditions has a Ready,
 //    Stalled or Reconciling condition (see AssessHealth below);
 //  - an object with metadata.deletionTimestamp is Progressing "Pending deletion".
-// Deliberate differences from Argo CD are listed in health.cc next to the rule concerned.
+// Deliberate differences from Argo CD are commented next to the rule concerned
+// (internal/core_checks.cc, internal/custom_checks.cc); the visible ones: Flux messages are
+// "<Ready reason>: <Ready message>" (Argo CD: the reason only), a few empty gitops-engine
+// messages are filled in, a resumed Job (Suspended=False) is Progressing, not Healthy, and a
+// deleting object's message names the finalizers holding it.
 //
 // No rule needs the wall clock (Argo CD's do not either: progress deadlines are evaluated
 // by the controllers and surface as conditions), so the API takes no `now`.
