@@ -191,11 +191,41 @@ std::string Quote(std::string_view s) { return Json(std::string(s)).dump(); }
 std::string PrintManager(const Conflict& c) {
   std::string out = Quote(c.manager);
   if (!c.subresource.empty()) out += " with subresource " + Quote(c.subresource);
-  if (c.operation == "Update") {
-    out += " using " + c.api_version;
-    if (!c.time.empty()) out += " at " + c.time;
-  }
+  // The API server prints the manager identifier, which never carries the time.
+  if (c.operation == "Update") out += " using " + c.api_version;
   return out;
+}
+
+// Like the API server, at most kMaxUpdateManagers Update entries: the oldest are folded,
+// per apiVersion, into an "ancient-changes" entry.
+constexpr size_t kMaxUpdateManagers = 10;
+
+void CapUpdateManagers(std::vector<Entry>& entries) {
+  std::vector<size_t> updaters;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].meta.operation != "Apply" && !entries[i].set.Empty()) updaters.push_back(i);
+  }
+  if (updaters.size() <= kMaxUpdateManagers) return;
+  std::stable_sort(updaters.begin(), updaters.end(), [&](size_t a, size_t b) {
+    return std::tie(entries[a].meta.time, entries[a].meta.manager) <
+           std::tie(entries[b].meta.time, entries[b].meta.manager);
+  });
+  std::map<std::string, size_t> bucket_of_version;  // apiVersion -> entry index
+  size_t length = updaters.size();
+  for (size_t k = 0; k < updaters.size() && length > kMaxUpdateManagers; ++k) {
+    Entry& e = entries[updaters[k]];
+    auto [it, first] = bucket_of_version.emplace(e.meta.api_version, updaters[k]);
+    if (first) continue;
+    Entry& bucket = entries[it->second];
+    if (bucket.meta.manager != "ancient-changes" || bucket.meta.subresource != "") {
+      bucket.meta.manager = "ancient-changes";
+      bucket.meta.subresource.clear();
+    }
+    bucket.set.UnionWith(e.set);
+    bucket.meta.time = e.meta.time;
+    e.set = FieldSet{};  // dropped by Finish
+    --length;
+  }
 }
 
 }  // namespace
@@ -519,6 +549,7 @@ Json RecordUpdate(const Json& old_object, const Json& new_object, std::string_vi
     it->set.UnionWith(changed);
     it->meta.time = std::string(now);
   }
+  CapUpdateManagers(entries);
   Json out = new_object;
   SetManagedFields(out, Finish(entries));
   return out;

@@ -119,7 +119,8 @@ struct Conflict {
 std::string ConflictMessage(const std::vector<Conflict>& conflicts);
 
 // The message of one `details.causes[]` entry (type FieldManagerConflict, field =
-// conflict.field_path): "conflict with \"mgr\" using apps/v1".
+// conflict.field_path): "conflict with \"mgr\" using apps/v1" ("using" only for Update
+// owners; " with subresource \"status\"" when the owner wrote a subresource).
 std::string ConflictCauseMessage(const Conflict& conflict);
 
 struct ApplyRequest {

@@ -261,8 +261,10 @@ TEST(ServerSideApplyTest, UpdateTakesOwnershipAndThenConflicts) {
   EXPECT_EQ(again.conflicts[0].manager, "kubectl-edit");
   EXPECT_EQ(again.conflicts[0].operation, "Update");
   EXPECT_EQ(ConflictMessage(again.conflicts),
-            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1 at "
-            "2026-11-28T10:01:00Z: .spec.replicas");
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: "
+            ".spec.replicas");
+  EXPECT_EQ(ConflictCauseMessage(again.conflicts[0]),
+            "conflict with \"kubectl-edit\" using apps/v1");
   // Applying the value the editor set is fine, and shares the field.
   ASSERT_OK_AND_ASSIGN(ApplyOutcome agree, Apply(updated, Deployment(4, WebContainers()), "a",
                                                  kT2));
@@ -475,6 +477,22 @@ TEST(RecordUpdateTest, ManagedFieldsResetWithEmptyEntry) {
   reset["metadata"]["managedFields"] = J("[{}]");
   Json v2 = RecordUpdate(v1, reset, "b", kT1);
   EXPECT_FALSE(v2["metadata"].contains("managedFields"));
+}
+
+TEST(RecordUpdateTest, AtMostTenUpdateManagersOldestFoldedIntoAncientChanges) {
+  Json obj = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{}})");
+  for (int i = 0; i < 12; ++i) {
+    Json next = obj;
+    next["data"]["k" + std::to_string(i)] = "v";
+    char now[32];
+    std::snprintf(now, sizeof(now), "2026-11-28T10:%02d:00Z", i);
+    obj = RecordUpdate(obj, next, "m" + std::to_string(i), now);
+  }
+  std::vector<std::string> managers = Managers(obj);
+  ASSERT_EQ(managers.size(), 10u);
+  EXPECT_EQ(managers[0], "ancient-changes/Update");
+  EXPECT_EQ(FieldsOf(obj, "ancient-changes", "Update"),
+            J(R"({"f:data":{"f:k0":{},"f:k1":{},"f:k2":{}}})"));
 }
 
 TEST(ManagedFieldsTest, ParseAndSerializeRoundTrip) {
