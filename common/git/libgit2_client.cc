@@ -62,7 +62,12 @@ using OdbPtr = Owned<git_odb, git_odb_free>;
 
 void InitLibgit2Once() {
   static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    // Mirrors are created and used only by this process; a cache volume mounted with another
+    // owner (containers) must not make them unopenable ("safe.directory").
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+  });
 }
 
 std::string OidHex(const git_oid* oid) {

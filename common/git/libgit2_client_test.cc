@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "common/git/ref_resolve.h"
+#include "common/git/testing/git_http_server.h"
 #include "common/git/url.h"
 #include "common/testing/status_matchers.h"
 
@@ -561,6 +562,93 @@ TEST_F(GitClientTest, SshWithoutSupportOrWithBadHostIsClassified) {
   } else {
     EXPECT_THAT(refs, StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("SSH")));
   }
+}
+
+
+// --- Smart HTTP(S) through git http-backend: authentication and TLS trust. ---------------------
+
+TEST_F(GitClientTest, HttpBasicAuth) {
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       testing::GitHttpServer::Start({.project_root = (root_ / "served").string(),
+                                                      .username = "alice",
+                                                      .password = "s3cret"}));
+  std::string url = server->BaseUrl() + "/repo";
+  Libgit2Client git = MakeClient();
+  EXPECT_THAT(git.ListRemoteRefs(url, {}),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr(url)));
+  Credentials wrong{.username = "alice", .password = "guess"};
+  absl::StatusOr<RefMap> rejected = git.ListRemoteRefs(url, wrong);
+  EXPECT_THAT(rejected, StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("rejected")));
+  EXPECT_THAT(rejected, StatusIs(absl::StatusCode::kUnauthenticated, Not(HasSubstr("guess"))));
+  EXPECT_THAT(git.Fetch(url, wrong), StatusIs(absl::StatusCode::kUnauthenticated));
+
+  Credentials right{.username = "alice", .password = "s3cret"};
+  ASSERT_OK_AND_ASSIGN(RefMap remote, git.ListRemoteRefs(url, right));
+  EXPECT_EQ(remote["refs/heads/main"], c2_);
+  EXPECT_EQ(remote["refs/tags/v1.0.0"], c1_);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_OK_AND_ASSIGN(RefMap fetched, git.Fetch(url, right));
+  auto took = std::chrono::steady_clock::now() - start;
+  std::cerr << "first fetch over http://: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  EXPECT_EQ(fetched, remote);
+  fs::path dest = root_ / "http";
+  ASSERT_OK(git.Checkout(url, c1_, dest.string(), "apps/web").status());
+  EXPECT_EQ(ReadFile(dest / "svc.yaml"), "kind: Service\n");
+
+  // Credentials embedded in the URL work too and are redacted from errors.
+  std::string with_userinfo = "http://alice:s3cret@127.0.0.1:" +
+                              std::to_string(server->port()) + "/repo";
+  ASSERT_OK(git.ListRemoteRefs(with_userinfo, {}).status());
+  std::string bad_userinfo = "http://alice:nope-pw@127.0.0.1:" +
+                             std::to_string(server->port()) + "/missing";
+  absl::StatusOr<RefMap> missing = git.ListRemoteRefs(bad_userinfo, {});
+  EXPECT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), Not(HasSubstr("nope-pw")));
+}
+
+TEST_F(GitClientTest, HttpBearerTokenAndMissingRepository) {
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       testing::GitHttpServer::Start({.project_root = (root_ / "served").string(),
+                                                      .bearer_token = "tok-123"}));
+  Libgit2Client git = MakeClient();
+  std::string url = server->BaseUrl() + "/repo";
+  EXPECT_THAT(git.ListRemoteRefs(url, {}), StatusIs(absl::StatusCode::kUnauthenticated));
+  Credentials bearer{.bearer_token = "tok-123"};
+  ASSERT_OK_AND_ASSIGN(RefMap refs, git.Fetch(url, bearer));
+  EXPECT_EQ(refs["refs/heads/main"], c2_);
+  EXPECT_THAT(git.ListRemoteRefs(server->BaseUrl() + "/nope", bearer),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nope")));
+}
+
+TEST_F(GitClientTest, HttpsTrustsOnlyTheConfiguredCa) {
+  std::string d = root_.string();
+  ASSERT_EQ(std::system(("sh -c \"set -e; cd '" + d + "';"
+                         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca "
+                         "-addext basicConstraints=critical,CA:TRUE 2>/dev/null;"
+                         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         "-nodes -keyout other.key -out other.pem -days 2 -subj /CN=other "
+                         "-addext basicConstraints=critical,CA:TRUE 2>/dev/null;"
+                         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                         "-keyout leaf.key -out leaf.csr -subj /CN=localhost 2>/dev/null;"
+                         "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf;"
+                         "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                         "-days 2 -extfile ext.cnf -out leaf.pem 2>/dev/null\"")
+                            .c_str()),
+            0);
+  ASSERT_OK_AND_ASSIGN(auto server,
+                       testing::GitHttpServer::Start({.project_root = (root_ / "served").string(),
+                                                      .cert_file = d + "/leaf.pem",
+                                                      .key_file = d + "/leaf.key"}));
+  std::string url = server->BaseUrl() + "/repo";
+  Libgit2Client git = MakeClient();
+  EXPECT_THAT(git.ListRemoteRefs(url, {}), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(git.ListRemoteRefs(url, {.ca_data = ReadFile(root_ / "other.pem")}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not trusted")));
+  Credentials trusted{.ca_data = ReadFile(root_ / "ca.pem")};
+  ASSERT_OK_AND_ASSIGN(RefMap refs, git.Fetch(url, trusted));
+  EXPECT_EQ(refs["refs/heads/main"], c2_);
 }
 
 }  // namespace
