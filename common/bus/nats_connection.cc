@@ -227,7 +227,26 @@ NatsConnection::~NatsConnection() {
   natsConnection_Destroy(impl_->nc);
 }
 
-ConnectionState NatsConnection::state() const { return impl_->state.load(); }
+ConnectionState NatsConnection::state() const {
+  // Ask cnats directly: the callbacks that maintain impl_->state run asynchronously and may
+  // lag the connection's real state.
+  switch (natsConnection_Status(impl_->nc)) {
+    case NATS_CONN_STATUS_CONNECTED:
+    case NATS_CONN_STATUS_DRAINING_SUBS:
+    case NATS_CONN_STATUS_DRAINING_PUBS:
+      return ConnectionState::kConnected;
+    case NATS_CONN_STATUS_CONNECTING:
+      return impl_->reconnects.load() > 0 || impl_->state.load() == ConnectionState::kReconnecting
+                 ? ConnectionState::kReconnecting
+                 : ConnectionState::kConnecting;
+    case NATS_CONN_STATUS_RECONNECTING:
+    case NATS_CONN_STATUS_DISCONNECTED:
+      return ConnectionState::kReconnecting;
+    case NATS_CONN_STATUS_CLOSED:
+      return ConnectionState::kClosed;
+  }
+  return impl_->state.load();
+}
 
 absl::Status NatsConnection::Ready() const {
   ConnectionState s = state();

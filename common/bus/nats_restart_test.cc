@@ -52,12 +52,27 @@ class NatsRestartTest : public NatsTest {
     }
   }
 
-  bool WaitDrained() {
+  std::string Describe() {
+    auto c = bus_->GetConsumerState("WORK", "worker");
+    auto s = bus_->GetStreamState("WORK");
+    if (!c.ok() || !s.ok()) return "state unavailable";
+    return "pending=" + std::to_string(c->num_pending) +
+           " ack_pending=" + std::to_string(c->num_ack_pending) +
+           " ack_floor=" + std::to_string(c->ack_floor_stream_sequence) +
+           " stream_msgs=" + std::to_string(s->messages) +
+           " first=" + std::to_string(s->first_sequence) +
+           " last=" + std::to_string(s->last_sequence);
+  }
+
+  // Nothing left to deliver or in flight; with `stream_empty`, also every message removed from
+  // the work queue. After a SIGKILL the server may have lost the removal of messages it had
+  // already seen acknowledged (its consumer state says done), so that test skips the latter.
+  bool WaitDrained(bool stream_empty = true) {
     return WaitFor([&] {
       auto c = bus_->GetConsumerState("WORK", "worker");
       auto s = bus_->GetStreamState("WORK");
       return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 &&
-             s->messages == 0;
+             (!stream_empty || s->messages == 0);
     }, absl::Seconds(30));
   }
 
@@ -78,10 +93,9 @@ TEST_F(NatsRestartTest, GracefulRestartMidStreamLosesAndDuplicatesNothing) {
 
   ASSERT_TRUE(WaitFor([&] { return Distinct() >= kBefore + kAfter; }, absl::Seconds(60)))
       << Distinct();
-  ASSERT_TRUE(WaitDrained());
+  ASSERT_TRUE(WaitDrained()) << Describe();
   sub->Stop();
-  EXPECT_GE(conn_->reconnects(), 1);
-  EXPECT_OK(conn_->Ready());
+  EXPECT_TRUE(WaitFor([&] { return conn_->reconnects() >= 1 && conn_->Ready().ok(); }));
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(processed_.size(), static_cast<size_t>(kBefore + kAfter));
   int duplicates = 0;
@@ -105,7 +119,7 @@ TEST_F(NatsRestartTest, KilledServerLosesNothing) {
 
   ASSERT_TRUE(WaitFor([&] { return Distinct() >= kBefore + kAfter; }, absl::Seconds(60)))
       << Distinct();
-  ASSERT_TRUE(WaitDrained());
+  ASSERT_TRUE(WaitDrained(/*stream_empty=*/false)) << Describe();
   sub->Stop();
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(processed_.size(), static_cast<size_t>(kBefore + kAfter));  // nothing lost
@@ -136,7 +150,7 @@ TEST_F(NatsRestartTest, KvAndStateSurviveRestart) {
   EXPECT_EQ(e->value, "v1");
   EXPECT_EQ(e->revision, rev);
   ASSERT_OK(kv_->Update("state", "apps.a", "v2", rev).status());
-  EXPECT_OK(conn_->Ready());
+  EXPECT_TRUE(WaitFor([&] { return conn_->Ready().ok(); }));
 }
 
 TEST_F(NatsRestartTest, ReadyReportsDisconnection) {
@@ -153,8 +167,8 @@ TEST_F(NatsRestartTest, ReadyReportsDisconnection) {
   EXPECT_THAT(conn->Ready(), ::driftless::testing::StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_OK(server_->StartAgain());
   ASSERT_TRUE(WaitFor([&] { return conn->Ready().ok(); }));
-  EXPECT_GE(changes.load(), 2);
-  EXPECT_EQ(conn->reconnects(), 1);
+  // State callbacks run on cnats' callback thread, possibly a little after the fact.
+  EXPECT_TRUE(WaitFor([&] { return changes.load() >= 2 && conn->reconnects() == 1; }));
 }
 
 }  // namespace
