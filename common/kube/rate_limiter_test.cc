@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "absl/time/clock.h"
+
 namespace driftless::kube {
 namespace {
 
