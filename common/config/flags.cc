@@ -82,14 +82,14 @@ CLI::Option* AddStringListFlag(CLI::App& app, std::string_view name,
       ->default_str(JoinComma(*value));
 }
 
-CLI::Option* AddDurationFlag(CLI::App& app, std::string_view name,
-                             std::chrono::milliseconds* value, std::string_view description) {
+CLI::Option* AddDurationFlag(CLI::App& app, std::string_view name, std::chrono::milliseconds* value,
+                             std::string_view description) {
   CLI::Validator validator(
       [](std::string& text) -> std::string {
         absl::StatusOr<std::chrono::milliseconds> d = ParseDuration(text);
         return d.ok() ? std::string() : std::string(d.status().message());
       },
-      "DURATION");
+      "", "duration");
   return app
       .add_option_function<std::string>(
           OptionName(name),
@@ -112,7 +112,7 @@ CLI::Option* AddByteSizeFlag(CLI::App& app, std::string_view name, uint64_t* val
         absl::StatusOr<uint64_t> n = ParseByteSize(text);
         return n.ok() ? std::string() : std::string(n.status().message());
       },
-      "SIZE");
+      "", "byte-size");
   return app
       .add_option_function<std::string>(
           OptionName(name),
@@ -132,8 +132,8 @@ CLI::Option* AddChoiceFlag(CLI::App& app, std::string_view name, std::string* va
   return AddPlain(app, name, value, description)->check(CLI::IsMember(choices));
 }
 
-std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv,
-                              std::ostream& out, std::ostream& err) {
+std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
+                              std::ostream& err) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

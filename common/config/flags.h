@@ -55,8 +55,8 @@ CLI::Option* AddBoolFlag(CLI::App& app, std::string_view name, bool* value,
 CLI::Option* AddStringListFlag(CLI::App& app, std::string_view name,
                                std::vector<std::string>* value, std::string_view description);
 // Values are parsed with ParseDuration ("500ms", "1h30m"); errors name the flag and text.
-CLI::Option* AddDurationFlag(CLI::App& app, std::string_view name,
-                             std::chrono::milliseconds* value, std::string_view description);
+CLI::Option* AddDurationFlag(CLI::App& app, std::string_view name, std::chrono::milliseconds* value,
+                             std::string_view description);
 // Values are parsed with ParseByteSize ("3Mi", "10MB"); errors name the flag and text.
 CLI::Option* AddByteSizeFlag(CLI::App& app, std::string_view name, uint64_t* value,
                              std::string_view description);
@@ -67,8 +67,8 @@ CLI::Option* AddChoiceFlag(CLI::App& app, std::string_view name, std::string* va
 // Parses argv. Returns std::nullopt when the program should continue; otherwise the exit
 // code main() should return: 0 after printing --help (to `out`), 2 after printing a parse
 // or validation error plus a hint to use --help (to `err`). Never throws.
-std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv,
-                              std::ostream& out, std::ostream& err);
+std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
+                              std::ostream& err);
 std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv);
 
 // Flags every driftless service has. Defaults are the field initialisers.

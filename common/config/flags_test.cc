@@ -1,9 +1,9 @@
 #include "common/config/flags.h"
 
-#include <CLI/CLI.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <CLI/CLI.hpp>
 
 #include <sstream>
 
@@ -173,11 +173,10 @@ TEST(ServiceFlagsTest, DefaultsEnvAndFlags) {
 }
 
 TEST(ServiceFlagsTest, RejectsBadChoicesAndPorts) {
-  for (std::vector<const char*> args :
-       {std::vector<const char*>{"--log-format", "xml"},
-        std::vector<const char*>{"--log-level", "loud"},
-        std::vector<const char*>{"--http-port", "70000"},
-        std::vector<const char*>{"--http-port", "eighty"}}) {
+  for (std::vector<const char*> args : {std::vector<const char*>{"--log-format", "xml"},
+                                        std::vector<const char*>{"--log-level", "loud"},
+                                        std::vector<const char*>{"--http-port", "70000"},
+                                        std::vector<const char*>{"--http-port", "eighty"}}) {
     CLI::App app;
     ServiceFlags flags;
     RegisterServiceFlags(app, &flags);

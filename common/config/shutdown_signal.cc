@@ -10,15 +10,14 @@
 #include <cstring>
 #include <string>
 
-
 namespace driftless::config {
 namespace {
 
 // State shared with the signal handler. Only lock-free atomics and sig_atomic_t are touched
 // from the handler.
 std::atomic<int> g_write_fd{-1};
-volatile sig_atomic_t g_signal = 0;        // first signal received, 0 if none
-std::atomic<bool> g_triggered{false};      // signal or programmatic request
+volatile sig_atomic_t g_signal = 0;    // first signal received, 0 if none
+std::atomic<bool> g_triggered{false};  // signal or programmatic request
 std::atomic<bool> g_installed{false};
 struct sigaction g_old_term;
 struct sigaction g_old_int;

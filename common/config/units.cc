@@ -5,7 +5,6 @@
 #include <limits>
 #include <string>
 
-
 namespace driftless::config {
 namespace {
 
@@ -17,7 +16,9 @@ std::string Cat(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 std::string_view Strip(std::string_view s) {
@@ -68,7 +69,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   std::string_view s = Strip(text);
   auto invalid = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        Cat({"invalid duration \"", text, "\": ", why, " (want e.g. 500ms, 5s, 3m, 1h30m)"}));
+        Cat({"invalid duration \"", text, "\": ", why,
+             " (want e.g. 500ms, 5s, 3m, 1h30m; units ms, s, m, h, d)"}));
   };
   if (s.empty()) return invalid("empty");
   if (s == "0") return std::chrono::milliseconds(0);
@@ -95,7 +97,7 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     } else if (unit.empty()) {
       return invalid("missing unit (ms, s, m, h, d)");
     } else {
-      return invalid(Cat({"unknown unit \"", unit, "\" (want ms, s, m, h, d)"}));
+      return invalid(Cat({"unknown unit \"", unit, "\""}));
     }
     total_ms += value * scale;
   }
@@ -130,8 +132,9 @@ std::string FormatDuration(std::chrono::milliseconds d) {
 absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
   std::string_view s = Strip(text);
   auto invalid = [&](std::string_view why) {
-    return absl::InvalidArgumentError(Cat({"invalid byte size \"", text, "\": ", why,
-                                              " (want e.g. 1048576, 512Ki, 3Mi, 10MB)"}));
+    return absl::InvalidArgumentError(
+        Cat({"invalid byte size \"", text, "\": ", why,
+             " (want e.g. 1048576, 512Ki, 3Mi, 10MB; units B, Ki, Mi, Gi, Ti, K, M, G, T)"}));
   };
   if (s.empty()) return invalid("empty");
   if (s.front() == '-') return invalid("negative sizes are not allowed");
@@ -177,7 +180,7 @@ absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
   } else if (unit == "T" || unit == "TB") {
     mult = 1000ull * 1000 * 1000 * 1000;
   } else {
-    return invalid(Cat({"unknown unit \"", unit, "\" (want B, Ki, Mi, Gi, Ti, K, M, G, T)"}));
+    return invalid(Cat({"unknown unit \"", unit, "\""}));
   }
   if (whole > std::numeric_limits<uint64_t>::max() / mult) {
     return absl::OutOfRangeError(Cat({"byte size \"", text, "\" is too large"}));

@@ -9,9 +9,9 @@ namespace driftless::config {
 namespace {
 
 using ::driftless::testing::StatusIs;
+using std::chrono::milliseconds;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using std::chrono::milliseconds;
 
 struct DurationCase {
   const char* text;
@@ -20,10 +20,22 @@ struct DurationCase {
 
 TEST(ParseDurationTest, Valid) {
   const DurationCase cases[] = {
-      {"0", 0},          {"0s", 0},           {"500ms", 500},       {"5s", 5000},
-      {"3m", 180000},    {"1h", 3600000},     {"1h30m", 5400000},   {"1h30m15s", 5415000},
-      {"2m500ms", 120500}, {"1.5s", 1500},    {"1.5h", 5400000},    {" 10s ", 10000},
-      {"1d", 86400000},  {"+7s", 7000},       {"0.0005s", 0},       {"90m", 5400000},
+      {"0", 0},
+      {"0s", 0},
+      {"500ms", 500},
+      {"5s", 5000},
+      {"3m", 180000},
+      {"1h", 3600000},
+      {"1h30m", 5400000},
+      {"1h30m15s", 5415000},
+      {"2m500ms", 120500},
+      {"1.5s", 1500},
+      {"1.5h", 5400000},
+      {" 10s ", 10000},
+      {"1d", 86400000},
+      {"+7s", 7000},
+      {"0.0005s", 0},
+      {"90m", 5400000},
   };
   for (const auto& c : cases) {
     absl::StatusOr<milliseconds> d = ParseDuration(c.text);
@@ -42,8 +54,8 @@ TEST(ParseDurationTest, InvalidNamesOffendingText) {
   EXPECT_THAT(ParseDuration("5fortnights"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("5fortnights"), HasSubstr("unknown unit \"fortnights\""))));
-  EXPECT_THAT(ParseDuration("10"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                            HasSubstr("missing unit")));
+  EXPECT_THAT(ParseDuration("10"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing unit")));
 }
 
 TEST(ParseDurationTest, Overflow) {
@@ -52,8 +64,8 @@ TEST(ParseDurationTest, Overflow) {
 
 TEST(FormatDurationTest, RoundTrips) {
   const std::pair<int64_t, const char*> cases[] = {
-      {0, "0s"}, {500, "500ms"}, {5000, "5s"}, {180000, "3m"}, {5400000, "1h30m"},
-      {120500, "2m500ms"}, {90000000, "25h"}};
+      {0, "0s"},          {500, "500ms"},      {5000, "5s"},     {180000, "3m"},
+      {5400000, "1h30m"}, {120500, "2m500ms"}, {90000000, "25h"}};
   for (const auto& [ms, text] : cases) {
     EXPECT_EQ(FormatDuration(milliseconds(ms)), text);
     absl::StatusOr<milliseconds> back = ParseDuration(text);
@@ -103,8 +115,8 @@ TEST(ParseByteSizeTest, Overflow) {
 
 TEST(FormatByteSizeTest, RoundTrips) {
   const std::pair<uint64_t, const char*> cases[] = {
-      {0, "0"}, {1000, "1000"}, {1024, "1Ki"}, {524288, "512Ki"}, {3 << 20, "3Mi"},
-      {1ull << 40, "1Ti"}, {1536, "1536"}};
+      {0, "0"},         {1000, "1000"},      {1024, "1Ki"}, {524288, "512Ki"},
+      {3 << 20, "3Mi"}, {1ull << 40, "1Ti"}, {1536, "1536"}};
   for (const auto& [n, text] : cases) {
     EXPECT_EQ(FormatByteSize(n), text);
     absl::StatusOr<uint64_t> back = ParseByteSize(text);

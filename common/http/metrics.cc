@@ -19,8 +19,8 @@ bool IsValidName(std::string_view name, bool allow_colon) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     const bool digit = c >= '0' && c <= '9';
     if (!(alpha || (digit && i > 0))) return false;
   }
@@ -29,9 +29,12 @@ bool IsValidName(std::string_view name, bool allow_colon) {
 
 std::string_view TypeName(Type type) {
   switch (type) {
-    case Type::kCounter: return "counter";
-    case Type::kGauge: return "gauge";
-    case Type::kHistogram: return "histogram";
+    case Type::kCounter:
+      return "counter";
+    case Type::kGauge:
+      return "gauge";
+    case Type::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -100,9 +103,9 @@ void RenderSeries(std::string* out, const FamilyBase& f, const std::vector<std::
 // ---- Histogram ---------------------------------------------------------------------------
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
-  bounds_.erase(std::remove_if(bounds_.begin(), bounds_.end(),
-                               [](double b) { return !std::isfinite(b); }),
-                bounds_.end());
+  bounds_.erase(
+      std::remove_if(bounds_.begin(), bounds_.end(), [](double b) { return !std::isfinite(b); }),
+      bounds_.end());
   std::sort(bounds_.begin(), bounds_.end());
   bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
   counts_ = std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1);
@@ -111,8 +114,8 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
 
 void Histogram::Observe(double v) {
   // First bound >= v: Prometheus buckets are "less than or equal". NaN lands in +Inf.
-  const size_t i = static_cast<size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  const size_t i =
+      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
 }
@@ -236,10 +239,9 @@ Gauge& Registry::AddGauge(std::string_view name, std::string_view help) {
 Family<Histogram>& Registry::AddHistogramFamily(std::string_view name, std::string_view help,
                                                 std::vector<std::string> label_names,
                                                 std::vector<double> bounds) {
-  return AddFamily<Histogram>(name, help, Type::kHistogram, std::move(label_names),
-                              [bounds = std::move(bounds)] {
-                                return std::make_unique<Histogram>(bounds);
-                              });
+  return AddFamily<Histogram>(
+      name, help, Type::kHistogram, std::move(label_names),
+      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); });
 }
 
 Histogram& Registry::AddHistogram(std::string_view name, std::string_view help,

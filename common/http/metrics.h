@@ -74,7 +74,7 @@ class Histogram {
   void Observe(double v);
 
   struct Snapshot {
-    std::vector<double> bounds;       // finite upper bounds
+    std::vector<double> bounds;        // finite upper bounds
     std::vector<uint64_t> cumulative;  // bounds.size() + 1 entries, last is +Inf == count
     double sum = 0;
     uint64_t count = 0;
@@ -188,7 +188,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_;  // guarded
-  std::vector<std::function<void(std::string*)>> collectors_;                // guarded
+  std::vector<std::function<void(std::string*)>> collectors_;                 // guarded
 };
 
 // Exposition helpers, exposed for collectors and tests.

@@ -13,17 +13,17 @@ using ::testing::HasSubstr;
 TEST(MetricsTest, GoldenTextFormat) {
   Registry r;
   r.AddCounter("driftless_syncs_total", "Syncs started.").Increment(3);
-  auto& results = r.AddCounterFamily("driftless_sync_results_total",
-                                     "Finished syncs by result.", {"app", "result"});
+  auto& results = r.AddCounterFamily("driftless_sync_results_total", "Finished syncs by result.",
+                                     {"app", "result"});
   results.WithLabels({"guestbook", "ok"}).Increment();
   results.WithLabels({"guestbook", "ok"}).Increment();
   results.WithLabels({"a\"b\\c\nd", "failed"}).Increment(0.5);
   r.AddGauge("driftless_apps", "Applications known.\nSecond \\ line.").Set(-2.25);
-  auto& latency = r.AddHistogramFamily("driftless_render_seconds", "Render time.", {"app"},
-                                       {0.1, 1, 0.5});
+  auto& latency =
+      r.AddHistogramFamily("driftless_render_seconds", "Render time.", {"app"}, {0.1, 1, 0.5});
   Histogram& h = latency.WithLabels({"guestbook"});
   h.Observe(0.05);
-  h.Observe(0.1);   // le is inclusive
+  h.Observe(0.1);  // le is inclusive
   h.Observe(0.7);
   h.Observe(30);
   r.AddHistogram("driftless_empty_seconds", "", {1});
@@ -130,8 +130,7 @@ TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
   for (int i = 0; i < 20; ++i) EXPECT_THAT(r.Render(), HasSubstr("hits_total"));
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(c.Value(), kThreads * kPerThread);
-  EXPECT_EQ(fam.WithLabels({"0"}).Value() + fam.WithLabels({"1"}).Value(),
-            kThreads * kPerThread);
+  EXPECT_EQ(fam.WithLabels({"0"}).Value() + fam.WithLabels({"1"}).Value(), kThreads * kPerThread);
   Histogram::Snapshot s = h.Snap();
   EXPECT_EQ(s.count, static_cast<uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(s.cumulative[0], static_cast<uint64_t>(kThreads * kPerThread / 2));

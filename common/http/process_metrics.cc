@@ -63,8 +63,8 @@ absl::StatusOr<ProcessStats> ParseProcStat(std::string_view pid_stat, std::strin
                                       " fields after the command name");
   }
   double utime, stime, starttime, vsize, rss;
-  if (!field(14, &utime) || !field(15, &stime) || !field(22, &starttime) ||
-      !field(23, &vsize) || !field(24, &rss)) {
+  if (!field(14, &utime) || !field(15, &stime) || !field(22, &starttime) || !field(23, &vsize) ||
+      !field(24, &rss)) {
     return absl::InvalidArgumentError("/proc/self/stat: non-numeric time or memory field");
   }
   double btime = -1;
@@ -120,8 +120,7 @@ std::string RenderProcessStats(const ProcessStats& stats) {
   AppendMetric(&out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
                stats.resident_bytes);
   AppendMetric(&out, "process_start_time_seconds", "gauge",
-               "Start time of the process since unix epoch in seconds.",
-               stats.start_time_seconds);
+               "Start time of the process since unix epoch in seconds.", stats.start_time_seconds);
   AppendMetric(&out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
                stats.virtual_bytes);
   return out;

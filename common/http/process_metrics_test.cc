@@ -20,7 +20,7 @@ constexpr char kProcStat[] = "cpu  1 2 3 4\nintr 5\nbtime 1795860000\nprocesses 
 
 TEST(ProcessMetricsTest, ParsesProcStat) {
   ASSERT_OK_AND_ASSIGN(ProcessStats s, ParseProcStat(kPidStat, kProcStat, 100, 4096));
-  EXPECT_DOUBLE_EQ(s.cpu_seconds, 3.0);                        // (250 + 50) / 100
+  EXPECT_DOUBLE_EQ(s.cpu_seconds, 3.0);                         // (250 + 50) / 100
   EXPECT_DOUBLE_EQ(s.start_time_seconds, 1795860000 + 1000.0);  // btime + 100000 / 100
   EXPECT_DOUBLE_EQ(s.virtual_bytes, 104857600);
   EXPECT_DOUBLE_EQ(s.resident_bytes, 2560.0 * 4096);
@@ -51,8 +51,8 @@ TEST(ProcessMetricsTest, RegisteredOnceRendersAllNames) {
   RegisterProcessMetrics(r);  // idempotent
   const std::string text = r.Render();
   for (const char* name :
-       {"process_cpu_seconds_total", "process_resident_memory_bytes",
-        "process_start_time_seconds", "process_open_fds", "process_virtual_memory_bytes"}) {
+       {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds",
+        "process_open_fds", "process_virtual_memory_bytes"}) {
     const std::string type_line = std::string("# TYPE ") + name;
     EXPECT_THAT(text, HasSubstr(type_line)) << name;
     EXPECT_EQ(text.find(type_line), text.rfind(type_line)) << name << " rendered twice";

@@ -201,17 +201,16 @@ absl::Status Server::Start() {
     res.set_content("ok\n", "text/plain; charset=utf-8");
   });
   Impl* impl = impl_.get();
-  svr->Get("/readyz", [impl](const httplib::Request&, httplib::Response& res) {
-    impl->ServeReadyz(res);
-  });
+  svr->Get("/readyz",
+           [impl](const httplib::Request&, httplib::Response& res) { impl->ServeReadyz(res); });
   metrics::Registry* registry = o.registry;
   metrics::RegisterProcessMetrics(*registry);
   svr->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Render(), kMetricsContentType);
   });
   for (const Route& route : impl_->routes) {
-    auto handler = [limit = route.max_body_bytes, h = route.handler](
-                       const httplib::Request& req, httplib::Response& res) {
+    auto handler = [limit = route.max_body_bytes, h = route.handler](const httplib::Request& req,
+                                                                     httplib::Response& res) {
       if (req.body.size() > limit) {
         res.status = 413;
         res.set_content("request body larger than " + std::to_string(limit) + " bytes\n",
@@ -231,12 +230,12 @@ absl::Status Server::Start() {
   if (port == 0) {
     port = svr->bind_to_any_port(o.address);
     if (port < 0) {
-      return absl::UnavailableError("cannot bind " + o.address + " on a free port: " +
-                                    std::strerror(errno));
+      return absl::UnavailableError("cannot bind " + o.address +
+                                    " on a free port: " + std::strerror(errno));
     }
   } else if (!svr->bind_to_port(o.address, port)) {
-    return absl::UnavailableError("cannot bind " + o.address + ":" + std::to_string(port) +
-                                  ": " + std::strerror(errno));
+    return absl::UnavailableError("cannot bind " + o.address + ":" + std::to_string(port) + ": " +
+                                  std::strerror(errno));
   }
   impl_->port = port;
   httplib::Server* raw = svr.get();
@@ -249,8 +248,7 @@ absl::Status Server::Start() {
   // The socket already accepts connections (the kernel queues them); wait until httplib's
   // loop runs so that an early Stop() is not lost (httplib ignores stop() before that).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!raw->is_running() && !impl->loop_exited &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (!raw->is_running() && !impl->loop_exited && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   impl_->started = true;

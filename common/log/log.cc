@@ -27,13 +27,27 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
@@ -207,8 +221,8 @@ std::string RedactOneUrl(std::string_view url) {
 }
 
 bool IsSchemeChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '-' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '-' || c == '.';
 }
 
 // ---- process-wide sink -------------------------------------------------------------------
@@ -258,12 +272,18 @@ std::shared_ptr<const Sink> GetSink() {
 
 spdlog::level::level_enum ToSpd(Level level) {
   switch (level) {
-    case Level::kTrace: return spdlog::level::trace;
-    case Level::kDebug: return spdlog::level::debug;
-    case Level::kInfo: return spdlog::level::info;
-    case Level::kWarn: return spdlog::level::warn;
-    case Level::kError: return spdlog::level::err;
-    case Level::kOff: return spdlog::level::off;
+    case Level::kTrace:
+      return spdlog::level::trace;
+    case Level::kDebug:
+      return spdlog::level::debug;
+    case Level::kInfo:
+      return spdlog::level::info;
+    case Level::kWarn:
+      return spdlog::level::warn;
+    case Level::kError:
+      return spdlog::level::err;
+    case Level::kOff:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -307,12 +327,18 @@ absl::StatusOr<Format> ParseFormat(std::string_view text) {
 
 std::string_view LevelName(Level level) {
   switch (level) {
-    case Level::kTrace: return "trace";
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
-    case Level::kOff: return "off";
+    case Level::kTrace:
+      return "trace";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
+    case Level::kOff:
+      return "off";
   }
   return "info";
 }
@@ -384,8 +410,8 @@ bool IsSensitiveKey(std::string_view key) {
     k += ToLower(c);
   }
   static constexpr std::string_view kWords[] = {
-      "password", "passwd",     "passphrase", "secret",    "token",     "authorization",
-      "credential", "cookie",   "privatekey", "apikey",    "signature",
+      "password",   "passwd", "passphrase", "secret", "token",     "authorization",
+      "credential", "cookie", "privatekey", "apikey", "signature",
   };
   for (std::string_view w : kWords) {
     if (k.find(w) != std::string::npos) return true;
@@ -404,8 +430,8 @@ std::string RedactUrl(std::string_view text) {
     size_t end = sep + 3;
     while (end < text.size()) {
       const char c = text[end];
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' ||
-          c == '<' || c == '>' || c == '`') {
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '<' ||
+          c == '>' || c == '`') {
         break;
       }
       ++end;
@@ -452,8 +478,7 @@ void SetLevel(Level level) { g_level.store(static_cast<int>(level), std::memory_
 Level GetLevel() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
 
 bool Enabled(Level level) {
-  return level != Level::kOff &&
-         static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+  return level != Level::kOff && static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
 void Flush() { GetSink()->logger->flush(); }

@@ -58,9 +58,9 @@ class Field {
   Field(std::string_view key, const char* value)
       : key_(key), value_(std::string(value ? value : "")) {}
   Field(std::string_view key, bool value) : key_(key), value_(value) {}
-  template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool> &&
-                                             std::is_signed_v<T>,
-                                         int> = 0>
+  template <typename T,
+            std::enable_if_t<
+                std::is_integral_v<T> && !std::is_same_v<T, bool> && std::is_signed_v<T>, int> = 0>
   Field(std::string_view key, T value) : key_(key), value_(static_cast<int64_t>(value)) {}
   template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool> &&
                                              std::is_unsigned_v<T>,
@@ -68,8 +68,7 @@ class Field {
   Field(std::string_view key, T value) : key_(key), value_(static_cast<uint64_t>(value)) {}
   template <typename T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
   Field(std::string_view key, T value) : key_(key), value_(static_cast<double>(value)) {}
-  Field(std::string_view key, const absl::Status& status)
-      : key_(key), value_(status.ToString()) {}
+  Field(std::string_view key, const absl::Status& status) : key_(key), value_(status.ToString()) {}
   template <typename Rep, typename Period>
   Field(std::string_view key, std::chrono::duration<Rep, Period> d)
       : key_(key),
@@ -93,8 +92,8 @@ struct Record {
   Level level = Level::kInfo;
   std::string_view logger;
   std::string_view message;
-  const Fields* bound = nullptr;                 // fields of the Logger, may be null
-  std::initializer_list<Field> fields = {};      // fields at the call site
+  const Fields* bound = nullptr;             // fields of the Logger, may be null
+  std::initializer_list<Field> fields = {};  // fields at the call site
 };
 
 // Formats one line without the trailing newline. Pure; applies redaction.

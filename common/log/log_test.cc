@@ -41,8 +41,12 @@ TEST(FormatTimestampTest, Rfc3339UtcMillis) {
 
 TEST(FormatLineTest, JsonShapeIsExact) {
   EXPECT_EQ(Line(Format::kJson, "synced",
-                 {{"app", "guestbook"}, {"objects", 12}, {"ok", true}, {"ratio", 0.5},
-                  {"bytes", uint64_t{18446744073709551615u}}, {"took", std::chrono::seconds(2)}}),
+                 {{"app", "guestbook"},
+                  {"objects", 12},
+                  {"ok", true},
+                  {"ratio", 0.5},
+                  {"bytes", uint64_t{18446744073709551615u}},
+                  {"took", std::chrono::seconds(2)}}),
             R"({"ts":"2026-11-28T10:00:00.123Z","level":"info","logger":"renderer","msg":"synced",)"
             R"("app":"guestbook","objects":12,"ok":true,"ratio":0.5,)"
             R"("bytes":18446744073709551615,"took":2000})");
@@ -51,8 +55,7 @@ TEST(FormatLineTest, JsonShapeIsExact) {
 TEST(FormatLineTest, JsonEscapingKeepsOneValidLine) {
   const std::string nasty = "quote\" backslash\\ newline\n tab\t bell\x07 del\x7f uni\xc3\xa9";
   const std::string invalid_utf8 = "bad\xff\xc3(";
-  const std::string line =
-      Line(Format::kJson, nasty, {{"k\"ey", nasty}, {"bytes", invalid_utf8}});
+  const std::string line = Line(Format::kJson, nasty, {{"k\"ey", nasty}, {"bytes", invalid_utf8}});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   Json j = Json::parse(line);  // throws (fails the test) if not valid JSON
   EXPECT_EQ(j["msg"], nasty);
@@ -63,8 +66,7 @@ TEST(FormatLineTest, JsonEscapingKeepsOneValidLine) {
 }
 
 TEST(FormatLineTest, NonFiniteDoublesAreStrings) {
-  Json j = Json::parse(Line(Format::kJson, "m", {{"nan", std::nan("")},
-                                                  {"inf", 1.0 / 0.0}}));
+  Json j = Json::parse(Line(Format::kJson, "m", {{"nan", std::nan("")}, {"inf", 1.0 / 0.0}}));
   EXPECT_EQ(j["nan"], "NaN");
   EXPECT_EQ(j["inf"], "+Inf");
 }
@@ -90,10 +92,9 @@ TEST(FormatLineTest, TextFormat) {
 }
 
 TEST(RedactionTest, SensitiveKeys) {
-  for (const char* key : {"password", "Password", "db_password", "token", "accessToken",
-                          "secret", "clientSecret", "key", "privateKey", "private_key",
-                          "sshKey", "apiKey", "Authorization", "cookie", "credentials",
-                          "passphrase"}) {
+  for (const char* key : {"password", "Password", "db_password", "token", "accessToken", "secret",
+                          "clientSecret", "key", "privateKey", "private_key", "sshKey", "apiKey",
+                          "Authorization", "cookie", "credentials", "passphrase"}) {
     EXPECT_TRUE(IsSensitiveKey(key)) << key;
   }
   for (const char* key : {"app", "revision", "object", "keyring_path", "url", "user", "monkeys"}) {
@@ -102,9 +103,11 @@ TEST(RedactionTest, SensitiveKeys) {
 }
 
 TEST(RedactionTest, SensitiveValuesAreRedactedInBothFormats) {
-  const std::string json = Line(
-      Format::kJson, "login", {{"user", "bob"}, {"password", "hunter2"}, {"token", 1234},
-                               {"privateKey", "-----BEGIN KEY-----"}});
+  const std::string json = Line(Format::kJson, "login",
+                                {{"user", "bob"},
+                                 {"password", "hunter2"},
+                                 {"token", 1234},
+                                 {"privateKey", "-----BEGIN KEY-----"}});
   EXPECT_THAT(json, Not(HasSubstr("hunter2")));
   EXPECT_THAT(json, Not(HasSubstr("1234")));
   EXPECT_THAT(json, Not(HasSubstr("BEGIN")));
@@ -132,7 +135,8 @@ TEST(RedactUrlTest, Table) {
       {"https://user:p@ss@host:8443", "https://host:8443"},
       {"nats://u:p@127.0.0.1:4222", "nats://127.0.0.1:4222"},
       {"ssh://git@github.com/org/repo", "ssh://github.com/org/repo"},
-      {"https://host/path?ref=main&token=abc#frag", "https://host/path?ref=main&token=<redacted>#frag"},
+      {"https://host/path?ref=main&token=abc#frag",
+       "https://host/path?ref=main&token=<redacted>#frag"},
       {"https://host/x?access_token=abc", "https://host/x?access_token=<redacted>"},
       {"https://host/p@th", "https://host/p@th"},
       {"no url here", "no url here"},
@@ -147,18 +151,20 @@ TEST(RedactUrlTest, Table) {
 TEST(ParseTest, LevelsAndFormats) {
   ASSERT_OK_AND_ASSIGN(Level l, ParseLevel("WARN"));
   EXPECT_EQ(l, Level::kWarn);
-  EXPECT_THAT(ParseLevel("loud"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("\"loud\"")));
+  EXPECT_THAT(ParseLevel("loud"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"loud\"")));
   ASSERT_OK_AND_ASSIGN(Format f, ParseFormat("text"));
   EXPECT_EQ(f, Format::kText);
-  EXPECT_THAT(ParseFormat("xml"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("\"xml\"")));
+  EXPECT_THAT(ParseFormat("xml"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"xml\"")));
 }
 
 class SinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Init({.service = "guestbook-svc", .level = Level::kInfo, .format = Format::kJson,
+    Init({.service = "guestbook-svc",
+          .level = Level::kInfo,
+          .format = Format::kJson,
           .output = &out_});
   }
   void TearDown() override { Init(Options{}); }
@@ -185,7 +191,8 @@ TEST_F(SinkTest, WritesJsonLinesWithLevelFiltering) {
   EXPECT_EQ(lines[0]["logger"], "guestbook-svc");
   EXPECT_EQ(lines[0]["msg"], "synced");
   EXPECT_EQ(lines[0]["revision"], "3f2a");
-  EXPECT_THAT(lines[0]["ts"].get<std::string>(), ::testing::MatchesRegex(
+  EXPECT_THAT(lines[0]["ts"].get<std::string>(),
+              ::testing::MatchesRegex(
                   R"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)"));
   EXPECT_EQ(lines[1]["logger"], "renderer");
   EXPECT_EQ(lines[1]["app"], "guestbook");
