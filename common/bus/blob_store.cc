@@ -39,7 +39,8 @@ absl::StatusOr<BlobManifest> DecodeManifest(std::string_view text, std::string_v
   }
   if (seen != 3 || (m.size > 0 && (m.chunk_size == 0 || m.chunks == 0)) ||
       (m.chunk_size > 0 && m.chunks != (m.size + m.chunk_size - 1) / m.chunk_size)) {
-    return absl::DataLossError(internal::Cat("blob ", digest, ": malformed manifest \"", text, "\""));
+    return absl::DataLossError(
+        internal::Cat("blob ", digest, ": malformed manifest \"", text, "\""));
   }
   return m;
 }
@@ -88,8 +89,7 @@ absl::StatusOr<std::string> BlobStore::PutBlob(std::string_view bytes) {
 }
 
 absl::StatusOr<std::string> BlobStore::GetBlob(std::string_view digest) {
-  if (!(digest).starts_with(kDigestPrefix) ||
-      !IsHex64(digest.substr(kDigestPrefix.size()))) {
+  if (!(digest).starts_with(kDigestPrefix) || !IsHex64(digest.substr(kDigestPrefix.size()))) {
     return absl::InvalidArgumentError(
         internal::Cat("blob digest \"", digest, "\" is not sha256:<64 lower-case hex>"));
   }
@@ -105,15 +105,15 @@ absl::StatusOr<std::string> BlobStore::GetBlob(std::string_view digest) {
   for (uint64_t i = 0; i < m.chunks; ++i) {
     absl::StatusOr<KvEntry> chunk = kv_->Get(bucket_, ChunkKey(hex, i));
     if (chunk.status().code() == absl::StatusCode::kNotFound) {
-      return absl::DataLossError(internal::Cat("blob ", digest, ": chunk ", i, " of ", m.chunks,
-                                              " is missing"));
+      return absl::DataLossError(
+          internal::Cat("blob ", digest, ": chunk ", i, " of ", m.chunks, " is missing"));
     }
     DL_RETURN_IF_ERROR(Annotate(chunk.status(), internal::Cat("get blob ", digest, " chunk ", i)));
     out += chunk->value;
   }
   if (out.size() != m.size) {
-    return absl::DataLossError(internal::Cat("blob ", digest, ": ", out.size(),
-                                            " bytes read, manifest says ", m.size));
+    return absl::DataLossError(
+        internal::Cat("blob ", digest, ": ", out.size(), " bytes read, manifest says ", m.size));
   }
   if (manifest::Sha256Hex(out) != hex) {
     return absl::DataLossError(

@@ -67,7 +67,7 @@ struct StreamSpec {
   std::vector<std::string> subjects;  // may use wildcards; must not overlap other streams
   Retention retention = Retention::kLimits;
   absl::Duration max_age = absl::ZeroDuration();  // zero: unlimited
-  int64_t max_bytes = -1;                          // -1: unlimited
+  int64_t max_bytes = -1;                         // -1: unlimited
   absl::Duration duplicate_window = absl::Minutes(2);
   Storage storage = Storage::kFile;
 };
@@ -77,12 +77,12 @@ struct StreamSpec {
 // handler) to dead-letter a message whose handler never returned, e.g. a crash loop.
 struct ConsumerSpec {
   std::string stream;
-  std::string durable;             // [A-Za-z0-9_-]+, shared by all replicas of a stage
-  std::string filter_subject;      // empty: every subject of the stream
+  std::string durable;         // [A-Za-z0-9_-]+, shared by all replicas of a stage
+  std::string filter_subject;  // empty: every subject of the stream
   absl::Duration ack_wait = absl::Seconds(30);
-  int max_deliver = 5;             // handler invocations before dead-lettering; <= 0: unlimited
+  int max_deliver = 5;  // handler invocations before dead-lettering; <= 0: unlimited
   std::vector<absl::Duration> backoff;  // optional redelivery delays after ack-wait expiry
-  int max_ack_pending = 1000;      // messages in flight across all subscribers
+  int max_ack_pending = 1000;           // messages in flight across all subscribers
 };
 
 struct PublishAck {
@@ -100,11 +100,11 @@ struct StreamState {
 };
 
 struct ConsumerState {
-  uint64_t num_pending = 0;       // not yet delivered
-  int64_t num_ack_pending = 0;    // delivered, not yet acknowledged
+  uint64_t num_pending = 0;     // not yet delivered
+  int64_t num_ack_pending = 0;  // delivered, not yet acknowledged
   int64_t num_redelivered = 0;
   uint64_t ack_floor_stream_sequence = 0;
-  int max_deliver = 0;            // as in ConsumerSpec (server value minus the extra delivery)
+  int max_deliver = 0;  // as in ConsumerSpec (server value minus the extra delivery)
   absl::Duration ack_wait;
 };
 
@@ -154,7 +154,7 @@ class Disposition {
 using Handler = std::function<Disposition(const Message&)>;
 
 struct ConsumeOptions {
-  int batch = 8;                                   // messages fetched per pull request
+  int batch = 8;                                        // messages fetched per pull request
   absl::Duration fetch_wait = absl::Milliseconds(500);  // also bounds Stop() latency
   std::string dead_letter_prefix = "driftless";
   // While a handler runs, tell the server it is still in progress every ack_wait / 3, so
@@ -185,8 +185,7 @@ class EventBus {
   // server is unreachable, kDeadlineExceeded, kInvalidArgument if the payload exceeds the max
   // payload (use BlobStore::EncodePayload for large payloads).
   virtual absl::StatusOr<PublishAck> Publish(std::string_view subject, std::string_view data,
-                                             std::string_view msg_id,
-                                             const Headers& headers) = 0;
+                                             std::string_view msg_id, const Headers& headers) = 0;
 
   // Creates the stream or updates it to `spec`. Idempotent. kFailedPrecondition if the
   // subjects overlap another stream or an immutable field (retention, storage) differs.

@@ -33,8 +33,8 @@ struct KvEntry {
 struct WatchEvent {
   enum class Kind {
     kPut,
-    kDelete,              // value is empty
-    kInitialValuesDone,   // every value existing when the watch started has been delivered
+    kDelete,             // value is empty
+    kInitialValuesDone,  // every value existing when the watch started has been delivered
   };
   Kind kind = Kind::kPut;
   KvEntry entry;
@@ -56,8 +56,7 @@ class KvStore {
 
   // Creates the bucket if absent, keeping `history` values per key (1..64) and dropping values
   // older than `ttl` (zero: forever). An existing bucket is left as it is.
-  virtual absl::Status EnsureBucket(std::string_view bucket, int history,
-                                    absl::Duration ttl) = 0;
+  virtual absl::Status EnsureBucket(std::string_view bucket, int history, absl::Duration ttl) = 0;
 
   // The current value. kNotFound if the key never existed or was deleted, or no such bucket.
   virtual absl::StatusOr<KvEntry> Get(std::string_view bucket, std::string_view key) = 0;
@@ -74,8 +73,7 @@ class KvStore {
   // Compare-and-set: writes only if the key's current revision is `expected_revision`.
   // kAborted on mismatch (someone else wrote first: re-read and retry).
   virtual absl::StatusOr<uint64_t> Update(std::string_view bucket, std::string_view key,
-                                          std::string_view value,
-                                          uint64_t expected_revision) = 0;
+                                          std::string_view value, uint64_t expected_revision) = 0;
 
   // Deletes the current value (a delete marker is kept in history). OK if already absent.
   virtual absl::Status Delete(std::string_view bucket, std::string_view key) = 0;
@@ -87,8 +85,8 @@ class KvStore {
   // Watches keys matching `key_pattern` (NATS wildcards: "apps.*", ">" for all): first every
   // current value, then kInitialValuesDone, then every put and delete as it happens.
   virtual absl::StatusOr<std::unique_ptr<KvWatch>> Watch(std::string_view bucket,
-                                                       std::string_view key_pattern,
-                                                       WatchCallback callback) = 0;
+                                                         std::string_view key_pattern,
+                                                         WatchCallback callback) = 0;
 };
 
 }  // namespace driftless::bus

@@ -29,8 +29,8 @@ absl::StatusOr<LeaseValue> Decode(std::string_view value) {
 
 absl::Status ValidateTtl(absl::Duration ttl) {
   if (ttl <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(internal::Cat("lease ttl must be positive, got ",
-                                                   absl::FormatDuration(ttl)));
+    return absl::InvalidArgumentError(
+        internal::Cat("lease ttl must be positive, got ", absl::FormatDuration(ttl)));
   }
   return absl::OkStatus();
 }
@@ -67,7 +67,7 @@ absl::StatusOr<LeaseGrant> Lease::TryAcquire(std::string_view bucket, std::strin
     // A malformed value is treated as free: overwriting it (by CAS) is the only way forward.
     if (held.ok() && held->holder != holder && held->expires > now_()) {
       return absl::AbortedError(internal::Cat(what, ": held by ", held->holder, " until ",
-                                             absl::FormatTime(held->expires)));
+                                              absl::FormatTime(held->expires)));
     }
   }
   absl::StatusOr<uint64_t> rev = kv_->Update(bucket, key, value, current->revision);
@@ -86,7 +86,7 @@ absl::Status Lease::Renew(LeaseGrant& grant, absl::Duration ttl) {
       kv_->Update(grant.bucket, grant.key, Encode(expires, grant.holder), grant.revision);
   if (rev.status().code() == absl::StatusCode::kAborted) {
     return absl::AbortedError(internal::Cat("lease ", grant.bucket, "/", grant.key, ": ",
-                                           grant.holder, " lost it (taken over or released)"));
+                                            grant.holder, " lost it (taken over or released)"));
   }
   DL_RETURN_IF_ERROR(rev.status());
   grant.revision = *rev;
@@ -98,7 +98,7 @@ absl::Status Lease::Release(const LeaseGrant& grant) {
   absl::StatusOr<uint64_t> rev = kv_->Update(grant.bucket, grant.key, "", grant.revision);
   if (rev.status().code() == absl::StatusCode::kAborted) {
     return absl::AbortedError(internal::Cat("lease ", grant.bucket, "/", grant.key, ": ",
-                                           grant.holder, " no longer holds it"));
+                                            grant.holder, " no longer holds it"));
   }
   return rev.status();
 }

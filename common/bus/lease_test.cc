@@ -19,14 +19,16 @@ class LeaseTest : public ::testing::Test {
 };
 
 TEST_F(LeaseTest, OnlyOneHolderUntilExpiry) {
-  ASSERT_OK_AND_ASSIGN(LeaseGrant a, lease_.TryAcquire("leases", "sync.app", "a", absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(LeaseGrant a,
+                       lease_.TryAcquire("leases", "sync.app", "a", absl::Seconds(10)));
   EXPECT_THAT(lease_.TryAcquire("leases", "sync.app", "b", absl::Seconds(10)),
               StatusIs(absl::StatusCode::kAborted, ::testing::HasSubstr("held by a")));
   ASSERT_OK_AND_ASSIGN(LeaseGrant h, lease_.Holder("leases", "sync.app"));
   EXPECT_EQ(h.holder, "a");
   now_ += absl::Seconds(11);
   EXPECT_THAT(lease_.Holder("leases", "sync.app"), StatusIs(absl::StatusCode::kNotFound));
-  ASSERT_OK_AND_ASSIGN(LeaseGrant b, lease_.TryAcquire("leases", "sync.app", "b", absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(LeaseGrant b,
+                       lease_.TryAcquire("leases", "sync.app", "b", absl::Seconds(10)));
   EXPECT_EQ(b.holder, "b");
   // The old holder finds out it lost the lease.
   EXPECT_THAT(lease_.Renew(a, absl::Seconds(10)), StatusIs(absl::StatusCode::kAborted));

@@ -3,8 +3,8 @@
 #include <chrono>
 #include <utility>
 
-#include "common/bus/internal/str.h"
 #include "common/bus/internal/nats_internal.h"
+#include "common/bus/internal/str.h"
 
 namespace driftless::bus {
 namespace internal {
@@ -151,7 +151,7 @@ struct OptionsDeleter {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<NatsConnection>> NatsConnection::Connect(const std::string& url,
-                                                                       const std::string& name) {
+                                                                        const std::string& name) {
   NatsConnectionOptions options;
   options.url = url;
   options.name = name;
@@ -168,7 +168,8 @@ absl::StatusOr<std::shared_ptr<NatsConnection>> NatsConnection::Connect(
   std::unique_ptr<natsOptions, OptionsDeleter> opts(raw);
   Impl* closure = impl.get();
   s = natsOptions_SetURL(opts.get(), options.url.c_str());
-  if (s == NATS_OK && !options.name.empty()) s = natsOptions_SetName(opts.get(), options.name.c_str());
+  if (s == NATS_OK && !options.name.empty())
+    s = natsOptions_SetName(opts.get(), options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);  // forever
   if (s == NATS_OK) {
     s = natsOptions_SetReconnectWait(opts.get(), internal::ToMillis(options.reconnect_wait));
@@ -193,8 +194,7 @@ absl::StatusOr<std::shared_ptr<NatsConnection>> NatsConnection::Connect(
     absl::Status err = internal::FromNats(s, internal::Cat("connect to ", options.url));
     if (impl->nc != nullptr) natsConnection_Destroy(impl->nc);
     // No callbacks were set up on a live connection: safe to free impl.
-    return err.code() == absl::StatusCode::kUnknown ? absl::UnavailableError(err.message())
-                                                    : err;
+    return err.code() == absl::StatusCode::kUnknown ? absl::UnavailableError(err.message()) : err;
   } else {
     impl->state.store(ConnectionState::kConnected);
   }
@@ -255,9 +255,7 @@ absl::Status NatsConnection::Ready() const {
       internal::Cat("nats ", impl_->options.url, ": ", ConnectionStateName(s)));
 }
 
-int64_t NatsConnection::max_payload() const {
-  return natsConnection_GetMaxPayload(impl_->nc);
-}
+int64_t NatsConnection::max_payload() const { return natsConnection_GetMaxPayload(impl_->nc); }
 
 const NatsConnectionOptions& NatsConnection::options() const { return impl_->options; }
 

@@ -60,7 +60,7 @@ class NatsConnection {
   // Number of reconnections since Connect (for metrics and tests).
   int64_t reconnects() const;
 
-  struct Impl;            // defined in nats_connection.cc; holds the cnats handles
+  struct Impl;  // defined in nats_connection.cc; holds the cnats handles
   Impl* impl() const { return impl_.get(); }
 
  private:

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "common/bus/internal/str.h"
 #include "common/bus/internal/nats_internal.h"
+#include "common/bus/internal/str.h"
 #include "common/status/status.h"
 
 namespace driftless::bus {
@@ -65,8 +65,8 @@ absl::StatusOr<PublishAck> PublishOnce(NatsConnection::Impl* conn, const std::st
                                        std::string_view data, const std::string& msg_id,
                                        const Headers& headers) {
   natsMsg* raw = nullptr;
-  natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, data.data(),
-                                static_cast<int>(data.size()));
+  natsStatus s =
+      natsMsg_Create(&raw, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
   if (s != NATS_OK) return FromNats(s, internal::Cat("publish ", subject));
   std::unique_ptr<natsMsg, MsgDeleter> msg(raw);
   for (const auto& [key, value] : headers) {
@@ -96,9 +96,9 @@ absl::StatusOr<PublishAck> PublishOnce(NatsConnection::Impl* conn, const std::st
 }
 
 absl::StatusOr<PublishAck> PublishWithRetry(NatsConnection* connection,
-                                            absl::Duration retry_deadline,
-                                            std::string_view subject, std::string_view data,
-                                            std::string_view msg_id, const Headers& headers) {
+                                            absl::Duration retry_deadline, std::string_view subject,
+                                            std::string_view data, std::string_view msg_id,
+                                            const Headers& headers) {
   NatsConnection::Impl* conn = connection->impl();
   const std::string subj(subject);
   const std::string id(msg_id);
@@ -118,9 +118,9 @@ absl::StatusOr<PublishAck> PublishWithRetry(NatsConnection* connection,
     if (ack.ok()) return ack;
     const absl::StatusCode code = ack.status().code();
     const bool retryable =
-        !id.empty() && (code == absl::StatusCode::kUnavailable ||
-                        code == absl::StatusCode::kDeadlineExceeded ||
-                        (code == absl::StatusCode::kNotFound && absl::Now() < not_found_deadline));
+        !id.empty() &&
+        (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+         (code == absl::StatusCode::kNotFound && absl::Now() < not_found_deadline));
     if (!retryable || absl::Now() + backoff > deadline) return ack.status();
     absl::SleepFor(backoff);  // retry pacing, not synchronisation
     backoff = std::min(backoff * 2, absl::Seconds(1));
@@ -156,9 +156,8 @@ Headers ReadHeaders(natsMsg* m) {
 class NatsSubscription : public Subscription {
  public:
   NatsSubscription(std::shared_ptr<NatsConnection> connection, natsSubscription* sub,
-                   std::string stream, std::string durable, Handler handler,
-                   ConsumeOptions options, int max_deliver, absl::Duration ack_wait,
-                   absl::Duration publish_retry_deadline)
+                   std::string stream, std::string durable, Handler handler, ConsumeOptions options,
+                   int max_deliver, absl::Duration ack_wait, absl::Duration publish_retry_deadline)
       : connection_(std::move(connection)),
         sub_(sub),
         stream_(std::move(stream)),
@@ -262,10 +261,11 @@ class NatsSubscription : public Subscription {
     }
 
     if (max_deliver_ > 0 && msg.delivery_count > static_cast<uint64_t>(max_deliver_)) {
-      DeadLetter(m, msg,
-                 internal::Cat("delivered ", msg.delivery_count, " times (max_deliver ",
-                              max_deliver_, ") without a disposition: the handler crashed or "
-                              "exceeded the ack wait every time"));
+      DeadLetter(
+          m, msg,
+          internal::Cat("delivered ", msg.delivery_count, " times (max_deliver ", max_deliver_,
+                        ") without a disposition: the handler crashed or "
+                        "exceeded the ack wait every time"));
       return;
     }
 
@@ -326,10 +326,10 @@ class NatsSubscription : public Subscription {
     headers[kDlqStreamHeader] = stream_;
     headers[kDlqSequenceHeader] = internal::Cat(msg.stream_sequence);
     headers[kDlqDeliveriesHeader] = internal::Cat(msg.delivery_count);
-    absl::StatusOr<PublishAck> ack = PublishWithRetry(
-        connection_.get(), publish_retry_deadline_,
-        DeadLetterSubject(options_.dead_letter_prefix, msg.subject), msg.data,
-        internal::Cat("dlq:", stream_, ":", msg.stream_sequence), headers);
+    absl::StatusOr<PublishAck> ack =
+        PublishWithRetry(connection_.get(), publish_retry_deadline_,
+                         DeadLetterSubject(options_.dead_letter_prefix, msg.subject), msg.data,
+                         internal::Cat("dlq:", stream_, ":", msg.stream_sequence), headers);
     if (!ack.ok()) {
       // Keep the message rather than lose it; it comes back after the delay.
       SetHealth(Annotate(ack.status(), "dead-letter"));
@@ -350,8 +350,8 @@ class NatsSubscription : public Subscription {
 
   // Sends InProgress for the running handler's message every ack_wait / 3.
   void HeartbeatLoop() {
-    const auto interval = absl::ToChronoMilliseconds(
-        std::max(ack_wait_ / 3, absl::Milliseconds(20)));
+    const auto interval =
+        absl::ToChronoMilliseconds(std::max(ack_wait_ / 3, absl::Milliseconds(20)));
     std::unique_lock<std::mutex> lock(hb_mu_);
     while (true) {
       hb_cv_.wait(lock, [&] { return current_ != nullptr || HeartbeatStop(); });
@@ -402,17 +402,15 @@ class NatsSubscription : public Subscription {
 
 }  // namespace
 
-NatsEventBus::NatsEventBus(std::shared_ptr<NatsConnection> connection,
-                           NatsEventBusOptions options)
+NatsEventBus::NatsEventBus(std::shared_ptr<NatsConnection> connection, NatsEventBusOptions options)
     : connection_(std::move(connection)), options_(options) {}
 
 NatsEventBus::~NatsEventBus() = default;
 
 absl::StatusOr<PublishAck> NatsEventBus::Publish(std::string_view subject, std::string_view data,
-                                                 std::string_view msg_id,
-                                                 const Headers& headers) {
-  return PublishWithRetry(connection_.get(), options_.publish_retry_deadline, subject, data,
-                          msg_id, headers);
+                                                 std::string_view msg_id, const Headers& headers) {
+  return PublishWithRetry(connection_.get(), options_.publish_retry_deadline, subject, data, msg_id,
+                          headers);
 }
 
 absl::Status NatsEventBus::EnsureStream(const StreamSpec& spec) {
@@ -499,15 +497,16 @@ absl::Status NatsEventBus::EnsureConsumer(const ConsumerSpec& spec) {
   s = js_UpdateConsumer(&ci, js, spec.stream.c_str(), &cc, nullptr, &jerr);
   std::unique_ptr<jsConsumerInfo, ConsumerInfoDeleter> update_info(ci);
   if (s == NATS_OK) return absl::OkStatus();
-  absl::Status err = FromNats(s, jerr, internal::Cat("update ", what, " (after ",
-                                                     add_err.message(), ")"));
+  absl::Status err =
+      FromNats(s, jerr, internal::Cat("update ", what, " (after ", add_err.message(), ")"));
   if (err.code() == absl::StatusCode::kUnknown) return absl::FailedPreconditionError(err.message());
   return err;
 }
 
-absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(
-    std::string_view stream, std::string_view durable, Handler handler,
-    const ConsumeOptions& options) {
+absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(std::string_view stream,
+                                                                    std::string_view durable,
+                                                                    Handler handler,
+                                                                    const ConsumeOptions& options) {
   DL_RETURN_IF_ERROR(ValidateName("stream", stream));
   DL_RETURN_IF_ERROR(ValidateName("consumer", durable));
   if (!handler) return absl::InvalidArgumentError("Consume: empty handler");
@@ -523,7 +522,8 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(
   std::unique_ptr<jsConsumerInfo, ConsumerInfoDeleter> ci(ci_raw);
   if (s != NATS_OK) return FromNats(s, jerr, what);
   const int64_t server_max = ci->Config->MaxDeliver;
-  const int max_deliver = server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
+  const int max_deliver =
+      server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
   const absl::Duration ack_wait = absl::Nanoseconds(ci->Config->AckWait);
   std::string subject = ci->Config->FilterSubject != nullptr ? ci->Config->FilterSubject : "";
   if (subject.empty()) {
@@ -544,9 +544,9 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(
   jerr = static_cast<jsErrCode>(0);
   s = js_PullSubscribe(&sub, js, subject.c_str(), durable_name.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) return FromNats(s, jerr, internal::Cat("subscribe to ", what));
-  return std::unique_ptr<Subscription>(new NatsSubscription(
-      connection_, sub, stream_name, durable_name, std::move(handler), options, max_deliver,
-      ack_wait, options_.publish_retry_deadline));
+  return std::unique_ptr<Subscription>(
+      new NatsSubscription(connection_, sub, stream_name, durable_name, std::move(handler), options,
+                           max_deliver, ack_wait, options_.publish_retry_deadline));
 }
 
 absl::StatusOr<StreamState> NatsEventBus::GetStreamState(std::string_view stream) {
@@ -584,8 +584,7 @@ absl::StatusOr<ConsumerState> NatsEventBus::GetConsumerState(std::string_view st
   state.num_redelivered = ci->NumRedelivered;
   state.ack_floor_stream_sequence = ci->AckFloor.Stream;
   const int64_t server_max = ci->Config->MaxDeliver;
-  state.max_deliver =
-      server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
+  state.max_deliver = server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
   state.ack_wait = absl::Nanoseconds(ci->Config->AckWait);
   return state;
 }

@@ -30,8 +30,7 @@ class NatsEventBus : public EventBus {
   absl::Status EnsureStream(const StreamSpec& spec) override;
   absl::Status EnsureConsumer(const ConsumerSpec& spec) override;
   absl::StatusOr<std::unique_ptr<Subscription>> Consume(std::string_view stream,
-                                                        std::string_view durable,
-                                                        Handler handler,
+                                                        std::string_view durable, Handler handler,
                                                         const ConsumeOptions& options) override;
   absl::StatusOr<StreamState> GetStreamState(std::string_view stream) override;
   absl::StatusOr<ConsumerState> GetConsumerState(std::string_view stream,

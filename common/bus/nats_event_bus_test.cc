@@ -62,8 +62,7 @@ class NatsEventBusTest : public NatsTest {
     return WaitFor([&] {
       auto c = bus_->GetConsumerState("WORK", "worker");
       auto s = bus_->GetStreamState("WORK");
-      return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 &&
-             s->messages == 0;
+      return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 && s->messages == 0;
     });
   }
 
@@ -74,10 +73,13 @@ class NatsEventBusTest : public NatsTest {
     c.durable = "reader";
     EXPECT_OK(bus_->EnsureConsumer(c));
     Recorder rec;
-    auto sub = bus_->Consume("DLQ", "reader", [&](const Message& m) {
-      rec.Add(m);
-      return Disposition::Ack();
-    }, Options());
+    auto sub = bus_->Consume(
+        "DLQ", "reader",
+        [&](const Message& m) {
+          rec.Add(m);
+          return Disposition::Ack();
+        },
+        Options());
     EXPECT_OK(sub.status());
     EXPECT_TRUE(WaitFor([&] { return rec.size() >= expected; }));
     if (sub.ok()) (*sub)->Stop();
@@ -96,10 +98,13 @@ TEST_F(NatsEventBusTest, PublishConsumeAck) {
     EXPECT_FALSE(ack.duplicate);
   }
   Recorder rec;
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message& m) {
-    rec.Add(m);
-    return Disposition::Ack();
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message& m) {
+                                       rec.Add(m);
+                                       return Disposition::Ack();
+                                     },
+                                     Options()));
   ASSERT_TRUE(WaitFor([&] { return rec.size() == 3; }));
   ASSERT_TRUE(WaitDrained());
   sub->Stop();
@@ -164,10 +169,15 @@ TEST_F(NatsEventBusTest, NakRedeliversAfterDelay) {
   ASSERT_OK(bus_->Publish("work.render", "x", "nak-1", {}).status());
   Recorder rec;
   const absl::Duration delay = absl::Milliseconds(700);
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message& m) {
-    rec.Add(m);
-    return m.delivery_count == 1 ? Disposition::Nak(delay, "transient") : Disposition::Ack();
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message& m) {
+                                       rec.Add(m);
+                                       return m.delivery_count == 1
+                                                  ? Disposition::Nak(delay, "transient")
+                                                  : Disposition::Ack();
+                                     },
+                                     Options()));
   ASSERT_TRUE(WaitFor([&] { return rec.size() == 2; }));
   ASSERT_TRUE(WaitDrained());
   sub->Stop();
@@ -183,10 +193,13 @@ TEST_F(NatsEventBusTest, UnackedMessageGoesToAnotherSubscriberAfterAckWait) {
   Recorder first;
   {
     // The "crashing" replica: takes the message and never acknowledges it.
-    ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message& m) {
-      first.Add(m);
-      return Disposition::Abandon();
-    }, Options()));
+    ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                       "WORK", "worker",
+                                       [&](const Message& m) {
+                                         first.Add(m);
+                                         return Disposition::Abandon();
+                                       },
+                                       Options()));
     ASSERT_TRUE(WaitFor([&] { return first.size() >= 1; }));
   }  // destroyed: the durable consumer must survive it
   ASSERT_OK_AND_ASSIGN(ConsumerState after_crash, bus_->GetConsumerState("WORK", "worker"));
@@ -194,10 +207,13 @@ TEST_F(NatsEventBusTest, UnackedMessageGoesToAnotherSubscriberAfterAckWait) {
 
   const absl::Time restarted = absl::Now();
   Recorder second;
-  ASSERT_OK_AND_ASSIGN(auto sub2, bus_->Consume("WORK", "worker", [&](const Message& m) {
-    second.Add(m);
-    return Disposition::Ack();
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub2, bus_->Consume(
+                                      "WORK", "worker",
+                                      [&](const Message& m) {
+                                        second.Add(m);
+                                        return Disposition::Ack();
+                                      },
+                                      Options()));
   ASSERT_TRUE(WaitFor([&] { return second.size() >= 1; }));
   ASSERT_TRUE(WaitDrained());
   sub2->Stop();
@@ -213,8 +229,8 @@ TEST_F(NatsEventBusTest, TwoSubscribersShareTheQueueWithoutDuplicates) {
   SetUpWorkQueue();
   constexpr int kMessages = 200;
   for (int i = 0; i < kMessages; ++i) {
-    ASSERT_OK(bus_->Publish("work.render", std::to_string(i), "share-" + std::to_string(i), {})
-                  .status());
+    ASSERT_OK(
+        bus_->Publish("work.render", std::to_string(i), "share-" + std::to_string(i), {}).status());
   }
   std::mutex mu;
   std::map<std::string, int> processed;  // payload -> times processed
@@ -247,10 +263,14 @@ TEST_F(NatsEventBusTest, MaxDeliverDeadLettersWithTheError) {
   SetUpWorkQueue(/*max_deliver=*/3);
   ASSERT_OK(bus_->Publish("work.render", "poison", "p-1", {{"App", "guestbook"}}).status());
   std::atomic<int> calls{0};
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message&) {
-    ++calls;
-    return Disposition::Nak(absl::ZeroDuration(), "render failed: boom");
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message&) {
+                                       ++calls;
+                                       return Disposition::Nak(absl::ZeroDuration(),
+                                                               "render failed: boom");
+                                     },
+                                     Options()));
   ASSERT_TRUE(WaitFor([&] {
     auto s = bus_->GetStreamState("DLQ");
     return s.ok() && s->messages == 1;
@@ -273,10 +293,13 @@ TEST_F(NatsEventBusTest, TermDeadLettersAtOnce) {
   SetUpWorkQueue(/*max_deliver=*/5);
   ASSERT_OK(bus_->Publish("work.render", "bad", "t-1", {}).status());
   std::atomic<int> calls{0};
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message&) {
-    ++calls;
-    return Disposition::Term("invalid spec:\nfield x");
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message&) {
+                                       ++calls;
+                                       return Disposition::Term("invalid spec:\nfield x");
+                                     },
+                                     Options()));
   ASSERT_TRUE(WaitFor([&] {
     auto s = bus_->GetStreamState("DLQ");
     return s.ok() && s->messages == 1;
@@ -293,10 +316,14 @@ TEST_F(NatsEventBusTest, CrashLoopIsDeadLetteredWithoutCallingTheHandlerAgain) {
   SetUpWorkQueue(/*max_deliver=*/2, /*ack_wait=*/absl::Milliseconds(300));
   ASSERT_OK(bus_->Publish("work.render", "crashes-the-handler", "c-1", {}).status());
   std::atomic<int> calls{0};
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message&) {
-    ++calls;
-    return Disposition::Abandon();  // as if the process died mid-handler
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub,
+                       bus_->Consume(
+                           "WORK", "worker",
+                           [&](const Message&) {
+                             ++calls;
+                             return Disposition::Abandon();  // as if the process died mid-handler
+                           },
+                           Options()));
   ASSERT_TRUE(WaitFor([&] {
     auto s = bus_->GetStreamState("DLQ");
     return s.ok() && s->messages == 1;
@@ -314,11 +341,15 @@ TEST_F(NatsEventBusTest, LongHandlerIsKeptAliveByInProgress) {
   SetUpWorkQueue(/*max_deliver=*/5, /*ack_wait=*/absl::Milliseconds(400));
   ASSERT_OK(bus_->Publish("work.render", "slow", "s-1", {}).status());
   Recorder rec;
-  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume("WORK", "worker", [&](const Message& m) {
-    rec.Add(m);
-    absl::SleepFor(absl::Milliseconds(1500));  // simulated long work, > 3x ack wait
-    return Disposition::Ack();
-  }, Options()));
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message& m) {
+                                       rec.Add(m);
+                                       absl::SleepFor(absl::Milliseconds(
+                                           1500));  // simulated long work, > 3x ack wait
+                                       return Disposition::Ack();
+                                     },
+                                     Options()));
   ASSERT_TRUE(WaitDrained());
   sub->Stop();
   ASSERT_EQ(rec.size(), 1u);

@@ -5,8 +5,8 @@
 #include <thread>
 #include <utility>
 
-#include "common/bus/internal/str.h"
 #include "common/bus/internal/nats_internal.h"
+#include "common/bus/internal/str.h"
 #include "common/status/status.h"
 
 namespace driftless::bus {
@@ -77,7 +77,7 @@ class NatsWatch : public KvWatch {
         event.entry = ToEntry(e.get());
         const kvOperation op = kvEntry_Operation(e.get());
         event.kind = (op == kvOp_Delete || op == kvOp_Purge) ? WatchEvent::Kind::kDelete
-                                                              : WatchEvent::Kind::kPut;
+                                                             : WatchEvent::Kind::kPut;
         if (event.kind == WatchEvent::Kind::kDelete) event.entry.value.clear();
       }
       callback_(event);
@@ -113,8 +113,7 @@ absl::StatusOr<std::shared_ptr<NatsKvStore::Bucket>> NatsKvStore::Open(std::stri
   return b;
 }
 
-absl::Status NatsKvStore::EnsureBucket(std::string_view bucket, int history,
-                                       absl::Duration ttl) {
+absl::Status NatsKvStore::EnsureBucket(std::string_view bucket, int history, absl::Duration ttl) {
   if (history < 1 || history > 64) {
     return absl::InvalidArgumentError(
         internal::Cat("kv bucket ", bucket, ": history ", history, " not in 1..64"));
@@ -181,8 +180,7 @@ absl::StatusOr<uint64_t> NatsKvStore::Create(std::string_view bucket, std::strin
 }
 
 absl::StatusOr<uint64_t> NatsKvStore::Update(std::string_view bucket, std::string_view key,
-                                             std::string_view value,
-                                             uint64_t expected_revision) {
+                                             std::string_view value, uint64_t expected_revision) {
   DL_ASSIGN_OR_RETURN(auto b, Open(bucket));
   const std::string k(key);
   uint64_t rev = 0;
@@ -192,7 +190,7 @@ absl::StatusOr<uint64_t> NatsKvStore::Update(std::string_view bucket, std::strin
     absl::Status err = FromNats(s, What("update", bucket, key));
     if (err.code() == absl::StatusCode::kAborted || internal::LastErrorIsWrongLastSequence()) {
       return absl::AbortedError(internal::Cat(What("update", bucket, key),
-                                             ": revision is no longer ", expected_revision));
+                                              ": revision is no longer ", expected_revision));
     }
     return err;
   }
@@ -227,8 +225,8 @@ absl::StatusOr<std::vector<std::string>> NatsKvStore::Keys(std::string_view buck
 }
 
 absl::StatusOr<std::unique_ptr<KvWatch>> NatsKvStore::Watch(std::string_view bucket,
-                                                               std::string_view key_pattern,
-                                                               WatchCallback callback) {
+                                                            std::string_view key_pattern,
+                                                            WatchCallback callback) {
   if (!callback) return absl::InvalidArgumentError("kv watch: empty callback");
   DL_ASSIGN_OR_RETURN(auto b, Open(bucket));
   const std::string pattern(key_pattern.empty() ? ">" : key_pattern);

@@ -30,8 +30,8 @@ class NatsKvStore : public KvStore {
   absl::StatusOr<std::vector<std::string>> Keys(std::string_view bucket,
                                                 std::string_view prefix) override;
   absl::StatusOr<std::unique_ptr<KvWatch>> Watch(std::string_view bucket,
-                                                    std::string_view key_pattern,
-                                                    WatchCallback callback) override;
+                                                 std::string_view key_pattern,
+                                                 WatchCallback callback) override;
 
  private:
   struct Bucket;  // wraps a cnats kvStore*

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -130,7 +131,8 @@ TEST_F(NatsKvStoreTest, LeaseOneWinnerAcrossProcessesAndTakeoverAfterTtl) {
   std::mutex mu;
   auto contend = [&](Lease* lease, const std::string& holder) {
     for (int k = 0; k < kKeys; ++k) {
-      auto g = lease->TryAcquire("leases", "sync.app" + std::to_string(k), holder, absl::Minutes(1));
+      auto g =
+          lease->TryAcquire("leases", "sync.app" + std::to_string(k), holder, absl::Minutes(1));
       if (g.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         ++winners[k];

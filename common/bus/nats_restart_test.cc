@@ -2,6 +2,8 @@
 // consume: nothing is lost, and with a graceful restart nothing is processed twice.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,12 +34,15 @@ class NatsRestartTest : public NatsTest {
   absl::StatusOr<std::unique_ptr<Subscription>> StartCounting() {
     ConsumeOptions options;
     options.fetch_wait = absl::Milliseconds(100);
-    return bus_->Consume("WORK", "worker", [this](const Message& m) {
-      absl::SleepFor(absl::Milliseconds(2));  // simulated work, so the restart lands mid-stream
-      std::lock_guard<std::mutex> lock(mu_);
-      ++processed_[m.data];
-      return Disposition::Ack();
-    }, options);
+    return bus_->Consume(
+        "WORK", "worker",
+        [this](const Message& m) {
+          absl::SleepFor(absl::Milliseconds(2));  // simulated work, so the restart lands mid-stream
+          std::lock_guard<std::mutex> lock(mu_);
+          ++processed_[m.data];
+          return Disposition::Ack();
+        },
+        options);
   }
 
   size_t Distinct() {
@@ -68,12 +73,14 @@ class NatsRestartTest : public NatsTest {
   // the work queue. After a SIGKILL the server may have lost the removal of messages it had
   // already seen acknowledged (its consumer state says done), so that test skips the latter.
   bool WaitDrained(bool stream_empty = true) {
-    return WaitFor([&] {
-      auto c = bus_->GetConsumerState("WORK", "worker");
-      auto s = bus_->GetStreamState("WORK");
-      return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 &&
-             (!stream_empty || s->messages == 0);
-    }, absl::Seconds(30));
+    return WaitFor(
+        [&] {
+          auto c = bus_->GetConsumerState("WORK", "worker");
+          auto s = bus_->GetStreamState("WORK");
+          return c.ok() && s.ok() && c->num_pending == 0 && c->num_ack_pending == 0 &&
+                 (!stream_empty || s->messages == 0);
+        },
+        absl::Seconds(30));
   }
 
   std::mutex mu_;

@@ -16,13 +16,10 @@ namespace driftless::bus::internal {
 inline void AppendOne(std::string& out, std::string_view s) { out.append(s); }
 inline void AppendOne(std::string& out, const char* s) { out.append(s == nullptr ? "" : s); }
 inline void AppendOne(std::string& out, const std::string& s) { out.append(s); }
-inline void AppendOne(std::string& out, absl::string_view s) {
-  out.append(s.data(), s.size());
-}
+inline void AppendOne(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
 inline void AppendOne(std::string& out, char c) { out.push_back(c); }
 template <std::integral T>
-  requires(!std::same_as<T, char> && !std::same_as<T, bool>)
-void AppendOne(std::string& out, T v) {
+requires(!std::same_as<T, char> && !std::same_as<T, bool>) void AppendOne(std::string& out, T v) {
   out.append(std::to_string(v));
 }
 

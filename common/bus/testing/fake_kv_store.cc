@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <utility>
-#include "common/bus/internal/str.h"
 
+#include "common/bus/internal/str.h"
 
 namespace driftless::bus::testing {
 
@@ -76,7 +76,7 @@ absl::StatusOr<uint64_t> FakeKvStore::Write(std::string_view bucket, std::string
     }
     if (expected_revision != nullptr && v.revision != *expected_revision) {
       return absl::AbortedError(internal::Cat("kv update ", bucket, "/", key, ": revision is ",
-                                             v.revision, ", not ", *expected_revision));
+                                              v.revision, ", not ", *expected_revision));
     }
     rev = ++b->second.last_revision;
     v.value = deleted ? "" : std::string(value);
@@ -113,8 +113,7 @@ absl::StatusOr<uint64_t> FakeKvStore::Create(std::string_view bucket, std::strin
 }
 
 absl::StatusOr<uint64_t> FakeKvStore::Update(std::string_view bucket, std::string_view key,
-                                             std::string_view value,
-                                             uint64_t expected_revision) {
+                                             std::string_view value, uint64_t expected_revision) {
   return Write(bucket, key, value, false, &expected_revision, false);
 }
 
@@ -136,8 +135,8 @@ absl::StatusOr<std::vector<std::string>> FakeKvStore::Keys(std::string_view buck
 }
 
 absl::StatusOr<std::unique_ptr<KvWatch>> FakeKvStore::Watch(std::string_view bucket,
-                                                               std::string_view key_pattern,
-                                                               WatchCallback callback) {
+                                                            std::string_view key_pattern,
+                                                            WatchCallback callback) {
   auto w = std::make_shared<Watcher>();
   w->bucket = std::string(bucket);
   w->pattern = key_pattern.empty() ? ">" : std::string(key_pattern);

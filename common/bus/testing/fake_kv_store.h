@@ -28,8 +28,8 @@ class FakeKvStore : public KvStore {
   absl::StatusOr<std::vector<std::string>> Keys(std::string_view bucket,
                                                 std::string_view prefix) override;
   absl::StatusOr<std::unique_ptr<KvWatch>> Watch(std::string_view bucket,
-                                                    std::string_view key_pattern,
-                                                    WatchCallback callback) override;
+                                                 std::string_view key_pattern,
+                                                 WatchCallback callback) override;
 
   // Makes every following call fail with `status` (OK to clear), e.g. kUnavailable.
   void FailAllForTest(absl::Status status);

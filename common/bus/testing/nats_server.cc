@@ -16,8 +16,8 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
-#include "common/bus/internal/str.h"
 
+#include "common/bus/internal/str.h"
 
 namespace driftless::bus::testing {
 namespace {
@@ -26,8 +26,8 @@ std::string ServerBinary() {
   const char* env = std::getenv("DRIFTLESS_NATS_SERVER");
   if (env != nullptr && *env != '\0') return env;
   // Debian installs it in /usr/sbin.
-  for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server",
-                                "/usr/local/bin/nats-server"}) {
+  for (const char* candidate :
+       {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
     if (access(candidate, X_OK) == 0) return candidate;
   }
   return "/usr/sbin/nats-server";
@@ -142,8 +142,8 @@ absl::Status NatsServerProcess::Spawn() {
     pid_t r = waitpid(pid_, &wstatus, WNOHANG);
     if (r == pid_) {
       pid_ = -1;
-      return absl::UnavailableError(internal::Cat(binary, " exited during startup on port ",
-                                                 port_, "; log:\n", LogTail(log)));
+      return absl::UnavailableError(internal::Cat(binary, " exited during startup on port ", port_,
+                                                  "; log:\n", LogTail(log)));
     }
     if (AcceptsConnections(port_)) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(20));  // poll interval
@@ -151,10 +151,9 @@ absl::Status NatsServerProcess::Spawn() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
-  return absl::UnavailableError(internal::Cat(binary, " did not accept connections on port ",
-                                             port_, " within ",
-                                             absl::FormatDuration(startup_deadline_),
-                                             "; log:\n", LogTail(log)));
+  return absl::UnavailableError(internal::Cat(binary, " did not accept connections on port ", port_,
+                                              " within ", absl::FormatDuration(startup_deadline_),
+                                              "; log:\n", LogTail(log)));
 }
 
 absl::Status NatsServerProcess::WaitStopped(absl::Duration deadline_in) {
@@ -204,8 +203,8 @@ absl::Status NatsServerProcess::Restart() {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string tmpl = internal::Cat(base != nullptr && *base != '\0' ? base : "/tmp",
-                                  "/driftless-bus-XXXXXX");
+  std::string tmpl =
+      internal::Cat(base != nullptr && *base != '\0' ? base : "/tmp", "/driftless-bus-XXXXXX");
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
