@@ -38,8 +38,8 @@ namespace driftless::git {
 // anchor for https://. Never logged; never part of an error message.
 struct Credentials {
   std::string username;
-  std::string password;      // password or personal access token
-  std::string bearer_token;  // sent as "Authorization: Bearer <token>"
+  std::string password;         // password or personal access token
+  std::string bearer_token;     // sent as "Authorization: Bearer <token>"
   std::string ssh_private_key;  // PEM / OpenSSH private key text
   std::string ssh_passphrase;
   std::string ssh_known_hosts;  // known_hosts lines; empty = accept any host key (TOFU off)
@@ -47,9 +47,9 @@ struct Credentials {
 };
 
 struct CheckoutResult {
-  std::string commit;                       // the full sha written
-  uint64_t files = 0;                       // regular files and symlinks written
-  uint64_t bytes = 0;                       // total bytes of regular files written
+  std::string commit;                           // the full sha written
+  uint64_t files = 0;                           // regular files and symlinks written
+  uint64_t bytes = 0;                           // total bytes of regular files written
   std::vector<std::string> skipped_submodules;  // paths (relative to dest_dir) left empty
 };
 

@@ -105,7 +105,8 @@ struct OpContext {
 std::string Scrub(std::string msg, const OpContext& ctx) {
   auto replace_all = [&msg](const std::string& from, const std::string& to) {
     if (from.empty() || from == to) return;
-    for (size_t pos = msg.find(from); pos != std::string::npos; pos = msg.find(from, pos + to.size())) {
+    for (size_t pos = msg.find(from); pos != std::string::npos;
+         pos = msg.find(from, pos + to.size())) {
       msg.replace(pos, from.size(), to);
     }
   };
@@ -197,10 +198,9 @@ int CredentialsCb(git_credential** out, const char* /*url*/, const char* usernam
                          ? c.username
                          : (username_from_url && *username_from_url ? username_from_url : "git");
   if ((allowed_types & GIT_CREDENTIAL_SSH_KEY) && !c.ssh_private_key.empty()) {
-    int rc = git_credential_ssh_key_memory_new(out, user.c_str(), nullptr,
-                                               c.ssh_private_key.c_str(),
-                                               c.ssh_passphrase.empty() ? nullptr
-                                                                        : c.ssh_passphrase.c_str());
+    int rc = git_credential_ssh_key_memory_new(
+        out, user.c_str(), nullptr, c.ssh_private_key.c_str(),
+        c.ssh_passphrase.empty() ? nullptr : c.ssh_passphrase.c_str());
     if (rc < 0) {
       ctx->callback_status = absl::UnimplementedError(
           Cat("SSH key authentication to ", ctx->url, " is not available in this libgit2 build"));
@@ -276,11 +276,11 @@ absl::Status PrepareNetwork(std::string_view url, const Credentials& credentials
   ctx.timeout = timeout;
   ctx.deadline = Clock::now() + timeout;
   bool ssh = url.starts_with("ssh://") ||
-             (url.find("://") == std::string_view::npos && url.find('@') != std::string_view::npos &&
-              url.find(':') != std::string_view::npos);
+             (url.find("://") == std::string_view::npos &&
+              url.find('@') != std::string_view::npos && url.find(':') != std::string_view::npos);
   if ((ssh || !credentials.ssh_private_key.empty()) && !Libgit2Client::SupportsSsh()) {
-    return absl::UnimplementedError(Cat("cannot use ", ctx.url,
-                                        ": this libgit2 build has no SSH support (libssh2)"));
+    return absl::UnimplementedError(
+        Cat("cannot use ", ctx.url, ": this libgit2 build has no SSH support (libssh2)"));
   }
   if (!credentials.bearer_token.empty()) {
     ctx.header_storage.push_back("Authorization: Bearer " + credentials.bearer_token);
@@ -444,9 +444,7 @@ std::vector<std::string> Components(std::string_view path) {
   return out;
 }
 
-std::string JoinPath(const std::vector<std::string>& parts) {
-  return internal::Join(parts, "/");
-}
+std::string JoinPath(const std::vector<std::string>& parts) { return internal::Join(parts, "/"); }
 
 // OK if the symlink at `link_path` with `target` resolves (following other symlinks of the
 // checkout, like the kernel would) to a location inside the checkout root.
@@ -497,8 +495,7 @@ struct Plan {
 };
 
 absl::StatusOr<Plan> PlanCheckout(git_repository* repo, git_tree* root, const OpContext& ctx,
-                                  std::string_view where, uint64_t max_files,
-                                  uint64_t max_bytes) {
+                                  std::string_view where, uint64_t max_files, uint64_t max_bytes) {
   git_odb* raw_odb = nullptr;
   if (int rc = git_repository_odb(&raw_odb, repo); rc < 0) {
     return GitError(rc, ctx, Cat("opening objects of ", ctx.url), false);
@@ -559,8 +556,8 @@ absl::StatusOr<Plan> PlanCheckout(git_repository* repo, git_tree* root, const Op
         }
         case GIT_FILEMODE_BLOB:
         case GIT_FILEMODE_BLOB_EXECUTABLE: {
-          pe.kind = mode == GIT_FILEMODE_BLOB ? PlanEntry::Kind::kFile
-                                              : PlanEntry::Kind::kExecutable;
+          pe.kind =
+              mode == GIT_FILEMODE_BLOB ? PlanEntry::Kind::kFile : PlanEntry::Kind::kExecutable;
           size_t size = 0;
           git_object_t type;
           if (int rc = git_odb_read_header(&size, &type, odb.get(), &pe.oid); rc < 0) {
@@ -775,7 +772,8 @@ absl::StatusOr<RefMap> Libgit2Client::Fetch(std::string_view url, const Credenti
   std::string url_str(url);
   absl::Status last;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    DL_ASSIGN_OR_RETURN(RepoPtr repo, OpenOrCreateMirror(m.path, ctx, /*force_recreate=*/attempt > 0));
+    DL_ASSIGN_OR_RETURN(RepoPtr repo,
+                        OpenOrCreateMirror(m.path, ctx, /*force_recreate=*/attempt > 0));
     git_remote* raw = nullptr;
     if (int rc = git_remote_create_anonymous(&raw, repo.get(), url_str.c_str()); rc < 0) {
       return GitError(rc, ctx, Cat("fetching ", ctx.url), true);
@@ -835,8 +833,7 @@ absl::StatusOr<CheckoutResult> Libgit2Client::Checkout(std::string_view url,
   DL_ASSIGN_OR_RETURN(std::string sub, CleanSubpath(subpath, ctx));
   std::error_code ec;
   if (fs::exists(dest_dir, ec) && !fs::is_empty(dest_dir, ec)) {
-    return absl::FailedPreconditionError(
-        Cat("checkout destination ", dest_dir, " is not empty"));
+    return absl::FailedPreconditionError(Cat("checkout destination ", dest_dir, " is not empty"));
   }
   fs::create_directories(dest_dir, ec);
   if (ec) return FsError(ec, Cat("creating ", dest_dir));
@@ -847,8 +844,8 @@ absl::StatusOr<CheckoutResult> Libgit2Client::Checkout(std::string_view url,
   DL_ASSIGN_OR_RETURN(CommitPtr commit, LookupCommit(repo.get(), commit_sha, ctx));
   CheckoutResult result;
   result.commit = OidHex(git_commit_id(commit.get()));
-  std::string where = Cat(ctx.url, " at commit ", result.commit.substr(0, 12),
-                          sub.empty() ? "" : " path ", sub);
+  std::string where =
+      Cat(ctx.url, " at commit ", result.commit.substr(0, 12), sub.empty() ? "" : " path ", sub);
   git_tree* raw_tree = nullptr;
   if (int rc = git_commit_tree(&raw_tree, commit.get()); rc < 0) {
     return GitError(rc, ctx, Cat("reading the tree of ", where), false);
@@ -859,14 +856,14 @@ absl::StatusOr<CheckoutResult> Libgit2Client::Checkout(std::string_view url,
     int rc = git_tree_entry_bypath(&raw_entry, tree.get(), sub.c_str());
     if (rc == GIT_ENOTFOUND) {
       git_error_clear();
-      return absl::NotFoundError(Cat("path ", sub, " not found in ", ctx.url, " at commit ",
-                                     result.commit));
+      return absl::NotFoundError(
+          Cat("path ", sub, " not found in ", ctx.url, " at commit ", result.commit));
     }
     if (rc < 0) return GitError(rc, ctx, Cat("looking up ", where), false);
     EntryPtr entry(raw_entry);
     if (git_tree_entry_type(entry.get()) != GIT_OBJECT_TREE) {
-      return absl::InvalidArgumentError(Cat("path ", sub, " in ", ctx.url, " at commit ",
-                                            result.commit, " is not a directory"));
+      return absl::InvalidArgumentError(
+          Cat("path ", sub, " in ", ctx.url, " at commit ", result.commit, " is not a directory"));
     }
     git_tree* subtree = nullptr;
     if (int rc2 = git_tree_lookup(&subtree, repo.get(), git_tree_entry_id(entry.get())); rc2 < 0) {
@@ -875,8 +872,8 @@ absl::StatusOr<CheckoutResult> Libgit2Client::Checkout(std::string_view url,
     tree.reset(subtree);
   }
   DL_ASSIGN_OR_RETURN(Plan plan,
-                      PlanCheckout(repo.get(), tree.get(), ctx, where,
-                                   options_.max_checkout_files, options_.max_checkout_bytes));
+                      PlanCheckout(repo.get(), tree.get(), ctx, where, options_.max_checkout_files,
+                                   options_.max_checkout_bytes));
   if (absl::Status s = WritePlan(repo.get(), plan, dest_dir, ctx); !s.ok()) {
     EmptyDirectory(dest_dir);
     return Annotate(s, Cat("checkout of ", where));
@@ -917,8 +914,7 @@ absl::StatusOr<std::vector<std::string>> Libgit2Client::ChangedPaths(std::string
   git_diff* raw_diff = nullptr;
   if (int rc = git_diff_tree_to_tree(&raw_diff, repo.get(), from_tree.get(), to_tree.get(), &opts);
       rc < 0) {
-    return GitError(rc, ctx,
-                    Cat("diffing ", from_commit, "..", to_commit, " in ", ctx.url), false);
+    return GitError(rc, ctx, Cat("diffing ", from_commit, "..", to_commit, " in ", ctx.url), false);
   }
   DiffPtr diff(raw_diff);
   std::set<std::string> paths;

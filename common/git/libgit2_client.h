@@ -33,10 +33,10 @@
 namespace driftless::git {
 
 struct Libgit2ClientOptions {
-  std::string cache_dir;                        // created if missing
-  std::chrono::milliseconds timeout{120'000};   // per ListRemoteRefs / Fetch
-  uint64_t max_checkout_bytes = 512ull << 20;   // total size of files written by Checkout
-  uint64_t max_checkout_files = 50'000;         // files + symlinks written by Checkout
+  std::string cache_dir;                       // created if missing
+  std::chrono::milliseconds timeout{120'000};  // per ListRemoteRefs / Fetch
+  uint64_t max_checkout_bytes = 512ull << 20;  // total size of files written by Checkout
+  uint64_t max_checkout_files = 50'000;        // files + symlinks written by Checkout
 };
 
 class Libgit2Client : public GitClient {

@@ -112,7 +112,9 @@ class GitClientTest : public ::testing::Test {
     template_root_ = new fs::path(tmpl);
     fs::path work = *template_root_ / "repo";
     fs::create_directories(work);
-    auto git = [&](const std::string& args) { return Sh("git -C '" + work.string() + "' " + args); };
+    auto git = [&](const std::string& args) {
+      return Sh("git -C '" + work.string() + "' " + args);
+    };
     git("init -q -b main .");
     // Commit 1: two apps and shared config.
     WriteFile(work / "apps/web/deploy.yaml", "kind: Deployment\n");
@@ -178,9 +180,7 @@ class GitClientTest : public ::testing::Test {
     fs::remove_all(root_, ec);
   }
 
-  std::string Git(const std::string& args) {
-    return Sh("git -C '" + work_.string() + "' " + args);
-  }
+  std::string Git(const std::string& args) { return Sh("git -C '" + work_.string() + "' " + args); }
 
   Libgit2Client MakeClient(Libgit2ClientOptions extra = {}) {
     extra.cache_dir = cache_;
@@ -259,9 +259,9 @@ TEST_F(GitClientTest, FetchCreatesMirrorAndResolvesEveryRefKind) {
   EXPECT_EQ(commit.commit, c1_);
   EXPECT_THAT(Resolve(fetched, RefSpec::Commit("0123456789abcdef"), url_, expand),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0123456789abcdef")));
-  EXPECT_THAT(Resolve(fetched, RefSpec::Branch("nope"), url_),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("branch nope"), HasSubstr(url_))));
+  EXPECT_THAT(
+      Resolve(fetched, RefSpec::Branch("nope"), url_),
+      StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr("branch nope"), HasSubstr(url_))));
 
   // Idempotent.
   ASSERT_OK_AND_ASSIGN(RefMap again, git.Fetch(url_, {}));
@@ -304,8 +304,9 @@ TEST_F(GitClientTest, CheckoutErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("..")));
   EXPECT_THAT(git.Checkout(url_, c1_, (root_ / "o2").string(), "/etc"),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(git.Checkout(url_, c1_, (root_ / "o3").string(), "apps/nope"),
-              StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr("apps/nope"), HasSubstr(url_))));
+  EXPECT_THAT(
+      git.Checkout(url_, c1_, (root_ / "o3").string(), "apps/nope"),
+      StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr("apps/nope"), HasSubstr(url_))));
   EXPECT_THAT(git.Checkout(url_, c1_, (root_ / "o4").string(), "README.md"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a directory")));
   EXPECT_THAT(git.Checkout(url_, std::string(40, 'e'), (root_ / "o5").string(), ""),
@@ -316,9 +317,9 @@ TEST_F(GitClientTest, CheckoutEnforcesLimits) {
   Libgit2Client few_files = MakeClient({.max_checkout_files = 3});
   ASSERT_OK(few_files.Fetch(url_, {}).status());
   fs::path dest = root_ / "limited";
-  EXPECT_THAT(few_files.Checkout(url_, c1_, dest.string(), ""),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       AllOf(HasSubstr("3 files"), HasSubstr(url_))));
+  EXPECT_THAT(
+      few_files.Checkout(url_, c1_, dest.string(), ""),
+      StatusIs(absl::StatusCode::kResourceExhausted, AllOf(HasSubstr("3 files"), HasSubstr(url_))));
   EXPECT_TRUE(fs::is_empty(dest));
   Libgit2Client few_bytes = MakeClient({.max_checkout_bytes = 10});
   EXPECT_THAT(few_bytes.Checkout(url_, c1_, dest.string(), ""),
@@ -496,8 +497,7 @@ TEST_F(GitClientTest, GitDaemonEndToEnd) {
   auto fetch_time = std::chrono::steady_clock::now() - start;
   EXPECT_LT(fetch_time, std::chrono::seconds(1));
   std::cerr << "first fetch over git://: "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(fetch_time).count()
-            << " ms\n";
+            << std::chrono::duration_cast<std::chrono::milliseconds>(fetch_time).count() << " ms\n";
   EXPECT_EQ(fetched, remote);
 
   ASSERT_OK_AND_ASSIGN(Resolved r, Resolve(fetched, RefSpec::Semver(">=1.0.0 <2.0.0"), url));
@@ -524,8 +524,8 @@ TEST_F(GitClientTest, GitDaemonEndToEnd) {
 TEST_F(GitClientTest, FetchOverDeadlineIsDeadlineExceeded) {
   std::string url = StartDaemon();
   Libgit2Client git = MakeClient({.timeout = std::chrono::milliseconds(0)});
-  EXPECT_THAT(git.Fetch(url, {}),
-              StatusIs(absl::StatusCode::kDeadlineExceeded, AllOf(HasSubstr(url), HasSubstr("0ms"))));
+  EXPECT_THAT(git.Fetch(url, {}), StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                           AllOf(HasSubstr(url), HasSubstr("0ms"))));
   // The aborted fetch leaves a usable mirror: a client with time to spare completes it.
   Libgit2Client patient = MakeClient();
   ASSERT_OK_AND_ASSIGN(RefMap refs, patient.Fetch(url, {}));
@@ -564,7 +564,6 @@ TEST_F(GitClientTest, SshWithoutSupportOrWithBadHostIsClassified) {
   }
 }
 
-
 // --- Smart HTTP(S) through git http-backend: authentication and TLS trust. ---------------------
 
 TEST_F(GitClientTest, HttpBasicAuth) {
@@ -597,20 +596,20 @@ TEST_F(GitClientTest, HttpBasicAuth) {
   EXPECT_EQ(ReadFile(dest / "svc.yaml"), "kind: Service\n");
 
   // Credentials embedded in the URL work too and are redacted from errors.
-  std::string with_userinfo = "http://alice:s3cret@127.0.0.1:" +
-                              std::to_string(server->port()) + "/repo";
+  std::string with_userinfo =
+      "http://alice:s3cret@127.0.0.1:" + std::to_string(server->port()) + "/repo";
   ASSERT_OK(git.ListRemoteRefs(with_userinfo, {}).status());
-  std::string bad_userinfo = "http://alice:nope-pw@127.0.0.1:" +
-                             std::to_string(server->port()) + "/missing";
+  std::string bad_userinfo =
+      "http://alice:nope-pw@127.0.0.1:" + std::to_string(server->port()) + "/missing";
   absl::StatusOr<RefMap> missing = git.ListRemoteRefs(bad_userinfo, {});
   EXPECT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()), Not(HasSubstr("nope-pw")));
 }
 
 TEST_F(GitClientTest, HttpBearerTokenAndMissingRepository) {
-  ASSERT_OK_AND_ASSIGN(auto server,
-                       testing::GitHttpServer::Start({.project_root = (root_ / "served").string(),
-                                                      .bearer_token = "tok-123"}));
+  ASSERT_OK_AND_ASSIGN(
+      auto server, testing::GitHttpServer::Start(
+                       {.project_root = (root_ / "served").string(), .bearer_token = "tok-123"}));
   Libgit2Client git = MakeClient();
   std::string url = server->BaseUrl() + "/repo";
   EXPECT_THAT(git.ListRemoteRefs(url, {}), StatusIs(absl::StatusCode::kUnauthenticated));
@@ -623,7 +622,8 @@ TEST_F(GitClientTest, HttpBearerTokenAndMissingRepository) {
 
 TEST_F(GitClientTest, HttpsTrustsOnlyTheConfiguredCa) {
   std::string d = root_.string();
-  ASSERT_EQ(std::system(("sh -c \"set -e; cd '" + d + "';"
+  ASSERT_EQ(std::system(("sh -c \"set -e; cd '" + d +
+                         "';"
                          "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
                          "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca "
                          "-addext basicConstraints=critical,CA:TRUE 2>/dev/null;"

@@ -5,8 +5,8 @@
 #include <optional>
 #include <vector>
 
-#include "common/git/semver.h"
 #include "common/git/internal/str.h"
+#include "common/git/semver.h"
 
 namespace driftless::git {
 namespace {
@@ -66,8 +66,7 @@ absl::StatusOr<Resolved> Resolve(const RefMap& refs, const RefSpec& spec, std::s
         return absl::InvalidArgumentError(Cat(
             "empty ", spec.kind == RefSpec::Kind::kBranch ? "branch" : "tag", " name for ", url));
       }
-      std::string full =
-          FullName(spec.value, spec.kind == RefSpec::Kind::kBranch ? kHeads : kTags);
+      std::string full = FullName(spec.value, spec.kind == RefSpec::Kind::kBranch ? kHeads : kTags);
       auto it = refs.find(full);
       if (it == refs.end()) return NotFound(spec, url);
       return Resolved{it->second, full, ""};
@@ -96,8 +95,8 @@ absl::StatusOr<Resolved> Resolve(const RefMap& refs, const RefSpec& spec, std::s
     }
     case RefSpec::Kind::kCommit: {
       if (!LooksLikeSha(spec.value)) {
-        return absl::InvalidArgumentError(Cat(
-            spec.ToString(), " for ", url, ": want a hex commit sha of 7 to 40 digits"));
+        return absl::InvalidArgumentError(
+            Cat(spec.ToString(), " for ", url, ": want a hex commit sha of 7 to 40 digits"));
       }
       std::string sha = ToLower(spec.value);
       if (expand) {

@@ -44,9 +44,9 @@ TEST(ResolveTest, Branch) {
 }
 
 TEST(ResolveTest, MissingBranchNamesRefAndUrl) {
-  EXPECT_THAT(Resolve(Refs(), RefSpec::Branch("develop"), kUrl),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("branch develop"), HasSubstr(kUrl))));
+  EXPECT_THAT(
+      Resolve(Refs(), RefSpec::Branch("develop"), kUrl),
+      StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr("branch develop"), HasSubstr(kUrl))));
   // A tag is not a branch.
   EXPECT_THAT(Resolve(Refs(), RefSpec::Branch("latest"), kUrl),
               StatusIs(absl::StatusCode::kNotFound));
@@ -84,11 +84,10 @@ TEST(ResolveTest, SemverEqualPrecedencePicksSmallerName) {
 
 TEST(ResolveTest, SemverErrors) {
   EXPECT_THAT(Resolve(Refs(), RefSpec::Semver(">=3.0.0"), kUrl),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr(">=3.0.0"), HasSubstr(kUrl))));
-  EXPECT_THAT(Resolve(Refs(), RefSpec::Semver(">=banana"), kUrl),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("banana"), HasSubstr(kUrl))));
+              StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr(">=3.0.0"), HasSubstr(kUrl))));
+  EXPECT_THAT(
+      Resolve(Refs(), RefSpec::Semver(">=banana"), kUrl),
+      StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("banana"), HasSubstr(kUrl))));
 }
 
 TEST(ResolveTest, CommitWithoutMirror) {

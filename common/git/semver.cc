@@ -107,8 +107,7 @@ absl::StatusOr<Partial> ParsePartial(std::string_view text) {
       continue;
     }
     if (wild) {
-      return absl::InvalidArgumentError(
-          Cat("number after a wildcard in \"", text, "\""));
+      return absl::InvalidArgumentError(Cat("number after a wildcard in \"", text, "\""));
     }
     std::optional<uint64_t> n = ParseNumber(parts[i]);
     if (!n) return absl::InvalidArgumentError(Cat("bad version \"", text, "\""));
@@ -225,8 +224,8 @@ bool IsOperatorOnly(std::string_view t) {
 // Splits a token like ">=1.2" into (">=", "1.2").
 std::pair<std::string_view, std::string_view> SplitOperator(std::string_view t) {
   size_t i = 0;
-  while (i < t.size() && (t[i] == '<' || t[i] == '>' || t[i] == '=' || t[i] == '!' ||
-                          t[i] == '~' || t[i] == '^')) {
+  while (i < t.size() &&
+         (t[i] == '<' || t[i] == '>' || t[i] == '=' || t[i] == '!' || t[i] == '~' || t[i] == '^')) {
     ++i;
   }
   return {t.substr(0, i), t.substr(i)};
@@ -243,8 +242,7 @@ absl::StatusOr<Range::Set> ParseSet(std::string_view text) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (IsOperatorOnly(tokens[i])) {
       if (i + 1 >= tokens.size()) {
-        return absl::InvalidArgumentError(
-            Cat("operator \"", tokens[i], "\" without a version"));
+        return absl::InvalidArgumentError(Cat("operator \"", tokens[i], "\" without a version"));
       }
       glued.push_back(Cat(tokens[i], tokens[i + 1]));
       ++i;

@@ -65,7 +65,8 @@ absl::Status VerifyCertificateWithCa(const unsigned char* der, size_t der_len,
     return absl::FailedPreconditionError(Cat("TLS certificate of ", host, " is not parseable"));
   }
   std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())));
+  std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())));
   int added = 0;
   while (true) {
     std::unique_ptr<X509, X509Free> ca(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -84,9 +85,9 @@ absl::Status VerifyCertificateWithCa(const unsigned char* der, size_t der_len,
   X509_VERIFY_PARAM_set1_host(param, host_str.c_str(), host_str.size());
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
-    return absl::FailedPreconditionError(Cat("TLS certificate of ", host,
-                                             " is not trusted by caData: ",
-                                             X509_verify_cert_error_string(err)));
+    return absl::FailedPreconditionError(
+        Cat("TLS certificate of ", host,
+            " is not trusted by caData: ", X509_verify_cert_error_string(err)));
   }
   return absl::OkStatus();
 }

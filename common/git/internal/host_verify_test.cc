@@ -38,12 +38,16 @@ class VerifyCertificateTest : public ::testing::Test {
     dir_ = tmpl;
     std::string d = dir_.string();
     std::string script =
-        "set -e; cd '" + d + "';"
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "set -e; cd '" + d +
+        "';"
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
+        "-out ca.pem -days 2 "
         "  -subj /CN=test-ca -addext basicConstraints=critical,CA:TRUE 2>/dev/null;"
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key -out other.pem -days 2 "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "
+        "other.key -out other.pem -days 2 "
         "  -subj /CN=other-ca -addext basicConstraints=critical,CA:TRUE 2>/dev/null;"
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout leaf.key -out leaf.csr -subj /CN=git.test "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout leaf.key -out "
+        "leaf.csr -subj /CN=git.test "
         "  2>/dev/null;"
         "printf 'subjectAltName=DNS:git.test\\n' > ext.cnf;"
         "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
@@ -78,20 +82,26 @@ TEST_F(VerifyCertificateTest, RejectsWrongHostOrIssuer) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("evil.test")));
   EXPECT_THAT(Verify(other_pem_, "git.test"), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(Verify("not pem", "git.test"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(VerifyCertificateWithCa(reinterpret_cast<const unsigned char*>("xx"), 2, ca_pem_,
-                                      "git.test"),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(
+      VerifyCertificateWithCa(reinterpret_cast<const unsigned char*>("xx"), 2, ca_pem_, "git.test"),
+      StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(CheckKnownHostsTest, MatchesRawKeyForHost) {
   // base64("hostkey-bytes\x01\x02") — any blob stands in for a key.
   std::string raw = std::string("hostkey-bytes") + '\x01' + '\x02';
   std::string b64 = "aG9zdGtleS1ieXRlcwEC";
-  std::string known = "# comment\n"
-                      "|1|hashed|entry ssh-ed25519 " + b64 + "\n"
-                      "other.example ssh-ed25519 AAAA\n"
-                      "git.example,10.0.0.1 ssh-ed25519 " + b64 + " comment\n"
-                      "[ssh.example]:2222 ssh-rsa " + b64 + "\n";
+  std::string known =
+      "# comment\n"
+      "|1|hashed|entry ssh-ed25519 " +
+      b64 +
+      "\n"
+      "other.example ssh-ed25519 AAAA\n"
+      "git.example,10.0.0.1 ssh-ed25519 " +
+      b64 +
+      " comment\n"
+      "[ssh.example]:2222 ssh-rsa " +
+      b64 + "\n";
   EXPECT_OK(CheckKnownHosts(known, "git.example", raw));
   EXPECT_OK(CheckKnownHosts(known, "10.0.0.1", raw));
   EXPECT_OK(CheckKnownHosts(known, "ssh.example", raw));

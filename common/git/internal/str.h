@@ -17,10 +17,7 @@ inline std::string_view Piece(const std::string& s) { return s; }
 inline std::string_view Piece(const char* s) { return s; }
 inline std::string_view Piece(absl::string_view s) { return {s.data(), s.size()}; }
 template <typename T>
-  requires std::is_integral_v<T>
-std::string Piece(T n) {
-  return std::to_string(n);
-}
+requires std::is_integral_v<T> std::string Piece(T n) { return std::to_string(n); }
 
 template <typename... A>
 std::string Cat(const A&... args) {

@@ -121,8 +121,10 @@ void Serve(const GitHttpServer::Options& o, std::atomic<int>& unauthorized,
   if (!ok) {
     ++unauthorized;
     res.status = 401;
-    if (o.bearer_token.empty()) res.set_header("WWW-Authenticate", "Basic realm=\"git\"");
-    else res.set_header("WWW-Authenticate", "Bearer realm=\"git\"");
+    if (o.bearer_token.empty())
+      res.set_header("WWW-Authenticate", "Basic realm=\"git\"");
+    else
+      res.set_header("WWW-Authenticate", "Bearer realm=\"git\"");
     res.set_content("unauthorized", "text/plain");
     return;
   }
@@ -139,7 +141,8 @@ void Serve(const GitHttpServer::Options& o, std::atomic<int>& unauthorized,
       "CONTENT_LENGTH=" + std::to_string(req.body.size()),
       "REMOTE_ADDR=127.0.0.1",
   };
-  if (req.has_header("Git-Protocol")) env.push_back("GIT_PROTOCOL=" + req.get_header_value("Git-Protocol"));
+  if (req.has_header("Git-Protocol"))
+    env.push_back("GIT_PROTOCOL=" + req.get_header_value("Git-Protocol"));
   std::string out;
   if (!RunCgi(env, req.body, out)) {
     res.status = 500;
