@@ -1,0 +1,78 @@
+// The HTTP shell of the emulator: routes Kubernetes REST paths to the Store, negotiates
+// discovery/Table content types, streams watches, authenticates (bearer token, client
+// certificate) and serves HTTPS with generated material. Also the test hook
+// PUT /emulator/v1/status/{group|core}/{version}/{plural}/{namespace|_}/{name}.
+//
+//   ApiServer server(&store, &clock, options, tls ? &material : nullptr);
+//   DL_RETURN_IF_ERROR(server.Start());   // listening once this returns
+//   int port = server.port();
+//   ...
+//   server.Stop();
+//
+// Thread-safety: Start/Stop from one thread; requests are served by a thread pool
+// (options.threads; each open watch holds one thread).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "tools/kube-emulator/clock.h"
+#include "tools/kube-emulator/store.h"
+#include "tools/kube-emulator/tls.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace driftless::kube_emulator {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  int port = 0;                          // 0 = pick a free port
+  std::string token;                     // non-empty: require this bearer token (or a cert)
+  size_t threads = 256;                  // request threads (watches hold one each)
+  size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
+  std::chrono::milliseconds watch_heartbeat{2000};
+};
+
+class ApiServer {
+ public:
+  // `tls` null = plain HTTP. Pointers must outlive the server.
+  ApiServer(Store* store, const Clock* clock, ServerOptions options, const TlsMaterial* tls);
+  ~ApiServer();
+
+  // Binds and starts serving on a background thread. Errors: kUnavailable when the
+  // address cannot be bound, kInternal when TLS setup fails.
+  absl::Status Start();
+  int port() const { return port_; }
+  std::string Url() const;
+  // Ends watches, stops accepting, joins the serving thread. Idempotent.
+  void Stop();
+
+ private:
+  void Handle(const httplib::Request& req, httplib::Response& res);
+  bool Authenticated(const httplib::Request& req) const;
+
+  Store* store_;
+  const Clock* clock_;
+  ServerOptions options_;
+  const TlsMaterial* tls_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+// A kubeconfig (YAML) for `server_url`, with CA data when `ca_pem` is non-empty, a token
+// when `token` is non-empty and a client certificate when `client_cert_pem` is non-empty.
+std::string KubeconfigYaml(const std::string& server_url, const std::string& ca_pem,
+                           const std::string& token, const std::string& client_cert_pem,
+                           const std::string& client_key_pem);
+
+}  // namespace driftless::kube_emulator
