@@ -123,7 +123,7 @@ std::vector<ManagedFieldsEntry> Finish(std::vector<Entry>& entries) {
     StripMeta(e.set);
     if (e.set.Empty()) continue;
     e.meta.fields_v1 = e.set.ToFieldsV1();
-    out.push_back(e.meta);
+    out.push_back(std::move(e.meta));
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const ManagedFieldsEntry& a, const ManagedFieldsEntry& b) {
@@ -134,23 +134,76 @@ std::vector<ManagedFieldsEntry> Finish(std::vector<Entry>& entries) {
   return out;
 }
 
-void SetManagedFields(Json& object, const std::vector<ManagedFieldsEntry>& entries) {
+Json EntryToJson(ManagedFieldsEntry&& e) {
+  Json j = Json::object();
+  if (!e.manager.empty()) j["manager"] = std::move(e.manager);
+  if (!e.operation.empty()) j["operation"] = std::move(e.operation);
+  if (!e.api_version.empty()) j["apiVersion"] = std::move(e.api_version);
+  if (!e.time.empty()) j["time"] = std::move(e.time);
+  j["fieldsType"] = "FieldsV1";
+  j["fieldsV1"] = e.fields_v1.is_null() ? Json::object() : std::move(e.fields_v1);
+  if (!e.subresource.empty()) j["subresource"] = std::move(e.subresource);
+  return j;
+}
+
+void SetManagedFields(Json& object, std::vector<ManagedFieldsEntry>&& entries) {
   if (!object.is_object()) return;
   if (entries.empty()) {
     auto md = object.find("metadata");
     if (md != object.end() && md->is_object()) md->erase("managedFields");
     return;
   }
-  object["metadata"]["managedFields"] = ManagedFieldsToJson(entries);
+  Json list = Json::array();
+  for (auto& e : entries) list.push_back(EntryToJson(std::move(e)));
+  object["metadata"]["managedFields"] = std::move(list);
 }
 
-Json WithoutTimes(const Json& managed_fields) {
-  if (!managed_fields.is_array()) return Json::array();
-  Json out = managed_fields;
-  for (auto& e : out) {
-    if (e.is_object()) e.erase("time");
+// Equal managedFields lists, ignoring each entry's time.
+bool SameIgnoringTime(const Json& a, const Json& b) {
+  const bool a_empty = !a.is_array() || a.empty();
+  const bool b_empty = !b.is_array() || b.empty();
+  if (a_empty || b_empty) return a_empty == b_empty;
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const Json& x = a[i];
+    const Json& y = b[i];
+    if (!x.is_object() || !y.is_object()) {
+      if (x != y) return false;
+      continue;
+    }
+    size_t nx = 0;
+    for (auto it = x.begin(); it != x.end(); ++it) {
+      if (it.key() == "time") continue;
+      ++nx;
+      auto f = y.find(it.key());
+      if (f == y.end() || *f != it.value()) return false;
+    }
+    size_t ny = y.size() - (y.contains("time") ? 1 : 0);
+    if (nx != ny) return false;
   }
-  return out;
+  return true;
+}
+
+// What prune removes: paths of the manager's previous set (named fields with children
+// counting as members) that no manager owns any more, also by that rule.
+void Removable(const FieldSet& last, const FieldSet* owned, bool named, FieldSet& out) {
+  const bool last_member = last.member || (named && !last.children.empty());
+  const bool owned_member =
+      owned != nullptr && (owned->member || (named && !owned->children.empty()));
+  if (last_member && !owned_member) {
+    out.member = true;
+    return;  // the whole subtree goes
+  }
+  for (const auto& [k, c] : last.children) {
+    const FieldSet* o = nullptr;
+    if (owned != nullptr) {
+      auto it = owned->children.find(k);
+      if (it != owned->children.end()) o = &it->second;
+    }
+    FieldSet sub;
+    Removable(c, o, k.size() >= 2 && k[0] == 'f', sub);
+    if (sub.member || !sub.children.empty()) out.children.emplace(k, std::move(sub));
+  }
 }
 
 const Json& ManagedFieldsOf(const Json& object) {
@@ -272,17 +325,7 @@ absl::StatusOr<std::vector<ManagedFieldsEntry>> ParseManagedFields(const Json& o
 
 Json ManagedFieldsToJson(const std::vector<ManagedFieldsEntry>& entries) {
   Json out = Json::array();
-  for (const auto& e : entries) {
-    Json j = Json::object();
-    if (!e.manager.empty()) j["manager"] = e.manager;
-    if (!e.operation.empty()) j["operation"] = e.operation;
-    if (!e.api_version.empty()) j["apiVersion"] = e.api_version;
-    if (!e.time.empty()) j["time"] = e.time;
-    j["fieldsType"] = "FieldsV1";
-    j["fieldsV1"] = e.fields_v1.is_null() ? Json::object() : e.fields_v1;
-    if (!e.subresource.empty()) j["subresource"] = e.subresource;
-    out.push_back(std::move(j));
-  }
+  for (const auto& e : entries) out.push_back(EntryToJson(ManagedFieldsEntry(e)));
   return out;
 }
 
@@ -396,8 +439,8 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
     }
     FieldSet owned;
     for (const auto& e : entries) owned.UnionWith(e.set);
-    FieldSet remove =
-        previous.EnsureNamedFieldsAreMembers().Difference(owned.EnsureNamedFieldsAreMembers());
+    FieldSet remove;
+    Removable(previous, &owned, /*named=*/false, remove);
     if (!remove.Empty()) internal::RemoveItems(merged, remove, w);
   }
 
@@ -476,8 +519,7 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
     merged["metadata"]["annotations"][std::string(kLastApplied)] = last_applied.dump();
   }
 
-  std::vector<ManagedFieldsEntry> finished = Finish(entries);
-  SetManagedFields(merged, finished);
+  SetManagedFields(merged, Finish(entries));
 
   ApplyOutcome out;
   if (live.is_null()) {
@@ -488,7 +530,7 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
     const bool annotation_changed =
         (before == nullptr) != (after == nullptr) || (before != nullptr && *before != *after);
     out.changed = !cmp.Same() || annotation_changed ||
-                  WithoutTimes(ManagedFieldsOf(live)) != WithoutTimes(ManagedFieldsOf(merged));
+                  !SameIgnoringTime(ManagedFieldsOf(live), ManagedFieldsOf(merged));
   }
   out.object = std::move(merged);
   return out;
