@@ -317,6 +317,8 @@ TEST(ServerSideApplyTest, InvalidConfigurationsNameTheField) {
        "omits key field \"name\""},
       {"containers not a list", Deployment(1, J(R"("web")")),
        ".spec.template.spec.containers: expected a list"},
+      {"env an object", Deployment(1, J(R"([{"name":"a","env":{"A":"1"}}])")),
+       ".spec.template.spec.containers[0].env: expected a list, got object"},
       {"duplicate containers",
        Deployment(1, J(R"([{"name":"a","image":"x"},{"name":"a","image":"y"}])")),
        "containers[1]: duplicate entries for key [name=\"a\"]"},
@@ -352,6 +354,26 @@ TEST(ServerSideApplyTest, KubectlTakesOverFromClientSideApplyWhenValuesStillMatc
   // Another manager gets no such pass.
   ASSERT_OK_AND_ASSIGN(ApplyOutcome other, Apply(created, changed, "someone", kT1));
   EXPECT_EQ(other.conflicts.size(), 1u);
+}
+
+// kubectl apply (client-side) creates, then patches with a strategic merge patch; a
+// server-side applier that disagrees conflicts with kubectl-client-side-apply.
+TEST(ServerSideApplyTest, ClientSideApplyThenServerSideApplyConflicts) {
+  Json created = RecordUpdate(Json(), Deployment(2, WebContainers()),
+                              "kubectl-client-side-apply", kT0);
+  ASSERT_OK_AND_ASSIGN(Json patched, StrategicMergePatch(created, J(R"(
+    {"spec":{"replicas":4,"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],
+      "containers":[{"name":"web","image":"nginx:1.26"}]}}}})")));
+  Json updated = RecordUpdate(created, patched, "kubectl-client-side-apply", kT1);
+  EXPECT_THAT(Managers(updated), ElementsAre("kubectl-client-side-apply/Update"));
+  EXPECT_EQ(updated["metadata"]["managedFields"][0]["time"], kT1);
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome out,
+                       Apply(updated, Deployment(4, WebContainers("nginx:1.27")), "driftless",
+                             kT2));
+  ASSERT_EQ(out.conflicts.size(), 1u);
+  EXPECT_EQ(ConflictMessage(out.conflicts),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
+            "apps/v1: .spec.template.spec.containers[name=\"web\"].image");
 }
 
 TEST(ServerSideApplyTest, ServerSetMetadataIsKept) {

@@ -31,6 +31,9 @@ struct Frame {
 
 absl::Status FieldsOfValue(const Json& v, Walker& w, FieldSet& node) {
   if (v.is_object()) {
+    if (w.List().type != ListType::kAtomic) {
+      return absl::InvalidArgumentError(w.display + ": expected a list, got object");
+    }
     if (v.empty() || w.AtomicMap()) {
       node.member = true;
       return absl::OkStatus();
