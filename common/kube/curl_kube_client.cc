@@ -318,7 +318,9 @@ struct CurlKubeClient::Impl {
     curl_easy_setopt(c, CURLOPT_SHARE, share);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    // Compressed responses for ordinary requests; watch streams stay uncompressed so every
+    // event is delivered as soon as it is written (as with the API server itself).
+    if (!req.watch) curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_USERAGENT, options.user_agent.c_str());
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(absl::ToInt64Milliseconds(options.connect_timeout)));
