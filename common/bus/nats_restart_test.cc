@@ -178,5 +178,30 @@ TEST_F(NatsRestartTest, ReadyReportsDisconnection) {
   EXPECT_TRUE(WaitFor([&] { return changes.load() >= 2 && conn->reconnects() == 1; }));
 }
 
+TEST_F(NatsRestartTest, KvWatchSurvivesRestart) {
+  ASSERT_OK(kv_->EnsureBucket("state", 1, absl::ZeroDuration()));
+  std::mutex mu;
+  std::map<std::string, std::string> latest;
+  ASSERT_OK_AND_ASSIGN(auto watch, kv_->Watch("state", ">", [&](const WatchEvent& e) {
+    if (e.kind != WatchEvent::Kind::kPut) return;
+    std::lock_guard<std::mutex> lock(mu);
+    latest[e.entry.key] = e.entry.value;
+  }));
+  auto value_of = [&](const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = latest.find(key);
+    return it == latest.end() ? std::string() : it->second;
+  };
+  ASSERT_OK(kv_->Put("state", "a", "1").status());
+  ASSERT_TRUE(WaitFor([&] { return value_of("a") == "1"; }));
+  ASSERT_OK(server_->Restart());
+  ASSERT_TRUE(WaitFor([&] { return kv_->Put("state", "a", "2").ok(); }));
+  EXPECT_TRUE(WaitFor([&] { return value_of("a") == "2"; }, absl::Seconds(15)));
+  ASSERT_OK(server_->Kill());
+  ASSERT_OK(server_->StartAgain());
+  ASSERT_TRUE(WaitFor([&] { return kv_->Put("state", "a", "3").ok(); }));
+  EXPECT_TRUE(WaitFor([&] { return value_of("a") == "3"; }, absl::Seconds(15)));
+}
+
 }  // namespace
 }  // namespace driftless::bus
