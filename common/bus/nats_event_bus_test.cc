@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -355,6 +356,36 @@ TEST_F(NatsEventBusTest, LongHandlerIsKeptAliveByInProgress) {
   ASSERT_EQ(rec.size(), 1u);
   ASSERT_OK_AND_ASSIGN(ConsumerState state, bus_->GetConsumerState("WORK", "worker"));
   EXPECT_EQ(state.num_redelivered, 0);
+}
+
+TEST_F(NatsEventBusTest, ThroughputFigures) {
+  SetUpWorkQueue();
+  constexpr int kMessages = 2000;
+  const std::string payload(1024, 'p');
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_OK(bus_->Publish("work.render", payload, "tp-" + std::to_string(i), {}).status());
+  }
+  const absl::Duration publish = absl::Now() - start;
+  std::atomic<int> consumed{0};
+  ConsumeOptions options = Options();
+  options.batch = 64;
+  const absl::Time consume_start = absl::Now();
+  ASSERT_OK_AND_ASSIGN(auto sub, bus_->Consume(
+                                     "WORK", "worker",
+                                     [&](const Message&) {
+                                       ++consumed;
+                                       return Disposition::Ack();
+                                     },
+                                     options));
+  ASSERT_TRUE(WaitFor([&] { return consumed.load() >= kMessages; }, absl::Seconds(60)));
+  const absl::Duration consume = absl::Now() - consume_start;
+  ASSERT_TRUE(WaitDrained());
+  sub->Stop();
+  EXPECT_EQ(consumed.load(), kMessages);
+  std::cerr << kMessages << " x 1 KiB: sync publish " << kMessages / absl::ToDoubleSeconds(publish)
+            << " msg/s, consume+AckSync " << kMessages / absl::ToDoubleSeconds(consume)
+            << " msg/s\n";
 }
 
 TEST_F(NatsEventBusTest, ErrorsAreSpecific) {
