@@ -102,7 +102,8 @@ struct WatchRequest {
   bool allow_bookmarks = true;
   // Server-side duration of the watch (`timeoutSeconds`); 0: the server's default.
   int timeout_seconds = 0;
-  // Request stop from another thread; honoured within about 100 ms.
+  // Request stop from another thread; honoured within about a second (the transfer is
+  // checked on every progress tick, at least once per second while idle).
   std::stop_token stop;
 };
 
