@@ -15,6 +15,9 @@
 // fire while data flows; a server that accepts the connection and then sends nothing can still
 // block until the OS gives up on the socket.
 //
+// Mirrors ignore git configuration of the host (url.*.insteadOf, credential helpers): the URL
+// and Credentials passed in are all that is used.
+//
 // Credentials: see git_client.h. SSH known_hosts checking compares the raw host key offered by
 // the server with the keys listed for that host (plain host names; hashed entries are not
 // supported and never match).

@@ -3,6 +3,7 @@
 #include "common/git/libgit2_client.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -562,6 +563,17 @@ TEST_F(GitClientTest, SshWithoutSupportOrWithBadHostIsClassified) {
   } else {
     EXPECT_THAT(refs, StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("SSH")));
   }
+}
+
+// Regression: Debian's libgit2 1.5 leaked pcre2 match data (~250 KB) on every fetch through
+// url.*.insteadOf matching of anonymous remotes; a poller fetching all day must not grow.
+TEST_F(GitClientTest, RepeatedFetchesDoNotLeak) {
+  Libgit2Client git = MakeClient();
+  ASSERT_OK(git.Fetch(url_, {}).status());
+  size_t before = mallinfo2().uordblks;
+  for (int i = 0; i < 20; ++i) ASSERT_OK(git.Fetch(url_, {}).status());
+  size_t after = mallinfo2().uordblks;
+  EXPECT_LT(after, before + (2u << 20)) << "heap grew by " << (after - before) << " bytes";
 }
 
 // --- Smart HTTP(S) through git http-backend: authentication and TLS trust. ---------------------
