@@ -72,9 +72,11 @@ struct StreamSpec {
   Storage storage = Storage::kFile;
 };
 
-// A durable pull consumer. Implementations create the server-side consumer with
-// MaxDeliver = max_deliver + 1: the extra delivery is used by the library (never handed to the
-// handler) to dead-letter a message whose handler never returned, e.g. a crash loop.
+// A durable pull consumer. The redelivery bound is enforced by the library, not the server: the
+// server redelivers without limit (so a message can never get stuck undelivered and
+// un-dead-lettered, e.g. when a delivery is lost to an expired pull request or the dead-letter
+// publish fails), and a delivery beyond max_deliver is dead-lettered without calling the
+// handler (this also breaks crash loops). max_deliver is kept in the consumer's description.
 struct ConsumerSpec {
   std::string stream;
   std::string durable;         // [A-Za-z0-9_-]+, shared by all replicas of a stage
@@ -104,7 +106,7 @@ struct ConsumerState {
   int64_t num_ack_pending = 0;  // delivered, not yet acknowledged
   int64_t num_redelivered = 0;
   uint64_t ack_floor_stream_sequence = 0;
-  int max_deliver = 0;  // as in ConsumerSpec (server value minus the extra delivery)
+  int max_deliver = 0;  // as in ConsumerSpec; 0: unlimited
   absl::Duration ack_wait;
 };
 

@@ -138,6 +138,26 @@ absl::Status ValidateName(std::string_view what, std::string_view name) {
   return absl::OkStatus();
 }
 
+constexpr std::string_view kMaxDeliverPrefix = "driftless max_deliver=";
+
+std::string MaxDeliverDescription(int max_deliver) {
+  return internal::Cat(kMaxDeliverPrefix, max_deliver > 0 ? max_deliver : 0);
+}
+
+// The handler delivery bound of a consumer: from our description, else (a consumer made by
+// other tools) the server's MaxDeliver. 0: unlimited.
+int MaxDeliverOf(const jsConsumerConfig& config) {
+  if (config.Description != nullptr) {
+    std::string_view d(config.Description);
+    int n = 0;
+    if (d.starts_with(kMaxDeliverPrefix) &&
+        internal::ParseInt(d.substr(kMaxDeliverPrefix.size()), &n)) {
+      return n > 0 ? n : 0;
+    }
+  }
+  return config.MaxDeliver > 0 ? static_cast<int>(config.MaxDeliver) : 0;
+}
+
 Headers ReadHeaders(natsMsg* m) {
   Headers headers;
   const char** keys = nullptr;
@@ -473,7 +493,10 @@ absl::Status NatsEventBus::EnsureConsumer(const ConsumerSpec& spec) {
   cc.AckPolicy = js_AckExplicit;
   cc.DeliverPolicy = js_DeliverAll;
   cc.AckWait = internal::ToNanos(spec.ack_wait);
-  cc.MaxDeliver = spec.max_deliver > 0 ? spec.max_deliver + 1 : -1;
+  // Unlimited on the server; the bound lives in the description (see ConsumerSpec).
+  cc.MaxDeliver = -1;
+  const std::string description = MaxDeliverDescription(spec.max_deliver);
+  cc.Description = description.c_str();
   if (!spec.filter_subject.empty()) cc.FilterSubject = spec.filter_subject.c_str();
   if (!backoff.empty()) {
     cc.BackOff = backoff.data();
@@ -521,9 +544,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(std::string_
       js_GetConsumerInfo(&ci_raw, js, stream_name.c_str(), durable_name.c_str(), nullptr, &jerr);
   std::unique_ptr<jsConsumerInfo, ConsumerInfoDeleter> ci(ci_raw);
   if (s != NATS_OK) return FromNats(s, jerr, what);
-  const int64_t server_max = ci->Config->MaxDeliver;
-  const int max_deliver =
-      server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
+  const int max_deliver = MaxDeliverOf(*ci->Config);
   const absl::Duration ack_wait = absl::Nanoseconds(ci->Config->AckWait);
   std::string subject = ci->Config->FilterSubject != nullptr ? ci->Config->FilterSubject : "";
   if (subject.empty()) {
@@ -583,8 +604,7 @@ absl::StatusOr<ConsumerState> NatsEventBus::GetConsumerState(std::string_view st
   state.num_ack_pending = ci->NumAckPending;
   state.num_redelivered = ci->NumRedelivered;
   state.ack_floor_stream_sequence = ci->AckFloor.Stream;
-  const int64_t server_max = ci->Config->MaxDeliver;
-  state.max_deliver = server_max <= 0 ? 0 : static_cast<int>(std::max<int64_t>(1, server_max - 1));
+  state.max_deliver = MaxDeliverOf(*ci->Config);
   state.ack_wait = absl::Nanoseconds(ci->Config->AckWait);
   return state;
 }
