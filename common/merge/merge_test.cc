@@ -572,8 +572,14 @@ TEST(ServerSideApplyTest, DeploymentApplyIsFast) {
   const double micros = (cpu_micros() - start) / kRounds;
   RecordProperty("apply_micros", std::to_string(micros));
   std::printf("Deployment apply: %.1f us\n", micros);
-  // Generous bound for unoptimized, sanitized or loaded builds; release is far below 1 ms.
+  // Measured: ~60 us at -O3, ~0.8 ms at -O0, ~4 ms under ASan+UBSan.
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(micros, 50000.0);
+#elif defined(NDEBUG)
+  EXPECT_LT(micros, 1000.0);
+#else
   EXPECT_LT(micros, 5000.0);
+#endif
 }
 
 }  // namespace
