@@ -3,6 +3,8 @@
 // sends: list maps by their merge key, $patch, $retainKeys, $deleteFromPrimitiveList,
 // $setElementOrder).
 #include <algorithm>
+#include <limits>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -202,6 +204,64 @@ bool IsDirective(std::string_view key) {
 
 absl::Status SmpList(Json& dst, const Json& patch, Walker& w);
 
+// apimachinery's normalizeElementOrder: the items `order` names, in that order, interleaved
+// with the others (in their live order) so that an unnamed item precedes a named one when
+// it did in the live list.
+void ReorderList(Json& list, const Json& order, const Json& live, const std::string& merge_key) {
+  auto identity = [&](const Json& item) -> Json {
+    if (merge_key.empty()) return item;
+    if (!item.is_object()) return Json();
+    auto k = item.find(merge_key);
+    return k == item.end() ? Json() : *k;
+  };
+  auto index_in = [&](const Json& items, const Json& id) -> long {
+    if (id.is_null()) return -1;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (identity(items[i]) == id) return static_cast<long>(i);
+    }
+    return -1;
+  };
+  std::vector<std::pair<long, size_t>> named, unnamed;  // (rank, index in list)
+  for (size_t i = 0; i < list.size(); ++i) {
+    Json id = identity(list[i]);
+    long rank = -1;
+    for (size_t j = 0; j < order.size() && !id.is_null(); ++j) {
+      if (identity(order[j]) == id) {
+        rank = static_cast<long>(j);
+        break;
+      }
+    }
+    if (rank >= 0) {
+      named.emplace_back(rank, i);
+    } else {
+      unnamed.emplace_back(index_in(live, id), i);
+    }
+  }
+  std::stable_sort(named.begin(), named.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Not in the live list (the patch added it without naming it): last.
+  auto live_rank = [](long i) { return i < 0 ? std::numeric_limits<long>::max() : i; };
+  std::stable_sort(unnamed.begin(), unnamed.end(), [&](const auto& a, const auto& b) {
+    return live_rank(a.first) < live_rank(b.first);
+  });
+  Json sorted = Json::array();
+  size_t l = 0, r = 0;
+  while (l < unnamed.size() || r < named.size()) {
+    bool take_left = r >= named.size();
+    if (!take_left && l < unnamed.size()) {
+      long li = unnamed[l].first;
+      long ri = index_in(live, identity(list[named[r].second]));
+      take_left = li >= 0 && ri >= 0 && li < ri;
+    }
+    if (take_left) {
+      sorted.push_back(std::move(list[unnamed[l++].second]));
+    } else {
+      sorted.push_back(std::move(list[named[r++].second]));
+    }
+  }
+  list = std::move(sorted);
+}
+
 // Merges patch map `patch` into `dst` (an object). Sets *deleted when the patch says
 // `$patch: delete` for this map.
 absl::Status SmpMap(Json& dst, const Json& patch, Walker& w, bool* deleted) {
@@ -236,6 +296,14 @@ absl::Status SmpMap(Json& dst, const Json& patch, Walker& w, bool* deleted) {
         ++it;
       }
     }
+  }
+  // The live order of lists the patch reorders, before the merge changes them.
+  std::map<std::string, Json> server_order;
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    if (!StartsWith(it.key(), kSetElementOrder)) continue;
+    std::string field = it.key().substr(kSetElementOrder.size());
+    auto target = dst.find(field);
+    if (target != dst.end() && target->is_array()) server_order[field] = *target;
   }
   // Deletions from primitive lists come before the merge of the same field.
   for (auto it = patch.begin(); it != patch.end(); ++it) {
@@ -291,8 +359,7 @@ absl::Status SmpMap(Json& dst, const Json& patch, Walker& w, bool* deleted) {
   for (auto it = patch.begin(); it != patch.end(); ++it) {
     if (!StartsWith(it.key(), kSetElementOrder)) continue;
     std::string field = it.key().substr(kSetElementOrder.size());
-    const Json& order = it.value();
-    if (!order.is_array()) {
+    if (!it.value().is_array()) {
       return absl::InvalidArgumentError(w.display + "." + it.key() + ": expected a list");
     }
     auto target = dst.find(field);
@@ -300,44 +367,9 @@ absl::Status SmpMap(Json& dst, const Json& patch, Walker& w, bool* deleted) {
     w.path.push_back(field);
     ListInfo info = w.List();
     w.path.pop_back();
-    const std::string merge_key = info.type == ListType::kMap ? info.keys.front() : "";
-    auto identity = [&](const Json& item) -> Json {
-      if (merge_key.empty()) return item;
-      if (!item.is_object()) return Json();
-      auto k = item.find(merge_key);
-      return k == item.end() ? Json() : *k;
-    };
-    // Items the order names, in that order; each other item stays right after the item
-    // that preceded it.
-    std::vector<long> rank(target->size(), -1);
-    for (size_t i = 0; i < target->size(); ++i) {
-      Json id = identity((*target)[i]);
-      for (size_t j = 0; j < order.size(); ++j) {
-        if (!id.is_null() && identity(order[j]) == id) {
-          rank[i] = static_cast<long>(j);
-          break;
-        }
-      }
-    }
-    std::vector<std::pair<long, std::vector<size_t>>> groups;  // ordered item + followers
-    std::vector<size_t> leading;
-    for (size_t i = 0; i < target->size(); ++i) {
-      if (rank[i] >= 0) {
-        groups.push_back({rank[i], {i}});
-      } else if (groups.empty()) {
-        leading.push_back(i);
-      } else {
-        groups.back().second.push_back(i);
-      }
-    }
-    std::stable_sort(groups.begin(), groups.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    Json sorted = Json::array();
-    for (size_t i : leading) sorted.push_back(std::move((*target)[i]));
-    for (auto& g : groups) {
-      for (size_t i : g.second) sorted.push_back(std::move((*target)[i]));
-    }
-    *target = std::move(sorted);
+    auto orig = server_order.find(field);
+    ReorderList(*target, it.value(), orig == server_order.end() ? Json::array() : orig->second,
+                info.type == ListType::kMap ? info.keys.front() : "");
   }
   return absl::OkStatus();
 }

@@ -206,12 +206,19 @@ TEST(StrategicMergePatchTest, SetElementOrderReordersAndKeepsServerOnlyItems) {
   EXPECT_EQ(c[0]["name"], "log");
   EXPECT_EQ(c[1]["name"], "new");
   EXPECT_EQ(c[2]["name"], "web");
-  // An item the order does not mention stays after its predecessor.
+  // Items the order does not name keep their live position relative to named ones.
   ASSERT_OK_AND_ASSIGN(Json out2, StrategicMergePatch(Deployment(), J(R"({"spec":{"template":
     {"spec":{"$setElementOrder/containers":[{"name":"web"}]}}}})")));
   EXPECT_EQ(Containers(out2)[0]["name"], "web");
   EXPECT_EQ(Containers(out2)[1]["name"], "log");
   EXPECT_FALSE(out2["spec"]["template"]["spec"].contains("$setElementOrder/containers"));
+  Json three = J(R"({"metadata":{"finalizers":["a","b","c"]}})");
+  ASSERT_OK_AND_ASSIGN(Json out4, StrategicMergePatch(three, J(R"(
+    {"metadata":{"$setElementOrder/finalizers":["b","a"]}})")));
+  EXPECT_EQ(out4["metadata"]["finalizers"], J(R"(["b","a","c"])"));
+  ASSERT_OK_AND_ASSIGN(Json out5, StrategicMergePatch(three, J(R"(
+    {"metadata":{"$setElementOrder/finalizers":["c","b"]}})")));
+  EXPECT_EQ(out5["metadata"]["finalizers"], J(R"(["a","c","b"])"));
   // Primitive lists too.
   ASSERT_OK_AND_ASSIGN(Json out3, StrategicMergePatch(Deployment(), J(R"(
     {"metadata":{"$setElementOrder/finalizers":["c","a","b"]}})")));
