@@ -20,9 +20,8 @@ FieldSet Parse(const char* text) {
 }
 
 TEST(FieldSetTest, RoundTripsFieldsV1WithDotMembers) {
-  const char* text =
-      R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},)"
-      R"("f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{}}}}})";
+  const char* text = R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},)"
+                     R"("f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{}}}}})";
   FieldSet s = Parse(text);
   EXPECT_EQ(s.ToFieldsV1(), Json::parse(text));
   EXPECT_TRUE(s.Has({"f:metadata", "f:labels"}));
@@ -46,8 +45,7 @@ TEST(FieldSetTest, SetAlgebra) {
   EXPECT_EQ(a.Difference(b).ToFieldsV1(), Json::parse(R"({"f:a":{},"f:b":{"f:d":{}}})"));
   FieldSet u = a;
   u.UnionWith(b);
-  EXPECT_EQ(u.ToFieldsV1(),
-            Json::parse(R"({"f:a":{},"f:b":{"f:c":{},"f:d":{}},"f:e":{}})"));
+  EXPECT_EQ(u.ToFieldsV1(), Json::parse(R"({"f:a":{},"f:b":{"f:c":{},"f:d":{}},"f:e":{}})"));
   EXPECT_TRUE(a.Difference(a).Empty());
   FieldSet whole = Parse(R"({"f:b":{}})");
   EXPECT_EQ(a.RecursiveDifference(whole).ToFieldsV1(), Json::parse(R"({"f:a":{}})"));

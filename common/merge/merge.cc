@@ -38,9 +38,9 @@ void StripMeta(FieldSet& set) {
   if (it != set.children.end()) {
     FieldSet& md = it->second;
     md.member = false;
-    for (const char* f : {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid",
-                          "f:clusterName", "f:generation", "f:managedFields",
-                          "f:resourceVersion"}) {
+    for (const char* f :
+         {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid", "f:clusterName",
+          "f:generation", "f:managedFields", "f:resourceVersion"}) {
       md.children.erase(f);
     }
   }
@@ -65,8 +65,8 @@ absl::StatusOr<std::vector<Entry>> ParseEntries(const Json& object, bool keep_js
       return std::string("metadata.managedFields[").append(std::to_string(i)).append("]");
     };
     if (!e.is_object()) return absl::InvalidArgumentError(where() + ": expected an object");
-    for (const char* f : {"manager", "operation", "apiVersion", "time", "subresource",
-                          "fieldsType"}) {
+    for (const char* f :
+         {"manager", "operation", "apiVersion", "time", "subresource", "fieldsType"}) {
       auto it = e.find(f);
       if (it != e.end() && !it->is_string() && !it->is_null()) {
         return absl::InvalidArgumentError(where() + "." + f + ": expected a string");
@@ -107,9 +107,8 @@ std::vector<Entry> EntriesOf(const Json& object) {
   return std::move(*parsed);
 }
 
-bool SameIdentity(const ManagedFieldsEntry& e, std::string_view manager,
-                  std::string_view operation, std::string_view subresource,
-                  std::string_view api_version) {
+bool SameIdentity(const ManagedFieldsEntry& e, std::string_view manager, std::string_view operation,
+                  std::string_view subresource, std::string_view api_version) {
   if (e.manager != manager || e.operation != operation || e.subresource != subresource) {
     return false;
   }
@@ -127,9 +126,8 @@ std::vector<ManagedFieldsEntry> Finish(std::vector<Entry>& entries) {
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const ManagedFieldsEntry& a, const ManagedFieldsEntry& b) {
-                     return std::tie(a.operation, a.time, a.manager, a.api_version,
-                                     a.subresource) < std::tie(b.operation, b.time, b.manager,
-                                                               b.api_version, b.subresource);
+                     return std::tie(a.operation, a.time, a.manager, a.api_version, a.subresource) <
+                            std::tie(b.operation, b.time, b.manager, b.api_version, b.subresource);
                    });
   return out;
 }
@@ -295,8 +293,8 @@ std::string ConflictMessage(const std::vector<Conflict>& conflicts) {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
   for (const auto& c : conflicts) {
     std::string who = PrintManager(c);
-    auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const auto& g) { return g.first == who; });
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == who; });
     if (it == groups.end()) {
       groups.push_back({who, {}});
       it = groups.end() - 1;
@@ -346,8 +344,7 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
   if (!live.is_null() && !live.is_object()) {
     return absl::InvalidArgumentError("live object must be a JSON object");
   }
-  if (live.is_object() && StringField(live, "kind") != kind &&
-      !StringField(live, "kind").empty()) {
+  if (live.is_object() && StringField(live, "kind") != kind && !StringField(live, "kind").empty()) {
     return absl::InvalidArgumentError(".kind: apply configuration has kind " + kind +
                                       " but the object is a " + StringField(live, "kind"));
   }
@@ -391,8 +388,8 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
     auto live_md = live.find("metadata");
     if (live_md != live.end() && live_md->is_object()) {
       Json& md = merged["metadata"];
-      for (const char* f : {"creationTimestamp", "uid", "resourceVersion", "generation",
-                            "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
+      for (const char* f : {"creationTimestamp", "uid", "resourceVersion", "generation", "selfLink",
+                            "deletionTimestamp", "deletionGracePeriodSeconds"}) {
         auto it = live_md->find(f);
         if (it != live_md->end()) {
           md[f] = *it;
@@ -484,14 +481,12 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
         const ManagedFieldsEntry& owner = entries[i].meta;
         for (auto& path : c.MemberPaths()) {
           refused.conflicts.push_back(Conflict{owner.manager, std::move(path), owner.operation,
-                                               owner.api_version, owner.time,
-                                               owner.subresource});
+                                               owner.api_version, owner.time, owner.subresource});
         }
       }
       std::stable_sort(refused.conflicts.begin(), refused.conflicts.end(),
                        [](const Conflict& a, const Conflict& b) {
-                         return std::tie(a.manager, a.operation) <
-                                std::tie(b.manager, b.operation);
+                         return std::tie(a.manager, a.operation) < std::tie(b.manager, b.operation);
                        });
       return refused;
     }
@@ -540,17 +535,21 @@ Json RecordUpdate(const Json& old_object, const Json& new_object, std::string_vi
                   std::string_view now, const Schema* schema, std::string_view subresource) {
   if (manager.empty() || !new_object.is_object()) return new_object;
   const std::string api_version = StringField(new_object, "apiVersion");
-  Walker w{schema != nullptr ? *schema : Schema::BuiltIn(), api_version,
-           StringField(new_object, "kind"), {}, {}, {}};
+  Walker w{schema != nullptr ? *schema : Schema::BuiltIn(),
+           api_version,
+           StringField(new_object, "kind"),
+           {},
+           {},
+           {}};
 
   std::vector<Entry> entries;
   bool from_request = false;
   if (subresource.empty()) {
     const Json& mf = ManagedFieldsOf(new_object);
     absl::StatusOr<std::vector<Entry>> parsed =
-        mf.is_array() && !mf.empty() ? ParseEntries(new_object)
-                                     : absl::StatusOr<std::vector<Entry>>(
-                                           absl::InvalidArgumentError("none"));
+        mf.is_array() && !mf.empty()
+            ? ParseEntries(new_object)
+            : absl::StatusOr<std::vector<Entry>>(absl::InvalidArgumentError("none"));
     if (parsed.ok()) {
       entries = std::move(*parsed);
       from_request = true;

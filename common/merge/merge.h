@@ -124,11 +124,11 @@ std::string ConflictMessage(const std::vector<Conflict>& conflicts);
 std::string ConflictCauseMessage(const Conflict& conflict);
 
 struct ApplyRequest {
-  const Json& live;     // the current object, or null when it does not exist yet
-  const Json& applied;  // the apply configuration sent by `manager` (fully specified intent)
-  std::string manager;  // fieldManager; required
-  bool force = false;   // take ownership of conflicting fields instead of failing
-  std::string now;      // RFC 3339 time recorded in the managedFields entry
+  const Json& live;         // the current object, or null when it does not exist yet
+  const Json& applied;      // the apply configuration sent by `manager` (fully specified intent)
+  std::string manager;      // fieldManager; required
+  bool force = false;       // take ownership of conflicting fields instead of failing
+  std::string now;          // RFC 3339 time recorded in the managedFields entry
   std::string subresource;  // "" or "status"
   const Schema* schema = nullptr;  // nullptr means Schema::BuiltIn()
 };
@@ -147,8 +147,8 @@ struct ApplyOutcome {
 // it); subresource "status": everything but `status` (and metadata) is ignored.
 // `metadata.managedFields` of `applied` is ignored, and so are the server-set metadata
 // fields (creationTimestamp, uid, resourceVersion, generation, deletionTimestamp, ...):
-// the result keeps live's (the caller checks resourceVersion preconditions itself). apiVersion, kind, metadata.name/
-// namespace/uid/... are never recorded as owned (as Kubernetes strips them).
+// the result keeps live's (the caller checks resourceVersion preconditions itself). apiVersion,
+// kind, metadata.name/namespace/uid/... are never recorded as owned (Kubernetes strips them).
 // Like the API server, manager "kubectl" (kubectl apply --server-side) may take fields whose
 // live value still matches the kubectl.kubernetes.io/last-applied-configuration annotation
 // without conflict, and keeps that annotation in sync when it exists.

@@ -44,9 +44,8 @@ Json WebContainers(const std::string& image = "nginx:1.25") {
 absl::StatusOr<ApplyOutcome> Apply(const Json& live, const Json& applied,
                                    const std::string& manager, const std::string& now = kT0,
                                    bool force = false) {
-  return ServerSideApply(
-      ApplyRequest{.live = live, .applied = applied, .manager = manager, .force = force,
-                   .now = now});
+  return ServerSideApply(ApplyRequest{
+      .live = live, .applied = applied, .manager = manager, .force = force, .now = now});
 }
 
 // The FieldsV1 of `manager`'s entry with `operation` (null when there is none).
@@ -206,9 +205,9 @@ TEST(ServerSideApplyTest, PortsAreKeyedByContainerPortAndProtocol) {
   Json config = Deployment(-1, J(R"([{"name":"dns","image":"coredns",
       "ports":[{"containerPort":53,"protocol":"UDP"},{"containerPort":53}]}])"));
   ASSERT_OK_AND_ASSIGN(ApplyOutcome first, Apply(Json(), config, "mgr"));
-  Json ports = FieldsOf(first.object, "mgr")["f:spec"]["f:template"]["f:spec"]
-                                                   ["f:containers"]["k:{\"name\":\"dns\"}"]
-                                                   ["f:ports"];
+  Json ports = FieldsOf(
+      first.object,
+      "mgr")["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"dns\"}"]["f:ports"];
   EXPECT_TRUE(ports.contains("k:{\"containerPort\":53,\"protocol\":\"UDP\"}"));
   EXPECT_TRUE(ports.contains("k:{\"containerPort\":53,\"protocol\":\"TCP\"}"));
   config["spec"]["template"]["spec"]["containers"][0]["ports"] =
@@ -234,16 +233,17 @@ TEST(ServerSideApplyTest, FinalizersMergeAsASet) {
     "metadata":{"name":"c","finalizers":["b.io/y"]}})");
   ASSERT_OK_AND_ASSIGN(ApplyOutcome b, Apply(a.object, b_config, "b", kT1));
   EXPECT_EQ(b.object["metadata"]["finalizers"], J(R"(["a.io/x","b.io/y"])"));
-  EXPECT_EQ(FieldsOf(b.object, "b"),
-            J(R"({"f:metadata":{"f:finalizers":{"v:\"b.io/y\"":{}}}})"));
+  EXPECT_EQ(FieldsOf(b.object, "b"), J(R"({"f:metadata":{"f:finalizers":{"v:\"b.io/y\"":{}}}})"));
 }
 
 TEST(ServerSideApplyTest, OtherListsAreAtomic) {
   Json config = Deployment(-1, J(R"([{"name":"a","image":"a","args":["x","y"]}])"));
   ASSERT_OK_AND_ASSIGN(ApplyOutcome first, Apply(Json(), config, "mgr"));
-  EXPECT_TRUE(FieldsOf(first.object, "mgr")["f:spec"]["f:template"]["f:spec"]["f:containers"]
-                  ["k:{\"name\":\"a\"}"]["f:args"]
-                      .empty());
+  EXPECT_TRUE(
+      FieldsOf(
+          first.object,
+          "mgr")["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"a\"}"]["f:args"]
+          .empty());
   config["spec"]["template"]["spec"]["containers"][0]["args"] = J(R"(["z"])");
   ASSERT_OK_AND_ASSIGN(ApplyOutcome second, Apply(first.object, config, "mgr", kT1));
   EXPECT_EQ(second.object["spec"]["template"]["spec"]["containers"][0]["args"], J(R"(["z"])"));
@@ -257,8 +257,8 @@ TEST(ServerSideApplyTest, UpdateTakesOwnershipAndThenConflicts) {
   EXPECT_EQ(FieldsOf(updated, "kubectl-edit", "Update"), J(R"({"f:spec":{"f:replicas":{}}})"));
   EXPECT_FALSE(FieldsOf(updated, "a")["f:spec"].contains("f:replicas"));
 
-  ASSERT_OK_AND_ASSIGN(ApplyOutcome again, Apply(updated, Deployment(2, WebContainers()), "a",
-                                                 kT2));
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome again,
+                       Apply(updated, Deployment(2, WebContainers()), "a", kT2));
   ASSERT_EQ(again.conflicts.size(), 1u);
   EXPECT_EQ(again.conflicts[0].manager, "kubectl-edit");
   EXPECT_EQ(again.conflicts[0].operation, "Update");
@@ -268,8 +268,8 @@ TEST(ServerSideApplyTest, UpdateTakesOwnershipAndThenConflicts) {
   EXPECT_EQ(ConflictCauseMessage(again.conflicts[0]),
             "conflict with \"kubectl-edit\" using apps/v1");
   // Applying the value the editor set is fine, and shares the field.
-  ASSERT_OK_AND_ASSIGN(ApplyOutcome agree, Apply(updated, Deployment(4, WebContainers()), "a",
-                                                 kT2));
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome agree,
+                       Apply(updated, Deployment(4, WebContainers()), "a", kT2));
   EXPECT_THAT(agree.conflicts, IsEmpty());
   EXPECT_TRUE(FieldsOf(agree.object, "a")["f:spec"].contains("f:replicas"));
 }
@@ -291,10 +291,11 @@ TEST(ServerSideApplyTest, StatusSubresourceAppliesOnlyStatus) {
   Json live = Deployment(1, WebContainers());
   Json config = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
     "spec":{"replicas":50},"status":{"readyReplicas":1}})");
-  ASSERT_OK_AND_ASSIGN(ApplyOutcome out,
-                       ServerSideApply(ApplyRequest{.live = live, .applied = config,
-                                                    .manager = "ctrl", .now = kT0,
-                                                    .subresource = "status"}));
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome out, ServerSideApply(ApplyRequest{.live = live,
+                                                                      .applied = config,
+                                                                      .manager = "ctrl",
+                                                                      .now = kT0,
+                                                                      .subresource = "status"}));
   EXPECT_EQ(out.object["spec"]["replicas"], 1);
   EXPECT_EQ(out.object["status"]["readyReplicas"], 1);
   const Json& e = out.object["metadata"]["managedFields"][0];
@@ -347,9 +348,9 @@ TEST(ServerSideApplyTest, KubectlTakesOverFromClientSideApplyWhenValuesStillMatc
   ASSERT_OK_AND_ASSIGN(ApplyOutcome out, Apply(created, changed, "kubectl", kT1));
   EXPECT_THAT(out.conflicts, IsEmpty());
   EXPECT_EQ(out.object["spec"]["replicas"], 3);
-  Json last = Json::parse(out.object["metadata"]["annotations"]
-                                    ["kubectl.kubernetes.io/last-applied-configuration"]
-                                        .get<std::string>());
+  Json last = Json::parse(
+      out.object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+          .get<std::string>());
   EXPECT_EQ(last["spec"]["replicas"], 3);
   // Another manager gets no such pass.
   ASSERT_OK_AND_ASSIGN(ApplyOutcome other, Apply(created, changed, "someone", kT1));
@@ -359,17 +360,16 @@ TEST(ServerSideApplyTest, KubectlTakesOverFromClientSideApplyWhenValuesStillMatc
 // kubectl apply (client-side) creates, then patches with a strategic merge patch; a
 // server-side applier that disagrees conflicts with kubectl-client-side-apply.
 TEST(ServerSideApplyTest, ClientSideApplyThenServerSideApplyConflicts) {
-  Json created = RecordUpdate(Json(), Deployment(2, WebContainers()),
-                              "kubectl-client-side-apply", kT0);
+  Json created =
+      RecordUpdate(Json(), Deployment(2, WebContainers()), "kubectl-client-side-apply", kT0);
   ASSERT_OK_AND_ASSIGN(Json patched, StrategicMergePatch(created, J(R"(
     {"spec":{"replicas":4,"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],
       "containers":[{"name":"web","image":"nginx:1.26"}]}}}})")));
   Json updated = RecordUpdate(created, patched, "kubectl-client-side-apply", kT1);
   EXPECT_THAT(Managers(updated), ElementsAre("kubectl-client-side-apply/Update"));
   EXPECT_EQ(updated["metadata"]["managedFields"][0]["time"], kT1);
-  ASSERT_OK_AND_ASSIGN(ApplyOutcome out,
-                       Apply(updated, Deployment(4, WebContainers("nginx:1.27")), "driftless",
-                             kT2));
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome out, Apply(updated, Deployment(4, WebContainers("nginx:1.27")),
+                                               "driftless", kT2));
   ASSERT_EQ(out.conflicts.size(), 1u);
   EXPECT_EQ(ConflictMessage(out.conflicts),
             "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
@@ -417,10 +417,10 @@ TEST(ServerSideApplyTest, CustomResourceListsAreAtomicUnlessRegistered) {
   Schema schema;
   schema.RegisterList("example.com/v1", "Widget", {"spec", "items"},
                       ListInfo{ListType::kMap, {"name"}, {}});
-  ASSERT_OK_AND_ASSIGN(ApplyOutcome keyed,
-                       ServerSideApply(ApplyRequest{.live = Json(), .applied = config,
-                                                    .manager = "mgr", .now = kT0,
-                                                    .schema = &schema}));
+  ASSERT_OK_AND_ASSIGN(
+      ApplyOutcome keyed,
+      ServerSideApply(ApplyRequest{
+          .live = Json(), .applied = config, .manager = "mgr", .now = kT0, .schema = &schema}));
   EXPECT_TRUE(FieldsOf(keyed.object, "mgr")["f:spec"]["f:items"].contains("k:{\"name\":\"a\"}"));
 }
 
@@ -442,15 +442,14 @@ TEST(SchemaTest, RegistersListsFromACrdSchema) {
   EXPECT_EQ(schema.ListAt("example.com/v1", "Widget", {"spec", "ports", "tags"}).type,
             ListType::kSet);
   EXPECT_TRUE(schema.IsAtomicMap("example.com/v1", "Widget", {"spec", "selector"}));
-  EXPECT_EQ(schema.ListAt("example.com/v1", "Gadget", {"spec", "ports"}).type,
-            ListType::kAtomic);
+  EXPECT_EQ(schema.ListAt("example.com/v1", "Gadget", {"spec", "ports"}).type, ListType::kAtomic);
   // Built-in kinds.
-  EXPECT_EQ(Schema::BuiltIn().ListAt("batch/v1", "CronJob",
-                                     {"spec", "jobTemplate", "spec", "template", "spec",
-                                      "initContainers"}).type,
+  EXPECT_EQ(Schema::BuiltIn()
+                .ListAt("batch/v1", "CronJob",
+                        {"spec", "jobTemplate", "spec", "template", "spec", "initContainers"})
+                .type,
             ListType::kMap);
-  EXPECT_EQ(Schema::BuiltIn().ListAt("v1", "Pod", {"spec", "tolerations"}).type,
-            ListType::kAtomic);
+  EXPECT_EQ(Schema::BuiltIn().ListAt("v1", "Pod", {"spec", "tolerations"}).type, ListType::kAtomic);
   EXPECT_TRUE(Schema::BuiltIn().IsAtomicMap("apps/v1", "Deployment", {"spec", "selector"}));
 }
 
@@ -550,12 +549,15 @@ TEST(ServerSideApplyTest, DeploymentApplyIsFast) {
   config["spec"]["template"]["spec"]["volumes"] =
       J(R"([{"name":"cfg","configMap":{"name":"web-cfg"}}])");
   ASSERT_OK_AND_ASSIGN(ApplyOutcome first, Apply(Json(), config, "driftless"));
-  Json live = RecordUpdate(first.object, [&] {
-    Json scaled = first.object;
-    scaled["spec"]["replicas"] = 3;
-    scaled["status"] = J(R"({"replicas":3,"readyReplicas":3})");
-    return scaled;
-  }(), "kube-controller-manager", kT1);
+  Json live = RecordUpdate(
+      first.object,
+      [&] {
+        Json scaled = first.object;
+        scaled["spec"]["replicas"] = 3;
+        scaled["status"] = J(R"({"replicas":3,"readyReplicas":3})");
+        return scaled;
+      }(),
+      "kube-controller-manager", kT1);
   config["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26";
   constexpr int kRounds = 200;
   // Thread CPU time: the machine running the tests may be busy.

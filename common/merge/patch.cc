@@ -138,8 +138,7 @@ absl::Status ApplyOperation(Json& doc, const Json& op) {
     return absl::InvalidArgumentError("missing \"path\"");
   }
   const std::string name = op_it->get<std::string>();
-  DL_ASSIGN_OR_RETURN(std::vector<std::string> path,
-                      ParsePointer(path_it->get<std::string>()));
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> path, ParsePointer(path_it->get<std::string>()));
   auto value = [&]() -> absl::StatusOr<Json> {
     auto it = op.find("value");
     if (it == op.end()) return absl::InvalidArgumentError("missing \"value\"");
@@ -281,8 +280,8 @@ absl::Status SmpMap(Json& dst, const Json& patch, Walker& w, bool* deleted) {
       return SmpMap(dst, rest, w, deleted);
     }
     if (directive != "merge") {
-      return absl::InvalidArgumentError(w.display + ": unknown $patch directive \"" +
-                                        p->dump() + "\"");
+      return absl::InvalidArgumentError(w.display + ": unknown $patch directive \"" + p->dump() +
+                                        "\"");
     }
   }
   if (auto rk = patch.find("$retainKeys"); rk != patch.end()) {
@@ -406,14 +405,14 @@ absl::Status SmpList(Json& dst, const Json& patch, Walker& w) {
   const std::string& key = info.keys.front();
   for (size_t i = 0; i < patch.size(); ++i) {
     const Json& item = patch[i];
-    const std::string where = std::string(w.display).append("[").append(std::to_string(i)).append("]");
+    const std::string where =
+        std::string(w.display).append("[").append(std::to_string(i)).append("]");
     if (!item.is_object()) {
       return absl::InvalidArgumentError(where + ": expected an object");
     }
     auto k = item.find(key);
     if (k == item.end() || k->is_null()) {
-      return absl::InvalidArgumentError(where + ": does not contain declared merge key: " +
-                                        key);
+      return absl::InvalidArgumentError(where + ": does not contain declared merge key: " + key);
     }
     auto match = std::find_if(dst.begin(), dst.end(), [&](const Json& d) {
       if (!d.is_object()) return false;
@@ -479,8 +478,8 @@ absl::StatusOr<Json> JsonPatch(const Json& target, const Json& patch) {
       const Json& op = patch[i];
       std::string what = std::string("JSON patch operation ").append(std::to_string(i));
       if (op.is_object()) {
-        what += " (" + op.value("op", std::string("?")) + " " +
-                op.value("path", std::string("?")) + ")";
+        what += " (" + op.value("op", std::string("?")) + " " + op.value("path", std::string("?")) +
+                ")";
       }
       return Annotate(s, what);
     }
@@ -495,8 +494,11 @@ absl::StatusOr<Json> StrategicMergePatch(const Json& target, const Json& patch,
   }
   const Json& typed = target.is_object() ? target : patch;
   Walker w{schema != nullptr ? *schema : Schema::BuiltIn(),
-           typed.value("apiVersion", std::string()), typed.value("kind", std::string()),
-           {}, {}, {}};
+           typed.value("apiVersion", std::string()),
+           typed.value("kind", std::string()),
+           {},
+           {},
+           {}};
   Json out = target.is_object() ? target : Json::object();
   bool deleted = false;
   DL_RETURN_IF_ERROR(SmpMap(out, patch, w, &deleted));

@@ -40,8 +40,7 @@ TEST(JsonMergePatchTest, Rfc7386Examples) {
       {R"({})", R"({"a":{"bb":{"ccc":null}}})", R"({"a":{"bb":{}}})"},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(JsonMergePatch(J(c.target), J(c.patch)), J(c.want))
-        << c.target << " + " << c.patch;
+    EXPECT_EQ(JsonMergePatch(J(c.target), J(c.patch)), J(c.want)) << c.target << " + " << c.patch;
   }
 }
 
@@ -63,18 +62,15 @@ TEST(JsonPatchTest, Operations) {
   };
   const Case cases[] = {
       {"add field", R"({"a":1})", R"([{"op":"add","path":"/b","value":2}])", R"({"a":1,"b":2})"},
-      {"add replaces field", R"({"a":1})", R"([{"op":"add","path":"/a","value":2}])",
-       R"({"a":2})"},
+      {"add replaces field", R"({"a":1})", R"([{"op":"add","path":"/a","value":2}])", R"({"a":2})"},
       {"add into list", R"({"l":[1,3]})", R"([{"op":"add","path":"/l/1","value":2}])",
        R"({"l":[1,2,3]})"},
-      {"add at end", R"({"l":[1]})", R"([{"op":"add","path":"/l/-","value":2}])",
-       R"({"l":[1,2]})"},
+      {"add at end", R"({"l":[1]})", R"([{"op":"add","path":"/l/-","value":2}])", R"({"l":[1,2]})"},
       {"add at length", R"({"l":[1]})", R"([{"op":"add","path":"/l/1","value":2}])",
        R"({"l":[1,2]})"},
       {"add root", R"({"a":1})", R"([{"op":"add","path":"","value":[1]}])", R"([1])"},
       {"remove field", R"({"a":1,"b":2})", R"([{"op":"remove","path":"/a"}])", R"({"b":2})"},
-      {"remove item", R"({"l":[1,2,3]})", R"([{"op":"remove","path":"/l/1"}])",
-       R"({"l":[1,3]})"},
+      {"remove item", R"({"l":[1,2,3]})", R"([{"op":"remove","path":"/l/1"}])", R"({"l":[1,3]})"},
       {"replace", R"({"spec":{"replicas":1}})",
        R"([{"op":"replace","path":"/spec/replicas","value":3}])", R"({"spec":{"replicas":3}})"},
       {"move", R"({"a":{"x":1},"b":{}})", R"([{"op":"move","from":"/a/x","path":"/b/y"}])",
@@ -170,8 +166,8 @@ TEST(StrategicMergePatchTest, MergesListMapsByKeyAndReplacesOtherLists) {
 }
 
 TEST(StrategicMergePatchTest, NullDeletesAField) {
-  ASSERT_OK_AND_ASSIGN(Json out, StrategicMergePatch(Deployment(),
-                                                     J(R"({"metadata":{"labels":{"tier":null}},
+  ASSERT_OK_AND_ASSIGN(Json out,
+                       StrategicMergePatch(Deployment(), J(R"({"metadata":{"labels":{"tier":null}},
                                                            "spec":{"strategy":null}})")));
   EXPECT_EQ(out["metadata"]["labels"], J(R"({"app":"web"})"));
   EXPECT_FALSE(out["spec"].contains("strategy"));
@@ -244,7 +240,8 @@ TEST(StrategicMergePatchTest, DeleteFromPrimitiveListAndSetUnion) {
 
 TEST(StrategicMergePatchTest, KubectlClientSideApplyPatch) {
   Json live = Deployment();
-  Json patch = J(R"({"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},
+  Json patch =
+      J(R"({"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},
     "spec":{"replicas":3,"template":{"spec":{
       "$setElementOrder/containers":[{"name":"web"}],
       "containers":[{"$patch":"delete","name":"log"},

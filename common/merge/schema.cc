@@ -29,8 +29,7 @@ bool IsBuiltIn(std::string_view api_version) {
   std::string_view group = api_version.substr(0, slash);
   if (group.find('.') == std::string_view::npos) return true;
   constexpr std::string_view kSuffix = ".k8s.io";
-  return group.size() > kSuffix.size() &&
-         group.substr(group.size() - kSuffix.size()) == kSuffix;
+  return group.size() > kSuffix.size() && group.substr(group.size() - kSuffix.size()) == kSuffix;
 }
 
 bool IsContainerList(std::string_view f) {

@@ -125,8 +125,7 @@ absl::Status Decode(const Json& j, FieldSet& out) {
       out.member = true;
       continue;
     }
-    if (k.size() < 2 || k[1] != ':' ||
-        (k[0] != 'f' && k[0] != 'k' && k[0] != 'v' && k[0] != 'i')) {
+    if (k.size() < 2 || k[1] != ':' || (k[0] != 'f' && k[0] != 'k' && k[0] != 'v' && k[0] != 'i')) {
       return absl::InvalidArgumentError(": bad path element \"" + k + "\"");
     }
     absl::Status s = Decode(it.value(), out.Child(k));

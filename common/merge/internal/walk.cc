@@ -331,8 +331,8 @@ void Compare(const Json* l, const Json* r, Walker& w, Comparison& out) {
   const Json* rep = r != nullptr ? r : l;
   if (rep == nullptr) return;
   const bool both_empty = IsEmptyContainer(l) && IsEmptyContainer(r);
-  const bool objects = rep->is_object() && (l == nullptr || l->is_object()) &&
-                       (r == nullptr || r->is_object());
+  const bool objects =
+      rep->is_object() && (l == nullptr || l->is_object()) && (r == nullptr || r->is_object());
   if (objects && !both_empty && !w.AtomicMap()) {
     if (l != nullptr) {
       for (auto it = l->begin(); it != l->end(); ++it) {
@@ -355,14 +355,13 @@ void Compare(const Json* l, const Json* r, Walker& w, Comparison& out) {
     NonLeaf(l, r, w, out);
     return;
   }
-  const bool arrays = rep->is_array() && (l == nullptr || l->is_array()) &&
-                      (r == nullptr || r->is_array());
+  const bool arrays =
+      rep->is_array() && (l == nullptr || l->is_array()) && (r == nullptr || r->is_array());
   if (arrays && !both_empty) {
     ListInfo info = w.List();
     std::vector<std::string> lorder, rorder;
     std::unordered_map<std::string, size_t> lindex, rindex;
-    if (info.type != ListType::kAtomic &&
-        (l == nullptr || IndexList(*l, info, lorder, lindex)) &&
+    if (info.type != ListType::kAtomic && (l == nullptr || IndexList(*l, info, lorder, lindex)) &&
         (r == nullptr || IndexList(*r, info, rorder, rindex))) {
       auto item = [&](const std::string& key, const Json* lv, const Json* rv) {
         w.keys.push_back(key);
