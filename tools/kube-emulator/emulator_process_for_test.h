@@ -3,6 +3,7 @@
 // with captured output. Every process started is ended by PID.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>

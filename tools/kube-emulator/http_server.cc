@@ -345,8 +345,9 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
       std::string include = Param(req, "includeObject");
       auto state = std::make_shared<bool>(initial_end);
       res.status = 200;
+      // ";stream=watch" also keeps httplib from gzip-buffering the stream.
       res.set_chunked_content_provider(
-          "application/json",
+          "application/json;stream=watch",
           [this, watcher, deadline, bookmarks, table, rtp, include, state](
               size_t, httplib::DataSink& sink) {
             if (stopping_) {
