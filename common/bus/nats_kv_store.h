@@ -1,5 +1,10 @@
 // KvStore on JetStream key-value buckets (cnats 3.4 kvStore API). Bucket handles are opened
 // lazily and cached. Watches run a cnats watcher on a thread of their own.
+//
+// Known cnats 3.4 issue: after a nats-server crash (not a graceful restart), watches keep
+// delivering, but destroying a watch while cnats is resetting its ordered consumer can read
+// freed memory inside cnats (jsSub_deleteConsumer error path; seen with ASan). Watches are
+// meant to live as long as the process.
 #pragma once
 
 #include <map>
