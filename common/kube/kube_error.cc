@@ -60,9 +60,11 @@ KubeError ParseKubeError(int http_code, std::string_view body) {
     }
     if (auto c = d->find("causes"); c != d->end() && c->is_array()) {
       for (const nlohmann::json& cause : *c) {
+        // StatusCause.Type is serialized as "reason"; accept "type" from lenient servers.
+        std::string type = Str(cause, "reason");
+        if (type.empty()) type = Str(cause, "type");
         e.causes.push_back(KubeStatusCause{
-            .type = Str(cause, "reason"), .message = Str(cause, "message"),
-            .field = Str(cause, "field")});
+            .type = type, .message = Str(cause, "message"), .field = Str(cause, "field")});
       }
     }
   }

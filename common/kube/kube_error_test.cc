@@ -109,6 +109,15 @@ TEST(ApplyConflictsTest, ExtractsManagersAndFields) {
                           FieldConflict{"helm", ".spec.template.spec.containers[name=\"web\"].image"}));
 }
 
+TEST(ApplyConflictsTest, AcceptsCauseTypeKey) {
+  absl::Status s = StatusFromResponse(
+      409,
+      R"({"kind":"Status","reason":"Conflict","code":409,"details":{"causes":[
+        {"type":"FieldManagerConflict","message":"conflict with \"alice\"","field":".data.key"}]}})",
+      "apply v1 ConfigMap kt/web");
+  EXPECT_THAT(ApplyConflicts(s), ElementsAre(FieldConflict{"alice", ".data.key"}));
+}
+
 TEST(ApplyConflictsTest, EmptyForOtherErrors) {
   EXPECT_TRUE(ApplyConflicts(StatusFromResponse(422, kInvalid, "apply")).empty());
   EXPECT_TRUE(ApplyConflicts(absl::AbortedError("x")).empty());
