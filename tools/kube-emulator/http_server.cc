@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/manifest/manifest.h"
 #include "tools/kube-emulator/api_error.h"
+#include "tools/kube-emulator/protobuf_decode.h"
 #include "tools/kube-emulator/table.h"
 
 namespace driftless::kube_emulator {
@@ -67,6 +68,14 @@ absl::StatusOr<Json> ParseBody(const httplib::Request& req) {
     }
     if (!y->is_object()) return BadRequestError("couldn't get version/kind; not an object");
     return *y;
+  }
+  if (type == "application/vnd.kubernetes.protobuf") {
+    auto p = DecodeKubernetesProtobuf(req.body);
+    if (p.ok()) return *p;
+    if (p.status().code() == absl::StatusCode::kInvalidArgument) {
+      return BadRequestError(std::string(p.status().message()));
+    }
+    return UnsupportedMediaTypeError("application/json, application/yaml");
   }
   return UnsupportedMediaTypeError("application/json, application/yaml");
 }

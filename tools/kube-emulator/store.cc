@@ -668,6 +668,9 @@ absl::StatusOr<Json> Store::DeleteLocked(const ResourceType& rt, std::string_vie
   }
   std::string propagation = options.propagation.empty() ? "Background" : options.propagation;
   bool is_ns = rt.kind == "Namespace" && rt.group.empty();
+  if (is_ns && (name == "default" || name == "kube-system" || name == "kube-public")) {
+    return ForbiddenError(rt.Gr(), name, "this namespace may not be deleted");
+  }
   if (options.dry_run) return ForOutput(rt, *prev);
   if (HasFinalizers(*prev) || is_ns) {
     Json next = *prev;
