@@ -775,7 +775,13 @@ absl::Status CurlKubeClient::Delete(const ObjectRef& ref, const DeleteOptions& o
                   .path = ResourcePath(r, ref.namespace_, ref.name) +
                           QueryString({{"dryRun", options.dry_run ? "All" : ""}}),
                   .body = body.dump(), .content_type = "application/json"};
-  return impl_->DoJson(req, context).status();
+  // 200 (object or Status) and 202 (deletion pending, body may be empty) both mean success.
+  DL_ASSIGN_OR_RETURN(HttpResponse resp, impl_->Do(req, context));
+  if (resp.code < 200 || resp.code >= 300) {
+    return StatusFromResponse(static_cast<int>(resp.code), resp.body, context,
+                              resp.retry_after_seconds);
+  }
+  return absl::OkStatus();
 }
 
 CurlKubeClient::Stats CurlKubeClient::GetStats() const {

@@ -355,6 +355,10 @@ TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
       res.set_content(StatusBody(404, "NotFound", "not found", {{"name", "gone"}}), "application/json");
       return;
     }
+    if (req.matches[2] == "pending") {
+      res.status = 202;  // accepted, finalizers pending; no body
+      return;
+    }
     res.set_content(StatusBody(200, "", "Success"), "application/json");
   });
   api.Start();
@@ -382,6 +386,7 @@ TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
   EXPECT_EQ(opts["dryRun"], Json::array({"All"}));
   EXPECT_EQ(opts["preconditions"]["uid"], "uid-1");
   EXPECT_EQ(opts["preconditions"]["resourceVersion"], "7");
+  EXPECT_OK(kube->Delete({"apps/v1", "Deployment", "gb", "pending"}, {}));
   EXPECT_THAT(kube->Delete({"apps/v1", "Deployment", "gb", "gone"}, {}),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("delete apps/v1 Deployment gb/gone")));
 }
