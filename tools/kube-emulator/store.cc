@@ -171,9 +171,10 @@ std::optional<WatchEvent> Watcher::Next(std::chrono::milliseconds timeout) {
         cursor_ < s->rv_) {
       // Events between cursor_ and the oldest kept one were dropped.
       long long oldest = s->history_.front().rv;
+      long long was = cursor_;
       cursor_ = s->rv_;
       return WatchEvent{"ERROR", ToKubeStatus(GoneError(
-                                     "too old resource version: " + std::to_string(cursor_) +
+                                     "too old resource version: " + std::to_string(was) +
                                      " (" + std::to_string(oldest - 1) + ")"))};
     }
     // Binary search for the first event after the cursor.
