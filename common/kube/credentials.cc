@@ -37,7 +37,8 @@ std::string ExecInfo(const ExecConfig& exec, const RestConfig& cluster) {
     json c = {{"server", cluster.server}};
     if (!cluster.tls_server_name.empty()) c["tls-server-name"] = cluster.tls_server_name;
     if (cluster.insecure_skip_tls_verify) c["insecure-skip-tls-verify"] = true;
-    if (!cluster.ca_data.empty()) c["certificate-authority-data"] = absl::Base64Escape(cluster.ca_data);
+    if (!cluster.ca_data.empty())
+      c["certificate-authority-data"] = absl::Base64Escape(cluster.ca_data);
     spec["cluster"] = c;
   }
   return json{{"apiVersion", exec.api_version}, {"kind", "ExecCredential"}, {"spec", spec}}.dump();
@@ -71,8 +72,7 @@ absl::StatusOr<ExecCredentialStatus> ParseExecCredential(std::string_view output
   out.token = Str(*st, "token");
   out.client_certificate_data = Str(*st, "clientCertificateData");
   out.client_key_data = Str(*st, "clientKeyData");
-  if (out.token.empty() &&
-      (out.client_certificate_data.empty() || out.client_key_data.empty())) {
+  if (out.token.empty() && (out.client_certificate_data.empty() || out.client_key_data.empty())) {
     return absl::InvalidArgumentError(
         "exec plugin: status has neither a token nor clientCertificateData + clientKeyData");
   }
@@ -89,7 +89,8 @@ absl::StatusOr<ExecCredentialStatus> ParseExecCredential(std::string_view output
   return out;
 }
 
-absl::StatusOr<ExecCredentialStatus> RunExecPlugin(const ExecConfig& exec, const RestConfig& cluster,
+absl::StatusOr<ExecCredentialStatus> RunExecPlugin(const ExecConfig& exec,
+                                                   const RestConfig& cluster,
                                                    absl::Duration timeout) {
   std::vector<std::string> env_strings;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -165,16 +166,16 @@ absl::StatusOr<ExecCredentialStatus> RunExecPlugin(const ExecConfig& exec, const
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat("exec plugin ", exec.command, ": timed out after ",
-                                                    absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "exec plugin ", exec.command, ": timed out after ", absl::FormatDuration(timeout)));
   }
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
     std::string first_line(absl::StripAsciiWhitespace(err.substr(0, err.find('\n'))));
-    return absl::UnauthenticatedError(absl::StrCat(
-        "exec plugin ", exec.command, ": ",
-        WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus))
-                           : absl::StrCat("killed by signal ", WTERMSIG(wstatus)),
-        first_line.empty() ? "" : ": ", first_line, hint));
+    return absl::UnauthenticatedError(
+        absl::StrCat("exec plugin ", exec.command, ": ",
+                     WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus))
+                                        : absl::StrCat("killed by signal ", WTERMSIG(wstatus)),
+                     first_line.empty() ? "" : ": ", first_line, hint));
   }
   absl::StatusOr<ExecCredentialStatus> parsed = ParseExecCredential(out, exec.api_version);
   if (!parsed.ok()) return Annotate(parsed.status(), exec.command);
@@ -197,7 +198,8 @@ absl::StatusOr<Credentials> CredentialSource::Get() {
       return absl::UnauthenticatedError(
           absl::StrCat("token file ", config_.bearer_token_file, ": ", std::strerror(errno)));
     }
-    long long mtime_ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    long long mtime_ns =
+        static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
     if (st.st_ino != file_ino_ || st.st_size != file_size_ || mtime_ns != file_mtime_ns_ ||
         file_token_.empty()) {
       DL_ASSIGN_OR_RETURN(std::string token, ReadFileToString(config_.bearer_token_file));

@@ -11,10 +11,10 @@
 // Never logs tokens or keys.
 #pragma once
 
+#include <sys/types.h>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <sys/types.h>
 
 #include "absl/time/time.h"
 #include "common/kube/kubeconfig.h"
@@ -46,13 +46,14 @@ absl::StatusOr<ExecCredentialStatus> ParseExecCredential(std::string_view output
 // timeout and parses its output. kUnauthenticated when it exits non-zero (message carries the
 // exit code, stderr's first line and the install hint), kNotFound when the command does not
 // exist, kDeadlineExceeded on timeout.
-absl::StatusOr<ExecCredentialStatus> RunExecPlugin(const ExecConfig& exec, const RestConfig& cluster,
+absl::StatusOr<ExecCredentialStatus> RunExecPlugin(const ExecConfig& exec,
+                                                   const RestConfig& cluster,
                                                    absl::Duration timeout = absl::Seconds(60));
 
 class CredentialSource {
  public:
-  explicit CredentialSource(RestConfig config,
-                            std::function<absl::Time()> now = [] { return absl::Now(); });
+  explicit CredentialSource(
+      RestConfig config, std::function<absl::Time()> now = [] { return absl::Now(); });
 
   // The credentials to send now. Errors come from the token file or the plugin (above).
   absl::StatusOr<Credentials> Get();

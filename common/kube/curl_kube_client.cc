@@ -14,8 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/kube/credentials.h"
-#include "common/kube/internal/strings.h"
 #include "common/kube/discovery.h"
+#include "common/kube/internal/strings.h"
 #include "common/kube/kube_error.h"
 #include "common/kube/kube_paths.h"
 #include "common/kube/rate_limiter.h"
@@ -41,7 +41,8 @@ struct ServerUrl {
 absl::StatusOr<ServerUrl> ParseServer(const std::string& server) {
   ServerUrl u;
   size_t sep = server.find("://");
-  if (sep == std::string::npos) return absl::InvalidArgumentError("server URL has no scheme: " + server);
+  if (sep == std::string::npos)
+    return absl::InvalidArgumentError("server URL has no scheme: " + server);
   u.scheme = absl::AsciiStrToLower(server.substr(0, sep));
   if (u.scheme != "http" && u.scheme != "https") {
     return absl::InvalidArgumentError("server URL scheme must be http or https: " + server);
@@ -56,7 +57,8 @@ absl::StatusOr<ServerUrl> ParseServer(const std::string& server) {
     size_t close = authority.find(']');
     if (close == std::string::npos) return absl::InvalidArgumentError("bad IPv6 host in " + server);
     u.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port_str = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      port_str = authority.substr(close + 2);
   } else {
     size_t colon = authority.rfind(':');
     u.host = authority.substr(0, colon);
@@ -64,7 +66,8 @@ absl::StatusOr<ServerUrl> ParseServer(const std::string& server) {
   }
   if (u.host.empty()) return absl::InvalidArgumentError("server URL has no host: " + server);
   u.port = u.scheme == "https" ? 443 : 80;
-  if (!port_str.empty() && (!absl::SimpleAtoi(port_str, &u.port) || u.port <= 0 || u.port > 65535)) {
+  if (!port_str.empty() &&
+      (!absl::SimpleAtoi(port_str, &u.port) || u.port <= 0 || u.port > 65535)) {
     return absl::InvalidArgumentError("bad port in server URL: " + server);
   }
   return u;
@@ -173,7 +176,8 @@ struct Transfer {
     std::string_view value = internal::Trim(line.substr(colon + 1));
     if (name == "retry-after") {
       int secs = 0;
-      if (absl::SimpleAtoi(internal::Av(value), &secs) && secs > 0) t->response->retry_after_seconds = secs;
+      if (absl::SimpleAtoi(internal::Av(value), &secs) && secs > 0)
+        t->response->retry_after_seconds = secs;
     } else if (name == "content-type") {
       t->response->content_type = std::string(value);
     }
@@ -186,7 +190,8 @@ struct Transfer {
       t->stopped = true;
       return 1;
     }
-    if (t->request->watch && Clock::now() - t->last_data > absl::ToChronoMilliseconds(t->stall_timeout)) {
+    if (t->request->watch &&
+        Clock::now() - t->last_data > absl::ToChronoMilliseconds(t->stall_timeout)) {
       t->stalled = true;
       return 1;
     }
@@ -196,10 +201,14 @@ struct Transfer {
 
 const char* PropagationName(PropagationPolicy p) {
   switch (p) {
-    case PropagationPolicy::kBackground: return "Background";
-    case PropagationPolicy::kForeground: return "Foreground";
-    case PropagationPolicy::kOrphan: return "Orphan";
-    case PropagationPolicy::kDefault: break;
+    case PropagationPolicy::kBackground:
+      return "Background";
+    case PropagationPolicy::kForeground:
+      return "Foreground";
+    case PropagationPolicy::kOrphan:
+      return "Orphan";
+    case PropagationPolicy::kDefault:
+      break;
   }
   return "";
 }
@@ -211,8 +220,8 @@ std::string Context(std::string_view verb, const ObjectRef& ref) {
 absl::StatusOr<Json> ParseBody(const HttpResponse& r, std::string_view context) {
   Json j = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return absl::InternalError(absl::StrCat(internal::Av(context), ": response is not JSON (HTTP ", r.code, ", ",
-                                            r.body.size(), " bytes)"));
+    return absl::InternalError(absl::StrCat(internal::Av(context), ": response is not JSON (HTTP ",
+                                            r.code, ", ", r.body.size(), " bytes)"));
   }
   return j;
 }
@@ -243,10 +252,14 @@ struct CurlKubeClient::Impl {
       auth_retries{0}, discovery_fetches{0};
 
   Impl(RestConfig c, CurlKubeClientOptions o, ServerUrl s)
-      : config(c), options(std::move(o)), server(std::move(s)), credentials(std::move(c)),
+      : config(c),
+        options(std::move(o)),
+        server(std::move(s)),
+        credentials(std::move(c)),
         limiter(options.qps, options.burst) {
     std::string host = config.tls_server_name.empty() ? server.host : config.tls_server_name;
-    url_base = absl::StrCat(server.scheme, "://", HostForUrl(host), ":", server.port, server.prefix);
+    url_base =
+        absl::StrCat(server.scheme, "://", HostForUrl(host), ":", server.port, server.prefix);
     if (!config.tls_server_name.empty()) {
       connect_to = absl::StrCat(config.tls_server_name, ":", server.port, ":",
                                 HostForUrl(server.host), ":", server.port);
@@ -308,8 +321,11 @@ struct CurlKubeClient::Impl {
     CURL* c = AcquireHandle();
     if (c == nullptr) return absl::ResourceExhaustedError(context + ": curl_easy_init failed");
     HttpResponse resp;
-    Transfer t{.curl = c, .response = &resp, .request = &req,
-               .stall_timeout = options.watch_stall_timeout, .last_data = Clock::now()};
+    Transfer t{.curl = c,
+               .response = &resp,
+               .request = &req,
+               .stall_timeout = options.watch_stall_timeout,
+               .last_data = Clock::now()};
     char errbuf[CURL_ERROR_SIZE] = {0};
     std::string url = url_base + req.path;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -347,12 +363,13 @@ struct CurlKubeClient::Impl {
       curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (!config.ca_data.empty()) {
-      curl_blob blob{const_cast<char*>(config.ca_data.data()), config.ca_data.size(), CURL_BLOB_COPY};
+      curl_blob blob{const_cast<char*>(config.ca_data.data()), config.ca_data.size(),
+                     CURL_BLOB_COPY};
       curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
     }
     if (!creds.client_cert_data.empty()) {
-      curl_blob cert{const_cast<char*>(creds.client_cert_data.data()), creds.client_cert_data.size(),
-                     CURL_BLOB_COPY};
+      curl_blob cert{const_cast<char*>(creds.client_cert_data.data()),
+                     creds.client_cert_data.size(), CURL_BLOB_COPY};
       curl_blob key{const_cast<char*>(creds.client_key_data.data()), creds.client_key_data.size(),
                     CURL_BLOB_COPY};
       curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
@@ -406,8 +423,8 @@ struct CurlKubeClient::Impl {
     if (t.data_aborted) return resp;  // the watch callback asked to stop
     if (t.stopped) return absl::CancelledError(context + ": stopped");
     if (t.stalled) {
-      return absl::DeadlineExceededError(absl::StrCat(context, ": no data for ",
-                                                      absl::FormatDuration(options.watch_stall_timeout)));
+      return absl::DeadlineExceededError(absl::StrCat(
+          context, ": no data for ", absl::FormatDuration(options.watch_stall_timeout)));
     }
     return FromCurl(rc, errbuf, context);
   }
@@ -455,8 +472,8 @@ struct CurlKubeClient::Impl {
     ++discovery_fetches;
     std::vector<ResourceInfo> all;
     for (const char* root : {"/api", "/apis"}) {
-      HttpRequest req{.verb = "discover", .method = "GET", .path = root,
-                      .accept = kAggregatedDiscoveryAccept};
+      HttpRequest req{
+          .verb = "discover", .method = "GET", .path = root, .accept = kAggregatedDiscoveryAccept};
       std::string context = absl::StrCat("discover ", root);
       DL_ASSIGN_OR_RETURN(Json doc, DoJson(req, context));
       if (IsAggregatedDiscovery(doc)) {
@@ -508,20 +525,22 @@ struct CurlKubeClient::Impl {
       if (const ResourceInfo* r = FindResource(all, api_version, kind)) return *r;
       InvalidateDiscovery();  // maybe a CRD was just installed: look once more
     }
-    return absl::NotFoundError(absl::StrCat("the server has no resource for ", internal::Av(api_version), " ",
-                                            internal::Av(kind), " (is its CRD installed?)"));
+    return absl::NotFoundError(absl::StrCat("the server has no resource for ",
+                                            internal::Av(api_version), " ", internal::Av(kind),
+                                            " (is its CRD installed?)"));
   }
 
   // Resolves the resource of `ref` and checks the namespace rules.
-  absl::StatusOr<ResourceInfo> Resolve(const ObjectRef& ref, std::string_view verb, bool need_name) {
+  absl::StatusOr<ResourceInfo> Resolve(const ObjectRef& ref, std::string_view verb,
+                                       bool need_name) {
     absl::StatusOr<ResourceInfo> r = ResourceFor(ref.api_version, ref.kind);
     if (!r.ok()) return Annotate(r.status(), Context(verb, ref));
     if (need_name && ref.name.empty()) {
       return absl::InvalidArgumentError(Context(verb, ref) + ": metadata.name is empty");
     }
     if (need_name && r->namespaced && ref.namespace_.empty()) {
-      return absl::InvalidArgumentError(
-          Context(verb, ref) + ": metadata.namespace is required for a namespaced kind");
+      return absl::InvalidArgumentError(Context(verb, ref) +
+                                        ": metadata.namespace is required for a namespaced kind");
     }
     return r;
   }
@@ -538,7 +557,7 @@ CurlKubeClient::CurlKubeClient(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 CurlKubeClient::~CurlKubeClient() = default;
 
 absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::New(RestConfig config,
-                                                                   CurlKubeClientOptions options) {
+                                                                    CurlKubeClientOptions options) {
   GlobalInit();
   if (config.server.empty()) return absl::InvalidArgumentError("rest config has no server");
   DL_ASSIGN_OR_RETURN(ServerUrl url, ParseServer(config.server));
@@ -557,13 +576,14 @@ absl::StatusOr<ResourceInfo> CurlKubeClient::ResourceFor(std::string_view api_ve
 
 absl::StatusOr<Json> CurlKubeClient::Get(const ObjectRef& ref) {
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "get", /*need_name=*/true));
-  HttpRequest req{.verb = "get", .method = "GET", .path = ResourcePath(r, ref.namespace_, ref.name)};
+  HttpRequest req{
+      .verb = "get", .method = "GET", .path = ResourcePath(r, ref.namespace_, ref.name)};
   return impl_->DoJson(req, Context("get", ref));
 }
 
 absl::StatusOr<ListResult> CurlKubeClient::List(const ListRequest& request) {
-  ObjectRef ref{.api_version = request.api_version, .kind = request.kind,
-                .namespace_ = request.namespace_};
+  ObjectRef ref{
+      .api_version = request.api_version, .kind = request.kind, .namespace_ = request.namespace_};
   std::string context = Context("list", ref);
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "list", /*need_name=*/false));
   std::string base = ResourcePath(r, request.namespace_, "");
@@ -573,10 +593,11 @@ absl::StatusOr<ListResult> CurlKubeClient::List(const ListRequest& request) {
     std::string cont;
     bool expired = false;
     do {
-      std::string path = base + QueryString({{"labelSelector", request.label_selector},
-                                             {"fieldSelector", request.field_selector},
-                                             {"limit", page_size > 0 ? std::to_string(page_size) : ""},
-                                             {"continue", cont}});
+      std::string path =
+          base + QueryString({{"labelSelector", request.label_selector},
+                              {"fieldSelector", request.field_selector},
+                              {"limit", page_size > 0 ? std::to_string(page_size) : ""},
+                              {"continue", cont}});
       HttpRequest req{.verb = "list", .method = "GET", .path = path};
       absl::StatusOr<Json> page = impl_->DoJson(req, context);
       if (!page.ok()) {
@@ -607,8 +628,8 @@ absl::StatusOr<ListResult> CurlKubeClient::List(const ListRequest& request) {
 
 absl::StatusOr<std::string> CurlKubeClient::Watch(const WatchRequest& request,
                                                   const WatchCallback& callback) {
-  ObjectRef ref{.api_version = request.api_version, .kind = request.kind,
-                .namespace_ = request.namespace_};
+  ObjectRef ref{
+      .api_version = request.api_version, .kind = request.kind, .namespace_ = request.namespace_};
   std::string context = Context("watch", ref);
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "watch", /*need_name=*/false));
   std::string path =
@@ -641,11 +662,16 @@ absl::StatusOr<std::string> CurlKubeClient::Watch(const WatchRequest& request,
       return false;
     }
     WatchEvent ev;
-    if (type == "ADDED") ev.type = WatchEvent::Type::kAdded;
-    else if (type == "MODIFIED") ev.type = WatchEvent::Type::kModified;
-    else if (type == "DELETED") ev.type = WatchEvent::Type::kDeleted;
-    else if (type == "BOOKMARK") ev.type = WatchEvent::Type::kBookmark;
-    else return true;  // unknown event types are skipped, as client-go does
+    if (type == "ADDED")
+      ev.type = WatchEvent::Type::kAdded;
+    else if (type == "MODIFIED")
+      ev.type = WatchEvent::Type::kModified;
+    else if (type == "DELETED")
+      ev.type = WatchEvent::Type::kDeleted;
+    else if (type == "BOOKMARK")
+      ev.type = WatchEvent::Type::kBookmark;
+    else
+      return true;  // unknown event types are skipped, as client-go does
     if (object.is_object()) {
       object["apiVersion"] = r.ApiVersion();
       object["kind"] = r.kind;
@@ -662,8 +688,8 @@ absl::StatusOr<std::string> CurlKubeClient::Watch(const WatchRequest& request,
     return true;
   };
 
-  HttpRequest req{.verb = "watch", .method = "GET", .path = path, .watch = true,
-                  .stop = request.stop};
+  HttpRequest req{
+      .verb = "watch", .method = "GET", .path = path, .watch = true, .stop = request.stop};
   req.on_data = [&](std::string_view chunk) -> bool {
     buffer.append(chunk);
     size_t start = 0;
@@ -699,17 +725,20 @@ absl::StatusOr<Json> CurlKubeClient::Apply(const Json& object, const ApplyOption
   ObjectRef ref = ObjectRef::Of(object);
   std::string context = Context("apply", ref);
   if (options.field_manager.empty()) {
-    return absl::InvalidArgumentError(context + ": field manager is required for server-side apply");
+    return absl::InvalidArgumentError(context +
+                                      ": field manager is required for server-side apply");
   }
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "apply", /*need_name=*/true));
   Json body = object;
   if (!r.namespaced && body["metadata"].contains("namespace")) body["metadata"].erase("namespace");
-  HttpRequest req{.verb = "apply", .method = "PATCH",
+  HttpRequest req{.verb = "apply",
+                  .method = "PATCH",
                   .path = ResourcePath(r, ref.namespace_, ref.name) +
                           QueryString({{"fieldManager", options.field_manager},
                                        {"force", options.force ? "true" : ""},
                                        {"dryRun", options.dry_run ? "All" : ""}}),
-                  .body = body.dump(), .content_type = "application/apply-patch+yaml"};
+                  .body = body.dump(),
+                  .content_type = "application/apply-patch+yaml"};
   return impl_->DoJson(req, context);
 }
 
@@ -718,13 +747,16 @@ absl::StatusOr<Json> CurlKubeClient::Create(const Json& object, const WriteOptio
   std::string context = Context("create", ref);
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "create", /*need_name=*/false));
   if (r.namespaced && ref.namespace_.empty()) {
-    return absl::InvalidArgumentError(context + ": metadata.namespace is required for a namespaced kind");
+    return absl::InvalidArgumentError(context +
+                                      ": metadata.namespace is required for a namespaced kind");
   }
-  HttpRequest req{.verb = "create", .method = "POST",
+  HttpRequest req{.verb = "create",
+                  .method = "POST",
                   .path = ResourcePath(r, ref.namespace_, "") +
                           QueryString({{"fieldManager", options.field_manager},
                                        {"dryRun", options.dry_run ? "All" : ""}}),
-                  .body = object.dump(), .content_type = "application/json"};
+                  .body = object.dump(),
+                  .content_type = "application/json"};
   absl::StatusOr<Json> out = impl_->DoJson(req, context);
   if (!out.ok()) impl_->NoteTypeMissing(out.status());
   return out;
@@ -734,11 +766,13 @@ absl::StatusOr<Json> CurlKubeClient::Update(const Json& object, const WriteOptio
   ObjectRef ref = ObjectRef::Of(object);
   std::string context = Context("update", ref);
   DL_ASSIGN_OR_RETURN(ResourceInfo r, impl_->Resolve(ref, "update", /*need_name=*/true));
-  HttpRequest req{.verb = "update", .method = "PUT",
+  HttpRequest req{.verb = "update",
+                  .method = "PUT",
                   .path = ResourcePath(r, ref.namespace_, ref.name) +
                           QueryString({{"fieldManager", options.field_manager},
                                        {"dryRun", options.dry_run ? "All" : ""}}),
-                  .body = object.dump(), .content_type = "application/json"};
+                  .body = object.dump(),
+                  .content_type = "application/json"};
   return impl_->DoJson(req, context);
 }
 
@@ -750,11 +784,13 @@ absl::StatusOr<Json> CurlKubeClient::Patch(const ObjectRef& ref, PatchType type,
                              : type == PatchType::kStrategicMerge
                                  ? "application/strategic-merge-patch+json"
                                  : "application/json-patch+json";
-  HttpRequest req{.verb = "patch", .method = "PATCH",
+  HttpRequest req{.verb = "patch",
+                  .method = "PATCH",
                   .path = ResourcePath(r, ref.namespace_, ref.name) +
                           QueryString({{"fieldManager", options.field_manager},
                                        {"dryRun", options.dry_run ? "All" : ""}}),
-                  .body = patch.dump(), .content_type = content_type};
+                  .body = patch.dump(),
+                  .content_type = content_type};
   return impl_->DoJson(req, context);
 }
 
@@ -771,10 +807,12 @@ absl::Status CurlKubeClient::Delete(const ObjectRef& ref, const DeleteOptions& o
   if (!options.precondition_resource_version.empty()) {
     body["preconditions"]["resourceVersion"] = options.precondition_resource_version;
   }
-  HttpRequest req{.verb = "delete", .method = "DELETE",
+  HttpRequest req{.verb = "delete",
+                  .method = "DELETE",
                   .path = ResourcePath(r, ref.namespace_, ref.name) +
                           QueryString({{"dryRun", options.dry_run ? "All" : ""}}),
-                  .body = body.dump(), .content_type = "application/json"};
+                  .body = body.dump(),
+                  .content_type = "application/json"};
   // 200 (object or Status) and 202 (deletion pending, body may be empty) both mean success.
   DL_ASSIGN_OR_RETURN(HttpResponse resp, impl_->Do(req, context));
   if (resp.code < 200 || resp.code >= 300) {

@@ -45,12 +45,12 @@ class CurlKubeClient : public KubeClient {
  public:
   // Counters since creation, for tests and metrics.
   struct Stats {
-    int64_t requests = 0;          // HTTP exchanges, including retries
-    int64_t new_connections = 0;   // TCP/TLS connections opened
-    int64_t http2_responses = 0;   // responses received over HTTP/2
-    int64_t throttle_retries = 0;  // retries after 429/503
-    int64_t auth_retries = 0;      // retries after 401 with refreshed credentials
-    int64_t discovery_fetches = 0; // full discovery refreshes
+    int64_t requests = 0;           // HTTP exchanges, including retries
+    int64_t new_connections = 0;    // TCP/TLS connections opened
+    int64_t http2_responses = 0;    // responses received over HTTP/2
+    int64_t throttle_retries = 0;   // retries after 429/503
+    int64_t auth_retries = 0;       // retries after 401 with refreshed credentials
+    int64_t discovery_fetches = 0;  // full discovery refreshes
   };
 
   // kInvalidArgument for an unusable config (no server, bad URL).

@@ -42,7 +42,8 @@ Json AggregatedApis(bool with_crd) {
     "items":[{"metadata":{"name":"apps"},"versions":[{"version":"v1","resources":[
       {"resource":"deployments","scope":"Namespaced","responseKind":{"group":"apps","version":"v1","kind":"Deployment"}}]}]}]})");
   if (with_crd) {
-    doc["items"].push_back(Json::parse(R"({"metadata":{"name":"example.com"},"versions":[{"version":"v1",
+    doc["items"].push_back(
+        Json::parse(R"({"metadata":{"name":"example.com"},"versions":[{"version":"v1",
       "resources":[{"resource":"widgets","scope":"Namespaced","responseKind":{"group":"example.com","version":"v1","kind":"Widget"}}]}]})"));
   }
   return doc;
@@ -50,8 +51,8 @@ Json AggregatedApis(bool with_crd) {
 
 std::string StatusBody(int code, const std::string& reason, const std::string& message,
                        Json details = Json::object()) {
-  return Json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
-              {"code", code}, {"reason", reason}, {"message", message}, {"details", details}}
+  return Json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"}, {"code", code},
+              {"reason", reason}, {"message", message}, {"details", details}}
       .dump();
 }
 
@@ -64,7 +65,8 @@ struct Seen {
 // A local API server: discovery plus whatever routes a test adds. Listens on 127.0.0.1:0.
 class TestApiServer {
  public:
-  explicit TestApiServer(std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
+  explicit TestApiServer(
+      std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
       : server_(std::move(server)) {
     server_->set_keep_alive_max_count(10000);
     server_->set_tcp_nodelay(true);  // else Nagle + delayed ACK adds ~40 ms per response
@@ -86,11 +88,21 @@ class TestApiServer {
   httplib::Server& server() { return *server_; }
 
   // Route registration that records each request (with its body) before handling it.
-  void Get(const std::string& pattern, httplib::Server::Handler h) { server_->Get(pattern, Recorded(std::move(h))); }
-  void Post(const std::string& pattern, httplib::Server::Handler h) { server_->Post(pattern, Recorded(std::move(h))); }
-  void Put(const std::string& pattern, httplib::Server::Handler h) { server_->Put(pattern, Recorded(std::move(h))); }
-  void Patch(const std::string& pattern, httplib::Server::Handler h) { server_->Patch(pattern, Recorded(std::move(h))); }
-  void Delete(const std::string& pattern, httplib::Server::Handler h) { server_->Delete(pattern, Recorded(std::move(h))); }
+  void Get(const std::string& pattern, httplib::Server::Handler h) {
+    server_->Get(pattern, Recorded(std::move(h)));
+  }
+  void Post(const std::string& pattern, httplib::Server::Handler h) {
+    server_->Post(pattern, Recorded(std::move(h)));
+  }
+  void Put(const std::string& pattern, httplib::Server::Handler h) {
+    server_->Put(pattern, Recorded(std::move(h)));
+  }
+  void Patch(const std::string& pattern, httplib::Server::Handler h) {
+    server_->Patch(pattern, Recorded(std::move(h)));
+  }
+  void Delete(const std::string& pattern, httplib::Server::Handler h) {
+    server_->Delete(pattern, Recorded(std::move(h)));
+  }
 
   void Start() {
     port_ = server_->bind_to_any_port("127.0.0.1");
@@ -130,7 +142,8 @@ class TestApiServer {
   // Blocks a handler until the server stops or `release` is called (bounded by `max`).
   void Hold(absl::Duration max) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(max), [this] { return stopping_.load() || released_; });
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(max),
+                 [this] { return stopping_.load() || released_; });
   }
   void Release() {
     {
@@ -156,7 +169,8 @@ class TestApiServer {
 
 std::unique_ptr<CurlKubeClient> NewClient(RestConfig config, CurlKubeClientOptions options = {}) {
   options.qps = options.qps == 5 ? 0 : options.qps;  // tests run unthrottled unless they ask
-  absl::StatusOr<std::unique_ptr<CurlKubeClient>> c = CurlKubeClient::New(std::move(config), options);
+  absl::StatusOr<std::unique_ptr<CurlKubeClient>> c =
+      CurlKubeClient::New(std::move(config), options);
   EXPECT_TRUE(c.ok()) << c.status();
   return c.ok() ? *std::move(c) : nullptr;
 }
@@ -184,7 +198,8 @@ TEST(CurlKubeClientTest, AggregatedDiscoveryIsCachedAndMapsKinds) {
   EXPECT_EQ(kube->GetStats().discovery_fetches, 1);
   std::vector<Seen> seen = api.SeenMatching("/api");
   ASSERT_EQ(seen.size(), 2u);  // /api and /apis, once each
-  EXPECT_THAT(seen[0].accept, HasSubstr("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"));
+  EXPECT_THAT(seen[0].accept,
+              HasSubstr("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"));
   EXPECT_THAT(seen[0].accept, HasSubstr("v=v2beta1"));
   EXPECT_THAT(kube->ResourceFor("apps/v1", "Nope"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(kube->ResourceFor("a/b/c", "Nope"), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -246,7 +261,8 @@ TEST(CurlKubeClientTest, GetAndTypedErrors) {
       res.set_content(Deployment(req.matches[1], "web").dump(), "application/json");
     } else if (name == "secret") {
       res.status = 403;
-      res.set_content(StatusBody(403, "Forbidden", "deployments.apps \"secret\" is forbidden"), "application/json");
+      res.set_content(StatusBody(403, "Forbidden", "deployments.apps \"secret\" is forbidden"),
+                      "application/json");
     } else if (name == "boom") {
       res.status = 500;
       res.set_content("internal boom", "text/plain");
@@ -261,12 +277,16 @@ TEST(CurlKubeClientTest, GetAndTypedErrors) {
   auto kube = NewClient({.server = api.Url(), .bearer_token = "t0k"});
   ASSERT_OK_AND_ASSIGN(Json obj, kube->Get({"apps/v1", "Deployment", "gb", "web"}));
   EXPECT_EQ(obj["metadata"]["namespace"], "gb");
-  EXPECT_EQ(api.SeenMatching("/apis/apps/v1/namespaces/gb/deployments/web")[0].authorization, "Bearer t0k");
+  EXPECT_EQ(api.SeenMatching("/apis/apps/v1/namespaces/gb/deployments/web")[0].authorization,
+            "Bearer t0k");
   absl::StatusOr<Json> missing = kube->Get({"apps/v1", "Deployment", "gb", "nope"});
-  EXPECT_THAT(missing, StatusIs(absl::StatusCode::kNotFound,
-                                HasSubstr("get apps/v1 Deployment gb/nope: deployments.apps \"nope\" not found")));
+  EXPECT_THAT(
+      missing,
+      StatusIs(absl::StatusCode::kNotFound,
+               HasSubstr("get apps/v1 Deployment gb/nope: deployments.apps \"nope\" not found")));
   EXPECT_EQ(GetKubeError(missing.status())->name, "nope");
-  EXPECT_THAT(kube->Get({"apps/v1", "Deployment", "gb", "secret"}), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(kube->Get({"apps/v1", "Deployment", "gb", "secret"}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(kube->Get({"apps/v1", "Deployment", "gb", "boom"}),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("internal boom")));
   EXPECT_THAT(kube->Get({"apps/v1", "Deployment", "", "web"}),
@@ -279,18 +299,23 @@ TEST(CurlKubeClientTest, ApplySendsServerSideApplyAndReportsConflicts) {
     if (req.get_param_value("force") != "true" && req.matches[2] == "taken") {
       res.status = 409;
       res.set_content(
-          StatusBody(409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas",
-                     {{"causes", {{{"reason", "FieldManagerConflict"},
-                                   {"message", "conflict with \"kubectl-client-side-apply\" using apps/v1"},
-                                   {"field", ".spec.replicas"}}}}}),
+          StatusBody(409, "Conflict",
+                     "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" "
+                     "using apps/v1: .spec.replicas",
+                     {{"causes",
+                       {{{"reason", "FieldManagerConflict"},
+                         {"message", "conflict with \"kubectl-client-side-apply\" using apps/v1"},
+                         {"field", ".spec.replicas"}}}}}),
           "application/json");
       return;
     }
     if (req.matches[2] == "bad") {
       res.status = 422;
-      res.set_content(StatusBody(422, "Invalid", "Deployment.apps \"bad\" is invalid: spec.replicas: Invalid value: -1",
-                                 {{"causes", {{{"reason", "FieldValueInvalid"}, {"field", "spec.replicas"}}}}}),
-                      "application/json");
+      res.set_content(
+          StatusBody(422, "Invalid",
+                     "Deployment.apps \"bad\" is invalid: spec.replicas: Invalid value: -1",
+                     {{"causes", {{{"reason", "FieldValueInvalid"}, {"field", "spec.replicas"}}}}}),
+          "application/json");
       return;
     }
     Json obj = Json::parse(req.body);
@@ -299,8 +324,9 @@ TEST(CurlKubeClientTest, ApplySendsServerSideApplyAndReportsConflicts) {
   });
   api.Start();
   auto kube = NewClient({.server = api.Url()});
-  ASSERT_OK_AND_ASSIGN(Json live, kube->Apply(Deployment("gb", "web"),
-                                              {.field_manager = "driftless", .force = true, .dry_run = true}));
+  ASSERT_OK_AND_ASSIGN(Json live,
+                       kube->Apply(Deployment("gb", "web"),
+                                   {.field_manager = "driftless", .force = true, .dry_run = true}));
   EXPECT_EQ(live["metadata"]["resourceVersion"], "42");
   std::vector<Seen> seen = api.SeenMatching("/apis/apps/v1/namespaces/gb/deployments/web");
   ASSERT_EQ(seen.size(), 1u);
@@ -311,12 +337,14 @@ TEST(CurlKubeClientTest, ApplySendsServerSideApplyAndReportsConflicts) {
   EXPECT_EQ(seen[0].params.find("dryRun")->second, "All");
   EXPECT_EQ(Json::parse(seen[0].body), Deployment("gb", "web"));
 
-  absl::StatusOr<Json> conflict = kube->Apply(Deployment("gb", "taken"), {.field_manager = "driftless"});
+  absl::StatusOr<Json> conflict =
+      kube->Apply(Deployment("gb", "taken"), {.field_manager = "driftless"});
   EXPECT_THAT(conflict, StatusIs(absl::StatusCode::kAborted,
                                  HasSubstr("apply apps/v1 Deployment gb/taken: Apply failed")));
   EXPECT_THAT(ApplyConflicts(conflict.status()),
               ElementsAre(FieldConflict{"kubectl-client-side-apply", ".spec.replicas"}));
-  absl::StatusOr<Json> invalid = kube->Apply(Deployment("gb", "bad"), {.field_manager = "driftless"});
+  absl::StatusOr<Json> invalid =
+      kube->Apply(Deployment("gb", "bad"), {.field_manager = "driftless"});
   EXPECT_THAT(invalid, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(GetKubeError(invalid.status())->causes.at(0).field, "spec.replicas");
 
@@ -328,20 +356,24 @@ TEST(CurlKubeClientTest, ApplySendsServerSideApplyAndReportsConflicts) {
 
 TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
   TestApiServer api;
-  api.Post("/apis/apps/v1/namespaces/gb/deployments", [](const httplib::Request& req, httplib::Response& res) {
-    Json obj = Json::parse(req.body);
-    if (obj["metadata"]["name"] == "exists") {
-      res.status = 409;
-      res.set_content(StatusBody(409, "AlreadyExists", "deployments.apps \"exists\" already exists"), "application/json");
-      return;
-    }
-    res.status = 201;
-    res.set_content(obj.dump(), "application/json");
-  });
+  api.Post("/apis/apps/v1/namespaces/gb/deployments",
+           [](const httplib::Request& req, httplib::Response& res) {
+             Json obj = Json::parse(req.body);
+             if (obj["metadata"]["name"] == "exists") {
+               res.status = 409;
+               res.set_content(
+                   StatusBody(409, "AlreadyExists", "deployments.apps \"exists\" already exists"),
+                   "application/json");
+               return;
+             }
+             res.status = 201;
+             res.set_content(obj.dump(), "application/json");
+           });
   api.Put(kDeploymentPath, [](const httplib::Request& req, httplib::Response& res) {
     if (Json::parse(req.body)["metadata"].value("resourceVersion", "") == "stale") {
       res.status = 409;
-      res.set_content(StatusBody(409, "Conflict", "the object has been modified"), "application/json");
+      res.set_content(StatusBody(409, "Conflict", "the object has been modified"),
+                      "application/json");
       return;
     }
     res.set_content(req.body, "application/json");
@@ -352,7 +384,8 @@ TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
   api.Delete(kDeploymentPath, [](const httplib::Request& req, httplib::Response& res) {
     if (req.matches[2] == "gone") {
       res.status = 404;
-      res.set_content(StatusBody(404, "NotFound", "not found", {{"name", "gone"}}), "application/json");
+      res.set_content(StatusBody(404, "NotFound", "not found", {{"name", "gone"}}),
+                      "application/json");
       return;
     }
     if (req.matches[2] == "pending") {
@@ -364,20 +397,25 @@ TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
   api.Start();
   auto kube = NewClient({.server = api.Url()});
   EXPECT_OK(kube->Create(Deployment("gb", "new"), {.field_manager = "driftless"}).status());
-  EXPECT_THAT(kube->Create(Deployment("gb", "exists"), {}), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(kube->Create(Deployment("gb", "exists"), {}),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   Json stale = Deployment("gb", "web");
   stale["metadata"]["resourceVersion"] = "stale";
-  EXPECT_THAT(kube->Update(stale, {}), StatusIs(absl::StatusCode::kAborted, HasSubstr("update apps/v1")));
+  EXPECT_THAT(kube->Update(stale, {}),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("update apps/v1")));
   EXPECT_OK(kube->Update(Deployment("gb", "web"), {}).status());
-  ASSERT_OK_AND_ASSIGN(Json patched, kube->Patch({"apps/v1", "Deployment", "gb", "web"}, PatchType::kMerge,
-                                                 {{"spec", {{"replicas", 3}}}}, {}));
+  ASSERT_OK_AND_ASSIGN(Json patched,
+                       kube->Patch({"apps/v1", "Deployment", "gb", "web"}, PatchType::kMerge,
+                                   {{"spec", {{"replicas", 3}}}}, {}));
   EXPECT_EQ(patched["spec"]["replicas"], 3);
   EXPECT_EQ(api.SeenMatching("/apis/apps/v1/namespaces/gb/deployments/web").back().content_type,
             "application/merge-patch+json");
 
   EXPECT_OK(kube->Delete({"apps/v1", "Deployment", "gb", "web"},
-                         {.propagation_policy = PropagationPolicy::kForeground, .dry_run = true,
-                          .precondition_uid = "uid-1", .precondition_resource_version = "7"}));
+                         {.propagation_policy = PropagationPolicy::kForeground,
+                          .dry_run = true,
+                          .precondition_uid = "uid-1",
+                          .precondition_resource_version = "7"}));
   Seen del = api.SeenMatching("/apis/apps/v1/namespaces/gb/deployments/web").back();
   EXPECT_EQ(del.method, "DELETE");
   Json opts = Json::parse(del.body);
@@ -387,13 +425,15 @@ TEST(CurlKubeClientTest, CreateUpdatePatchDelete) {
   EXPECT_EQ(opts["preconditions"]["uid"], "uid-1");
   EXPECT_EQ(opts["preconditions"]["resourceVersion"], "7");
   EXPECT_OK(kube->Delete({"apps/v1", "Deployment", "gb", "pending"}, {}));
-  EXPECT_THAT(kube->Delete({"apps/v1", "Deployment", "gb", "gone"}, {}),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("delete apps/v1 Deployment gb/gone")));
+  EXPECT_THAT(
+      kube->Delete({"apps/v1", "Deployment", "gb", "gone"}, {}),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("delete apps/v1 Deployment gb/gone")));
 }
 
 TEST(CurlKubeClientTest, ListFollowsContinueAndFillsKinds) {
   TestApiServer api;
-  api.Get("/api/v1/namespaces/gb/configmaps", [](const httplib::Request& req, httplib::Response& res) {
+  api.Get("/api/v1/namespaces/gb/configmaps", [](const httplib::Request& req,
+                                                 httplib::Response& res) {
     std::string cont = req.get_param_value("continue");
     int page = cont.empty() ? 0 : std::stoi(cont.substr(1));
     Json items = Json::array();
@@ -402,13 +442,18 @@ TEST(CurlKubeClientTest, ListFollowsContinueAndFillsKinds) {
     }
     Json meta = {{"resourceVersion", "100"}};
     if (page < 2) meta["continue"] = "p" + std::to_string(page + 1);
-    res.set_content(Json{{"kind", "ConfigMapList"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", items}}.dump(),
-                    "application/json");
+    res.set_content(
+        Json{{"kind", "ConfigMapList"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", items}}
+            .dump(),
+        "application/json");
   });
   api.Start();
   auto kube = NewClient({.server = api.Url()});
-  ASSERT_OK_AND_ASSIGN(ListResult list, kube->List({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "gb",
-                                                    .label_selector = "app=web,tier!=db", .page_size = 2}));
+  ASSERT_OK_AND_ASSIGN(ListResult list, kube->List({.api_version = "v1",
+                                                    .kind = "ConfigMap",
+                                                    .namespace_ = "gb",
+                                                    .label_selector = "app=web,tier!=db",
+                                                    .page_size = 2}));
   ASSERT_EQ(list.items.size(), 6u);
   EXPECT_EQ(list.items[5]["metadata"]["name"], "cm-5");
   EXPECT_EQ(list.items[0]["kind"], "ConfigMap");
@@ -426,12 +471,14 @@ TEST(CurlKubeClientTest, ListRestartsWhenContinueExpires) {
   api.Get("/api/v1/configmaps", [](const httplib::Request& req, httplib::Response& res) {
     if (req.has_param("continue")) {
       res.status = 410;
-      res.set_content(StatusBody(410, "Expired", "The provided continue parameter is too old"), "application/json");
+      res.set_content(StatusBody(410, "Expired", "The provided continue parameter is too old"),
+                      "application/json");
       return;
     }
     Json meta = {{"resourceVersion", "9"}};
     if (req.has_param("limit")) meta["continue"] = "c1";
-    res.set_content(Json{{"metadata", meta}, {"items", {{{"metadata", {{"name", "a"}}}}}}}.dump(), "application/json");
+    res.set_content(Json{{"metadata", meta}, {"items", {{{"metadata", {{"name", "a"}}}}}}}.dump(),
+                    "application/json");
   });
   api.Start();
   auto kube = NewClient({.server = api.Url()});
@@ -481,7 +528,8 @@ TEST(CurlKubeClientTest, TransportErrors) {
     dead_port = dead.port();
   }
   auto refused = NewClient({.server = absl::StrCat("http://127.0.0.1:", dead_port)});
-  EXPECT_THAT(refused->Discover(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("discover /api")));
+  EXPECT_THAT(refused->Discover(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("discover /api")));
 
   TestApiServer api;
   api.Get("/api/v1/namespaces/slow", [&](const httplib::Request&, httplib::Response& res) {
@@ -492,10 +540,12 @@ TEST(CurlKubeClientTest, TransportErrors) {
   auto kube = NewClient({.server = api.Url()}, {.request_timeout = absl::Milliseconds(300)});
   ASSERT_OK(kube->Discover().status());
   absl::Time start = absl::Now();
-  EXPECT_THAT(kube->Get({"v1", "Namespace", "", "slow"}), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(kube->Get({"v1", "Namespace", "", "slow"}),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   api.Release();
-  EXPECT_THAT(CurlKubeClient::New({.server = "ftp://x"}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CurlKubeClient::New({.server = "ftp://x"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(CurlKubeClientTest, ReusesConnectionsAndIsThreadSafe) {
@@ -542,44 +592,52 @@ TEST(CurlKubeClientTest, ClientSideRateLimit) {
 }
 
 // Watch stream: a sequence of newline-delimited events written as HTTP chunks.
-void ServeWatch(TestApiServer& api, const std::string& path, std::vector<std::string> events, bool hold_open) {
+void ServeWatch(TestApiServer& api, const std::string& path, std::vector<std::string> events,
+                bool hold_open) {
   api.Get(path, [&api, events, hold_open](const httplib::Request&, httplib::Response& res) {
     auto next = std::make_shared<size_t>(0);
-    res.set_chunked_content_provider("application/json", [&api, events, hold_open, next](size_t, httplib::DataSink& sink) {
-      if (*next < events.size()) {
-        std::string line = events[(*next)++] + "\n";
-        return sink.write(line.data(), line.size());
-      }
-      if (!hold_open || api.stopping() || !sink.is_writable()) {
-        sink.done();
-        return true;
-      }
-      api.Hold(absl::Milliseconds(50));
-      return true;
-    });
+    res.set_chunked_content_provider(
+        "application/json", [&api, events, hold_open, next](size_t, httplib::DataSink& sink) {
+          if (*next < events.size()) {
+            std::string line = events[(*next)++] + "\n";
+            return sink.write(line.data(), line.size());
+          }
+          if (!hold_open || api.stopping() || !sink.is_writable()) {
+            sink.done();
+            return true;
+          }
+          api.Hold(absl::Milliseconds(50));
+          return true;
+        });
   });
 }
 
 std::string Event(const std::string& type, const std::string& name, const std::string& rv) {
   return Json{{"type", type},
-              {"object", {{"kind", "ConfigMap"}, {"apiVersion", "v1"},
-                          {"metadata", {{"name", name}, {"resourceVersion", rv}}}}}}
+              {"object",
+               {{"kind", "ConfigMap"},
+                {"apiVersion", "v1"},
+                {"metadata", {{"name", name}, {"resourceVersion", rv}}}}}}
       .dump();
 }
 
 TEST(CurlKubeClientTest, WatchStreamsEventsBookmarksAndReportsGone) {
   TestApiServer api;
-  ServeWatch(api, "/api/v1/namespaces/gb/configmaps",
-             {Event("ADDED", "a", "11"), Event("MODIFIED", "a", "12"),
-              R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"15"}}})",
-              Event("DELETED", "a", "16"),
-              R"json({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version: 10 (16)","reason":"Expired","code":410}})json"},
-             /*hold_open=*/false);
+  ServeWatch(
+      api, "/api/v1/namespaces/gb/configmaps",
+      {Event("ADDED", "a", "11"), Event("MODIFIED", "a", "12"),
+       R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"15"}}})",
+       Event("DELETED", "a", "16"),
+       R"json({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version: 10 (16)","reason":"Expired","code":410}})json"},
+      /*hold_open=*/false);
   api.Start();
   auto kube = NewClient({.server = api.Url()});
   std::vector<std::pair<WatchEvent::Type, std::string>> got;
   absl::StatusOr<std::string> rv = kube->Watch(
-      {.api_version = "v1", .kind = "ConfigMap", .namespace_ = "gb", .label_selector = "app=web",
+      {.api_version = "v1",
+       .kind = "ConfigMap",
+       .namespace_ = "gb",
+       .label_selector = "app=web",
        .resource_version = "10"},
       [&](const WatchEvent& e) {
         got.emplace_back(e.type, e.object["metadata"]["resourceVersion"].get<std::string>());
@@ -589,8 +647,9 @@ TEST(CurlKubeClientTest, WatchStreamsEventsBookmarksAndReportsGone) {
   EXPECT_THAT(rv, StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("too old resource version")));
   EXPECT_EQ(GetKubeError(rv.status())->reason, "Expired");
   using T = WatchEvent::Type;
-  EXPECT_THAT(got, ElementsAre(std::make_pair(T::kAdded, "11"), std::make_pair(T::kModified, "12"),
-                               std::make_pair(T::kBookmark, "15"), std::make_pair(T::kDeleted, "16")));
+  EXPECT_THAT(got,
+              ElementsAre(std::make_pair(T::kAdded, "11"), std::make_pair(T::kModified, "12"),
+                          std::make_pair(T::kBookmark, "15"), std::make_pair(T::kDeleted, "16")));
   Seen seen = api.SeenMatching("/api/v1/namespaces/gb/configmaps").at(0);
   EXPECT_EQ(seen.params.find("watch")->second, "true");
   EXPECT_EQ(seen.params.find("resourceVersion")->second, "10");
@@ -600,9 +659,11 @@ TEST(CurlKubeClientTest, WatchStreamsEventsBookmarksAndReportsGone) {
 
 TEST(CurlKubeClientTest, WatchEndsNormallyWithLastVersionAndStopsOnCallback) {
   TestApiServer api;
-  ServeWatch(api, "/api/v1/configmaps", {Event("ADDED", "a", "21"), Event("ADDED", "b", "22")}, false);
+  ServeWatch(api, "/api/v1/configmaps", {Event("ADDED", "a", "21"), Event("ADDED", "b", "22")},
+             false);
   ServeWatch(api, "/api/v1/namespaces/open/configmaps",
-             {Event("ADDED", "a", "31"), Event("ADDED", "b", "32"), Event("ADDED", "c", "33")}, true);
+             {Event("ADDED", "a", "31"), Event("ADDED", "b", "32"), Event("ADDED", "c", "33")},
+             true);
   api.Start();
   auto kube = NewClient({.server = api.Url()});
   int n = 0;
@@ -612,8 +673,9 @@ TEST(CurlKubeClientTest, WatchEndsNormallyWithLastVersionAndStopsOnCallback) {
   EXPECT_EQ(n, 2);
   // The callback ends a watch that the server would keep open.
   n = 0;
-  ASSERT_OK_AND_ASSIGN(rv, kube->Watch({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "open"},
-                                       [&](const WatchEvent&) { return ++n < 2; }));
+  ASSERT_OK_AND_ASSIGN(rv,
+                       kube->Watch({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "open"},
+                                   [&](const WatchEvent&) { return ++n < 2; }));
   EXPECT_EQ(rv, "32");
   EXPECT_EQ(n, 2);
 }
@@ -640,12 +702,12 @@ TEST(CurlKubeClientTest, WatchStopTokenAndStallTimeout) {
     stop.request_stop();
   });
   start = absl::Now();
-  absl::StatusOr<std::string> rv =
-      patient->Watch({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "idle", .stop = stop.get_token()},
-                     [&](const WatchEvent&) {
-                       got_event = true;
-                       return true;
-                     });
+  absl::StatusOr<std::string> rv = patient->Watch(
+      {.api_version = "v1", .kind = "ConfigMap", .namespace_ = "idle", .stop = stop.get_token()},
+      [&](const WatchEvent&) {
+        got_event = true;
+        return true;
+      });
   stopper.join();
   ASSERT_OK(rv.status());
   EXPECT_EQ(*rv, "41");
@@ -656,8 +718,7 @@ TEST(CurlKubeClientTest, UnauthorizedReRunsExecPluginOnce) {
   TempDir dir;
   WriteFile(dir.Join("count"), "");
   WriteFile(dir.Join("plugin.sh"),
-            "#!/bin/sh\necho run >> " + dir.Join("count") +
-                "\nn=$(wc -l < " + dir.Join("count") +
+            "#!/bin/sh\necho run >> " + dir.Join("count") + "\nn=$(wc -l < " + dir.Join("count") +
                 " | tr -d ' ')\nprintf '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
                 "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-%s\"}}' \"$n\"\n",
             0755);
@@ -683,7 +744,8 @@ TEST(CurlKubeClientTest, UnauthorizedReRunsExecPluginOnce) {
 
   // A static token is not refreshable: 401 comes straight back.
   auto fixed = NewClient({.server = api.Url(), .bearer_token = "wrong"});
-  EXPECT_THAT(fixed->Get({"v1", "Namespace", "", "x"}), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(fixed->Get({"v1", "Namespace", "", "x"}),
+              StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_EQ(fixed->GetStats().auth_retries, 0);
 }
 
@@ -713,8 +775,11 @@ class TlsTest : public ::testing::Test {
           X509_free(peer);
         }
       }
-      res.set_content(Json{{"kind", "Namespace"}, {"metadata", {{"name", "x"}}},
-                           {"who", who}, {"auth", req.get_header_value("Authorization")}}.dump(),
+      res.set_content(Json{{"kind", "Namespace"},
+                           {"metadata", {{"name", "x"}}},
+                           {"who", who},
+                           {"auth", req.get_header_value("Authorization")}}
+                          .dump(),
                       "application/json");
     });
     api->Start();
@@ -727,7 +792,8 @@ class TlsTest : public ::testing::Test {
 
 TEST_F(TlsTest, VerifiesServerWithCaAndSendsBearerToken) {
   auto api = StartServer(/*require_client_cert=*/false);
-  auto kube = NewClient({.server = api->Url("https"), .ca_data = pki_.ca_cert_pem, .bearer_token = "tls-token"});
+  auto kube = NewClient(
+      {.server = api->Url("https"), .ca_data = pki_.ca_cert_pem, .bearer_token = "tls-token"});
   ASSERT_OK_AND_ASSIGN(Json ns, kube->Get({"v1", "Namespace", "", "x"}));
   EXPECT_EQ(ns["auth"], "Bearer tls-token");
   EXPECT_EQ(ns["who"], "anonymous");
@@ -746,17 +812,21 @@ TEST_F(TlsTest, TlsServerNameOverridesTheVerifiedName) {
   // "127.0.0.2" is not in the certificate; tls-server-name makes verification use kube.test.
   std::string server = absl::StrCat("https://localhost:", api->port());
   auto wrong = NewClient({.server = absl::StrCat("https://127.0.0.1:", api->port()),
-                          .tls_server_name = "other.test", .ca_data = pki_.ca_cert_pem});
+                          .tls_server_name = "other.test",
+                          .ca_data = pki_.ca_cert_pem});
   EXPECT_THAT(wrong->Discover(), StatusIs(absl::StatusCode::kFailedPrecondition));
   auto right = NewClient({.server = absl::StrCat("https://127.0.0.1:", api->port()),
-                          .tls_server_name = "kube.test", .ca_data = pki_.ca_cert_pem});
+                          .tls_server_name = "kube.test",
+                          .ca_data = pki_.ca_cert_pem});
   EXPECT_OK(right->Get({"v1", "Namespace", "", "x"}).status());
 }
 
 TEST_F(TlsTest, ClientCertificateAuthentication) {
   auto api = StartServer(/*require_client_cert=*/true);
-  auto kube = NewClient({.server = api->Url("https"), .ca_data = pki_.ca_cert_pem,
-                         .client_cert_data = pki_.client.cert_pem, .client_key_data = pki_.client.key_pem});
+  auto kube = NewClient({.server = api->Url("https"),
+                         .ca_data = pki_.ca_cert_pem,
+                         .client_cert_data = pki_.client.cert_pem,
+                         .client_key_data = pki_.client.key_pem});
   ASSERT_OK_AND_ASSIGN(Json ns, kube->Get({"v1", "Namespace", "", "x"}));
   EXPECT_EQ(ns["who"], "driftless-test");
   EXPECT_EQ(ns["auth"], "");

@@ -44,7 +44,8 @@ absl::StatusOr<std::vector<ResourceInfo>> ParseAggregatedDiscovery(const Json& d
   if (items == nullptr) return out;
   for (const Json& group : *items) {
     std::string group_name;
-    if (group.is_object() && group.contains("metadata")) group_name = Str(group["metadata"], "name");
+    if (group.is_object() && group.contains("metadata"))
+      group_name = Str(group["metadata"], "name");
     const Json* versions = Array(group, "versions");
     if (versions == nullptr) continue;
     for (const Json& version : *versions) {
@@ -99,7 +100,8 @@ absl::StatusOr<std::vector<std::string>> ParseLegacyGroupVersions(const Json& do
 
 absl::StatusOr<std::vector<ResourceInfo>> ParseApiResourceList(const Json& doc) {
   std::string gv = Str(doc, "groupVersion");
-  if (gv.empty()) return absl::InvalidArgumentError("discovery: APIResourceList without groupVersion");
+  if (gv.empty())
+    return absl::InvalidArgumentError("discovery: APIResourceList without groupVersion");
   DL_ASSIGN_OR_RETURN(auto split, SplitApiVersion(gv));
   std::vector<ResourceInfo> out;
   const Json* resources = Array(doc, "resources");

@@ -29,13 +29,17 @@ TEST(AggregatedDiscoveryTest, ParsesCoreAndGroups) {
   ASSERT_TRUE(IsAggregatedDiscovery(apis));
   ASSERT_OK_AND_ASSIGN(std::vector<ResourceInfo> rs, ParseAggregatedDiscovery(apis));
   ASSERT_EQ(rs.size(), 2u);
-  EXPECT_EQ(rs[0], (ResourceInfo{.group = "apps", .version = "v1", .kind = "Deployment",
-                                 .resource = "deployments", .namespaced = true,
+  EXPECT_EQ(rs[0], (ResourceInfo{.group = "apps",
+                                 .version = "v1",
+                                 .kind = "Deployment",
+                                 .resource = "deployments",
+                                 .namespaced = true,
                                  .verbs = {"create", "get", "list", "patch", "watch"}}));
   EXPECT_EQ(rs[1].kind, "ClusterRole");
   EXPECT_FALSE(rs[1].namespaced);
 
-  Json core = Json::parse(R"({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2beta1",
+  Json core =
+      Json::parse(R"({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2beta1",
     "items": [{"metadata": {}, "versions": [{"version": "v1", "resources": [
       {"resource": "namespaces", "scope": "Cluster", "responseKind": {"group": "", "version": "v1", "kind": "Namespace"}},
       {"resource": "configmaps", "scope": "Namespaced", "responseKind": {"group": "", "version": "v1", "kind": "ConfigMap"}}]}]}]})");
@@ -54,14 +58,16 @@ TEST(AggregatedDiscoveryTest, RejectsOtherDocuments) {
   Json legacy = Json::parse(R"({"kind": "APIVersions", "versions": ["v1"]})");
   EXPECT_FALSE(IsAggregatedDiscovery(legacy));
   EXPECT_THAT(ParseAggregatedDiscovery(legacy), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseAggregatedDiscovery(Json::parse(
-                  R"({"kind": "APIGroupDiscoveryList", "items": [{"metadata": {"name": "x"}, "versions": [{}]}]})")),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      ParseAggregatedDiscovery(Json::parse(
+          R"({"kind": "APIGroupDiscoveryList", "items": [{"metadata": {"name": "x"}, "versions": [{}]}]})")),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(LegacyDiscoveryTest, GroupVersionsPreferredFirst) {
-  ASSERT_OK_AND_ASSIGN(auto core, ParseLegacyGroupVersions(Json::parse(
-                                      R"({"kind": "APIVersions", "versions": ["v1"]})")));
+  ASSERT_OK_AND_ASSIGN(
+      auto core,
+      ParseLegacyGroupVersions(Json::parse(R"({"kind": "APIVersions", "versions": ["v1"]})")));
   EXPECT_THAT(core, ElementsAre("v1"));
   ASSERT_OK_AND_ASSIGN(auto groups, ParseLegacyGroupVersions(Json::parse(R"({
     "kind": "APIGroupList", "groups": [
@@ -84,8 +90,11 @@ TEST(LegacyDiscoveryTest, ResourceListSkipsSubresources) {
       {"name": "deployments/scale", "namespaced": true, "group": "autoscaling", "version": "v1",
        "kind": "Scale"}]})")));
   ASSERT_EQ(rs.size(), 1u);
-  EXPECT_EQ(rs[0], (ResourceInfo{.group = "apps", .version = "v1", .kind = "Deployment",
-                                 .resource = "deployments", .namespaced = true,
+  EXPECT_EQ(rs[0], (ResourceInfo{.group = "apps",
+                                 .version = "v1",
+                                 .kind = "Deployment",
+                                 .resource = "deployments",
+                                 .namespaced = true,
                                  .verbs = {"get", "list"}}));
   EXPECT_THAT(ParseApiResourceList(Json::parse(R"({"kind": "APIResourceList"})")),
               StatusIs(absl::StatusCode::kInvalidArgument));

@@ -35,8 +35,9 @@ class Emulator {
   explicit Emulator(const std::vector<std::string>& extra_flags) {
     kubeconfig_ = dir_.Join("kubeconfig");
     std::string ready = dir_.Join("ready");
-    std::vector<std::string> args = {KUBE_EMULATOR_BINARY, "--port", "0", "--write-kubeconfig",
-                                     kubeconfig_, "--ready-file", ready};
+    std::vector<std::string> args = {
+        KUBE_EMULATOR_BINARY, "--port",       "0",  "--write-kubeconfig",
+        kubeconfig_,          "--ready-file", ready};
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -110,10 +111,12 @@ TEST(KubeClientEmulatorTest, DiscoveryApplyConflictGetListWatchDelete) {
   ASSERT_OK_AND_ASSIGN(ResourceInfo ns, kube->ResourceFor("v1", "Namespace"));
   EXPECT_FALSE(ns.namespaced);
 
-  ASSERT_OK(kube->Apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "kt"}}}},
-                        {.field_manager = "driftless"})
-                .status());
-  ASSERT_OK_AND_ASSIGN(Json web, kube->Apply(ConfigMap("web", "web", "v1"), {.field_manager = "driftless"}));
+  ASSERT_OK(
+      kube->Apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "kt"}}}},
+                  {.field_manager = "driftless"})
+          .status());
+  ASSERT_OK_AND_ASSIGN(Json web,
+                       kube->Apply(ConfigMap("web", "web", "v1"), {.field_manager = "driftless"}));
   EXPECT_EQ(web["data"]["key"], "v1");
   ASSERT_OK(kube->Apply(ConfigMap("db", "db", "x"), {.field_manager = "driftless"}).status());
 
@@ -125,21 +128,27 @@ TEST(KubeClientEmulatorTest, DiscoveryApplyConflictGetListWatchDelete) {
   EXPECT_EQ(live["data"]["key"], "v1");
 
   // Another manager changing a field driftless owns conflicts, unless it forces.
-  absl::StatusOr<Json> conflict = kube->Apply(ConfigMap("web", "web", "theirs"), {.field_manager = "other"});
-  EXPECT_THAT(conflict, StatusIs(absl::StatusCode::kAborted, HasSubstr("apply v1 ConfigMap kt/web")));
-  EXPECT_THAT(ApplyConflicts(conflict.status()), Contains(Field(&FieldConflict::manager, "driftless")));
+  absl::StatusOr<Json> conflict =
+      kube->Apply(ConfigMap("web", "web", "theirs"), {.field_manager = "other"});
+  EXPECT_THAT(conflict,
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("apply v1 ConfigMap kt/web")));
+  EXPECT_THAT(ApplyConflicts(conflict.status()),
+              Contains(Field(&FieldConflict::manager, "driftless")));
   ASSERT_OK_AND_ASSIGN(Json forced, kube->Apply(ConfigMap("web", "web", "theirs"),
                                                 {.field_manager = "other", .force = true}));
   EXPECT_EQ(forced["data"]["key"], "theirs");
 
-  ASSERT_OK_AND_ASSIGN(ListResult webs, kube->List({.api_version = "v1", .kind = "ConfigMap",
-                                                    .namespace_ = "kt", .label_selector = "app=web"}));
+  ASSERT_OK_AND_ASSIGN(ListResult webs, kube->List({.api_version = "v1",
+                                                    .kind = "ConfigMap",
+                                                    .namespace_ = "kt",
+                                                    .label_selector = "app=web"}));
   ASSERT_EQ(webs.items.size(), 1u);
   EXPECT_EQ(webs.items[0]["metadata"]["name"], "web");
   EXPECT_EQ(webs.items[0]["kind"], "ConfigMap");
   ASSERT_FALSE(webs.resource_version.empty());
-  ASSERT_OK_AND_ASSIGN(ListResult paged, kube->List({.api_version = "v1", .kind = "ConfigMap",
-                                                     .namespace_ = "kt", .page_size = 1}));
+  ASSERT_OK_AND_ASSIGN(
+      ListResult paged,
+      kube->List({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "kt", .page_size = 1}));
   EXPECT_GE(paged.items.size(), 2u);
 
   // Watch from the list's version sees the next change.
@@ -147,32 +156,41 @@ TEST(KubeClientEmulatorTest, DiscoveryApplyConflictGetListWatchDelete) {
   std::atomic<bool> saw_modified{false};
   std::thread watcher_guard([&] {
     absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (!saw_modified && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (!saw_modified && absl::Now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     stop.request_stop();
   });
   std::thread writer([&] {
-    EXPECT_OK(kube->Apply(ConfigMap("web", "web", "v2"), {.field_manager = "other", .force = true}).status());
+    EXPECT_OK(kube->Apply(ConfigMap("web", "web", "v2"), {.field_manager = "other", .force = true})
+                  .status());
   });
-  absl::StatusOr<std::string> rv = kube->Watch(
-      {.api_version = "v1", .kind = "ConfigMap", .namespace_ = "kt", .label_selector = "app=web",
-       .resource_version = webs.resource_version, .stop = stop.get_token()},
-      [&](const WatchEvent& e) {
-        if (e.type == WatchEvent::Type::kModified && e.object["data"]["key"] == "v2") {
-          saw_modified = true;
-          return false;
-        }
-        return true;
-      });
+  absl::StatusOr<std::string> rv =
+      kube->Watch({.api_version = "v1",
+                   .kind = "ConfigMap",
+                   .namespace_ = "kt",
+                   .label_selector = "app=web",
+                   .resource_version = webs.resource_version,
+                   .stop = stop.get_token()},
+                  [&](const WatchEvent& e) {
+                    if (e.type == WatchEvent::Type::kModified && e.object["data"]["key"] == "v2") {
+                      saw_modified = true;
+                      return false;
+                    }
+                    return true;
+                  });
   writer.join();
   watcher_guard.join();
   ASSERT_OK(rv.status());
   EXPECT_TRUE(saw_modified);
   EXPECT_NE(*rv, webs.resource_version);
 
-  ASSERT_OK(kube->Delete({"v1", "ConfigMap", "kt", "web"}, {.propagation_policy = PropagationPolicy::kBackground}));
+  ASSERT_OK(kube->Delete({"v1", "ConfigMap", "kt", "web"},
+                         {.propagation_policy = PropagationPolicy::kBackground}));
   EXPECT_THAT(kube->Get({"v1", "ConfigMap", "kt", "web"}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(kube->Delete({"v1", "ConfigMap", "kt", "web"}, {}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(kube->Create(ConfigMap("db", "db", "y"), {}), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(kube->Delete({"v1", "ConfigMap", "kt", "web"}, {}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(kube->Create(ConfigMap("db", "db", "y"), {}),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST(KubeClientEmulatorTest, TlsWithToken) {

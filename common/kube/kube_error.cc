@@ -88,16 +88,32 @@ absl::StatusCode CodeForKubeError(int http_code, std::string_view reason) {
   if (reason == "Timeout") return C::kDeadlineExceeded;
   if (reason == "ServerTimeout") return C::kUnavailable;
   switch (http_code) {
-    case 400: case 406: case 413: case 415: case 422: return C::kInvalidArgument;
-    case 401: return C::kUnauthenticated;
-    case 403: return C::kPermissionDenied;
-    case 404: return C::kNotFound;
-    case 405: return C::kUnimplemented;
-    case 409: return C::kAborted;
-    case 410: return C::kOutOfRange;
-    case 429: case 502: case 503: return C::kUnavailable;
-    case 504: return C::kDeadlineExceeded;
-    default: return C::kInternal;
+    case 400:
+    case 406:
+    case 413:
+    case 415:
+    case 422:
+      return C::kInvalidArgument;
+    case 401:
+      return C::kUnauthenticated;
+    case 403:
+      return C::kPermissionDenied;
+    case 404:
+      return C::kNotFound;
+    case 405:
+      return C::kUnimplemented;
+    case 409:
+      return C::kAborted;
+    case 410:
+      return C::kOutOfRange;
+    case 429:
+    case 502:
+    case 503:
+      return C::kUnavailable;
+    case 504:
+      return C::kDeadlineExceeded;
+    default:
+      return C::kInternal;
   }
 }
 
@@ -110,10 +126,11 @@ absl::Status WithKubeError(absl::Status status, const KubeError& error) {
 absl::Status StatusFromResponse(int http_code, std::string_view body, std::string_view context,
                                 int retry_after_seconds) {
   KubeError e = ParseKubeError(http_code, body);
-  if (retry_after_seconds > 0 && e.retry_after_seconds == 0) e.retry_after_seconds = retry_after_seconds;
+  if (retry_after_seconds > 0 && e.retry_after_seconds == 0)
+    e.retry_after_seconds = retry_after_seconds;
   std::string msg = absl::StrCat(internal::Av(context), ": ", e.message, " (",
-                                 e.reason.empty() ? "HTTP" : e.reason, e.reason.empty() ? "" : ", HTTP",
-                                 " ", http_code, ")");
+                                 e.reason.empty() ? "HTTP" : e.reason,
+                                 e.reason.empty() ? "" : ", HTTP", " ", http_code, ")");
   return WithKubeError(absl::Status(CodeForKubeError(http_code, e.reason), msg), e);
 }
 

@@ -96,7 +96,8 @@ TEST(KubeErrorTest, RetryAfterFromHeaderOrDetails) {
   absl::Status header = StatusFromResponse(429, "", "list v1 Pod", /*retry_after_seconds=*/7);
   EXPECT_EQ(GetKubeError(header)->retry_after_seconds, 7);
   absl::Status details = StatusFromResponse(
-      429, R"({"kind":"Status","reason":"TooManyRequests","details":{"retryAfterSeconds":3},"code":429})",
+      429,
+      R"({"kind":"Status","reason":"TooManyRequests","details":{"retryAfterSeconds":3},"code":429})",
       "list v1 Pod");
   EXPECT_EQ(GetKubeError(details)->retry_after_seconds, 3);
 }
@@ -104,17 +105,18 @@ TEST(KubeErrorTest, RetryAfterFromHeaderOrDetails) {
 TEST(ApplyConflictsTest, ExtractsManagersAndFields) {
   absl::Status s = StatusFromResponse(409, kSsaConflict, "apply apps/v1 Deployment gb/web");
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted));
-  EXPECT_THAT(ApplyConflicts(s),
-              ElementsAre(FieldConflict{"kubectl-client-side-apply", ".spec.replicas"},
-                          FieldConflict{"helm", ".spec.template.spec.containers[name=\"web\"].image"}));
+  EXPECT_THAT(
+      ApplyConflicts(s),
+      ElementsAre(FieldConflict{"kubectl-client-side-apply", ".spec.replicas"},
+                  FieldConflict{"helm", ".spec.template.spec.containers[name=\"web\"].image"}));
 }
 
 TEST(ApplyConflictsTest, AcceptsCauseTypeKey) {
-  absl::Status s = StatusFromResponse(
-      409,
-      R"({"kind":"Status","reason":"Conflict","code":409,"details":{"causes":[
+  absl::Status s =
+      StatusFromResponse(409,
+                         R"({"kind":"Status","reason":"Conflict","code":409,"details":{"causes":[
         {"type":"FieldManagerConflict","message":"conflict with \"alice\"","field":".data.key"}]}})",
-      "apply v1 ConfigMap kt/web");
+                         "apply v1 ConfigMap kt/web");
   EXPECT_THAT(ApplyConflicts(s), ElementsAre(FieldConflict{"alice", ".data.key"}));
 }
 
@@ -122,11 +124,13 @@ TEST(ApplyConflictsTest, EmptyForOtherErrors) {
   EXPECT_TRUE(ApplyConflicts(StatusFromResponse(422, kInvalid, "apply")).empty());
   EXPECT_TRUE(ApplyConflicts(absl::AbortedError("x")).empty());
   // A 409 resourceVersion conflict has no FieldManagerConflict causes.
-  EXPECT_TRUE(ApplyConflicts(StatusFromResponse(
-                                 409,
-                                 R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})",
-                                 "update"))
-                  .empty());
+  EXPECT_TRUE(
+      ApplyConflicts(
+          StatusFromResponse(
+              409,
+              R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})",
+              "update"))
+          .empty());
 }
 
 }  // namespace

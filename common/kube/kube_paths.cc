@@ -10,7 +10,8 @@ namespace driftless::kube {
 absl::StatusOr<std::pair<std::string, std::string>> SplitApiVersion(std::string_view api_version) {
   if (api_version.empty()) return absl::InvalidArgumentError("apiVersion is empty");
   size_t slash = api_version.find('/');
-  if (slash == std::string_view::npos) return std::make_pair(std::string(), std::string(api_version));
+  if (slash == std::string_view::npos)
+    return std::make_pair(std::string(), std::string(api_version));
   if (api_version.find('/', slash + 1) != std::string_view::npos || slash == 0 ||
       slash + 1 == api_version.size()) {
     return absl::InvalidArgumentError(

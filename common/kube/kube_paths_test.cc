@@ -9,10 +9,16 @@ namespace {
 
 using ::driftless::testing::StatusIs;
 
-const ResourceInfo kDeployments{.group = "apps", .version = "v1", .kind = "Deployment",
-                                .resource = "deployments", .namespaced = true};
-const ResourceInfo kNamespaces{.group = "", .version = "v1", .kind = "Namespace",
-                               .resource = "namespaces", .namespaced = false};
+const ResourceInfo kDeployments{.group = "apps",
+                                .version = "v1",
+                                .kind = "Deployment",
+                                .resource = "deployments",
+                                .namespaced = true};
+const ResourceInfo kNamespaces{.group = "",
+                               .version = "v1",
+                               .kind = "Namespace",
+                               .resource = "namespaces",
+                               .namespaced = false};
 
 TEST(ResourcePathTest, Table) {
   struct Case {

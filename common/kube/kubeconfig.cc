@@ -9,8 +9,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/manifest/manifest.h"
 #include "common/kube/internal/strings.h"
+#include "common/manifest/manifest.h"
 
 namespace driftless::kube {
 namespace {
@@ -48,9 +48,8 @@ absl::StatusOr<Json> Named(const Json& config, const char* list, const char* fie
         auto f = entry.find(field);
         if (f == entry.end() || f->is_null()) return Json::object();
         if (!f->is_object()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("kubeconfig: ", list, " entry \"", name, "\": ", field,
-                           " is not a mapping"));
+          return absl::InvalidArgumentError(absl::StrCat("kubeconfig: ", list, " entry \"", name,
+                                                         "\": ", field, " is not a mapping"));
         }
         return *f;
       }
@@ -76,7 +75,9 @@ absl::StatusOr<std::string> DataOrFile(const Json& section, const char* data_key
   std::string file = Str(section, file_key);
   if (file.empty()) return std::string();
   absl::StatusOr<std::string> content = ReadFileToString(Resolve(base_dir, file));
-  if (!content.ok()) return Annotate(content.status(), absl::StrCat("kubeconfig: ", internal::Av(what), ": ", file_key));
+  if (!content.ok())
+    return Annotate(content.status(),
+                    absl::StrCat("kubeconfig: ", internal::Av(what), ": ", file_key));
   return content;
 }
 
@@ -87,7 +88,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   if (!in) {
     int err = errno;
     if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    if (err == EACCES) return absl::PermissionDeniedError(absl::StrCat(path, ": permission denied"));
+    if (err == EACCES)
+      return absl::PermissionDeniedError(absl::StrCat(path, ": permission denied"));
     return absl::InternalError(absl::StrCat(path, ": ", std::strerror(err)));
   }
   std::ostringstream ss;
@@ -107,7 +109,8 @@ std::string RestConfig::ToString() const {
   if (!client_key_data.empty()) absl::StrAppend(&out, " client-key=", secret(client_key_data));
   if (!bearer_token.empty()) absl::StrAppend(&out, " token=", secret(bearer_token));
   if (!bearer_token_file.empty()) absl::StrAppend(&out, " token-file=", bearer_token_file);
-  if (!username.empty()) absl::StrAppend(&out, " username=", username, " password=", secret(password));
+  if (!username.empty())
+    absl::StrAppend(&out, " username=", username, " password=", secret(password));
   if (exec) absl::StrAppend(&out, " exec=", exec->command, " (", exec->api_version, ")");
   return out;
 }
@@ -116,7 +119,8 @@ absl::StatusOr<RestConfig> ParseKubeconfig(std::string_view yaml, std::string_vi
                                            std::string_view context) {
   DL_ASSIGN_OR_RETURN(Json config, manifest::ParseYaml(yaml, "kubeconfig"));
   if (!config.is_object()) return absl::InvalidArgumentError("kubeconfig: not a mapping");
-  std::string context_name = context.empty() ? Str(config, "current-context") : std::string(context);
+  std::string context_name =
+      context.empty() ? Str(config, "current-context") : std::string(context);
   if (context_name.empty()) {
     return absl::InvalidArgumentError("kubeconfig: no context given and current-context is unset");
   }
@@ -171,13 +175,14 @@ absl::StatusOr<RestConfig> ParseKubeconfig(std::string_view yaml, std::string_vi
     exec.api_version = Str(e, "apiVersion");
     if (exec.api_version != "client.authentication.k8s.io/v1" &&
         exec.api_version != "client.authentication.k8s.io/v1beta1") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kubeconfig: ", user_what, ": exec apiVersion \"", exec.api_version,
-          "\" is not supported (client.authentication.k8s.io/v1 or v1beta1)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("kubeconfig: ", user_what, ": exec apiVersion \"", exec.api_version,
+                       "\" is not supported (client.authentication.k8s.io/v1 or v1beta1)"));
     }
     exec.command = Str(e, "command");
     if (exec.command.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("kubeconfig: ", user_what, ": exec has no command"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("kubeconfig: ", user_what, ": exec has no command"));
     }
     // Like client-go: a relative command containing a path separator is relative to the
     // kubeconfig; a bare name is looked up on PATH.

@@ -7,8 +7,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "common/kube/credentials.h"
-#include "common/manifest/manifest.h"
 #include "common/kube/testing/test_util.h"
+#include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
 
 namespace driftless::kube {
@@ -18,9 +18,9 @@ using ::driftless::kube::testing::ReadAll;
 using ::driftless::kube::testing::TempDir;
 using ::driftless::kube::testing::WriteFile;
 using ::driftless::testing::StatusIs;
+using manifest::Json;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using manifest::Json;
 
 std::string B64(const std::string& s) { return absl::Base64Escape(s); }
 
@@ -37,15 +37,18 @@ clusters:
 - name: prod-cluster
   cluster:
     server: https://10.0.0.1:6443/
-    certificate-authority-data: )" + B64("CA PEM") + R"(
+    certificate-authority-data: )" +
+                     B64("CA PEM") + R"(
     tls-server-name: kubernetes.default
 - name: dev-cluster
   cluster: {server: "http://127.0.0.1:8080", insecure-skip-tls-verify: true}
 users:
 - name: admin
   user:
-    client-certificate-data: )" + B64("CERT PEM") + R"(
-    client-key-data: )" + B64("KEY PEM") + R"(
+    client-certificate-data: )" +
+                     B64("CERT PEM") + R"(
+    client-key-data: )" +
+                     B64("KEY PEM") + R"(
     token: s3cr3t-token
 - name: dev
   user: {username: me, password: hunter2}
@@ -89,7 +92,8 @@ users:
 - name: u
   user:
     client-certificate: certs/client.crt
-    client-key: )" + dir.Join("abs-key.pem") + R"(
+    client-key: )" + dir.Join("abs-key.pem") +
+                                        R"(
     tokenFile: token
 )");
   ASSERT_OK_AND_ASSIGN(RestConfig rc, LoadKubeconfig(dir.Join("kubeconfig")));
@@ -110,26 +114,30 @@ TEST(ParseKubeconfigTest, ErrorsNameTheEntry) {
   EXPECT_THAT(ParseKubeconfig(R"(
 current-context: c
 contexts: [{name: c, context: {cluster: missing, user: u}}]
-)", "/"),
+)",
+                              "/"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cluster \"missing\"")));
   EXPECT_THAT(ParseKubeconfig(R"(
 current-context: c
 contexts: [{name: c, context: {cluster: k}}]
 clusters: [{name: k, cluster: {server: "https://k", certificate-authority: /no/such/ca.crt}}]
-)", "/"),
+)",
+                              "/"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("certificate-authority")));
   EXPECT_THAT(ParseKubeconfig(R"(
 current-context: c
 contexts: [{name: c, context: {cluster: k}}]
 clusters: [{name: k, cluster: {server: "https://k", certificate-authority-data: "!!!notbase64"}}]
-)", "/"),
+)",
+                              "/"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("base64")));
   EXPECT_THAT(ParseKubeconfig(R"(
 current-context: c
 contexts: [{name: c, context: {cluster: k, user: u}}]
 clusters: [{name: k, cluster: {server: "https://k"}}]
 users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}}}]
-)", "/"),
+)",
+                              "/"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("v1alpha1")));
   EXPECT_THAT(ParseKubeconfig("a: [unclosed\n", "/"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(LoadKubeconfig("/no/such/kubeconfig"), StatusIs(absl::StatusCode::kNotFound));
@@ -140,9 +148,15 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha
 std::string PluginScript(const std::string& count_file, const std::string& info_file,
                          const std::string& expiration) {
   return "#!/bin/sh\n"
-         "echo run >> " + count_file + "\n"
-         "printf '%s' \"$KUBERNETES_EXEC_INFO\" > " + info_file + "\n"
-         "n=$(wc -l < " + count_file + " | tr -d ' ')\n"
+         "echo run >> " +
+         count_file +
+         "\n"
+         "printf '%s' \"$KUBERNETES_EXEC_INFO\" > " +
+         info_file +
+         "\n"
+         "n=$(wc -l < " +
+         count_file +
+         " | tr -d ' ')\n"
          "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
          "\"status\":{\"token\":\"%s-%s-%s\"" +
          (expiration.empty() ? "" : ",\"expirationTimestamp\":\"" + expiration + "\"") +
@@ -160,7 +174,8 @@ users:
   user:
     exec:
       apiVersion: client.authentication.k8s.io/v1
-      command: )" + command + R"(
+      command: )" +
+         command + R"(
       args: [first-arg]
       env: [{name: PLUGIN_ENV, value: from-env}]
       provideClusterInfo: true
@@ -233,22 +248,29 @@ TEST(ExecPluginTest, TimesOut) {
 }
 
 TEST(ParseExecCredentialTest, TokenOrCertificate) {
-  ASSERT_OK_AND_ASSIGN(auto s, ParseExecCredential(
-                                   R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential",
+  ASSERT_OK_AND_ASSIGN(
+      auto s, ParseExecCredential(
+                  R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential",
         "status":{"clientCertificateData":"CERT","clientKeyData":"KEY"}})",
-                                   "client.authentication.k8s.io/v1beta1"));
+                  "client.authentication.k8s.io/v1beta1"));
   EXPECT_EQ(s.client_certificate_data, "CERT");
   EXPECT_EQ(s.client_key_data, "KEY");
   EXPECT_FALSE(s.expiration.has_value());
-  EXPECT_THAT(ParseExecCredential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{}})",
-                                  "client.authentication.k8s.io/v1"),
-              StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseExecCredential(R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"t"}})",
-                                  "client.authentication.k8s.io/v1"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("apiVersion")));
-  EXPECT_THAT(ParseExecCredential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"tomorrow"}})",
-                                  "client.authentication.k8s.io/v1"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expirationTimestamp")));
+  EXPECT_THAT(
+      ParseExecCredential(
+          R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{}})",
+          "client.authentication.k8s.io/v1"),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      ParseExecCredential(
+          R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"t"}})",
+          "client.authentication.k8s.io/v1"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("apiVersion")));
+  EXPECT_THAT(
+      ParseExecCredential(
+          R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"tomorrow"}})",
+          "client.authentication.k8s.io/v1"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expirationTimestamp")));
 }
 
 TEST(InClusterConfigTest, ReadsServiceAccountAndRotatesToken) {

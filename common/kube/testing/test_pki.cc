@@ -27,7 +27,8 @@ EVP_PKEY* NewKey() {
 
 std::string KeyPem(EVP_PKEY* key) {
   BIO* bio = BIO_new(BIO_s_mem());
-  Check(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "write key");
+  Check(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "write key");
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
   std::string out(data, static_cast<size_t>(n));
