@@ -211,12 +211,50 @@ absl::StatusOr<RestConfig> LoadKubeconfig(const std::string& path, std::string_v
   return rc;
 }
 
-absl::StatusOr<RestConfig> InClusterConfig(const std::string& root, const EnvLookup& env) {
-  EnvLookup lookup = env ? env : [](const std::string& name) -> std::optional<std::string> {
+namespace {
+
+EnvLookup OrProcessEnv(const EnvLookup& env) {
+  if (env) return env;
+  return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };
+}
+
+bool FileExists(const std::string& path) {
+  std::ifstream in(path);
+  return in.good();
+}
+
+}  // namespace
+
+absl::StatusOr<RestConfig> LoadDefaultRestConfig(std::string_view context, const EnvLookup& env,
+                                                 const std::string& root) {
+  EnvLookup lookup = OrProcessEnv(env);
+  if (std::optional<std::string> list = lookup("KUBECONFIG"); list && !list->empty()) {
+    size_t start = 0;
+    while (start <= list->size()) {
+      size_t colon = list->find(':', start);
+      if (colon == std::string::npos) colon = list->size();
+      std::string path = list->substr(start, colon - start);
+      if (!path.empty() && FileExists(path)) return LoadKubeconfig(path, context);
+      start = colon + 1;
+    }
+  }
+  if (std::optional<std::string> home = lookup("HOME"); home && !home->empty()) {
+    std::string path = *home + "/.kube/config";
+    if (FileExists(path)) return LoadKubeconfig(path, context);
+  }
+  absl::StatusOr<RestConfig> in_cluster = InClusterConfig(root, lookup);
+  if (in_cluster.ok() || !absl::IsFailedPrecondition(in_cluster.status())) return in_cluster;
+  return absl::FailedPreconditionError(
+      "no Kubernetes config: $KUBECONFIG names no existing file, $HOME/.kube/config does not "
+      "exist, and KUBERNETES_SERVICE_HOST/PORT are unset (not in a cluster)");
+}
+
+absl::StatusOr<RestConfig> InClusterConfig(const std::string& root, const EnvLookup& env) {
+  EnvLookup lookup = OrProcessEnv(env);
   std::optional<std::string> host = lookup("KUBERNETES_SERVICE_HOST");
   std::optional<std::string> port = lookup("KUBERNETES_SERVICE_PORT");
   if (!host || !port || host->empty() || port->empty()) {

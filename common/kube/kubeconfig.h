@@ -77,6 +77,14 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 absl::StatusOr<RestConfig> InClusterConfig(const std::string& root = "/",
                                            const EnvLookup& env = nullptr);
 
+// The config a service or CLI uses by default, like kubectl: the first existing file of
+// $KUBECONFIG (colon-separated; files are not merged), else $HOME/.kube/config, else the
+// in-cluster config (under `root`). `context` selects a kubeconfig context ("" = current).
+// kFailedPrecondition naming all three sources when none is available.
+absl::StatusOr<RestConfig> LoadDefaultRestConfig(std::string_view context = "",
+                                                 const EnvLookup& env = nullptr,
+                                                 const std::string& root = "/");
+
 // Reads a whole file. kNotFound if it does not exist, kPermissionDenied / kInternal otherwise.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 

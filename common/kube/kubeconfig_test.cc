@@ -307,6 +307,39 @@ TEST(InClusterConfigTest, ReadsServiceAccountAndRotatesToken) {
   EXPECT_EQ(rc.server, "https://[fd00::1]:443");
 }
 
+TEST(LoadDefaultRestConfigTest, KubeconfigEnvThenHomeThenInCluster) {
+  TempDir dir;
+  auto config = [](const std::string& server) {
+    return "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+           "clusters: [{name: k, cluster: {server: \"" +
+           server + "\"}}]\n";
+  };
+  WriteFile(dir.Join("env-config"), config("https://from-env:6443"));
+  WriteFile(dir.Join("home/.kube/config"), config("https://from-home:6443"));
+  WriteFile(dir.Join("root/var/run/secrets/kubernetes.io/serviceaccount/token"), "t");
+  std::map<std::string, std::string> env = {
+      {"KUBECONFIG", dir.Join("missing") + ":" + dir.Join("env-config")},
+      {"HOME", dir.Join("home")},
+      {"KUBERNETES_SERVICE_HOST", "10.0.0.1"},
+      {"KUBERNETES_SERVICE_PORT", "443"}};
+  auto lookup = [&](const std::string& k) -> std::optional<std::string> {
+    auto it = env.find(k);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  ASSERT_OK_AND_ASSIGN(RestConfig rc, LoadDefaultRestConfig("", lookup, dir.Join("root")));
+  EXPECT_EQ(rc.server, "https://from-env:6443");
+  env.erase("KUBECONFIG");
+  ASSERT_OK_AND_ASSIGN(rc, LoadDefaultRestConfig("", lookup, dir.Join("root")));
+  EXPECT_EQ(rc.server, "https://from-home:6443");
+  env["HOME"] = dir.Join("nohome");
+  ASSERT_OK_AND_ASSIGN(rc, LoadDefaultRestConfig("", lookup, dir.Join("root")));
+  EXPECT_EQ(rc.server, "https://10.0.0.1:443");
+  env.erase("KUBERNETES_SERVICE_HOST");
+  EXPECT_THAT(LoadDefaultRestConfig("", lookup, dir.Join("root")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("KUBECONFIG")));
+}
+
 TEST(InClusterConfigTest, NotInClusterAndMissingToken) {
   TempDir root;
   auto none = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
