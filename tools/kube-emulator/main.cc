@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   if (!kubeconfig.empty()) {
     std::string cfg = KubeconfigYaml(
         server.Url(), material ? material->ca_cert : "",
-        kubeconfig_client_cert ? "" : token,
+        kubeconfig_client_cert && material ? "" : token,
         kubeconfig_client_cert && material ? material->client_cert : "",
         kubeconfig_client_cert && material ? material->client_key : "");
     if (!WriteFileAtomically(kubeconfig, cfg)) {

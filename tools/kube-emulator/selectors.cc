@@ -141,7 +141,10 @@ absl::StatusOr<LabelSelector> ParseLabelSelector(std::string_view text) {
 }
 
 bool FieldSelector::Matches(const nlohmann::json& object) const {
-  const auto& meta = object.contains("metadata") ? object["metadata"] : nlohmann::json();
+  if (requirements_.empty()) return true;
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  auto it = object.find("metadata");
+  const nlohmann::json& meta = it != object.end() ? *it : kEmpty;  // no copy
   for (const auto& r : requirements_) {
     std::string field = r.key == "metadata.name" ? "name" : "namespace";
     std::string value = meta.is_object() ? meta.value(field, "") : "";

@@ -431,7 +431,8 @@ absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
     for (; it != objs.end(); ++it) {
       if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
       const Json& o = *it->second;
-      if (!labels.Matches(MetaOf(o).value("labels", Json())) || !fields.Matches(o)) continue;
+      if (!labels.Empty() && !labels.Matches(MetaOf(o).value("labels", Json()))) continue;
+      if (!fields.Matches(o)) continue;
       if (options.limit > 0 && static_cast<long long>(items.size()) >= options.limit) {
         next = EncodeContinue(rv_, std::prev(it)->first);
         break;
@@ -441,8 +442,13 @@ absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
   }
   Json meta = {{"resourceVersion", std::to_string(rv_)}};
   if (!next.empty()) meta["continue"] = next;
-  return Json{{"kind", rt.kind + "List"}, {"apiVersion", rt.ApiVersion()},
-              {"metadata", meta}, {"items", std::move(items)}};
+  // Assigned, not brace-initialised: an initializer list would deep-copy every item.
+  Json out = Json::object();
+  out["kind"] = rt.kind + "List";
+  out["apiVersion"] = rt.ApiVersion();
+  out["metadata"] = std::move(meta);
+  out["items"] = std::move(items);
+  return out;
 }
 
 absl::StatusOr<Json> Store::Update(const ResourceType& rt, std::string_view ns,
