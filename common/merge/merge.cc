@@ -182,10 +182,13 @@ bool SameIgnoringTime(const Json& a, const Json& b) {
   return true;
 }
 
-// What prune removes: paths of the manager's previous set (named fields with children
-// counting as members) that no manager owns any more, also by that rule.
+// What prune removes: members (leaves, list items) of the manager's previous set that no
+// manager owns any more. A struct the manager only had fields under (metadata, when it stops
+// applying labels) is not itself removed: its other fields (name, namespace) were never the
+// manager's, as structured-merge-diff's addBackDanglingItems ensures; RemoveItems drops maps
+// that the removal leaves empty.
 void Removable(const FieldSet& last, const FieldSet* owned, bool named, FieldSet& out) {
-  const bool last_member = last.member || (named && !last.children.empty());
+  const bool last_member = last.member;
   const bool owned_member =
       owned != nullptr && (owned->member || (named && !owned->children.empty()));
   if (last_member && !owned_member) {

@@ -155,6 +155,21 @@ TEST(ServerSideApplyTest, FieldsNoLongerAppliedAreRemoved) {
   EXPECT_EQ(second.object["metadata"]["managedFields"][0]["time"], kT1);
 }
 
+// Regression: dropping the last label once removed the whole metadata (name, namespace)
+// because metadata counted as a field the manager owned.
+TEST(ServerSideApplyTest, DroppingTheLastLabelKeepsTheRestOfMetadata) {
+  Json config = J(R"({"apiVersion":"v1","kind":"ConfigMap",
+    "metadata":{"name":"c","namespace":"ns","labels":{"team":"a"}},"data":{"x":"1"}})");
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome first, Apply(Json(), config, "mgr"));
+  config["metadata"].erase("labels");
+  ASSERT_OK_AND_ASSIGN(ApplyOutcome second, Apply(first.object, config, "mgr", kT1));
+  EXPECT_TRUE(second.changed);
+  EXPECT_EQ(second.object["metadata"]["name"], "c");
+  EXPECT_EQ(second.object["metadata"]["namespace"], "ns");
+  EXPECT_FALSE(second.object["metadata"].contains("labels"));
+  EXPECT_EQ(second.object["data"], J(R"({"x":"1"})"));
+}
+
 TEST(ServerSideApplyTest, CoOwnedFieldIsKeptWhenOneManagerStopsApplying) {
   Json a_config = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},
                         "data":{"shared":"x","mine":"y"}})");

@@ -129,8 +129,7 @@ TEST(DiffObject, ChangedImageAndReplicasAreDrift) {
                           HasSubstr("+      - image: nginx:1.25\n"), HasSubstr("--- live\n")));
 }
 
-// Needs the merge prune fix (fields not applied any more must not take metadata with them).
-TEST(DiffObject, DISABLED_FieldRemovedFromGitIsDrift) {
+TEST(DiffObject, FieldRemovedFromGitIsDrift) {
   Json desired = Y(kDeploy);
   desired["metadata"]["labels"] = {{"team", "a"}};
   Json live = LiveAfterApply(desired);

@@ -282,9 +282,11 @@ void RemoveItems(Json& v, const FieldSet& remove, Walker& w) {
       if (child.member) {
         v.erase(it);
       } else {
+        const bool was_empty = it->is_object() && it->empty();
         w.path.push_back(name);
         RemoveItems(*it, child, w);
         w.path.pop_back();
+        if (it->is_object() && it->empty() && !was_empty) v.erase(it);
       }
     }
     return;
