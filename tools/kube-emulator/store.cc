@@ -451,6 +451,25 @@ absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
   return out;
 }
 
+absl::StatusOr<std::vector<std::shared_ptr<const Json>>> Store::ListShared(
+    const ResourceType& rt, std::string_view ns, const ListOptions& options) {
+  DL_ASSIGN_OR_RETURN(LabelSelector labels, ParseLabelSelector(options.label_selector));
+  DL_ASSIGN_OR_RETURN(FieldSelector fields, ParseFieldSelector(options.field_selector));
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const Json>> out;
+  auto oit = objects_.find(rt.StoreKey());
+  if (oit == objects_.end()) return out;
+  std::string prefix = rt.namespaced && !ns.empty() ? std::string(ns) + "/" : "";
+  for (auto it = oit->second.lower_bound(prefix); it != oit->second.end(); ++it) {
+    if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
+    const Json& o = *it->second;
+    if (!labels.Empty() && !labels.Matches(MetaOf(o).value("labels", Json()))) continue;
+    if (!fields.Matches(o)) continue;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 absl::StatusOr<Json> Store::Update(const ResourceType& rt, std::string_view ns,
                                    std::string_view name, Json body,
                                    const WriteOptions& options) {

@@ -124,6 +124,11 @@ class Store {
   // A <Kind>List with metadata.resourceVersion (and metadata.continue when limited).
   absl::StatusOr<Json> List(const ResourceType& rt, std::string_view ns,
                             const ListOptions& options);
+  // Like List, but returns the stored objects themselves (shared, immutable, no copies;
+  // custom resources keep the apiVersion they were written with). For in-process callers
+  // such as benchmarks. Errors: kInvalidArgument-shaped BadRequest for bad selectors.
+  absl::StatusOr<std::vector<std::shared_ptr<const Json>>> ListShared(
+      const ResourceType& rt, std::string_view ns, const ListOptions& options);
   // PUT. A non-empty metadata.resourceVersion in `body` must match (else Conflict).
   absl::StatusOr<Json> Update(const ResourceType& rt, std::string_view ns,
                               std::string_view name, Json body, const WriteOptions& options);
