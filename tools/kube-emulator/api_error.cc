@@ -9,17 +9,28 @@ namespace {
 
 absl::StatusCode CodeFor(int http) {
   switch (http) {
-    case 400: return absl::StatusCode::kInvalidArgument;
-    case 401: return absl::StatusCode::kUnauthenticated;
-    case 403: return absl::StatusCode::kPermissionDenied;
-    case 404: return absl::StatusCode::kNotFound;
-    case 405: return absl::StatusCode::kUnimplemented;
-    case 409: return absl::StatusCode::kAborted;
-    case 410: return absl::StatusCode::kOutOfRange;
-    case 413: return absl::StatusCode::kResourceExhausted;
-    case 415: return absl::StatusCode::kInvalidArgument;
-    case 422: return absl::StatusCode::kInvalidArgument;
-    default: return absl::StatusCode::kInternal;
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 405:
+      return absl::StatusCode::kUnimplemented;
+    case 409:
+      return absl::StatusCode::kAborted;
+    case 410:
+      return absl::StatusCode::kOutOfRange;
+    case 413:
+      return absl::StatusCode::kResourceExhausted;
+    case 415:
+      return absl::StatusCode::kInvalidArgument;
+    case 422:
+      return absl::StatusCode::kInvalidArgument;
+    default:
+      return absl::StatusCode::kInternal;
   }
 }
 
@@ -35,9 +46,12 @@ Json Details(const GroupResource& gr, std::string_view name) {
 
 absl::Status KubeError(int http_code, std::string_view reason, std::string_view message,
                        Json details) {
-  Json s = {{"kind", "Status"},     {"apiVersion", "v1"},
-            {"metadata", Json::object()}, {"status", "Failure"},
-            {"message", std::string(message)}, {"reason", std::string(reason)},
+  Json s = {{"kind", "Status"},
+            {"apiVersion", "v1"},
+            {"metadata", Json::object()},
+            {"status", "Failure"},
+            {"message", std::string(message)},
+            {"reason", std::string(reason)},
             {"code", http_code}};
   if (!details.is_null()) s["details"] = std::move(details);
   absl::Status st(CodeFor(http_code), std::string(message));
@@ -46,8 +60,7 @@ absl::Status KubeError(int http_code, std::string_view reason, std::string_view 
 }
 
 absl::Status NotFoundError(const GroupResource& gr, std::string_view name) {
-  return KubeError(404, "NotFound",
-                   gr.ToString() + " \"" + std::string(name) + "\" not found",
+  return KubeError(404, "NotFound", gr.ToString() + " \"" + std::string(name) + "\" not found",
                    Details(gr, name));
 }
 
@@ -57,11 +70,10 @@ absl::Status AlreadyExistsError(const GroupResource& gr, std::string_view name) 
                    Details(gr, name));
 }
 
-absl::Status ConflictError(const GroupResource& gr, std::string_view name,
-                           std::string_view why) {
+absl::Status ConflictError(const GroupResource& gr, std::string_view name, std::string_view why) {
   return KubeError(409, "Conflict",
-                   "Operation cannot be fulfilled on " + gr.ToString() + " \"" +
-                       std::string(name) + "\": " + std::string(why),
+                   "Operation cannot be fulfilled on " + gr.ToString() + " \"" + std::string(name) +
+                       "\": " + std::string(why),
                    Details(gr, name));
 }
 
@@ -73,8 +85,8 @@ absl::Status InvalidError(std::string_view group, std::string_view kind, std::st
   for (size_t i = 0; i < causes.size(); ++i) {
     if (i > 0) msg += ", ";
     msg += causes[i].field + ": " + causes[i].message;
-    jc.push_back({{"reason", causes[i].type}, {"message", causes[i].message},
-                  {"field", causes[i].field}});
+    jc.push_back(
+        {{"reason", causes[i].type}, {"message", causes[i].message}, {"field", causes[i].field}});
   }
   if (causes.size() > 1) {
     msg = qualified + " \"" + std::string(name) + "\" is invalid: [";
@@ -93,12 +105,11 @@ absl::Status BadRequestError(std::string_view message) {
   return KubeError(400, "BadRequest", message);
 }
 
-absl::Status ForbiddenError(const GroupResource& gr, std::string_view name,
-                            std::string_view why) {
-  return KubeError(403, "Forbidden",
-                   gr.ToString() + " \"" + std::string(name) + "\" is forbidden: " +
-                       std::string(why),
-                   Details(gr, name));
+absl::Status ForbiddenError(const GroupResource& gr, std::string_view name, std::string_view why) {
+  return KubeError(
+      403, "Forbidden",
+      gr.ToString() + " \"" + std::string(name) + "\" is forbidden: " + std::string(why),
+      Details(gr, name));
 }
 
 absl::Status MethodNotAllowedError() {
@@ -110,7 +121,8 @@ absl::Status MethodNotAllowedError() {
 absl::Status UnsupportedMediaTypeError(std::string_view accepted) {
   return KubeError(415, "UnsupportedMediaType",
                    "the body of the request was in an unknown format - accepted media types "
-                   "include: " + std::string(accepted));
+                   "include: " +
+                       std::string(accepted));
 }
 
 absl::Status GoneError(std::string_view message) { return KubeError(410, "Expired", message); }
@@ -163,22 +175,60 @@ Json ToKubeStatus(const absl::Status& status) {
   int code = 500;
   std::string reason = "InternalError";
   switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: code = 400; reason = "BadRequest"; break;
-    case absl::StatusCode::kNotFound: code = 404; reason = "NotFound"; break;
-    case absl::StatusCode::kAlreadyExists: code = 409; reason = "AlreadyExists"; break;
-    case absl::StatusCode::kAborted: code = 409; reason = "Conflict"; break;
-    case absl::StatusCode::kUnauthenticated: code = 401; reason = "Unauthorized"; break;
-    case absl::StatusCode::kPermissionDenied: code = 403; reason = "Forbidden"; break;
-    case absl::StatusCode::kUnimplemented: code = 405; reason = "MethodNotAllowed"; break;
-    case absl::StatusCode::kOutOfRange: code = 410; reason = "Expired"; break;
-    case absl::StatusCode::kResourceExhausted: code = 413; reason = "RequestEntityTooLarge"; break;
-    case absl::StatusCode::kDeadlineExceeded: code = 504; reason = "Timeout"; break;
-    case absl::StatusCode::kUnavailable: code = 503; reason = "ServiceUnavailable"; break;
-    default: break;
+    case absl::StatusCode::kInvalidArgument:
+      code = 400;
+      reason = "BadRequest";
+      break;
+    case absl::StatusCode::kNotFound:
+      code = 404;
+      reason = "NotFound";
+      break;
+    case absl::StatusCode::kAlreadyExists:
+      code = 409;
+      reason = "AlreadyExists";
+      break;
+    case absl::StatusCode::kAborted:
+      code = 409;
+      reason = "Conflict";
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      code = 401;
+      reason = "Unauthorized";
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      code = 403;
+      reason = "Forbidden";
+      break;
+    case absl::StatusCode::kUnimplemented:
+      code = 405;
+      reason = "MethodNotAllowed";
+      break;
+    case absl::StatusCode::kOutOfRange:
+      code = 410;
+      reason = "Expired";
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = 413;
+      reason = "RequestEntityTooLarge";
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      code = 504;
+      reason = "Timeout";
+      break;
+    case absl::StatusCode::kUnavailable:
+      code = 503;
+      reason = "ServiceUnavailable";
+      break;
+    default:
+      break;
   }
-  return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()},
-          {"status", "Failure"}, {"message", std::string(status.message())},
-          {"reason", reason}, {"code", code}};
+  return {{"kind", "Status"},
+          {"apiVersion", "v1"},
+          {"metadata", Json::object()},
+          {"status", "Failure"},
+          {"message", std::string(status.message())},
+          {"reason", reason},
+          {"code", code}};
 }
 
 int HttpCode(const absl::Status& status) {
@@ -187,7 +237,9 @@ int HttpCode(const absl::Status& status) {
 }
 
 Json SuccessStatus(const Json& details) {
-  Json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()},
+  Json s = {{"kind", "Status"},
+            {"apiVersion", "v1"},
+            {"metadata", Json::object()},
             {"status", "Success"}};
   if (!details.is_null()) s["details"] = details;
   return s;

@@ -45,14 +45,12 @@ absl::Status KubeError(int http_code, std::string_view reason, std::string_view 
 absl::Status NotFoundError(const GroupResource& gr, std::string_view name);
 absl::Status AlreadyExistsError(const GroupResource& gr, std::string_view name);
 // Optimistic-concurrency conflict (stale resourceVersion).
-absl::Status ConflictError(const GroupResource& gr, std::string_view name,
-                           std::string_view why);
+absl::Status ConflictError(const GroupResource& gr, std::string_view name, std::string_view why);
 // 422 Invalid: "Kind.group \"name\" is invalid: field: msg, field2: msg2".
 absl::Status InvalidError(std::string_view group, std::string_view kind, std::string_view name,
                           const std::vector<StatusCause>& causes);
 absl::Status BadRequestError(std::string_view message);
-absl::Status ForbiddenError(const GroupResource& gr, std::string_view name,
-                            std::string_view why);
+absl::Status ForbiddenError(const GroupResource& gr, std::string_view name, std::string_view why);
 absl::Status MethodNotAllowedError();
 absl::Status UnsupportedMediaTypeError(std::string_view accepted);
 absl::Status GoneError(std::string_view message);  // 410, reason Expired

@@ -26,7 +26,10 @@ std::string Annotation(const Json& o, const char* name) {
 Json Condition(const Json& old_status, const std::string& type, const std::string& status,
                const std::string& reason, const std::string& message, const std::string& now,
                bool update_time) {
-  Json c = {{"type", type}, {"status", status}, {"reason", reason}, {"message", message},
+  Json c = {{"type", type},
+            {"status", status},
+            {"reason", reason},
+            {"message", message},
             {"lastTransitionTime", now}};
   if (update_time) c["lastUpdateTime"] = now;
   auto it = old_status.find("conditions");
@@ -103,11 +106,11 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
       s["updatedReplicas"] = done ? replicas : 0;
       s["unavailableReplicas"] = replicas;
       bool avail = was_available && !fail;
-      Json available =
-          avail ? Condition(old, "Available", "True", "MinimumReplicasAvailable",
-                            "Deployment has minimum availability.", now, true)
-                : Condition(old, "Available", "False", "MinimumReplicasUnavailable",
-                            "Deployment does not have minimum availability.", now, true);
+      Json available = avail
+                           ? Condition(old, "Available", "True", "MinimumReplicasAvailable",
+                                       "Deployment has minimum availability.", now, true)
+                           : Condition(old, "Available", "False", "MinimumReplicasUnavailable",
+                                       "Deployment does not have minimum availability.", now, true);
       Json progressing =
           done ? Condition(old, "Progressing", "False", "ProgressDeadlineExceeded",
                            "ReplicaSet \"" + rs + "\" has timed out progressing.", now, true)
@@ -139,9 +142,10 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
     }
   } else if (k == "DaemonSet") {
     long long ready = (done && !fail) ? 1 : 0;
-    s = {{"observedGeneration", gen}, {"desiredNumberScheduled", 1},
-         {"currentNumberScheduled", 1}, {"numberMisscheduled", 0}, {"numberReady", ready},
-         {"numberAvailable", ready}, {"updatedNumberScheduled", ready}};
+    s = {{"observedGeneration", gen},      {"desiredNumberScheduled", 1},
+         {"currentNumberScheduled", 1},    {"numberMisscheduled", 0},
+         {"numberReady", ready},           {"numberAvailable", ready},
+         {"updatedNumberScheduled", ready}};
     if (!ready) s["numberUnavailable"] = 1;
   } else if (k == "Job") {
     std::string start = old.value("startTime", now);
@@ -152,20 +156,20 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
     } else if (fail) {
       s["failed"] = 1;
       s["ready"] = 0;
-      s["conditions"] = Json::array(
-          {Condition(old, "FailureTarget", "True", "BackoffLimitExceeded",
-                     "Job has reached the specified backoff limit", now, false),
-           Condition(old, "Failed", "True", "BackoffLimitExceeded",
-                     "Job has reached the specified backoff limit", now, false)});
+      s["conditions"] =
+          Json::array({Condition(old, "FailureTarget", "True", "BackoffLimitExceeded",
+                                 "Job has reached the specified backoff limit", now, false),
+                       Condition(old, "Failed", "True", "BackoffLimitExceeded",
+                                 "Job has reached the specified backoff limit", now, false)});
     } else {
       s["succeeded"] = spec.value("completions", 1LL);
       s["ready"] = 0;
       s["completionTime"] = old.value("completionTime", now);
-      s["conditions"] = Json::array(
-          {Condition(old, "SuccessCriteriaMet", "True", "CompletionsReached",
-                     "Reached expected number of succeeded pods", now, false),
-           Condition(old, "Complete", "True", "CompletionsReached",
-                     "Reached expected number of succeeded pods", now, false)});
+      s["conditions"] =
+          Json::array({Condition(old, "SuccessCriteriaMet", "True", "CompletionsReached",
+                                 "Reached expected number of succeeded pods", now, false),
+                       Condition(old, "Complete", "True", "CompletionsReached",
+                                 "Reached expected number of succeeded pods", now, false)});
     }
     d.recheck_after = done ? std::nullopt : d.recheck_after;
   } else if (k == "Pod") {
@@ -173,9 +177,12 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
     bool ready = done && !fail;
     if (spec.contains("containers") && spec["containers"].is_array()) {
       for (const auto& c : spec["containers"]) {
-        Json st = {{"name", c.value("name", "")}, {"image", c.value("image", "")},
-                   {"ready", ready}, {"restartCount", 0}};
-        if (ready) st["state"] = {{"running", {{"startedAt", old.value("startTime", now)}}}};
+        Json st = {{"name", c.value("name", "")},
+                   {"image", c.value("image", "")},
+                   {"ready", ready},
+                   {"restartCount", 0}};
+        if (ready)
+          st["state"] = {{"running", {{"startedAt", old.value("startTime", now)}}}};
         else if (fail && done) {
           st["state"] = {{"waiting", {{"reason", "CrashLoopBackOff"}}}};
         } else {
@@ -214,8 +221,8 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
     s = {{"acceptedNames", spec.value("names", Json::object())},
          {"storedVersions", stored},
          {"conditions",
-          Json::array({Condition(old, "NamesAccepted", "True", "NoConflicts",
-                                 "no conflicts found", now, false),
+          Json::array({Condition(old, "NamesAccepted", "True", "NoConflicts", "no conflicts found",
+                                 now, false),
                        Condition(old, "Established", "True", "InitialNamesAccepted",
                                  "the initial names have been accepted", now, false)})}};
   } else if ((k == "Service" && spec.value("type", "") == "LoadBalancer") || k == "Ingress") {
@@ -280,8 +287,7 @@ int Controllers::RunOnce() {
     for (const auto& rt : store_->registry().All()) {
       for (const auto& o : store_->Objects(rt->StoreKey())) {
         const Json& m = Field(*o, "metadata");
-        changed.emplace_back(rt->StoreKey(),
-                             m.value("namespace", "") + "/" + m.value("name", ""));
+        changed.emplace_back(rt->StoreKey(), m.value("namespace", "") + "/" + m.value("name", ""));
       }
     }
   }

@@ -85,8 +85,14 @@ class EmulatorProcess {
     dir_ = MakeTempDir();
     std::vector<std::string> argv = {
         std::string(DRIFTLESS_BINARY_DIR) + "/tools/kube-emulator/driftless-kube-emulator",
-        "--port", "0", "--ready-file", dir_ + "/ready", "--write-kubeconfig",
-        dir_ + "/kubeconfig", "--rollout-delay", "100"};
+        "--port",
+        "0",
+        "--ready-file",
+        dir_ + "/ready",
+        "--write-kubeconfig",
+        dir_ + "/kubeconfig",
+        "--rollout-delay",
+        "100"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = Spawn(argv, dir_ + "/emulator.out", dir_ + "/emulator.err");
     if (pid_ <= 0) return false;

@@ -248,10 +248,15 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
 
   if (path == "/version") {
     return SendJson(res, 200,
-                    {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.3"},
-                     {"gitCommit", "driftless-kube-emulator"}, {"gitTreeState", "clean"},
-                     {"buildDate", "2026-01-01T00:00:00Z"}, {"goVersion", "go1.23.6"},
-                     {"compiler", "gc"}, {"platform", "linux/amd64"}});
+                    {{"major", "1"},
+                     {"minor", "32"},
+                     {"gitVersion", "v1.32.3"},
+                     {"gitCommit", "driftless-kube-emulator"},
+                     {"gitTreeState", "clean"},
+                     {"buildDate", "2026-01-01T00:00:00Z"},
+                     {"goVersion", "go1.23.6"},
+                     {"compiler", "gc"},
+                     {"platform", "linux/amd64"}});
   }
   if (path == "/api" || path == "/apis") {
     bool core = path == "/api";
@@ -267,8 +272,8 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
     return SendJson(res, 200, core ? reg.LegacyApiVersions() : reg.LegacyApiGroupList());
   }
   if ((seg.size() == 2 && seg[0] == "api") || (seg.size() == 3 && seg[0] == "apis")) {
-    auto list = seg[0] == "api" ? reg.ApiResourceList("", seg[1])
-                                : reg.ApiResourceList(seg[1], seg[2]);
+    auto list =
+        seg[0] == "api" ? reg.ApiResourceList("", seg[1]) : reg.ApiResourceList(seg[1], seg[2]);
     if (!list) return SendError(res, ResourceNotFoundError());
     return SendJson(res, 200, *list);
   }
@@ -310,17 +315,16 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
   Route route;
   if (!ParseRoute(reg, seg, &route)) return SendError(res, ResourceNotFoundError());
   const ResourceType& rt = *route.rt;
-  if (!route.subresource.empty() &&
-      !((route.subresource == "status" && rt.has_status) ||
-        (route.subresource == "scale" && rt.has_scale))) {
+  if (!route.subresource.empty() && !((route.subresource == "status" && rt.has_status) ||
+                                      (route.subresource == "scale" && rt.has_scale))) {
     return SendError(res, ResourceNotFoundError());
   }
   bool table = accept.find("as=Table") != std::string::npos;
   std::string dry = Param(req, "dryRun");
   if (!dry.empty() && dry != "All") {
-    return SendError(res, KubeError(400, "BadRequest",
-                                    "Invalid dryRun value: \"" + dry +
-                                        "\": supported values: \"All\""));
+    return SendError(res,
+                     KubeError(400, "BadRequest",
+                               "Invalid dryRun value: \"" + dry + "\": supported values: \"All\""));
   }
   WriteOptions wo;
   wo.dry_run = dry == "All";
@@ -345,9 +349,9 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
       std::shared_ptr<Watcher> watcher(std::move(*w));
       long long timeout_s = 0;
       (void)absl::SimpleAtoi(Param(req, "timeoutSeconds"), &timeout_s);
-      auto deadline = timeout_s > 0 ? std::chrono::steady_clock::now() +
-                                          std::chrono::seconds(timeout_s)
-                                    : std::chrono::steady_clock::time_point::max();
+      auto deadline = timeout_s > 0
+                          ? std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s)
+                          : std::chrono::steady_clock::time_point::max();
       bool bookmarks = Truthy(Param(req, "allowWatchBookmarks"));
       bool initial_end = bookmarks && Truthy(Param(req, "sendInitialEvents"));
       auto rtp = route.rt;
@@ -356,9 +360,8 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
       res.status = 200;
       // ";stream=watch" also keeps httplib from gzip-buffering the stream.
       res.set_chunked_content_provider(
-          "application/json;stream=watch",
-          [this, watcher, deadline, bookmarks, table, rtp, include, state](
-              size_t, httplib::DataSink& sink) {
+          "application/json;stream=watch", [this, watcher, deadline, bookmarks, table, rtp, include,
+                                            state](size_t, httplib::DataSink& sink) {
             if (stopping_) {
               sink.done();
               return true;
@@ -373,7 +376,8 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
               *state = false;
               Json bm = {{"type", "BOOKMARK"},
                          {"object",
-                          {{"kind", rtp->kind}, {"apiVersion", rtp->ApiVersion()},
+                          {{"kind", rtp->kind},
+                           {"apiVersion", rtp->ApiVersion()},
                            {"metadata",
                             {{"resourceVersion", std::to_string(watcher->Position())},
                              {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}}}};
@@ -384,11 +388,12 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
             if (!ev) {
               std::string line = "\n";
               if (bookmarks) {
-                Json bm = {{"type", "BOOKMARK"},
-                           {"object",
-                            {{"kind", rtp->kind}, {"apiVersion", rtp->ApiVersion()},
-                             {"metadata",
-                              {{"resourceVersion", std::to_string(watcher->Position())}}}}}};
+                Json bm = {
+                    {"type", "BOOKMARK"},
+                    {"object",
+                     {{"kind", rtp->kind},
+                      {"apiVersion", rtp->ApiVersion()},
+                      {"metadata", {{"resourceVersion", std::to_string(watcher->Position())}}}}}};
                 line = bm.dump() + "\n";
               }
               return sink.write(line.data(), line.size());
@@ -462,16 +467,20 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (method == "PATCH") {
     std::string type = BaseType(req.get_header_value("Content-Type"));
     PatchType pt;
-    if (type == "application/json-patch+json") pt = PatchType::kJsonPatch;
-    else if (type == "application/merge-patch+json") pt = PatchType::kMergePatch;
-    else if (type == "application/strategic-merge-patch+json") pt = PatchType::kStrategicMergePatch;
+    if (type == "application/json-patch+json")
+      pt = PatchType::kJsonPatch;
+    else if (type == "application/merge-patch+json")
+      pt = PatchType::kMergePatch;
+    else if (type == "application/strategic-merge-patch+json")
+      pt = PatchType::kStrategicMergePatch;
     else if (type == "application/apply-patch+yaml" || type == "application/apply-patch+cbor")
       pt = PatchType::kApply;
     else
-      return SendError(res, UnsupportedMediaTypeError(
-                                "application/json-patch+json, application/merge-patch+json, "
-                                "application/apply-patch+yaml"
-                                + std::string(rt.custom ? "" : ", application/strategic-merge-patch+json")));
+      return SendError(
+          res, UnsupportedMediaTypeError(
+                   "application/json-patch+json, application/merge-patch+json, "
+                   "application/apply-patch+yaml" +
+                   std::string(rt.custom ? "" : ", application/strategic-merge-patch+json")));
     if (pt != PatchType::kApply && wo.field_manager.empty()) {
       wo.field_manager = DefaultManager(req);
     }
@@ -505,8 +514,8 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
         d.precondition_resource_version = b["preconditions"].value("resourceVersion", "");
       }
     }
-    if (!d.propagation.empty() && d.propagation != "Background" &&
-        d.propagation != "Foreground" && d.propagation != "Orphan") {
+    if (!d.propagation.empty() && d.propagation != "Background" && d.propagation != "Foreground" &&
+        d.propagation != "Orphan") {
       return SendError(res, BadRequestError("invalid propagationPolicy: " + d.propagation));
     }
     auto r = store_->Delete(rt, route.ns, route.name, d);
@@ -519,8 +528,10 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
 std::string KubeconfigYaml(const std::string& server_url, const std::string& ca_pem,
                            const std::string& token, const std::string& client_cert_pem,
                            const std::string& client_key_pem) {
-  std::string y = "apiVersion: v1\nkind: Config\nclusters:\n- name: driftless-emulator\n"
-                  "  cluster:\n    server: " + server_url + "\n";
+  std::string y =
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: driftless-emulator\n"
+      "  cluster:\n    server: " +
+      server_url + "\n";
   if (!ca_pem.empty()) {
     y += "    certificate-authority-data: " + absl::Base64Escape(ca_pem) + "\n";
   }

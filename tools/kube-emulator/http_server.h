@@ -33,9 +33,9 @@ namespace driftless::kube_emulator {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  int port = 0;                          // 0 = pick a free port
-  std::string token;                     // non-empty: require this bearer token (or a cert)
-  size_t threads = 256;                  // request threads (watches hold one each)
+  int port = 0;                             // 0 = pick a free port
+  std::string token;                        // non-empty: require this bearer token (or a cert)
+  size_t threads = 256;                     // request threads (watches hold one each)
   size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
   std::chrono::milliseconds watch_heartbeat{2000};
 };

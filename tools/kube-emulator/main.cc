@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
       std::stringstream ss;
       ss << in.rdbuf();
       Json dump = Json::parse(ss.str(), nullptr, false);
-      absl::Status st = dump.is_discarded() ? absl::InvalidArgumentError("not JSON")
-                                            : store.Load(dump);
+      absl::Status st =
+          dump.is_discarded() ? absl::InvalidArgumentError("not JSON") : store.Load(dump);
       if (!st.ok()) {
         std::cerr << "state file " << state_file << ": " << st.message() << "\n";
         return 1;
@@ -100,11 +100,11 @@ int main(int argc, char** argv) {
   controllers.Start();
 
   if (!kubeconfig.empty()) {
-    std::string cfg = KubeconfigYaml(
-        server.Url(), material ? material->ca_cert : "",
-        kubeconfig_client_cert && material ? "" : token,
-        kubeconfig_client_cert && material ? material->client_cert : "",
-        kubeconfig_client_cert && material ? material->client_key : "");
+    std::string cfg =
+        KubeconfigYaml(server.Url(), material ? material->ca_cert : "",
+                       kubeconfig_client_cert && material ? "" : token,
+                       kubeconfig_client_cert && material ? material->client_cert : "",
+                       kubeconfig_client_cert && material ? material->client_key : "");
     if (!WriteFileAtomically(kubeconfig, cfg)) {
       std::cerr << "cannot write " << kubeconfig << "\n";
       return 1;

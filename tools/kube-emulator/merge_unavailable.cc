@@ -12,8 +12,7 @@ const Schema& Schema::BuiltIn() {
   return s;
 }
 
-ListInfo Schema::ListAt(std::string_view, std::string_view,
-                        const std::vector<std::string>&) const {
+ListInfo Schema::ListAt(std::string_view, std::string_view, const std::vector<std::string>&) const {
   return {};
 }
 

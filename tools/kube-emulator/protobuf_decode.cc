@@ -27,9 +27,14 @@ class Reader {
     f->number = static_cast<int>(key >> 3);
     f->wire = static_cast<int>(key & 7);
     switch (f->wire) {
-      case 0: return Varint(&f->varint);
-      case 1: pos_ += 8; return pos_ <= data_.size();
-      case 5: pos_ += 4; return pos_ <= data_.size();
+      case 0:
+        return Varint(&f->varint);
+      case 1:
+        pos_ += 8;
+        return pos_ <= data_.size();
+      case 5:
+        pos_ += 4;
+        return pos_ <= data_.size();
       case 2: {
         unsigned long long len;
         if (!Varint(&len) || pos_ + len > data_.size()) return false;
@@ -37,7 +42,8 @@ class Reader {
         pos_ += len;
         return true;
       }
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -75,12 +81,23 @@ bool ObjectMeta(std::string_view data, Json* meta) {
     if (!r.Next(&f)) return false;
     if (f.wire != 2) continue;
     switch (f.number) {
-      case 1: (*meta)["name"] = std::string(f.bytes); break;
-      case 2: (*meta)["generateName"] = std::string(f.bytes); break;
-      case 3: (*meta)["namespace"] = std::string(f.bytes); break;
-      case 11: if (!MapEntry(f.bytes, false, &(*meta)["labels"])) return false; break;
-      case 12: if (!MapEntry(f.bytes, false, &(*meta)["annotations"])) return false; break;
-      default: break;
+      case 1:
+        (*meta)["name"] = std::string(f.bytes);
+        break;
+      case 2:
+        (*meta)["generateName"] = std::string(f.bytes);
+        break;
+      case 3:
+        (*meta)["namespace"] = std::string(f.bytes);
+        break;
+      case 11:
+        if (!MapEntry(f.bytes, false, &(*meta)["labels"])) return false;
+        break;
+      case 12:
+        if (!MapEntry(f.bytes, false, &(*meta)["annotations"])) return false;
+        break;
+      default:
+        break;
     }
   }
   return true;
@@ -111,8 +128,10 @@ absl::StatusOr<Json> DecodeKubernetesProtobuf(std::string_view body) {
     }
   }
   if (kind != "Namespace" && kind != "ConfigMap" && kind != "Secret") {
-    return absl::UnimplementedError("protobuf bodies are supported for Namespace, ConfigMap and "
-                                    "Secret only; send JSON (" + kind + ")");
+    return absl::UnimplementedError(
+        "protobuf bodies are supported for Namespace, ConfigMap and "
+        "Secret only; send JSON (" +
+        kind + ")");
   }
   Json obj = {{"apiVersion", api_version}, {"kind", kind}, {"metadata", Json::object()}};
   Reader r(raw);

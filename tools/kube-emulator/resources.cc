@@ -10,8 +10,8 @@ namespace {
 using RT = ResourceType;
 
 std::vector<std::shared_ptr<const ResourceType>> BuiltIns() {
-  auto make = [](std::string g, std::string v, std::string kind, std::string plural,
-                 bool ns, std::vector<std::string> shorts, bool status, bool scale,
+  auto make = [](std::string g, std::string v, std::string kind, std::string plural, bool ns,
+                 std::vector<std::string> shorts, bool status, bool scale,
                  std::vector<std::string> cats) {
     auto rt = std::make_shared<RT>();
     rt->group = std::move(g);
@@ -38,8 +38,8 @@ std::vector<std::shared_ptr<const ResourceType>> BuiltIns() {
       make("", "v1", "Pod", "pods", true, {"po"}, true, false, all),
       make("", "v1", "Event", "events", true, {"ev"}, false, false, {}),
       make("", "v1", "Endpoints", "endpoints", true, {"ep"}, false, false, {}),
-      make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}, true,
-           false, {}),
+      make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}, true, false,
+           {}),
       make("apps", "v1", "Deployment", "deployments", true, {"deploy"}, true, true, all),
       make("apps", "v1", "ReplicaSet", "replicasets", true, {"rs"}, true, true, all),
       make("apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}, true, true, all),
@@ -47,21 +47,21 @@ std::vector<std::shared_ptr<const ResourceType>> BuiltIns() {
       make("batch", "v1", "Job", "jobs", true, {}, true, false, all),
       make("batch", "v1", "CronJob", "cronjobs", true, {"cj"}, true, false, all),
       make("networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}, true, false, {}),
-      make("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"},
-           false, false, {}),
-      make("rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}, false, false, {}),
-      make("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}, false,
+      make("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}, false,
            false, {}),
+      make("rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}, false, false, {}),
+      make("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}, false, false,
+           {}),
       make("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}, false,
            false, {}),
-      make("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
-           false, {}, false, false, {}),
+      make("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false,
+           {}, false, false, {}),
       make("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true,
            {"hpa"}, true, false, all),
       make("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}, true,
            false, {}),
-      make("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
-           "customresourcedefinitions", false, {"crd", "crds"}, true, false, {}),
+      make("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+           false, {"crd", "crds"}, true, false, {}),
   };
 }
 
@@ -80,9 +80,7 @@ Json MapStr() {
   return {{"type", "object"}, {"additionalProperties", {{"type", "string"}, {"default", ""}}}};
 }
 Json AnyObj() { return {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}; }
-Json IntOrString() {
-  return {{"x-kubernetes-int-or-string", true}};
-}
+Json IntOrString() { return {{"x-kubernetes-int-or-string", true}}; }
 Json Obj(std::initializer_list<std::pair<const std::string, Json>> props,
          std::vector<std::string> required = {}) {
   Json j = {{"type", "object"}, {"properties", Json(std::map<std::string, Json>(props))}};
@@ -115,8 +113,12 @@ const char* kLabelSelector = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
 const char* kPodTemplate = "io.k8s.api.core.v1.PodTemplateSpec";
 
 Json ObjectMetaSchema() {
-  Json owner = Obj({{"apiVersion", Str()}, {"kind", Str()}, {"name", Str()}, {"uid", Str()},
-                    {"controller", Bool()}, {"blockOwnerDeletion", Bool()}},
+  Json owner = Obj({{"apiVersion", Str()},
+                    {"kind", Str()},
+                    {"name", Str()},
+                    {"uid", Str()},
+                    {"controller", Bool()},
+                    {"blockOwnerDeletion", Bool()}},
                    {"apiVersion", "kind", "name", "uid"});
   Json j = Obj({{"name", Str("Name must be unique within a namespace.")},
                 {"generateName", Str()},
@@ -130,10 +132,11 @@ Json ObjectMetaSchema() {
                 {"deletionGracePeriodSeconds", {{"type", "integer"}, {"format", "int64"}}},
                 {"labels", MapStr()},
                 {"annotations", MapStr()},
-                {"finalizers", {{"type", "array"},
-                                {"items", {{"type", "string"}, {"default", ""}}},
-                                {"x-kubernetes-list-type", "set"},
-                                {"x-kubernetes-patch-strategy", "merge"}}},
+                {"finalizers",
+                 {{"type", "array"},
+                  {"items", {{"type", "string"}, {"default", ""}}},
+                  {"x-kubernetes-list-type", "set"},
+                  {"x-kubernetes-patch-strategy", "merge"}}},
                 {"ownerReferences", ListMap(owner, {"uid"}, "uid")},
                 {"managedFields", AtomicArr(AnyObj())}});
   j["description"] = "ObjectMeta is metadata that all persisted resources must have.";
@@ -141,21 +144,28 @@ Json ObjectMetaSchema() {
 }
 
 Json ContainerSchema() {
-  Json port = Obj({{"name", Str()}, {"containerPort", Int()}, {"hostPort", Int()},
-                   {"protocol", Str()}, {"hostIP", Str()}},
+  Json port = Obj({{"name", Str()},
+                   {"containerPort", Int()},
+                   {"hostPort", Int()},
+                   {"protocol", Str()},
+                   {"hostIP", Str()}},
                   {"containerPort"});
   Json env_var = Obj({{"name", Str()}, {"value", Str()}, {"valueFrom", AnyObj()}}, {"name"});
-  Json mount = Obj({{"name", Str()}, {"mountPath", Str()}, {"subPath", Str()},
-                    {"readOnly", Bool()}},
-                   {"name", "mountPath"});
-  Json probe = Obj({{"httpGet", Obj({{"path", Str()}, {"port", IntOrString()},
-                                     {"scheme", Str()}, {"host", Str()},
+  Json mount =
+      Obj({{"name", Str()}, {"mountPath", Str()}, {"subPath", Str()}, {"readOnly", Bool()}},
+          {"name", "mountPath"});
+  Json probe = Obj({{"httpGet", Obj({{"path", Str()},
+                                     {"port", IntOrString()},
+                                     {"scheme", Str()},
+                                     {"host", Str()},
                                      {"httpHeaders", AtomicArr(AnyObj())}})},
                     {"tcpSocket", Obj({{"port", IntOrString()}, {"host", Str()}})},
                     {"exec", Obj({{"command", AtomicArr(Str())}})},
                     {"grpc", AnyObj()},
-                    {"initialDelaySeconds", Int()}, {"periodSeconds", Int()},
-                    {"timeoutSeconds", Int()}, {"successThreshold", Int()},
+                    {"initialDelaySeconds", Int()},
+                    {"periodSeconds", Int()},
+                    {"timeoutSeconds", Int()},
+                    {"successThreshold", Int()},
                     {"failureThreshold", Int()}});
   Json resources = Obj({{"limits", MapStr()}, {"requests", MapStr()}, {"claims", AnyObj()}});
   Json j = Obj({{"name", Str("Name of the container specified as a DNS_LABEL.")},
@@ -215,8 +225,8 @@ Json PodSpecSchema() {
 }
 
 Json SelectorSchema() {
-  Json req = Obj({{"key", Str()}, {"operator", Str()}, {"values", AtomicArr(Str())}},
-                 {"key", "operator"});
+  Json req =
+      Obj({{"key", Str()}, {"operator", Str()}, {"values", AtomicArr(Str())}}, {"key", "operator"});
   return Obj({{"matchLabels", MapStr()}, {"matchExpressions", AtomicArr(req)}});
 }
 
@@ -244,33 +254,53 @@ Json SpecSchema(const std::string& kind) {
   }
   if (kind == "Pod") return Ref(kPodSpec);
   if (kind == "Job") {
-    return Obj({{"template", tmpl}, {"selector", Ref(kLabelSelector)},
-                {"parallelism", Int()}, {"completions", Int()}, {"backoffLimit", Int()},
-                {"activeDeadlineSeconds", Int()}, {"ttlSecondsAfterFinished", Int()},
-                {"completionMode", Str()}, {"suspend", Bool()}, {"manualSelector", Bool()},
+    return Obj({{"template", tmpl},
+                {"selector", Ref(kLabelSelector)},
+                {"parallelism", Int()},
+                {"completions", Int()},
+                {"backoffLimit", Int()},
+                {"activeDeadlineSeconds", Int()},
+                {"ttlSecondsAfterFinished", Int()},
+                {"completionMode", Str()},
+                {"suspend", Bool()},
+                {"manualSelector", Bool()},
                 {"podFailurePolicy", AnyObj()}},
                {"template"});
   }
   if (kind == "CronJob") {
     Json job_tmpl = Obj({{"metadata", Ref(kObjectMeta)}, {"spec", AnyObj()}});
-    return Obj({{"schedule", Str()}, {"jobTemplate", job_tmpl}, {"suspend", Bool()},
-                {"concurrencyPolicy", Str()}, {"timeZone", Str()},
-                {"startingDeadlineSeconds", Int()}, {"successfulJobsHistoryLimit", Int()},
+    return Obj({{"schedule", Str()},
+                {"jobTemplate", job_tmpl},
+                {"suspend", Bool()},
+                {"concurrencyPolicy", Str()},
+                {"timeZone", Str()},
+                {"startingDeadlineSeconds", Int()},
+                {"successfulJobsHistoryLimit", Int()},
                 {"failedJobsHistoryLimit", Int()}},
                {"schedule", "jobTemplate"});
   }
   if (kind == "Service") {
-    Json port = Obj({{"name", Str()}, {"protocol", Str()}, {"port", Int()},
-                     {"targetPort", IntOrString()}, {"nodePort", Int()},
+    Json port = Obj({{"name", Str()},
+                     {"protocol", Str()},
+                     {"port", Int()},
+                     {"targetPort", IntOrString()},
+                     {"nodePort", Int()},
                      {"appProtocol", Str()}},
                     {"port"});
     return Obj({{"ports", ListMap(port, {"port", "protocol"}, "port")},
-                {"selector", MapStr()}, {"type", Str()}, {"clusterIP", Str()},
-                {"clusterIPs", AtomicArr(Str())}, {"externalName", Str()},
-                {"sessionAffinity", Str()}, {"externalTrafficPolicy", Str()},
-                {"internalTrafficPolicy", Str()}, {"ipFamilies", AtomicArr(Str())},
-                {"ipFamilyPolicy", Str()}, {"loadBalancerIP", Str()},
-                {"externalIPs", AtomicArr(Str())}, {"publishNotReadyAddresses", Bool()},
+                {"selector", MapStr()},
+                {"type", Str()},
+                {"clusterIP", Str()},
+                {"clusterIPs", AtomicArr(Str())},
+                {"externalName", Str()},
+                {"sessionAffinity", Str()},
+                {"externalTrafficPolicy", Str()},
+                {"internalTrafficPolicy", Str()},
+                {"ipFamilies", AtomicArr(Str())},
+                {"ipFamilyPolicy", Str()},
+                {"loadBalancerIP", Str()},
+                {"externalIPs", AtomicArr(Str())},
+                {"publishNotReadyAddresses", Bool()},
                 {"loadBalancerSourceRanges", AtomicArr(Str())}});
   }
   return AnyObj();
@@ -365,9 +395,12 @@ Json Operation(const ResourceType& rt, const std::string& action, const std::str
     params = {QueryParam("dryRun"), QueryParam("gracePeriodSeconds", "integer"),
               QueryParam("propagationPolicy")};
   } else if (list) {
-    params = {QueryParam("labelSelector"), QueryParam("fieldSelector"),
-              QueryParam("limit", "integer"), QueryParam("continue"),
-              QueryParam("resourceVersion"), QueryParam("watch", "boolean"),
+    params = {QueryParam("labelSelector"),
+              QueryParam("fieldSelector"),
+              QueryParam("limit", "integer"),
+              QueryParam("continue"),
+              QueryParam("resourceVersion"),
+              QueryParam("watch", "boolean"),
               QueryParam("allowWatchBookmarks", "boolean"),
               QueryParam("timeoutSeconds", "integer")};
   }
@@ -394,16 +427,16 @@ Json ResourceDiscoveryV2(const ResourceType& rt) {
   if (!rt.categories.empty()) r["categories"] = rt.categories;
   Json subs = Json::array();
   if (rt.has_status) {
-    subs.push_back({{"subresource", "status"},
-                    {"responseKind", {{"group", rt.group}, {"version", rt.version},
-                                      {"kind", rt.kind}}},
-                    {"verbs", {"get", "patch", "update"}}});
+    subs.push_back(
+        {{"subresource", "status"},
+         {"responseKind", {{"group", rt.group}, {"version", rt.version}, {"kind", rt.kind}}},
+         {"verbs", {"get", "patch", "update"}}});
   }
   if (rt.has_scale) {
-    subs.push_back({{"subresource", "scale"},
-                    {"responseKind", {{"group", "autoscaling"}, {"version", "v1"},
-                                      {"kind", "Scale"}}},
-                    {"verbs", {"get", "patch", "update"}}});
+    subs.push_back(
+        {{"subresource", "scale"},
+         {"responseKind", {{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}},
+         {"verbs", {"get", "patch", "update"}}});
   }
   if (!subs.empty()) r["subresources"] = subs;
   return r;
@@ -413,8 +446,7 @@ Json ResourceDiscoveryV2(const ResourceType& rt) {
 
 Registry::Registry() : types_(BuiltIns()) {}
 
-std::shared_ptr<const ResourceType> Registry::Find(std::string_view group,
-                                                   std::string_view version,
+std::shared_ptr<const ResourceType> Registry::Find(std::string_view group, std::string_view version,
                                                    std::string_view plural) const {
   std::shared_lock lock(mu_);
   for (const auto& t : types_) {
@@ -463,8 +495,10 @@ absl::Status Registry::RegisterCrd(const Json& crd) {
   // Storage version first so it is the preferred one.
   std::vector<Json> ordered;
   for (const Json& v : versions) {
-    if (v.value("storage", false)) ordered.insert(ordered.begin(), v);
-    else ordered.push_back(v);
+    if (v.value("storage", false))
+      ordered.insert(ordered.begin(), v);
+    else
+      ordered.push_back(v);
   }
   for (const Json& v : ordered) {
     if (!v.value("served", true)) continue;
@@ -512,7 +546,8 @@ void Registry::UnregisterCrd(std::string_view crd_name) {
   std::unique_lock lock(mu_);
   std::set<std::string> keys;
   for (const auto& t : types_) {
-    if (t->custom && t->crd_name == crd_name) keys.insert(t->group + "/" + t->version + "/" + t->kind);
+    if (t->custom && t->crd_name == crd_name)
+      keys.insert(t->group + "/" + t->version + "/" + t->kind);
   }
   types_.erase(std::remove_if(types_.begin(), types_.end(),
                               [&](const auto& t) { return t->custom && t->crd_name == crd_name; }),
@@ -584,27 +619,36 @@ std::optional<Json> Registry::ApiResourceList(std::string_view group,
   if (types.empty()) return std::nullopt;
   Json resources = Json::array();
   for (const auto& t : types) {
-    Json r = {{"name", t->plural},         {"singularName", t->singular},
-              {"namespaced", t->namespaced}, {"kind", t->kind},
+    Json r = {{"name", t->plural},
+              {"singularName", t->singular},
+              {"namespaced", t->namespaced},
+              {"kind", t->kind},
               {"verbs", Verbs()}};
     if (!t->short_names.empty()) r["shortNames"] = t->short_names;
     if (!t->categories.empty()) r["categories"] = t->categories;
     resources.push_back(r);
     if (t->has_status) {
-      resources.push_back({{"name", t->plural + "/status"}, {"singularName", ""},
-                           {"namespaced", t->namespaced}, {"kind", t->kind},
+      resources.push_back({{"name", t->plural + "/status"},
+                           {"singularName", ""},
+                           {"namespaced", t->namespaced},
+                           {"kind", t->kind},
                            {"verbs", {"get", "patch", "update"}}});
     }
     if (t->has_scale) {
-      resources.push_back({{"name", t->plural + "/scale"}, {"singularName", ""},
-                           {"namespaced", t->namespaced}, {"group", "autoscaling"},
-                           {"version", "v1"}, {"kind", "Scale"},
+      resources.push_back({{"name", t->plural + "/scale"},
+                           {"singularName", ""},
+                           {"namespaced", t->namespaced},
+                           {"group", "autoscaling"},
+                           {"version", "v1"},
+                           {"kind", "Scale"},
                            {"verbs", {"get", "patch", "update"}}});
     }
   }
-  std::string gv = group.empty() ? std::string(version)
-                                 : std::string(group) + "/" + std::string(version);
-  return Json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", gv},
+  std::string gv =
+      group.empty() ? std::string(version) : std::string(group) + "/" + std::string(version);
+  return Json{{"kind", "APIResourceList"},
+              {"apiVersion", "v1"},
+              {"groupVersion", gv},
               {"resources", resources}};
 }
 
@@ -662,10 +706,10 @@ std::optional<Json> Registry::OpenApiV3GroupVersion(std::string_view group,
   schemas[kObjectMeta] = ObjectMetaSchema();
   bool pods = false;
   for (const auto& t : types) {
-    std::string base = t->group.empty() ? "/api/" + t->version
-                                        : "/apis/" + t->group + "/" + t->version;
-    std::string coll = t->namespaced ? base + "/namespaces/{namespace}/" + t->plural
-                                     : base + "/" + t->plural;
+    std::string base =
+        t->group.empty() ? "/api/" + t->version : "/apis/" + t->group + "/" + t->version;
+    std::string coll =
+        t->namespaced ? base + "/namespaces/{namespace}/" + t->plural : base + "/" + t->plural;
     std::string name = SchemaName(*t);
     paths[coll] = {{"get", Operation(*t, "list", name, true)},
                    {"post", Operation(*t, "post", name)}};

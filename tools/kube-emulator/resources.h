@@ -70,8 +70,8 @@ class Registry {
   Json CrdSchema(std::string_view group, std::string_view version, std::string_view kind) const;
 
   // Discovery documents.
-  Json LegacyApiVersions() const;                                  // GET /api
-  Json LegacyApiGroupList() const;                                 // GET /apis
+  Json LegacyApiVersions() const;   // GET /api
+  Json LegacyApiGroupList() const;  // GET /apis
   // GET /api/v1 or /apis/G/V; nullopt when the group version is not served.
   std::optional<Json> ApiResourceList(std::string_view group, std::string_view version) const;
   // Aggregated discovery (apidiscovery.k8s.io `disc_version`: "v2" or "v2beta1") for /api
@@ -79,8 +79,7 @@ class Registry {
   Json AggregatedDiscovery(bool core, std::string_view disc_version) const;
   // OpenAPI v3: the root index and one group-version document (nullopt when not served).
   Json OpenApiV3Root() const;
-  std::optional<Json> OpenApiV3GroupVersion(std::string_view group,
-                                            std::string_view version) const;
+  std::optional<Json> OpenApiV3GroupVersion(std::string_view group, std::string_view version) const;
 
  private:
   struct GroupVersion {

@@ -95,8 +95,10 @@ absl::StatusOr<Requirement> ParseOne(std::string_view raw) {
 
 bool Holds(const Requirement& r, bool present, const std::string& value) {
   switch (r.op) {
-    case Requirement::Op::kEquals: return present && value == r.values[0];
-    case Requirement::Op::kNotEquals: return !present || value != r.values[0];
+    case Requirement::Op::kEquals:
+      return present && value == r.values[0];
+    case Requirement::Op::kNotEquals:
+      return !present || value != r.values[0];
     case Requirement::Op::kIn:
       if (!present) return false;
       for (const auto& v : r.values) {
@@ -109,8 +111,10 @@ bool Holds(const Requirement& r, bool present, const std::string& value) {
         if (v == value) return false;
       }
       return true;
-    case Requirement::Op::kExists: return present;
-    case Requirement::Op::kNotExists: return !present;
+    case Requirement::Op::kExists:
+      return present;
+    case Requirement::Op::kNotExists:
+      return !present;
   }
   return false;
 }
@@ -171,8 +175,8 @@ absl::StatusOr<FieldSelector> ParseFieldSelector(std::string_view text) {
       r.key = Trim(s.substr(0, pos));
       r.values = {Trim(s.substr(pos + 1))};
     } else {
-      return absl::InvalidArgumentError("invalid selector: '" + s +
-                                        "'; can't understand '" + s + "'");
+      return absl::InvalidArgumentError("invalid selector: '" + s + "'; can't understand '" + s +
+                                        "'");
     }
     if (r.key != "metadata.name" && r.key != "metadata.namespace") {
       return absl::InvalidArgumentError("field label not supported: " + r.key);
@@ -200,10 +204,14 @@ std::string SelectorToString(const nlohmann::json& selector) {
           if (v.is_string()) vals.push_back(v.get<std::string>());
         }
       }
-      if (op == "In") parts.push_back(key + " in (" + absl::StrJoin(vals, ",") + ")");
-      else if (op == "NotIn") parts.push_back(key + " notin (" + absl::StrJoin(vals, ",") + ")");
-      else if (op == "Exists") parts.push_back(key);
-      else if (op == "DoesNotExist") parts.push_back("!" + key);
+      if (op == "In")
+        parts.push_back(key + " in (" + absl::StrJoin(vals, ",") + ")");
+      else if (op == "NotIn")
+        parts.push_back(key + " notin (" + absl::StrJoin(vals, ",") + ")");
+      else if (op == "Exists")
+        parts.push_back(key);
+      else if (op == "DoesNotExist")
+        parts.push_back("!" + key);
     }
   }
   return absl::StrJoin(parts, ",");

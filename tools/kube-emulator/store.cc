@@ -99,8 +99,8 @@ void ApplyDefaults(const ResourceType& rt, Json& obj, unsigned long long seq) {
   } else if (k == "Service") {
     if (!spec.contains("type")) spec["type"] = "ClusterIP";
     if (spec.value("type", "") != "ExternalName" && !spec.contains("clusterIP")) {
-      std::string ip = "10.96." + std::to_string((seq / 250) % 250) + "." +
-                       std::to_string(seq % 250 + 2);
+      std::string ip =
+          "10.96." + std::to_string((seq / 250) % 250) + "." + std::to_string(seq % 250 + 2);
       spec["clusterIP"] = ip;
       spec["clusterIPs"] = Json::array({ip});
     }
@@ -167,15 +167,14 @@ std::optional<WatchEvent> Watcher::Next(std::chrono::milliseconds timeout) {
   const std::string store_key = rt_->StoreKey();
   while (true) {
     if (s->closed_) return WatchEvent{"", nullptr};
-    if (!s->history_.empty() && s->history_.front().rv > cursor_ + 1 &&
-        cursor_ < s->rv_) {
+    if (!s->history_.empty() && s->history_.front().rv > cursor_ + 1 && cursor_ < s->rv_) {
       // Events between cursor_ and the oldest kept one were dropped.
       long long oldest = s->history_.front().rv;
       long long was = cursor_;
       cursor_ = s->rv_;
-      return WatchEvent{"ERROR", ToKubeStatus(GoneError(
-                                     "too old resource version: " + std::to_string(was) +
-                                     " (" + std::to_string(oldest - 1) + ")"))};
+      return WatchEvent{"ERROR",
+                        ToKubeStatus(GoneError("too old resource version: " + std::to_string(was) +
+                                               " (" + std::to_string(oldest - 1) + ")"))};
     }
     // Binary search for the first event after the cursor.
     auto it = std::upper_bound(s->history_.begin(), s->history_.end(), cursor_,
@@ -193,8 +192,10 @@ std::optional<WatchEvent> Watcher::Next(std::chrono::milliseconds timeout) {
       if (type == "MODIFIED" && e.previous) {
         bool was = matches(*e.previous);
         if (!was && !now_match) continue;
-        if (!was) type = "ADDED";
-        else if (!now_match) type = "DELETED";
+        if (!was)
+          type = "ADDED";
+        else if (!now_match)
+          type = "DELETED";
       } else if (!now_match) {
         continue;
       }
@@ -321,9 +322,8 @@ absl::StatusOr<Json> Store::Create(const ResourceType& rt, std::string_view ns, 
   return CreateLocked(rt, ns, std::move(body), options, true);
 }
 
-absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_view ns_in,
-                                         Json body, const WriteOptions& options,
-                                         bool record_manager) {
+absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_view ns_in, Json body,
+                                         const WriteOptions& options, bool record_manager) {
   if (!body.is_object()) return BadRequestError("the body of the request must be an object");
   std::string ns = rt.namespaced ? std::string(ns_in) : "";
   if (body.contains("kind") && body["kind"].is_string() && body["kind"] != rt.kind) {
@@ -347,7 +347,8 @@ absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_vie
     meta.erase("namespace");
   }
   if (options.field_validation == "Strict") {
-    DL_RETURN_IF_ERROR(CheckStrictFields(rt, body, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
+    DL_RETURN_IF_ERROR(CheckStrictFields(
+        rt, body, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
   }
   std::string name = MetaStr(body, "name");
   if (name.empty() && !MetaStr(body, "generateName").empty()) {
@@ -366,10 +367,11 @@ absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_vie
   // Server-managed metadata.
   ++uid_counter_;
   char uid[40];
-  std::snprintf(uid, sizeof(uid), "%08llx-0000-4000-8000-%012llx",
-                static_cast<unsigned long long>(clock_->Now().time_since_epoch().count() /
-                                                1000000000ULL) & 0xffffffffULL,
-                uid_counter_);
+  std::snprintf(
+      uid, sizeof(uid), "%08llx-0000-4000-8000-%012llx",
+      static_cast<unsigned long long>(clock_->Now().time_since_epoch().count() / 1000000000ULL) &
+          0xffffffffULL,
+      uid_counter_);
   meta["uid"] = uid;
   std::string now = Now();
   meta["creationTimestamp"] = now;
@@ -400,8 +402,8 @@ absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_vie
   return ForOutput(rt, *stored);
 }
 
-absl::StatusOr<Json> Store::Get(const ResourceType& rt, std::string_view ns,
-                                std::string_view name, std::string_view subresource) {
+absl::StatusOr<Json> Store::Get(const ResourceType& rt, std::string_view ns, std::string_view name,
+                                std::string_view subresource) {
   std::lock_guard lock(mu_);
   auto oit = objects_.find(rt.StoreKey());
   std::string key = Key(rt.namespaced ? ns : "", name);
@@ -471,8 +473,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const Json>>> Store::ListShared(
 }
 
 absl::StatusOr<Json> Store::Update(const ResourceType& rt, std::string_view ns,
-                                   std::string_view name, Json body,
-                                   const WriteOptions& options) {
+                                   std::string_view name, Json body, const WriteOptions& options) {
   std::lock_guard lock(mu_);
   if (options.subresource == "scale") {
     if (!rt.has_scale) return ResourceNotFoundError();
@@ -528,30 +529,39 @@ absl::StatusOr<Json> Store::UpdateLocked(const ResourceType& rt, std::string_vie
                          "latest version and try again");
   }
   if (options.field_validation == "Strict") {
-    DL_RETURN_IF_ERROR(CheckStrictFields(rt, body, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
+    DL_RETURN_IF_ERROR(CheckStrictFields(
+        rt, body, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
   }
   Json next;
   if (options.subresource == "status") {
     next = old;
-    if (body.contains("status")) next["status"] = body["status"];
-    else next.erase("status");
+    if (body.contains("status"))
+      next["status"] = body["status"];
+    else
+      next.erase("status");
   } else {
     next = std::move(body);
     next["apiVersion"] = rt.ApiVersion();
     next["kind"] = rt.kind;
     if (rt.has_status) {
-      if (old.contains("status")) next["status"] = old["status"];
-      else next.erase("status");
+      if (old.contains("status"))
+        next["status"] = old["status"];
+      else
+        next.erase("status");
     }
     Json& m = Meta(next);
     const Json& om = MetaOf(old);
     for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
                           "deletionGracePeriodSeconds", "generation"}) {
-      if (om.contains(f)) m[f] = om[f];
-      else m.erase(f);
+      if (om.contains(f))
+        m[f] = om[f];
+      else
+        m.erase(f);
     }
-    if (rt.namespaced) m["namespace"] = ns;
-    else m.erase("namespace");
+    if (rt.namespaced)
+      m["namespace"] = ns;
+    else
+      m.erase("namespace");
     m["name"] = std::string(name);
     if (!m.contains("managedFields") && om.contains("managedFields")) {
       m["managedFields"] = om["managedFields"];
@@ -649,8 +659,10 @@ void Store::CollectDependentsLocked(const std::string& uid, const std::string& p
       for (const auto& r : Meta(next)["ownerReferences"]) {
         if (r.value("uid", "") != uid) refs.push_back(r);
       }
-      if (refs.empty()) Meta(next).erase("ownerReferences");
-      else Meta(next)["ownerReferences"] = refs;
+      if (refs.empty())
+        Meta(next).erase("ownerReferences");
+      else
+        Meta(next)["ownerReferences"] = refs;
       CommitLocked(*t, k, it->second, std::move(next));
     } else if (HasFinalizers(*it->second)) {
       if (MetaStr(*it->second, "deletionTimestamp").empty()) {
@@ -686,11 +698,11 @@ absl::StatusOr<Json> Store::DeleteLocked(const ResourceType& rt, std::string_vie
   }
   if (!options.precondition_resource_version.empty() &&
       options.precondition_resource_version != MetaStr(*prev, "resourceVersion")) {
-    return ConflictError(rt.Gr(), name,
-                         "Precondition failed: ResourceVersion in precondition: " +
-                             options.precondition_resource_version +
-                             ", ResourceVersion in object meta: " +
-                             MetaStr(*prev, "resourceVersion"));
+    return ConflictError(
+        rt.Gr(), name,
+        "Precondition failed: ResourceVersion in precondition: " +
+            options.precondition_resource_version +
+            ", ResourceVersion in object meta: " + MetaStr(*prev, "resourceVersion"));
   }
   std::string propagation = options.propagation.empty() ? "Background" : options.propagation;
   bool is_ns = rt.kind == "Namespace" && rt.group.empty();
@@ -811,7 +823,8 @@ absl::StatusOr<Json> Store::Patch(const ResourceType& rt, std::string_view ns,
       patched = std::move(*r);
       break;
     }
-    case PatchType::kApply: break;
+    case PatchType::kApply:
+      break;
   }
   if (!patched.is_object()) return BadRequestError("the patched object is not an object");
   if (options.subresource == "scale") {
@@ -866,7 +879,8 @@ absl::StatusOr<Json> Store::ApplyLocked(const ResourceType& rt, std::string_view
     }
   }
   if (options.field_validation == "Strict") {
-    DL_RETURN_IF_ERROR(CheckStrictFields(rt, applied, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
+    DL_RETURN_IF_ERROR(CheckStrictFields(
+        rt, applied, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
   }
   ObjectMap& objs = objects_[rt.StoreKey()];
   std::string key = Key(ns, name);
@@ -917,8 +931,7 @@ absl::StatusOr<Json> Store::ApplyLocked(const ResourceType& rt, std::string_view
   return UpdateLocked(rt, ns, name, std::move(merged), o, false, false);
 }
 
-absl::StatusOr<std::unique_ptr<Watcher>> Store::Watch(const ResourceType& rt,
-                                                      std::string_view ns,
+absl::StatusOr<std::unique_ptr<Watcher>> Store::Watch(const ResourceType& rt, std::string_view ns,
                                                       std::string_view resource_version,
                                                       const ListOptions& selectors) {
   auto w = std::make_unique<Watcher>();
@@ -1014,8 +1027,7 @@ int Store::FinishNamespaceDeletion() {
   return static_cast<int>(done.size());
 }
 
-bool Store::ChangedSince(long long after_rv,
-                         std::vector<std::pair<std::string, std::string>>* out,
+bool Store::ChangedSince(long long after_rv, std::vector<std::pair<std::string, std::string>>* out,
                          long long* new_cursor) const {
   std::lock_guard lock(mu_);
   *new_cursor = rv_;

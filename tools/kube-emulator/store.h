@@ -127,11 +127,12 @@ class Store {
   // Like List, but returns the stored objects themselves (shared, immutable, no copies;
   // custom resources keep the apiVersion they were written with). For in-process callers
   // such as benchmarks. Errors: kInvalidArgument-shaped BadRequest for bad selectors.
-  absl::StatusOr<std::vector<std::shared_ptr<const Json>>> ListShared(
-      const ResourceType& rt, std::string_view ns, const ListOptions& options);
+  absl::StatusOr<std::vector<std::shared_ptr<const Json>>> ListShared(const ResourceType& rt,
+                                                                      std::string_view ns,
+                                                                      const ListOptions& options);
   // PUT. A non-empty metadata.resourceVersion in `body` must match (else Conflict).
-  absl::StatusOr<Json> Update(const ResourceType& rt, std::string_view ns,
-                              std::string_view name, Json body, const WriteOptions& options);
+  absl::StatusOr<Json> Update(const ResourceType& rt, std::string_view ns, std::string_view name,
+                              Json body, const WriteOptions& options);
   // PATCH in any format; kApply creates the object when missing and requires a manager.
   absl::StatusOr<Json> Patch(const ResourceType& rt, std::string_view ns, std::string_view name,
                              PatchType type, std::string_view body, const WriteOptions& options,
@@ -141,8 +142,8 @@ class Store {
                              const Json& applied, std::string_view manager, bool force,
                              const WriteOptions& options = {});
   // Returns the deleted object (or the object marked for deletion when finalizers remain).
-  absl::StatusOr<Json> Delete(const ResourceType& rt, std::string_view ns,
-                              std::string_view name, const DeleteOptions& options);
+  absl::StatusOr<Json> Delete(const ResourceType& rt, std::string_view ns, std::string_view name,
+                              const DeleteOptions& options);
   absl::StatusOr<Json> DeleteCollection(const ResourceType& rt, std::string_view ns,
                                         const ListOptions& list, const DeleteOptions& options);
 
@@ -202,9 +203,8 @@ class Store {
   absl::StatusOr<Json> CreateLocked(const ResourceType& rt, std::string_view ns, Json body,
                                     const WriteOptions& options, bool record_manager);
   absl::StatusOr<Json> UpdateLocked(const ResourceType& rt, std::string_view ns,
-                                    std::string_view name, Json body,
-                                    const WriteOptions& options, bool check_rv,
-                                    bool record_manager);
+                                    std::string_view name, Json body, const WriteOptions& options,
+                                    bool check_rv, bool record_manager);
   absl::StatusOr<Json> ApplyLocked(const ResourceType& rt, std::string_view ns,
                                    std::string_view name, const Json& applied,
                                    std::string_view manager, bool force,
@@ -216,9 +216,8 @@ class Store {
   Json CommitLocked(const ResourceType& rt, const std::string& key,
                     std::shared_ptr<const Json> prev, Json next);
   void RemoveLocked(const ResourceType& rt, const std::string& key, const std::string& propagation);
-  void RecordLocked(const std::string& type, const std::string& store_key,
-                    const std::string& key, std::shared_ptr<const Json> obj,
-                    std::shared_ptr<const Json> prev);
+  void RecordLocked(const std::string& type, const std::string& store_key, const std::string& key,
+                    std::shared_ptr<const Json> obj, std::shared_ptr<const Json> prev);
   void CollectDependentsLocked(const std::string& uid, const std::string& propagation);
   absl::Status CheckNamespaceLocked(const ResourceType& rt, std::string_view ns,
                                     std::string_view name);

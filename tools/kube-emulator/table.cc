@@ -17,18 +17,22 @@ struct Column {
 std::vector<Column> ColumnsFor(const std::string& kind) {
   std::vector<Column> c = {{"Name", "string", "name", 0}};
   if (kind == "Pod") {
-    c.insert(c.end(), {{"Ready", "string", "", 0}, {"Status", "string", "", 0},
-                       {"Restarts", "string", "", 0}});
+    c.insert(
+        c.end(),
+        {{"Ready", "string", "", 0}, {"Status", "string", "", 0}, {"Restarts", "string", "", 0}});
   } else if (kind == "Deployment") {
-    c.insert(c.end(), {{"Ready", "string", "", 0}, {"Up-to-date", "integer", "", 0},
+    c.insert(c.end(), {{"Ready", "string", "", 0},
+                       {"Up-to-date", "integer", "", 0},
                        {"Available", "integer", "", 0}});
   } else if (kind == "StatefulSet") {
     c.insert(c.end(), {{"Ready", "string", "", 0}});
   } else if (kind == "ReplicaSet") {
-    c.insert(c.end(), {{"Desired", "integer", "", 0}, {"Current", "integer", "", 0},
+    c.insert(c.end(), {{"Desired", "integer", "", 0},
+                       {"Current", "integer", "", 0},
                        {"Ready", "integer", "", 0}});
   } else if (kind == "DaemonSet") {
-    c.insert(c.end(), {{"Desired", "integer", "", 0}, {"Current", "integer", "", 0},
+    c.insert(c.end(), {{"Desired", "integer", "", 0},
+                       {"Current", "integer", "", 0},
                        {"Ready", "integer", "", 0}});
   } else if (kind == "Job") {
     c.insert(c.end(), {{"Status", "string", "", 0}, {"Completions", "string", "", 0}});
@@ -108,8 +112,7 @@ Json Cells(const std::string& kind, const Json& o, std::chrono::system_clock::ti
   }
   std::chrono::system_clock::time_point created;
   if (ParseRfc3339(meta.value("creationTimestamp", ""), &created)) {
-    cells.push_back(
-        HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - created)));
+    cells.push_back(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - created)));
   } else {
     cells.push_back("<unknown>");
   }
@@ -154,8 +157,11 @@ Json ToTable(const ResourceType& rt, const Json& objects, const std::string& inc
              const std::string& continue_token) {
   Json defs = Json::array();
   for (const Column& c : ColumnsFor(rt.kind)) {
-    defs.push_back({{"name", c.name}, {"type", c.type}, {"format", c.format},
-                    {"description", ""}, {"priority", c.priority}});
+    defs.push_back({{"name", c.name},
+                    {"type", c.type},
+                    {"format", c.format},
+                    {"description", ""},
+                    {"priority", c.priority}});
   }
   Json rows = Json::array();
   for (const Json& o : objects) {
@@ -172,8 +178,11 @@ Json ToTable(const ResourceType& rt, const Json& objects, const std::string& inc
   }
   Json meta = {{"resourceVersion", resource_version}};
   if (!continue_token.empty()) meta["continue"] = continue_token;
-  return {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta},
-          {"columnDefinitions", defs}, {"rows", rows}};
+  return {{"kind", "Table"},
+          {"apiVersion", "meta.k8s.io/v1"},
+          {"metadata", meta},
+          {"columnDefinitions", defs},
+          {"rows", rows}};
 }
 
 }  // namespace driftless::kube_emulator

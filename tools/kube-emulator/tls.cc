@@ -39,8 +39,7 @@ bool AddExt(X509* cert, X509* issuer, int nid, const char* value) {
 }
 
 absl::StatusOr<Cert> MakeCert(EVP_PKEY* key, const char* cn, const char* org, X509* issuer,
-                              EVP_PKEY* issuer_key, bool ca, const char* san,
-                              const char* eku) {
+                              EVP_PKEY* issuer_key, bool ca, const char* san, const char* eku) {
   Cert cert(X509_new());
   if (!cert) return SslError("X509_new");
   X509_set_version(cert.get(), 2);
@@ -55,8 +54,8 @@ absl::StatusOr<Cert> MakeCert(EVP_PKEY* key, const char* cn, const char* org, X5
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   if (org) {
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(org), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(org),
+                               -1, -1, 0);
   }
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
                              -1, -1, 0);
@@ -105,12 +104,11 @@ absl::StatusOr<TlsMaterial> GenerateTlsMaterial(std::string_view client_cn) {
                          "DNS:localhost,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1", "serverAuth");
   if (!server.ok()) return server.status();
   std::string cn(client_cn);
-  auto client = MakeCert(client_key.get(), cn.c_str(), "system:masters", ca->get(),
-                         ca_key.get(), false, nullptr, "clientAuth");
+  auto client = MakeCert(client_key.get(), cn.c_str(), "system:masters", ca->get(), ca_key.get(),
+                         false, nullptr, "clientAuth");
   if (!client.ok()) return client.status();
-  return TlsMaterial{CertPem(ca->get()),     KeyPem(ca_key.get()),
-                     CertPem(server->get()), KeyPem(server_key.get()),
-                     CertPem(client->get()), KeyPem(client_key.get())};
+  return TlsMaterial{CertPem(ca->get()),       KeyPem(ca_key.get()),   CertPem(server->get()),
+                     KeyPem(server_key.get()), CertPem(client->get()), KeyPem(client_key.get())};
 }
 
 std::string CertificateCommonName(std::string_view pem) {

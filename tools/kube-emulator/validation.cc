@@ -51,10 +51,21 @@ bool LabelOk(std::string_view s) {
 using Json = nlohmann::json;
 
 const std::set<std::string>& MetaFields() {
-  static const std::set<std::string> f = {
-      "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-      "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-      "annotations", "ownerReferences", "finalizers", "managedFields"};
+  static const std::set<std::string> f = {"name",
+                                          "generateName",
+                                          "namespace",
+                                          "selfLink",
+                                          "uid",
+                                          "resourceVersion",
+                                          "generation",
+                                          "creationTimestamp",
+                                          "deletionTimestamp",
+                                          "deletionGracePeriodSeconds",
+                                          "labels",
+                                          "annotations",
+                                          "ownerReferences",
+                                          "finalizers",
+                                          "managedFields"};
   return f;
 }
 
@@ -63,19 +74,26 @@ std::set<std::string> TopFields(const std::string& kind) {
   auto add = [&](std::initializer_list<const char*> l) {
     for (const char* s : l) f.insert(s);
   };
-  if (kind == "ConfigMap") add({"data", "binaryData", "immutable"});
-  else if (kind == "Secret") add({"data", "stringData", "type", "immutable"});
-  else if (kind == "ServiceAccount") add({"secrets", "imagePullSecrets",
-                                          "automountServiceAccountToken"});
-  else if (kind == "Role") add({"rules"});
-  else if (kind == "ClusterRole") add({"rules", "aggregationRule"});
-  else if (kind == "RoleBinding" || kind == "ClusterRoleBinding") add({"subjects", "roleRef"});
-  else if (kind == "Endpoints") add({"subsets"});
-  else if (kind == "Event") add({"involvedObject", "reason", "message", "source",
-                                 "firstTimestamp", "lastTimestamp", "count", "type",
-                                 "eventTime", "series", "action", "related",
-                                 "reportingComponent", "reportingInstance"});
-  else add({"spec", "status"});
+  if (kind == "ConfigMap")
+    add({"data", "binaryData", "immutable"});
+  else if (kind == "Secret")
+    add({"data", "stringData", "type", "immutable"});
+  else if (kind == "ServiceAccount")
+    add({"secrets", "imagePullSecrets", "automountServiceAccountToken"});
+  else if (kind == "Role")
+    add({"rules"});
+  else if (kind == "ClusterRole")
+    add({"rules", "aggregationRule"});
+  else if (kind == "RoleBinding" || kind == "ClusterRoleBinding")
+    add({"subjects", "roleRef"});
+  else if (kind == "Endpoints")
+    add({"subsets"});
+  else if (kind == "Event")
+    add({"involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
+         "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
+         "reportingInstance"});
+  else
+    add({"spec", "status"});
   return f;
 }
 
@@ -87,13 +105,16 @@ std::string CheckDns1123Subdomain(std::string_view name) {
     size_t start = 0;
     while (true) {
       size_t dot = name.find('.', start);
-      std::string_view part = name.substr(start, dot == std::string_view::npos ? name.npos
-                                                                              : dot - start);
+      std::string_view part =
+          name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
       if (!LabelOk(part) && !(part.size() > 63 ? false : false)) {
         // Parts may be up to 253 long in a subdomain; re-check without the 63 limit.
         bool inner = !part.empty() && IsAlnum(part.front()) && IsAlnum(part.back());
         for (char c : part) inner = inner && (IsAlnum(c) || c == '-');
-        if (!inner) { ok = false; break; }
+        if (!inner) {
+          ok = false;
+          break;
+        }
       }
       if (dot == std::string_view::npos) break;
       start = dot + 1;
@@ -120,8 +141,7 @@ absl::Status ValidateObject(const ResourceType& rt, const Json& object) {
   const Json meta = object.value("metadata", Json::object());
   std::string name = meta.value("name", "");
   auto invalid = [&](const std::string& field, const Json& value, const std::string& msg) {
-    causes.push_back({"FieldValueInvalid",
-                      "Invalid value: " + value.dump() + ": " + msg, field});
+    causes.push_back({"FieldValueInvalid", "Invalid value: " + value.dump() + ": " + msg, field});
   };
   auto required = [&](const std::string& field) {
     causes.push_back({"FieldValueRequired", "Required value", field});
@@ -151,8 +171,12 @@ absl::Status ValidateObject(const ResourceType& rt, const Json& object) {
     for (size_t i = 0; i < ps["containers"].size(); ++i) {
       const Json& c = ps["containers"][i];
       std::string p = prefix + ".containers[" + std::to_string(i) + "]";
-      if (!c.is_object() || !c.contains("name")) { required(p + ".name"); continue; }
-      if (!c.contains("image") || (c["image"].is_string() && c["image"].get<std::string>().empty())) {
+      if (!c.is_object() || !c.contains("name")) {
+        required(p + ".name");
+        continue;
+      }
+      if (!c.contains("image") ||
+          (c["image"].is_string() && c["image"].get<std::string>().empty())) {
         required(p + ".image");
       }
     }
@@ -168,8 +192,7 @@ absl::Status ValidateObject(const ResourceType& rt, const Json& object) {
       }
       if (spec.contains("replicas") && spec["replicas"].is_number_integer() &&
           spec["replicas"].get<long long>() < 0) {
-        invalid("spec.replicas", spec["replicas"],
-                "must be greater than or equal to 0");
+        invalid("spec.replicas", spec["replicas"], "must be greater than or equal to 0");
       }
     } else if (rt.kind == "Pod") {
       check_pod_spec(spec, "spec");
@@ -187,8 +210,7 @@ absl::Status ValidateObject(const ResourceType& rt, const Json& object) {
       if (names.contains("plural") && spec.contains("group") && name != expected) {
         invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group");
       }
-      if (!spec.contains("versions") || !spec["versions"].is_array() ||
-          spec["versions"].empty()) {
+      if (!spec.contains("versions") || !spec["versions"].is_array() || spec["versions"].empty()) {
         required("spec.versions");
       }
     }
@@ -197,8 +219,7 @@ absl::Status ValidateObject(const ResourceType& rt, const Json& object) {
   return InvalidError(rt.group, rt.kind, name, causes);
 }
 
-absl::Status CheckStrictFields(const ResourceType& rt, const Json& object,
-                               const Json& crd_schema) {
+absl::Status CheckStrictFields(const ResourceType& rt, const Json& object, const Json& crd_schema) {
   std::vector<std::string> unknown;
   if (!rt.custom) {
     std::set<std::string> allowed = TopFields(rt.kind);
