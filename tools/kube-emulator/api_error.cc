@@ -143,7 +143,7 @@ absl::Status ApplyConflictError(const std::vector<std::string>& managers,
                                 const std::vector<std::string>& fields) {
   Json causes = Json::array();
   for (size_t i = 0; i < managers.size(); ++i) {
-    causes.push_back({{"type", "FieldManagerConflict"},
+    causes.push_back({{"reason", "FieldManagerConflict"},
                       {"message", "conflict with " + managers[i]},
                       {"field", fields[i]}});
   }

@@ -182,6 +182,8 @@ absl::Status ApiServer::Start() {
   server_->set_read_timeout(30, 0);
   server_->set_write_timeout(30, 0);
   server_->set_keep_alive_max_count(1000);
+  // Without TCP_NODELAY every response waits for the client's delayed ACK (~40 ms).
+  server_->set_tcp_nodelay(true);
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     try {
       Handle(req, res);
