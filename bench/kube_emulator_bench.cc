@@ -1,6 +1,7 @@
 // Kubernetes API emulator, in process (no HTTP): server-side apply latency of one Deployment
 // (p50/p99 over changing applies), and 10,000 objects applied then listed, with the resident
-// memory of the process with them stored and after a full copying List. Targets (issue #2): SSA p50 < 1 ms, < 200 MB at 10,000.
+// memory of the process with them stored and after a full copying List. Targets (issue #2): SSA p50
+// < 1 ms, < 200 MB at 10,000.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -21,7 +22,8 @@ namespace emu = driftless::kube_emulator;
 Json Deployment(const std::string& name, int generation) {
   return Json::parse(R"({
     "apiVersion": "apps/v1", "kind": "Deployment",
-    "metadata": {"name": ")" + name + R"(", "namespace": "default",
+    "metadata": {"name": ")" +
+                     name + R"(", "namespace": "default",
                  "labels": {"app.kubernetes.io/name": "web", "team": "platform"}},
     "spec": {"replicas": 3,
       "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}},

@@ -64,8 +64,8 @@ class TempDir {
 };
 
 absl::StatusOr<std::vector<renderer::SourceFile>> FetchSource(const Json& source,
-                                                             const std::string& cache_dir,
-                                                             const std::string& checkout_dir) {
+                                                              const std::string& cache_dir,
+                                                              const std::string& checkout_dir) {
   const std::string url = source["repoURL"].get<std::string>();
   git::Libgit2Client client({.cache_dir = cache_dir});
   DL_ASSIGN_OR_RETURN(git::RefMap refs, client.Fetch(url, {}));
@@ -124,8 +124,8 @@ absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& a
 
 absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
   TempDir default_cache;
-  const std::string cache_dir = options.cache_dir.empty() ? default_cache.path() + "/git"
-                                                          : options.cache_dir;
+  const std::string cache_dir =
+      options.cache_dir.empty() ? default_cache.path() + "/git" : options.cache_dir;
   std::vector<Json> objects;
   int apps = 0;
   for (const std::string& file : options.files) {
@@ -137,7 +137,8 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
       ++apps;
       auto rendered = RenderApplication(r, options, cache_dir);
       if (!rendered.ok()) {
-        return Annotate(rendered.status(), "application " + r.name + " (" + r.location.ToString() + ")");
+        return Annotate(rendered.status(),
+                        "application " + r.name + " (" + r.location.ToString() + ")");
       }
       for (Json& o : *rendered) objects.push_back(std::move(o));
     }

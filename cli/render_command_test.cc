@@ -46,10 +46,11 @@ class RenderCommandTest : public ::testing::Test {
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
   std::string App(const std::string& ref, bool recurse) {
-    std::string text = "apiVersion: driftless.dev/v1alpha1\nkind: Application\n"
-                       "metadata: {name: web}\nspec:\n  source:\n    repoURL: file://" +
-                       (dir_ / "repo").string() + "\n    ref: " + ref +
-                       "\n    path: apps/web\n    substitute: {CLUSTER: prod}\n";
+    std::string text =
+        "apiVersion: driftless.dev/v1alpha1\nkind: Application\n"
+        "metadata: {name: web}\nspec:\n  source:\n    repoURL: file://" +
+        (dir_ / "repo").string() + "\n    ref: " + ref +
+        "\n    path: apps/web\n    substitute: {CLUSTER: prod}\n";
     if (recurse) text += "    directory: {recurse: true}\n";
     text += "  destination: {cluster: in-cluster, namespace: web}\n";
     Write("app.yaml", text);
@@ -60,41 +61,41 @@ class RenderCommandTest : public ::testing::Test {
 
 TEST_F(RenderCommandTest, RendersFromGitWithSubstitution) {
   std::ostringstream out;
-  ASSERT_OK(RunRender({.files = {App("{branch: main}", true)},
-                       .cache_dir = (dir_ / "cache").string()},
-                      out));
+  ASSERT_OK(RunRender(
+      {.files = {App("{branch: main}", true)}, .cache_dir = (dir_ / "cache").string()}, out));
   EXPECT_THAT(out.str(), AllOf(HasSubstr("name: web-prod"), HasSubstr("region: eu"),
                                HasSubstr("kind: Service")));
 }
 
 TEST_F(RenderCommandTest, TopLevelOnlyWithoutRecurse) {
   std::ostringstream out;
-  ASSERT_OK(RunRender({.files = {App("{branch: main}", false)},
-                       .cache_dir = (dir_ / "cache").string()},
-                      out));
+  ASSERT_OK(RunRender(
+      {.files = {App("{branch: main}", false)}, .cache_dir = (dir_ / "cache").string()}, out));
   EXPECT_THAT(out.str(), AllOf(HasSubstr("name: web-prod"), Not(HasSubstr("kind: Service"))));
 }
 
 TEST_F(RenderCommandTest, LocalCheckout) {
   std::ostringstream out;
   ASSERT_OK(RunRender({.files = {App("{branch: main}", false)},
-                       .local_dir = (dir_ / "repo").string(), .output = "json"},
+                       .local_dir = (dir_ / "repo").string(),
+                       .output = "json"},
                       out));
   EXPECT_THAT(out.str(), HasSubstr("\"name\": \"web-prod\""));
 }
 
 TEST_F(RenderCommandTest, MissingBranchNamesIt) {
   std::ostringstream out;
-  EXPECT_THAT(RunRender({.files = {App("{branch: nope}", false)},
-                         .cache_dir = (dir_ / "cache").string()},
-                        out),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("application web"), HasSubstr("nope"))));
+  EXPECT_THAT(
+      RunRender({.files = {App("{branch: nope}", false)}, .cache_dir = (dir_ / "cache").string()},
+                out),
+      StatusIs(absl::StatusCode::kNotFound,
+               AllOf(HasSubstr("application web"), HasSubstr("nope"))));
 }
 
 TEST_F(RenderCommandTest, InvalidApplicationNamesField) {
-  Write("bad.yaml", "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: x}\n"
-                    "spec: {source: {repoURL: file:///x, pth: a}, destination: {cluster: c}}\n");
+  Write("bad.yaml",
+        "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: x}\n"
+        "spec: {source: {repoURL: file:///x, pth: a}, destination: {cluster: c}}\n");
   std::ostringstream out;
   EXPECT_THAT(RunRender({.files = {(dir_ / "bad.yaml").string()}}, out),
               StatusIs(absl::StatusCode::kInvalidArgument,

@@ -45,8 +45,8 @@ void ExpectParsesAndRoundTrips(const fs::path& p) {
   ASSERT_TRUE(docs.ok()) << docs.status();
   for (const Document& d : *docs) {
     auto back = ParseYaml(ToYaml(d.value.is_null() ? Json::object() : d.value), "emitted");
-    ASSERT_TRUE(back.ok()) << p << " " << d.location.ToString() << ": " << back.status()
-                           << "\n" << ToYaml(d.value);
+    ASSERT_TRUE(back.ok()) << p << " " << d.location.ToString() << ": " << back.status() << "\n"
+                           << ToYaml(d.value);
     if (!d.value.is_null()) {
       EXPECT_EQ(Digest(*back), Digest(d.value)) << p << " " << d.location.ToString();
     }

@@ -32,20 +32,20 @@ TEST_P(ScalarTest, ResolvesLikeKubectl) {
 
 INSTANTIATE_TEST_SUITE_P(
     Yaml11, ScalarTest,
-    ::testing::Values(
-        ScalarCase{"hello", "hello"}, ScalarCase{"\"true\"", "true"}, ScalarCase{"'1'", "1"},
-        ScalarCase{"true", true}, ScalarCase{"False", false}, ScalarCase{"yes", true},
-        ScalarCase{"off", false}, ScalarCase{"y", true}, ScalarCase{"N", false},
-        ScalarCase{"~", nullptr}, ScalarCase{"null", nullptr}, ScalarCase{"", nullptr},
-        ScalarCase{"42", 42}, ScalarCase{"-7", -7}, ScalarCase{"+3", 3},
-        ScalarCase{"0x1F", 31}, ScalarCase{"0777", 511}, ScalarCase{"0o17", 15},
-        ScalarCase{"0b101", 5}, ScalarCase{"1_000", 1000}, ScalarCase{"1.5", 1.5},
-        ScalarCase{"1.0", 1}, ScalarCase{"1e3", 1000}, ScalarCase{".5", 0.5},
-        ScalarCase{"2001-12-14", "2001-12-14"}, ScalarCase{"1.2.3", "1.2.3"},
-        ScalarCase{"0.0.0.0/0", "0.0.0.0/0"}, ScalarCase{"!!str 12", "12"},
-        ScalarCase{"!!int \"12\"", 12}, ScalarCase{"-x", "-x"}, ScalarCase{"08", 8},
-        ScalarCase{"9223372036854775807", int64_t{9223372036854775807}},
-        ScalarCase{"\"caf\\u00e9\"", "caf\xC3\xA9"}));
+    ::testing::Values(ScalarCase{"hello", "hello"}, ScalarCase{"\"true\"", "true"},
+                      ScalarCase{"'1'", "1"}, ScalarCase{"true", true}, ScalarCase{"False", false},
+                      ScalarCase{"yes", true}, ScalarCase{"off", false}, ScalarCase{"y", true},
+                      ScalarCase{"N", false}, ScalarCase{"~", nullptr}, ScalarCase{"null", nullptr},
+                      ScalarCase{"", nullptr}, ScalarCase{"42", 42}, ScalarCase{"-7", -7},
+                      ScalarCase{"+3", 3}, ScalarCase{"0x1F", 31}, ScalarCase{"0777", 511},
+                      ScalarCase{"0o17", 15}, ScalarCase{"0b101", 5}, ScalarCase{"1_000", 1000},
+                      ScalarCase{"1.5", 1.5}, ScalarCase{"1.0", 1}, ScalarCase{"1e3", 1000},
+                      ScalarCase{".5", 0.5}, ScalarCase{"2001-12-14", "2001-12-14"},
+                      ScalarCase{"1.2.3", "1.2.3"}, ScalarCase{"0.0.0.0/0", "0.0.0.0/0"},
+                      ScalarCase{"!!str 12", "12"}, ScalarCase{"!!int \"12\"", 12},
+                      ScalarCase{"-x", "-x"}, ScalarCase{"08", 8},
+                      ScalarCase{"9223372036854775807", int64_t{9223372036854775807}},
+                      ScalarCase{"\"caf\\u00e9\"", "caf\xC3\xA9"}));
 
 TEST(ParseYamlDocuments, KeepsEmptyDocumentsAndLocations) {
   ASSERT_OK_AND_ASSIGN(auto docs, ParseYamlDocuments("a: 1\n---\n---\n\nkind: B\n", "f.yaml"));
@@ -67,8 +67,7 @@ TEST(ParseYamlDocuments, SyntaxErrorNamesFileDocumentAndLine) {
 
 TEST(ParseYamlDocuments, DuplicateKeyIsAnError) {
   auto r = ParseYamlDocuments("metadata:\n  name: a\n  name: b\n", "d.yaml");
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument,
-                          HasSubstr("duplicate key \"name\"")));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate key \"name\"")));
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 3")));
 }
 
@@ -88,13 +87,13 @@ TEST(ParseYamlDocuments, BadTypedScalarIsAnError) {
 }
 
 TEST(ParseYamlDocuments, AnchorsAliasesAndMergeKeys) {
-  Json v = One(
-      "base: &b {image: nginx, port: 80}\n"
-      "other: &o {port: 81, debug: true}\n"
-      "web:\n  <<: [*b, *o]\n  port: 8080\n"
-      "copy: *b\n");
+  Json v =
+      One("base: &b {image: nginx, port: 80}\n"
+          "other: &o {port: 81, debug: true}\n"
+          "web:\n  <<: [*b, *o]\n  port: 8080\n"
+          "copy: *b\n");
   EXPECT_EQ(v["web"]["image"], "nginx");
-  EXPECT_EQ(v["web"]["port"], 8080);    // explicit key wins
+  EXPECT_EQ(v["web"]["port"], 8080);  // explicit key wins
   EXPECT_EQ(v["web"]["debug"], true);
   EXPECT_FALSE(v["web"].contains("<<"));
   EXPECT_EQ(v["copy"], v["base"]);
@@ -130,8 +129,8 @@ TEST(ParseYaml, RejectsSeveralDocuments) {
 }
 
 TEST(ParseJson, ReportsOffset) {
-  EXPECT_THAT(ParseJson("{\"a\": }", "body"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("body: invalid JSON at byte")));
+  EXPECT_THAT(ParseJson("{\"a\": }", "body"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("body: invalid JSON at byte")));
   ASSERT_OK_AND_ASSIGN(Json v, ParseJson("{\"b\":1,\"a\":[true,null]}", "body"));
   EXPECT_EQ(v["a"][0], true);
 }
@@ -153,9 +152,9 @@ TEST(Canonical, Sha256KnownVector) {
 }
 
 TEST(ToYaml, KubectlLayout) {
-  Json v = One(
-      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
-      "spec: {containers: [{name: c, image: nginx, args: [a, b]}]}\n");
+  Json v =
+      One("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+          "spec: {containers: [{name: c, image: nginx, args: [a, b]}]}\n");
   EXPECT_EQ(ToYaml(v),
             "apiVersion: v1\n"
             "kind: Pod\n"
@@ -171,10 +170,11 @@ TEST(ToYaml, KubectlLayout) {
 }
 
 TEST(ToYaml, QuotesStringsThatWouldChangeType) {
-  Json v = {{"a", "true"}, {"b", "1.0"}, {"c", "null"}, {"d", ""}, {"e", "yes"},
-            {"f", "- x"}, {"g", "a: b"}, {"h", "x #y"}, {"on", "0777"}, {"i", "tab\there"},
-            {"j", "plain text"}, {"k", 1.5}, {"l", nullptr}, {"m", Json::array()},
-            {"n", Json::object()}, {"o", "..."}, {"p", "*ref"}};
+  Json v = {{"a", "true"},  {"b", "1.0"},         {"c", "null"},         {"d", ""},
+            {"e", "yes"},   {"f", "- x"},         {"g", "a: b"},         {"h", "x #y"},
+            {"on", "0777"}, {"i", "tab\there"},   {"j", "plain text"},   {"k", 1.5},
+            {"l", nullptr}, {"m", Json::array()}, {"n", Json::object()}, {"o", "..."},
+            {"p", "*ref"}};
   std::string y = ToYaml(v);
   EXPECT_THAT(y, HasSubstr("a: \"true\"\n"));
   EXPECT_THAT(y, HasSubstr("\"on\": \"0777\"\n"));

@@ -15,9 +15,27 @@ bool NeedsQuotes(std::string_view s) {
   if (s == "<<" || s.substr(0, 3) == "...") return true;
   const unsigned char first = static_cast<unsigned char>(s[0]);
   switch (first) {
-    case '-': case '?': case ':': case ',': case '[': case ']': case '{': case '}':
-    case '#': case '&': case '*': case '!': case '|': case '>': case '\'': case '"':
-    case '%': case '@': case '`': case ' ': case '\t':
+    case '-':
+    case '?':
+    case ':':
+    case ',':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case '#':
+    case '&':
+    case '*':
+    case '!':
+    case '|':
+    case '>':
+    case '\'':
+    case '"':
+    case '%':
+    case '@':
+    case '`':
+    case ' ':
+    case '\t':
       return true;
     default:
       break;
@@ -38,11 +56,21 @@ void AppendDoubleQuoted(std::string& out, std::string_view s) {
   for (char ch : s) {
     const unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           char buf[8];
@@ -110,12 +138,20 @@ void AppendString(std::string& out, std::string_view s) {
 // non-empty collection (which goes on the following lines).
 bool AppendInline(std::string& out, const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: out += "null"; return true;
-    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return true;
+    case Json::value_t::null:
+      out += "null";
+      return true;
+    case Json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return true;
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: out += v.dump(); return true;
-    case Json::value_t::string: AppendString(out, v.get_ref<const std::string&>()); return true;
+    case Json::value_t::number_float:
+      out += v.dump();
+      return true;
+    case Json::value_t::string:
+      AppendString(out, v.get_ref<const std::string&>());
+      return true;
     case Json::value_t::object:
       if (v.empty()) {
         out += "{}";
@@ -128,7 +164,9 @@ bool AppendInline(std::string& out, const Json& v) {
         return true;
       }
       return false;
-    default: out += "null"; return true;
+    default:
+      out += "null";
+      return true;
   }
 }
 

@@ -127,9 +127,8 @@ Resolved ResolvePlain(std::string_view s) {
   // Fast path: most scalars (names, images, labels) start with a letter that can begin
   // neither a number nor one of the reserved words.
   const bool maybe_special = (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' ||
-                             c == '~' || c == 'y' || c == 'Y' || c == 'n' || c == 'N' ||
-                             c == 't' || c == 'T' || c == 'f' || c == 'F' || c == 'o' ||
-                             c == 'O';
+                             c == '~' || c == 'y' || c == 'Y' || c == 'n' || c == 'N' || c == 't' ||
+                             c == 'T' || c == 'f' || c == 'F' || c == 'o' || c == 'O';
   if (!maybe_special) return r;
   if (OneOf(s, {"~", "null", "Null", "NULL"})) {
     r.kind = PlainKind::kNull;
@@ -145,8 +144,8 @@ Resolved ResolvePlain(std::string_view s) {
     r.value = false;
     return r;
   }
-  if (OneOf(s, {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-                "-.inf", "-.Inf", "-.INF"})) {
+  if (OneOf(s, {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+                "-.Inf", "-.INF"})) {
     r.kind = PlainKind::kSpecialFloat;
     return r;
   }
@@ -271,11 +270,11 @@ class JsonBuilder : public YAML::EventHandler {
       v = value;
     } else if (tag == kTagInt || tag == kTagFloat || tag == kTagBool || tag == kTagNull) {
       internal::Resolved r = internal::ResolvePlain(value);
-      const bool ok = (tag == kTagInt && r.kind == PlainKind::kInt) ||
-                      (tag == kTagFloat && (r.kind == PlainKind::kFloat ||
-                                            r.kind == PlainKind::kInt)) ||
-                      (tag == kTagBool && r.kind == PlainKind::kBool) ||
-                      (tag == kTagNull && r.kind == PlainKind::kNull);
+      const bool ok =
+          (tag == kTagInt && r.kind == PlainKind::kInt) ||
+          (tag == kTagFloat && (r.kind == PlainKind::kFloat || r.kind == PlainKind::kInt)) ||
+          (tag == kTagBool && r.kind == PlainKind::kBool) ||
+          (tag == kTagNull && r.kind == PlainKind::kNull);
       if (!ok) {
         Fail(mark, "cannot decode \"" + value + "\" as " + std::string(tag.substr(18)));
         return;
@@ -368,8 +367,8 @@ class JsonBuilder : public YAML::EventHandler {
   }
 
   // Places a finished value into its parent (or as the document root).
-  void Complete(const YAML::Mark& mark, Json v, YAML::anchor_t anchor,
-                const std::string& key_text, bool is_merge_key, bool scalar_key) {
+  void Complete(const YAML::Mark& mark, Json v, YAML::anchor_t anchor, const std::string& key_text,
+                bool is_merge_key, bool scalar_key) {
     if (error) return;
     if (anchor != YAML::NullAnchor) anchors_[anchor] = Anchored{v, 1};
     if (stack_.empty()) {
@@ -451,8 +450,8 @@ absl::StatusOr<std::vector<Document>> ParseYamlDocuments(std::string_view text,
     return absl::InvalidArgumentError(ErrorPrefix(file, docs.size(), 0) + e.what());
   }
   if (builder.error) {
-    return absl::InvalidArgumentError(ErrorPrefix(file, builder.error->document, builder.error->line) +
-                                      builder.error->message);
+    return absl::InvalidArgumentError(
+        ErrorPrefix(file, builder.error->document, builder.error->line) + builder.error->message);
   }
   return docs;
 }

@@ -41,8 +41,8 @@ bool ExpandBraces(std::string_view p, std::vector<std::string>& out) {
   size_t start = open + 1;
   commas.push_back(close);
   for (size_t c : commas) {
-    std::string alt = std::string(prefix) + std::string(p.substr(start, c - start)) +
-                      std::string(suffix);
+    std::string alt =
+        std::string(prefix) + std::string(p.substr(start, c - start)) + std::string(suffix);
     std::vector<std::string> nested;
     if (ExpandBraces(alt, nested)) {
       for (auto& n : nested) out.push_back(std::move(n));
@@ -96,7 +96,8 @@ bool MatchSimple(std::string_view p, std::string_view t, bool slash_special) {
       while (rest < p.size() && p[rest] == '*') ++rest;
       std::string_view rp = p.substr(rest);
       // "**/" also matches zero directories.
-      if (dbl && !rp.empty() && rp[0] == '/' && MatchSimple(rp.substr(1), t.substr(ti), slash_special)) {
+      if (dbl && !rp.empty() && rp[0] == '/' &&
+          MatchSimple(rp.substr(1), t.substr(ti), slash_special)) {
         return true;
       }
       for (size_t i = ti; i <= t.size(); ++i) {

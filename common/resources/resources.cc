@@ -56,7 +56,7 @@ const Schemas& GetSchemas() {
       kind["required"].push_back("metadata");
       s->kinds[it.key()] = std::move(kind);
     }
-    s->order = {"Repository", "Cluster", "Project", "NotificationProvider",
+    s->order = {"Repository", "Cluster",  "Project",    "NotificationProvider",
                 "Alert",      "Receiver", "Application"};
     return s;
   }();
@@ -138,8 +138,9 @@ bool IsCron(std::string_view s) {
       in_field = false;
       continue;
     }
-    if (!(std::isdigit(static_cast<unsigned char>(c)) || std::isalpha(static_cast<unsigned char>(c)) ||
-          c == '*' || c == ',' || c == '-' || c == '/' || c == '?')) {
+    if (!(std::isdigit(static_cast<unsigned char>(c)) ||
+          std::isalpha(static_cast<unsigned char>(c)) || c == '*' || c == ',' || c == '-' ||
+          c == '/' || c == '?')) {
       return false;
     }
     if (!in_field) ++fields;
@@ -162,15 +163,23 @@ bool IsUrl(std::string_view s) {
 
 std::string TypeName(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    case Json::value_t::string: return "string";
-    case Json::value_t::array: return "array";
-    case Json::value_t::object: return "object";
-    default: return "value";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "number";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::object:
+      return "object";
+    default:
+      return "value";
   }
 }
 
@@ -196,10 +205,10 @@ class Validator {
     if (value.is_null()) return;  // null means "not set" for every optional field
     const std::string type = schema.value("type", "");
     if (!type.empty() && !TypeMatches(type, value)) {
-      Add(path, "must be " + std::string(type == "integer" || type == "array" || type == "object"
-                                              ? "an "
-                                              : "a ") +
-                    type + ", not " + TypeName(value));
+      Add(path,
+          "must be " +
+              std::string(type == "integer" || type == "array" || type == "object" ? "an " : "a ") +
+              type + ", not " + TypeName(value));
       return;
     }
     if (auto e = schema.find("enum"); e != schema.end()) {
@@ -222,7 +231,8 @@ class Validator {
 
  private:
   void Add(const std::string& path, const std::string& what) {
-    if (errors.size() < kMaxErrors) errors.push_back((path.empty() ? "<root>" : path) + ": " + what);
+    if (errors.size() < kMaxErrors)
+      errors.push_back((path.empty() ? "<root>" : path) + ": " + what);
   }
 
   static std::string Join(const std::string& path, const std::string& key) {
@@ -233,11 +243,13 @@ class Validator {
     const std::string format = schema.value("x-format", "");
     if (format.empty() || (s.empty() && format != "dns-label" && format != "dns-subdomain")) return;
     if (format == "dns-label" && !IsDnsLabel(s)) {
-      Add(path, Quote(s) + " is not a valid name: lower-case letters, digits and '-', at most "
-                           "63 characters, starting and ending with a letter or digit");
+      Add(path, Quote(s) +
+                    " is not a valid name: lower-case letters, digits and '-', at most "
+                    "63 characters, starting and ending with a letter or digit");
     } else if (format == "dns-subdomain" && !IsDnsSubdomain(s)) {
-      Add(path, Quote(s) + " is not a valid name: lower-case letters, digits, '-' and '.', "
-                           "at most 253 characters, starting and ending with a letter or digit");
+      Add(path, Quote(s) +
+                    " is not a valid name: lower-case letters, digits, '-' and '.', "
+                    "at most 253 characters, starting and ending with a letter or digit");
     } else if (format == "duration" && !IsDuration(s)) {
       Add(path, Quote(s) + " is not a duration (examples: 30s, 5m, 1h30m)");
     } else if (format == "cron" && !IsCron(s)) {
@@ -308,7 +320,8 @@ class Validator {
       const bool exactly = std::string_view(rule) == "x-one-of";
       if (set.size() > 1 || (exactly && set.empty())) {
         Add(path, std::string(exactly ? "exactly" : "at most") + " one of " + names +
-                      " must be set" + (set.empty() ? "" : " (found " + std::to_string(set.size()) + ")"));
+                      " must be set" +
+                      (set.empty() ? "" : " (found " + std::to_string(set.size()) + ")"));
       }
     }
   }
@@ -370,16 +383,16 @@ absl::Status Validate(const Json& object) {
   const std::string prefix = Describe(object) + ": ";
   const std::string api_version = object.value("apiVersion", "");
   if (api_version != kApiVersion) {
-    return absl::InvalidArgumentError(prefix + "apiVersion: must be \"" +
-                                      std::string(kApiVersion) + "\", not \"" + api_version + "\"");
+    return absl::InvalidArgumentError(prefix + "apiVersion: must be \"" + std::string(kApiVersion) +
+                                      "\", not \"" + api_version + "\"");
   }
   const std::string kind = object.value("kind", "");
   const Json& schema = SchemaFor(kind);
   if (schema.is_null()) {
     std::string kinds;
     for (const auto& k : Kinds()) kinds += (kinds.empty() ? "" : ", ") + k;
-    return absl::InvalidArgumentError(prefix + "kind: unknown kind \"" + kind + "\" (known: " +
-                                      kinds + ")");
+    return absl::InvalidArgumentError(prefix + "kind: unknown kind \"" + kind +
+                                      "\" (known: " + kinds + ")");
   }
   Validator v;
   v.Check(schema, object, "");
@@ -389,16 +402,15 @@ absl::Status Validate(const Json& object) {
   return absl::InvalidArgumentError(message);
 }
 
-absl::StatusOr<std::vector<Resource>> ParseResources(std::string_view text,
-                                                     std::string_view file) {
+absl::StatusOr<std::vector<Resource>> ParseResources(std::string_view text, std::string_view file) {
   DL_ASSIGN_OR_RETURN(std::vector<manifest::Document> docs,
                       manifest::ParseYamlDocuments(text, file));
   std::vector<Resource> out;
   for (manifest::Document& d : docs) {
     if (d.value.is_null()) continue;
     std::vector<Json> items;
-    if (d.value.is_object() && d.value.value("kind", "") == "List" &&
-        d.value.contains("items") && d.value["items"].is_array()) {
+    if (d.value.is_object() && d.value.value("kind", "") == "List" && d.value.contains("items") &&
+        d.value["items"].is_array()) {
       for (Json& item : d.value["items"]) items.push_back(std::move(item));
     } else {
       items.push_back(std::move(d.value));
@@ -439,8 +451,8 @@ absl::Status ResolveSecretFiles(Json& object, const FileReader& read_file) {
         const std::string child = path.empty() ? p.key() : path + "." + p.key();
         if (p.value().value("x-secret-file", false) && value.contains(file_key)) {
           if (value.contains(p.key()) && !value[p.key()].is_null()) {
-            return absl::InvalidArgumentError(describe + ": " + child + ": set either " +
-                                              p.key() + " or " + file_key + ", not both");
+            return absl::InvalidArgumentError(describe + ": " + child + ": set either " + p.key() +
+                                              " or " + file_key + ", not both");
           }
           auto content = read(value[file_key].get<std::string>());
           if (!content.ok()) {

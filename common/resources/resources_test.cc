@@ -9,10 +9,10 @@ namespace driftless::resources {
 namespace {
 
 using ::driftless::testing::StatusIs;
+using manifest::Json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using manifest::Json;
 
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
 
@@ -75,7 +75,8 @@ TEST(Validate, UnknownFieldNamesPathAndSuggests) {
 }
 
 TEST(Validate, ReportsEveryProblem) {
-  EXPECT_THAT(ValidateYaml(R"(
+  EXPECT_THAT(
+      ValidateYaml(R"(
 apiVersion: driftless.dev/v1alpha1
 kind: Application
 metadata: {name: Bad_Name}
@@ -85,16 +86,15 @@ spec:
   interval: soon
   syncPolicy: {syncOptions: [Frobnicate=true], automated: {prune: "yes please"}}
 )"),
-              StatusIs(kInvalid,
-                       AllOf(HasSubstr("metadata.name: \"Bad_Name\" is not a valid name"),
-                             HasSubstr("spec.source.repoURL: \"not a url\" is not a URL"),
-                             HasSubstr("spec.source.ref: exactly one of branch, tag, semver, "
-                                       "commit must be set (found 2)"),
-                             HasSubstr("spec.destination.cluster: required"),
-                             HasSubstr("spec.interval: \"soon\" is not a duration"),
-                             HasSubstr("spec.syncPolicy.syncOptions[0]: unsupported value"),
-                             HasSubstr("spec.syncPolicy.automated.prune: must be a boolean, "
-                                       "not string"))));
+      StatusIs(kInvalid, AllOf(HasSubstr("metadata.name: \"Bad_Name\" is not a valid name"),
+                               HasSubstr("spec.source.repoURL: \"not a url\" is not a URL"),
+                               HasSubstr("spec.source.ref: exactly one of branch, tag, semver, "
+                                         "commit must be set (found 2)"),
+                               HasSubstr("spec.destination.cluster: required"),
+                               HasSubstr("spec.interval: \"soon\" is not a duration"),
+                               HasSubstr("spec.syncPolicy.syncOptions[0]: unsupported value"),
+                               HasSubstr("spec.syncPolicy.automated.prune: must be a boolean, "
+                                         "not string"))));
 }
 
 TEST(Validate, UnquotedOnExplainsYaml11) {
@@ -152,8 +152,9 @@ TEST(ParseResources, ParsesSeveralDocumentsAndLists) {
 }
 
 TEST(ParseResources, ErrorNamesFileDocumentAndLine) {
-  std::string y = std::string(kSecrets) + "---\napiVersion: driftless.dev/v1alpha1\n"
-                                          "kind: Receiver\nmetadata: {name: gh}\nspec: {typo: 1}\n";
+  std::string y = std::string(kSecrets) +
+                  "---\napiVersion: driftless.dev/v1alpha1\n"
+                  "kind: Receiver\nmetadata: {name: gh}\nspec: {typo: 1}\n";
   EXPECT_THAT(ParseResources(y, "creds.yaml"),
               StatusIs(kInvalid, AllOf(HasSubstr("creds.yaml (document 2, line"),
                                        HasSubstr("Receiver gh: spec.typo: unknown field"),
@@ -169,10 +170,11 @@ TEST(Secrets, RedactAndResolveFiles) {
   EXPECT_THAT(redacted.dump(), Not(HasSubstr("hunter2")));
 
   Json provider = rs[1].object;
-  ASSERT_OK(ResolveSecretFiles(provider, [](const std::string& path) -> absl::StatusOr<std::string> {
-    if (path == "slack.key") return std::string("s3cr3t");
-    return absl::NotFoundError(path);
-  }));
+  ASSERT_OK(
+      ResolveSecretFiles(provider, [](const std::string& path) -> absl::StatusOr<std::string> {
+        if (path == "slack.key") return std::string("s3cr3t");
+        return absl::NotFoundError(path);
+      }));
   EXPECT_EQ(provider["spec"]["secret"], "s3cr3t");
   EXPECT_FALSE(provider["spec"].contains("secretFile"));
   EXPECT_OK(Validate(provider));
@@ -180,9 +182,10 @@ TEST(Secrets, RedactAndResolveFiles) {
   EXPECT_THAT(out.dump(), AllOf(Not(HasSubstr("s3cr3t")), Not(HasSubstr("hooks.slack.com"))));
 
   Json missing = rs[1].object;
-  EXPECT_THAT(ResolveSecretFiles(missing, [](const std::string& p) -> absl::StatusOr<std::string> {
-                return absl::NotFoundError("no such file " + p);
-              }),
+  EXPECT_THAT(ResolveSecretFiles(missing,
+                                 [](const std::string& p) -> absl::StatusOr<std::string> {
+                                   return absl::NotFoundError("no such file " + p);
+                                 }),
               StatusIs(absl::StatusCode::kNotFound,
                        HasSubstr("NotificationProvider team-slack: spec.secretFile")));
 }

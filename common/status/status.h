@@ -44,10 +44,10 @@ inline absl::Status Annotate(const absl::Status& s, std::string_view context) {
 #define DL_STATUS_CONCAT_(a, b) DL_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the current function if not ok.
-#define DL_RETURN_IF_ERROR(expr)                                   \
-  do {                                                             \
-    ::absl::Status dl_status_ = (expr);                            \
-    if (!dl_status_.ok()) return dl_status_;                       \
+#define DL_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status dl_status_ = (expr);      \
+    if (!dl_status_.ok()) return dl_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status if not ok, else moves the
@@ -55,7 +55,7 @@ inline absl::Status Annotate(const absl::Status& s, std::string_view context) {
 #define DL_ASSIGN_OR_RETURN(lhs, rexpr) \
   DL_ASSIGN_OR_RETURN_IMPL_(DL_STATUS_CONCAT_(dl_statusor_, __LINE__), lhs, rexpr)
 
-#define DL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                              \
+#define DL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)    \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

@@ -26,8 +26,7 @@ MATCHER_P(StatusIs, code, "has status code " + ::testing::PrintToString(code)) {
 MATCHER_P2(StatusIs, code, message_matcher, "") {
   const absl::Status& s = GetStatus(arg);
   *result_listener << "status is " << s.ToString();
-  return s.code() == code &&
-         ::testing::Matches(message_matcher)(std::string(s.message()));
+  return s.code() == code && ::testing::Matches(message_matcher)(std::string(s.message()));
 }
 
 MATCHER(IsOk, "is ok") {
@@ -40,7 +39,7 @@ MATCHER(IsOk, "is ok") {
 
 #define ASSERT_OK(expr) ASSERT_THAT((expr), ::driftless::testing::IsOk())
 #define EXPECT_OK(expr) EXPECT_THAT((expr), ::driftless::testing::IsOk())
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                              \
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   ASSERT_OK_AND_ASSIGN_IMPL_(DL_STATUS_CONCAT_(dl_test_statusor_, __LINE__), lhs, rexpr)
 #define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                               \

@@ -50,9 +50,12 @@ void OwnedPointers(const Json& fields, const std::string& prefix, std::vector<st
     if (k.rfind("f:", 0) == 0) {
       std::string escaped;
       for (char c : k.substr(2)) {
-        if (c == '~') escaped += "~0";
-        else if (c == '/') escaped += "~1";
-        else escaped += c;
+        if (c == '~')
+          escaped += "~0";
+        else if (c == '/')
+          escaped += "~1";
+        else
+          escaped += c;
       }
       const std::string p = prefix + "/" + escaped;
       if (it.value().empty()) {
@@ -179,8 +182,10 @@ void MaskSecretValues(Json& live, Json& desired) {
                   ? &desired[section]
                   : nullptr;
     std::vector<std::string> keys;
-    if (a) for (auto it = a->begin(); it != a->end(); ++it) keys.push_back(it.key());
-    if (b) for (auto it = b->begin(); it != b->end(); ++it) keys.push_back(it.key());
+    if (a)
+      for (auto it = a->begin(); it != a->end(); ++it) keys.push_back(it.key());
+    if (b)
+      for (auto it = b->begin(); it != b->end(); ++it) keys.push_back(it.key());
     for (const std::string& k : keys) {
       const bool in_a = a && a->contains(k);
       const bool in_b = b && b->contains(k);
@@ -193,10 +198,10 @@ void MaskSecretValues(Json& live, Json& desired) {
 
 std::string UnifiedYamlDiff(const Json& from, const Json& to, std::string_view from_label,
                             std::string_view to_label) {
-  const std::vector<std::string> a = from.is_null() ? std::vector<std::string>{}
-                                                    : Lines(manifest::ToYaml(from));
-  const std::vector<std::string> b = to.is_null() ? std::vector<std::string>{}
-                                                  : Lines(manifest::ToYaml(to));
+  const std::vector<std::string> a =
+      from.is_null() ? std::vector<std::string>{} : Lines(manifest::ToYaml(from));
+  const std::vector<std::string> b =
+      to.is_null() ? std::vector<std::string>{} : Lines(manifest::ToYaml(to));
   if (a == b) return "";
   // LCS table; manifests are small (hundreds of lines), so O(n*m) is fine. Beyond a cap, fall
   // back to "everything changed" rather than spending quadratic memory.

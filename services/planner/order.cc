@@ -9,19 +9,42 @@ namespace {
 
 using manifest::Json;
 
-constexpr std::array<std::string_view, 36> kKindOrder = {
-    "Namespace",       "NetworkPolicy",     "ResourceQuota",
-    "LimitRange",      "PodSecurityPolicy", "PodDisruptionBudget",
-    "ServiceAccount",  "Secret",            "SecretList",
-    "ConfigMap",       "StorageClass",      "PersistentVolume",
-    "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
-    "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList",
-    "Role",            "RoleList",          "RoleBinding",
-    "RoleBindingList", "Service",           "DaemonSet",
-    "Pod",             "ReplicationController", "ReplicaSet",
-    "Deployment",      "HorizontalPodAutoscaler", "StatefulSet",
-    "Job",             "CronJob",           "IngressClass",
-    "Ingress",         "APIService",        "MutatingWebhookConfiguration"};
+constexpr std::array<std::string_view, 36> kKindOrder = {"Namespace",
+                                                         "NetworkPolicy",
+                                                         "ResourceQuota",
+                                                         "LimitRange",
+                                                         "PodSecurityPolicy",
+                                                         "PodDisruptionBudget",
+                                                         "ServiceAccount",
+                                                         "Secret",
+                                                         "SecretList",
+                                                         "ConfigMap",
+                                                         "StorageClass",
+                                                         "PersistentVolume",
+                                                         "PersistentVolumeClaim",
+                                                         "CustomResourceDefinition",
+                                                         "ClusterRole",
+                                                         "ClusterRoleList",
+                                                         "ClusterRoleBinding",
+                                                         "ClusterRoleBindingList",
+                                                         "Role",
+                                                         "RoleList",
+                                                         "RoleBinding",
+                                                         "RoleBindingList",
+                                                         "Service",
+                                                         "DaemonSet",
+                                                         "Pod",
+                                                         "ReplicationController",
+                                                         "ReplicaSet",
+                                                         "Deployment",
+                                                         "HorizontalPodAutoscaler",
+                                                         "StatefulSet",
+                                                         "Job",
+                                                         "CronJob",
+                                                         "IngressClass",
+                                                         "Ingress",
+                                                         "APIService",
+                                                         "MutatingWebhookConfiguration"};
 
 const std::string* Annotation(const Json& o, std::string_view a, std::string_view b) {
   if (!o.contains("metadata") || !o["metadata"].is_object()) return nullptr;
@@ -35,9 +58,8 @@ const std::string* Annotation(const Json& o, std::string_view a, std::string_vie
 }
 
 std::string Describe(const Json& o) {
-  std::string name = o.contains("metadata") && o["metadata"].is_object()
-                         ? o["metadata"].value("name", "")
-                         : "";
+  std::string name =
+      o.contains("metadata") && o["metadata"].is_object() ? o["metadata"].value("name", "") : "";
   return o.value("kind", "object") + " " + name;
 }
 
@@ -52,10 +74,14 @@ int KindRank(std::string_view kind) {
 
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
-    case Phase::kPreSync: return "PreSync";
-    case Phase::kSync: return "Sync";
-    case Phase::kPostSync: return "PostSync";
-    case Phase::kSyncFail: return "SyncFail";
+    case Phase::kPreSync:
+      return "PreSync";
+    case Phase::kSync:
+      return "Sync";
+    case Phase::kPostSync:
+      return "PostSync";
+    case Phase::kSyncFail:
+      return "SyncFail";
   }
   return "Sync";
 }

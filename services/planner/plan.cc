@@ -40,7 +40,8 @@ std::string Base64(std::string_view in) {
 }
 
 bool PruneProtected(const Json& o) {
-  for (std::string_view key : {kSyncOptionsAnnotation, std::string_view("argocd.argoproj.io/sync-options")}) {
+  for (std::string_view key :
+       {kSyncOptionsAnnotation, std::string_view("argocd.argoproj.io/sync-options")}) {
     const std::string v = manifest::AnnotationOf(o, key);
     if (v.find("Prune=false") != std::string::npos) return true;
   }
@@ -51,10 +52,14 @@ bool PruneProtected(const Json& o) {
 
 std::string_view ActionName(Action action) {
   switch (action) {
-    case Action::kNone: return "none";
-    case Action::kCreate: return "create";
-    case Action::kUpdate: return "update";
-    case Action::kDelete: return "delete";
+    case Action::kNone:
+      return "none";
+    case Action::kCreate:
+      return "create";
+    case Action::kUpdate:
+      return "update";
+    case Action::kDelete:
+      return "delete";
   }
   return "none";
 }

@@ -64,8 +64,8 @@ struct PlanOptions {
 };
 
 struct PlanItem {
-  std::string key;         // manifest::ObjectKey
-  manifest::Json object;   // desired object (live object for kDelete)
+  std::string key;        // manifest::ObjectKey
+  manifest::Json object;  // desired object (live object for kDelete)
   Action action = Action::kNone;
   OrderKey order;
   ObjectDiff diff;

@@ -15,10 +15,10 @@ namespace driftless::planner {
 namespace {
 
 using ::driftless::testing::StatusIs;
+using manifest::Json;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using manifest::Json;
 
 Json Y(std::string_view yaml) {
   auto v = manifest::ParseYaml(yaml, "test");
@@ -27,8 +27,8 @@ Json Y(std::string_view yaml) {
 }
 
 Json Fixture(const std::string& name) {
-  const auto path = std::filesystem::path(DRIFTLESS_CORPUS_DIR) / "gitops-engine" /
-                    "diff-testdata" / name;
+  const auto path =
+      std::filesystem::path(DRIFTLESS_CORPUS_DIR) / "gitops-engine" / "diff-testdata" / name;
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -52,9 +52,9 @@ class CorpusDiffTest : public ::testing::TestWithParam<std::pair<const char*, bo
 TEST_P(CorpusDiffTest, InSyncMatchesUpstream) {
   if (!std::filesystem::exists(DRIFTLESS_CORPUS_DIR)) GTEST_SKIP();
   const std::string prefix = GetParam().first;
-  const bool json = std::filesystem::exists(std::filesystem::path(DRIFTLESS_CORPUS_DIR) /
-                                            "gitops-engine/diff-testdata" /
-                                            (prefix + "-config.json"));
+  const bool json =
+      std::filesystem::exists(std::filesystem::path(DRIFTLESS_CORPUS_DIR) /
+                              "gitops-engine/diff-testdata" / (prefix + "-config.json"));
   const std::string ext = json ? ".json" : ".yaml";
   Json config = Fixture(prefix + "-config" + ext);
   Json live = Fixture(prefix + "-live" + ext);
@@ -69,8 +69,7 @@ INSTANTIATE_TEST_SUITE_P(
     // Not yet: elasticsearch (an atomic volumeClaimTemplates list that the server re-defaults)
     // and mutatingwebhookconfig (webhooks must be a list map keyed by name in merge::Schema).
     ::testing::Values(std::make_pair("deployment", true), std::make_pair("spinnaker-sa", true),
-                      std::make_pair("smd-deploy", true),
-                      std::make_pair("sealedsecret", true)));
+                      std::make_pair("smd-deploy", true), std::make_pair("sealedsecret", true)));
 
 TEST(DiffObject, MissingLiveIsCreate) {
   ASSERT_OK_AND_ASSIGN(ObjectDiff d, DiffObject(Y("apiVersion: v1\nkind: ConfigMap\n"
@@ -96,8 +95,11 @@ spec:
 // What the API server returns after driftless applied kDeploy: defaults filled in,
 // managedFields recorded, status present.
 Json LiveAfterApply(const Json& desired) {
-  merge::ApplyRequest req{.live = Json(), .applied = desired, .manager = "driftless",
-                          .force = true, .now = "2026-01-01T00:00:00Z"};
+  merge::ApplyRequest req{.live = Json(),
+                          .applied = desired,
+                          .manager = "driftless",
+                          .force = true,
+                          .now = "2026-01-01T00:00:00Z"};
   auto out = merge::ServerSideApply(req);
   EXPECT_TRUE(out.ok()) << out.status();
   Json live = out->object;
@@ -122,8 +124,7 @@ TEST(DiffObject, ChangedImageAndReplicasAreDrift) {
   live["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.24";
   ASSERT_OK_AND_ASSIGN(ObjectDiff d, DiffObject(desired, live, {}));
   EXPECT_FALSE(d.in_sync);
-  EXPECT_THAT(d.changed_paths, ElementsAre("/spec/replicas",
-                                           "/spec/template/spec/containers"));
+  EXPECT_THAT(d.changed_paths, ElementsAre("/spec/replicas", "/spec/template/spec/containers"));
   const std::string text = UnifiedYamlDiff(StripServerFields(live), d.predicted, "live", "git");
   EXPECT_THAT(text, AllOf(HasSubstr("-  replicas: 5\n"), HasSubstr("+  replicas: 2\n"),
                           HasSubstr("+      - image: nginx:1.25\n"), HasSubstr("--- live\n")));
@@ -144,8 +145,8 @@ TEST(DiffObject, IgnoreDifferencesByPointerAndManager) {
   Json live = LiveAfterApply(desired);
   live["spec"]["replicas"] = 7;  // an HPA scaled it
   DiffOptions ignore_replicas;
-  ignore_replicas.ignore.push_back({.group = "apps", .kind = "Deployment",
-                                    .json_pointers = {"/spec/replicas"}});
+  ignore_replicas.ignore.push_back(
+      {.group = "apps", .kind = "Deployment", .json_pointers = {"/spec/replicas"}});
   ASSERT_OK_AND_ASSIGN(ObjectDiff d, DiffObject(desired, live, ignore_replicas));
   EXPECT_TRUE(d.in_sync);
   DiffOptions other_kind;
@@ -155,10 +156,12 @@ TEST(DiffObject, IgnoreDifferencesByPointerAndManager) {
 }
 
 TEST(MaskSecretValues, NeverRevealsValues) {
-  Json live = Y("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
-                "data: {a: c2VjcmV0, b: b2xk}\n");
-  Json git = Y("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
-               "data: {a: c2VjcmV0, b: bmV3}\n");
+  Json live =
+      Y("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+        "data: {a: c2VjcmV0, b: b2xk}\n");
+  Json git =
+      Y("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+        "data: {a: c2VjcmV0, b: bmV3}\n");
   MaskSecretValues(live, git);
   const std::string text = UnifiedYamlDiff(live, git, "live", "git");
   EXPECT_THAT(text, AllOf(::testing::Not(HasSubstr("c2VjcmV0")), ::testing::Not(HasSubstr("bmV3")),
@@ -183,8 +186,9 @@ TEST(Order, NamespacesAndCrdsFirstWavesAndHooks) {
   std::vector<std::string> names;
   for (const Json& o : objects) names.push_back(manifest::NameOf(o));
   EXPECT_THAT(names, ElementsAre("migrate", "ns", "widgets.example.com", "s", "d", "w", "late"));
-  Json bad = Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, annotations: "
-               "{driftless.dev/sync-wave: soon}}\n");
+  Json bad =
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, annotations: "
+        "{driftless.dev/sync-wave: soon}}\n");
   EXPECT_THAT(OrderKeyOf(bad), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("ConfigMap x: annotation sync-wave \"soon\"")));
 }
@@ -229,14 +233,15 @@ TEST(PrepareDesired, NamespacesTrackingSecretsAndCreateNamespace) {
 }
 
 TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
-  PrepareOptions prep{.application = "gb", .destination_namespace = "gb",
-                      .is_namespaced = BuiltInScope};
+  PrepareOptions prep{
+      .application = "gb", .destination_namespace = "gb", .is_namespaced = BuiltInScope};
   ASSERT_OK_AND_ASSIGN(
       auto desired,
-      PrepareDesired({Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\ndata: {a: '1'}\n"),
-                      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: changed}\ndata: {a: '2'}\n"),
-                      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new}\n")},
-                     prep));
+      PrepareDesired(
+          {Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\ndata: {a: '1'}\n"),
+           Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: changed}\ndata: {a: '2'}\n"),
+           Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new}\n")},
+          prep));
   std::map<std::string, Json> live;
   live[manifest::ObjectKey(desired[0])] = LiveAfterApply(desired[0]);
   Json old = desired[1];
@@ -260,9 +265,9 @@ TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
   ASSERT_EQ(no_prune.items.size(), 4u);
   EXPECT_TRUE(no_prune.items.back().requires_pruning);
 
-  ASSERT_OK_AND_ASSIGN(Plan plan, BuildPlan(desired, live, tracked,
-                                            {.application = "gb", .prune = true,
-                                             .apply_out_of_sync_only = true}));
+  ASSERT_OK_AND_ASSIGN(
+      Plan plan, BuildPlan(desired, live, tracked,
+                           {.application = "gb", .prune = true, .apply_out_of_sync_only = true}));
   std::vector<std::string> actions;
   for (const auto& i : plan.items) {
     actions.push_back(std::string(ActionName(i.action)) + " " + manifest::NameOf(i.object));
@@ -270,22 +275,24 @@ TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
   EXPECT_THAT(actions, ElementsAre("update changed", "create new", "delete gone"));
 
   // Selective sync.
-  ASSERT_OK_AND_ASSIGN(Plan only, BuildPlan(desired, live, tracked,
-                                            {.application = "gb", .prune = true,
-                                             .only = {manifest::ObjectKey(desired[2])}}));
+  ASSERT_OK_AND_ASSIGN(
+      Plan only,
+      BuildPlan(desired, live, tracked,
+                {.application = "gb", .prune = true, .only = {manifest::ObjectKey(desired[2])}}));
   ASSERT_EQ(only.items.size(), 1u);
   EXPECT_EQ(only.items[0].action, Action::kCreate);
 }
 
 TEST(BuildPlan, RefusesObjectsOfAnotherApplication) {
-  Json desired = Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n, "
-                   "annotations: {driftless.dev/application: mine}}\n");
+  Json desired =
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n, "
+        "annotations: {driftless.dev/application: mine}}\n");
   Json live = LiveAfterApply(desired);
   live["metadata"]["annotations"]["driftless.dev/application"] = "theirs";
-  EXPECT_THAT(BuildPlan({desired}, {{manifest::ObjectKey(desired), live}}, {},
-                        {.application = "mine"}),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("managed by application \"theirs\"")));
+  EXPECT_THAT(
+      BuildPlan({desired}, {{manifest::ObjectKey(desired), live}}, {}, {.application = "mine"}),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("managed by application \"theirs\"")));
 }
 
 }  // namespace

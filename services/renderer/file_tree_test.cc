@@ -29,9 +29,7 @@ class FileTreeTest : public ::testing::Test {
     Write("outside.yaml", "secret: 1\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void Write(const std::string& rel, const std::string& text) {
-    std::ofstream(dir_ / rel) << text;
-  }
+  void Write(const std::string& rel, const std::string& text) { std::ofstream(dir_ / rel) << text; }
   fs::path dir_;
 };
 

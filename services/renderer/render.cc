@@ -52,8 +52,9 @@ absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
   const Json& md = o["metadata"];
   if (!md.contains("name")) {
     if (md.contains("generateName")) {
-      return fail(kind + ": metadata.generateName is not supported (an object must have a "
-                         "fixed metadata.name to be tracked)");
+      return fail(kind +
+                  ": metadata.generateName is not supported (an object must have a "
+                  "fixed metadata.name to be tracked)");
     }
     return fail(kind + ": missing metadata.name");
   }
@@ -61,7 +62,8 @@ absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
     return fail(kind + ": metadata.name must be a non-empty string");
   }
   if (md.contains("namespace") && !md["namespace"].is_null() && !md["namespace"].is_string()) {
-    return fail(kind + " " + md["name"].get<std::string>() + ": metadata.namespace must be a string");
+    return fail(kind + " " + md["name"].get<std::string>() +
+                ": metadata.namespace must be a string");
   }
   return absl::OkStatus();
 }
@@ -75,8 +77,7 @@ absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view t
   std::vector<RenderedObject> out;
   for (manifest::Document& d : docs) {
     if (d.value.is_null()) continue;
-    if (d.value.is_object() && d.value.value("kind", "") == "List" &&
-        d.value.contains("items")) {
+    if (d.value.is_object() && d.value.value("kind", "") == "List" && d.value.contains("items")) {
       if (!d.value["items"].is_array()) {
         return absl::InvalidArgumentError(d.location.ToString() + ": List items must be a list");
       }
@@ -116,9 +117,9 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
         !match::GlobMatch(options.include, rel.substr(rel.rfind('/') + 1))) {
       continue;
     }
-    if (!options.exclude.empty() && (match::GlobMatch(options.exclude, rel) ||
-                                     match::GlobMatch(options.exclude,
-                                                      rel.substr(rel.rfind('/') + 1)))) {
+    if (!options.exclude.empty() &&
+        (match::GlobMatch(options.exclude, rel) ||
+         match::GlobMatch(options.exclude, rel.substr(rel.rfind('/') + 1)))) {
       continue;
     }
     selected.emplace_back(rel, &f);
@@ -144,10 +145,10 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
       const std::string key = manifest::ObjectKey(r.object);
       auto [it, inserted] = seen.emplace(key, r.location);
       if (!inserted) {
-        return absl::InvalidArgumentError(
-            r.location.ToString() + ": " + r.object["kind"].get<std::string>() + " " +
-            r.object["metadata"]["name"].get<std::string>() + " is also defined at " +
-            it->second.ToString());
+        return absl::InvalidArgumentError(r.location.ToString() + ": " +
+                                          r.object["kind"].get<std::string>() + " " +
+                                          r.object["metadata"]["name"].get<std::string>() +
+                                          " is also defined at " + it->second.ToString());
       }
       out.push_back(std::move(r));
     }

@@ -26,9 +26,9 @@ struct SourceFile {
 };
 
 struct DirectoryOptions {
-  bool recurse = false;   // Argo CD's default: only the files directly in the path
-  std::string include;    // glob on the path relative to the app path; "" = all
-  std::string exclude;    // glob; "" = none
+  bool recurse = false;  // Argo CD's default: only the files directly in the path
+  std::string include;   // glob on the path relative to the app path; "" = all
+  std::string exclude;   // glob; "" = none
 };
 
 struct RenderedObject {

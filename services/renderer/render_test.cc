@@ -31,9 +31,8 @@ const std::vector<SourceFile> kRepo = {
     {"README.md", "# hi"},
     {"apps/web/b.yaml", Cm("b")},
     {"apps/web/a.yml", Cm("a") + "---\n" + Cm("a2")},
-    {"apps/web/list.json",
-     R"({"apiVersion":"v1","kind":"List","items":[)"
-     R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"j"}}]})"},
+    {"apps/web/list.json", R"({"apiVersion":"v1","kind":"List","items":[)"
+                           R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"j"}}]})"},
     {"apps/web/notes.txt", "not yaml: ["},
     {"apps/web/.hidden.yaml", Cm("hidden")},
     {"apps/web/sub/c.yaml", Cm("c")},
@@ -51,10 +50,9 @@ TEST(RenderDirectory, TopLevelOnlyByDefaultInPathOrder) {
 TEST(RenderDirectory, RecurseIncludeExclude) {
   ASSERT_OK_AND_ASSIGN(auto all, RenderDirectory(kRepo, "./apps/web/", {.recurse = true}, {}));
   EXPECT_THAT(Names(all), ElementsAre("a", "a2", "b", "j", "c", "t"));
-  ASSERT_OK_AND_ASSIGN(auto some, RenderDirectory(kRepo, "apps/web",
-                                                  {.recurse = true, .include = "*.yaml",
-                                                   .exclude = "test/*"},
-                                                  {}));
+  ASSERT_OK_AND_ASSIGN(
+      auto some, RenderDirectory(kRepo, "apps/web",
+                                 {.recurse = true, .include = "*.yaml", .exclude = "test/*"}, {}));
   EXPECT_THAT(Names(some), ElementsAre("b", "c"));
 }
 
@@ -66,9 +64,9 @@ TEST(RenderDirectory, MissingPathIsNotFound) {
 TEST(RenderDirectory, MalformedYamlNamesFileAndLine) {
   std::vector<SourceFile> repo = {{"app/ok.yaml", Cm("ok")},
                                   {"app/bad.yaml", Cm("x") + "---\nkind: [\n"}};
-  EXPECT_THAT(RenderDirectory(repo, "app", {}, {}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("app/bad.yaml: document 1, line")));
+  EXPECT_THAT(
+      RenderDirectory(repo, "app", {}, {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("app/bad.yaml: document 1, line")));
 }
 
 TEST(RenderDirectory, MissingFieldsAndGenerateName) {
@@ -77,13 +75,14 @@ TEST(RenderDirectory, MissingFieldsAndGenerateName) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("a/x.yaml (document 0, line 1)"),
                              HasSubstr("ConfigMap: missing metadata.name"))));
-  EXPECT_THAT(RenderDirectory({{"a/x.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: "
-                                            "{generateName: j-}\n"}},
+  EXPECT_THAT(RenderDirectory({{"a/x.yaml",
+                                "apiVersion: batch/v1\nkind: Job\nmetadata: "
+                                "{generateName: j-}\n"}},
                               "a", {}, {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generateName")));
-  EXPECT_THAT(RenderDirectory({{"a/x.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"}}, "a", {},
-                              {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing apiVersion")));
+  EXPECT_THAT(
+      RenderDirectory({{"a/x.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"}}, "a", {}, {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing apiVersion")));
 }
 
 TEST(RenderDirectory, DuplicateObjectNamesBothPlaces) {
@@ -95,8 +94,9 @@ TEST(RenderDirectory, DuplicateObjectNamesBothPlaces) {
 
 TEST(RenderDirectory, SubstitutesVariables) {
   std::vector<SourceFile> repo = {
-      {"a/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"cm-${CLUSTER}\"}\n"
-                   "data: {region: \"${REGION:=eu}\"}\n"}};
+      {"a/x.yaml",
+       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"cm-${CLUSTER}\"}\n"
+       "data: {region: \"${REGION:=eu}\"}\n"}};
   ASSERT_OK_AND_ASSIGN(auto out, RenderDirectory(repo, "a", {}, {{"CLUSTER", "prod"}}));
   EXPECT_EQ(out[0].object["metadata"]["name"], "cm-prod");
   EXPECT_EQ(out[0].object["data"]["region"], "eu");
@@ -109,16 +109,15 @@ TEST(RenderDirectory, SubstitutesVariables) {
 // var-substitution/ with postBuild.substitute {cluster_env: prod, cluster_region:
 // eu-central-1}; the generated ConfigMap is labelled substitute: disabled.
 TEST(RenderDirectory, FluxVarSubstitutionGolden) {
-  const std::filesystem::path dir =
-      std::filesystem::path(DRIFTLESS_CORPUS_DIR) / "flux2-build-kustomization-testdata" /
-      "var-substitution";
+  const std::filesystem::path dir = std::filesystem::path(DRIFTLESS_CORPUS_DIR) /
+                                    "flux2-build-kustomization-testdata" / "var-substitution";
   std::ifstream in(dir / "expected-render.yaml");
   if (!in) GTEST_SKIP() << "corpus not found";
   std::stringstream ss;
   ss << in.rdbuf();
-  ASSERT_OK_AND_ASSIGN(auto out, RenderDirectory({{"out/all.yaml", ss.str()}}, "out", {},
-                                                 {{"cluster_env", "prod"},
-                                                  {"cluster_region", "eu-central-1"}}));
+  ASSERT_OK_AND_ASSIGN(
+      auto out, RenderDirectory({{"out/all.yaml", ss.str()}}, "out", {},
+                                {{"cluster_env", "prod"}, {"cluster_region", "eu-central-1"}}));
   bool saw_deployment = false, saw_configmap = false;
   for (const auto& r : out) {
     if (r.object["kind"] == "Deployment") {

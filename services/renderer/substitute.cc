@@ -22,8 +22,7 @@ bool SubstitutionDisabled(const manifest::Json& o) {
   const manifest::Json& md = o["metadata"];
   for (const char* section : {"annotations", "labels"}) {
     if (!md.contains(section) || !md[section].is_object()) continue;
-    for (const char* key :
-         {"driftless.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"}) {
+    for (const char* key : {"driftless.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"}) {
       auto it = md[section].find(key);
       if (it != md[section].end() && it->is_string() && it->get<std::string>() == "disabled") {
         return true;
@@ -103,7 +102,7 @@ absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variable
 }
 
 absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
-                                               const Variables& vars) {
+                                                const Variables& vars) {
   if (SubstitutionDisabled(object)) return object;
   const std::string yaml = manifest::ToYaml(object);
   if (yaml.find('$') == std::string::npos) return object;

@@ -31,6 +31,6 @@ absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variable
 
 // Substitutes one object (see above). Errors name the object: "Deployment web: variable ...".
 absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
-                                               const Variables& vars);
+                                                const Variables& vars);
 
 }  // namespace driftless::renderer

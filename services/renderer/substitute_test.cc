@@ -36,18 +36,17 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"${N}${N}", "33"}, Case{"${MISSING:=a b:c}", "a b:c"}));
 
 TEST(SubstituteText, UnsetVariableIsAnError) {
-  EXPECT_THAT(SubstituteText("region: ${REGION}", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("variable ${REGION} is not set")));
+  EXPECT_THAT(
+      SubstituteText("region: ${REGION}", {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("variable ${REGION} is not set")));
   EXPECT_THAT(SubstituteText("${REGION", {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unterminated")));
 }
 
 TEST(SubstituteObject, RetypesAndNamesObjectOnError) {
-  ASSERT_OK_AND_ASSIGN(auto obj, manifest::ParseYaml(
-                                     "kind: Deployment\nmetadata: {name: web}\n"
-                                     "spec: {replicas: \"${N}\"}\n",
-                                     "x"));
+  ASSERT_OK_AND_ASSIGN(auto obj, manifest::ParseYaml("kind: Deployment\nmetadata: {name: web}\n"
+                                                     "spec: {replicas: \"${N}\"}\n",
+                                                     "x"));
   // The emitter writes "${N}" unquoted, so after substitution it is read as the number 3.
   ASSERT_OK_AND_ASSIGN(auto out, SubstituteObject(obj, {{"N", "3"}}));
   EXPECT_EQ(out["spec"]["replicas"], 3);

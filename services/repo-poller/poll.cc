@@ -1,0 +1,72 @@
+#include "services/repo-poller/poll.h"
+
+#include "common/git/url.h"
+
+namespace driftless::repo_poller {
+namespace {
+
+std::string Normalize(std::string_view path) {
+  std::string p(path);
+  while (p.starts_with("./")) p.erase(0, 2);
+  while (p.starts_with("/")) p.erase(0, 1);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (p == ".") p.clear();
+  return p;
+}
+
+bool Contains(const std::string& dir, const std::string& file) {
+  if (dir.empty()) return true;
+  return file.size() > dir.size() && file.compare(0, dir.size(), dir) == 0 &&
+         file[dir.size()] == '/';
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<AppSource>> GroupByRepository(
+    const std::vector<AppSource>& sources) {
+  std::map<std::string, std::vector<AppSource>> out;
+  for (const AppSource& s : sources) out[git::NormalizeUrl(s.repo_url)].push_back(s);
+  return out;
+}
+
+PollResult DecidePoll(const std::vector<AppSource>& sources, const git::RefMap& refs,
+                      const std::map<std::string, std::string>& last_seen) {
+  PollResult result;
+  for (const AppSource& s : sources) {
+    auto resolved = git::Resolve(refs, s.ref, git::RedactUrl(s.repo_url));
+    if (!resolved.ok()) {
+      result.errors.push_back({s.application, resolved.status()});
+      continue;
+    }
+    auto it = last_seen.find(s.application);
+    const std::string previous = it == last_seen.end() ? "" : it->second;
+    if (previous == resolved->commit) continue;
+    result.moved.push_back({s.application, previous, resolved->commit, resolved->ref});
+  }
+  return result;
+}
+
+std::vector<Moved> AffectedByPaths(const std::vector<Moved>& moved,
+                                   const std::vector<AppSource>& sources,
+                                   const std::vector<std::string>& changed_paths,
+                                   bool paths_known) {
+  std::map<std::string, std::string> path_of;
+  for (const AppSource& s : sources) path_of[s.application] = Normalize(s.path);
+  std::vector<Moved> out;
+  for (const Moved& m : moved) {
+    if (!paths_known || m.previous.empty()) {
+      out.push_back(m);
+      continue;
+    }
+    const std::string& dir = path_of[m.application];
+    for (const std::string& changed : changed_paths) {
+      if (Contains(dir, Normalize(changed))) {
+        out.push_back(m);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace driftless::repo_poller
