@@ -15,11 +15,11 @@
 #include <vector>
 
 #include <git2.h>
-#include <openssl/evp.h>
 
 #include "common/git/internal/host_verify.h"
 #include "common/git/internal/str.h"
 #include "common/git/url.h"
+#include "common/manifest/manifest.h"
 
 namespace driftless::git {
 
@@ -670,19 +670,6 @@ absl::StatusOr<std::string> CleanSubpath(std::string_view subpath, const OpConte
   return JoinPath(parts);
 }
 
-std::string Sha256Hex(std::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
-
 }  // namespace
 
 // -----------------------------------------------------------------------------------------------
@@ -701,7 +688,7 @@ bool Libgit2Client::SupportsSsh() {
 }
 
 std::string Libgit2Client::MirrorPathForTest(std::string_view url) const {
-  return Cat(options_.cache_dir, "/", Sha256Hex(NormalizeUrl(url)).substr(0, 32), ".git");
+  return Cat(options_.cache_dir, "/", manifest::Sha256Hex(NormalizeUrl(url)).substr(0, 32), ".git");
 }
 
 Libgit2Client::Mirror& Libgit2Client::MirrorFor(std::string_view url) {

@@ -46,8 +46,18 @@ std::string ObjectKey(const Json& o) {
 }
 
 std::string Describe(const Json& o) {
+  const std::string api_version = ApiVersionOf(o);
   const std::string ns = NamespaceOf(o);
-  return ApiVersionOf(o) + " " + KindOf(o) + " " + (ns.empty() ? "" : ns + "/") + NameOf(o);
+  const std::string kind = KindOf(o);
+  const std::string name = NameOf(o);
+  return (api_version.empty() ? "" : api_version + " ") + (kind.empty() ? "object" : kind) + " " +
+         (ns.empty() ? "" : ns + "/") + (name.empty() ? "<unnamed>" : name);
+}
+
+std::string KindAndName(const Json& o) {
+  const std::string kind = KindOf(o);
+  const std::string name = NameOf(o);
+  return (kind.empty() ? "object" : kind) + " " + (name.empty() ? "<unnamed>" : name);
 }
 
 }  // namespace driftless::manifest

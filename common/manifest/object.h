@@ -32,4 +32,8 @@ std::string ObjectKey(const Json& object);
 // For messages: "apps/v1 Deployment web/api" (namespace/name, or name when cluster-scoped).
 std::string Describe(const Json& object);
 
+// For messages where the apiVersion is noise: "Deployment api" ("object" / "<unnamed>" when
+// kind or name is missing).
+std::string KindAndName(const Json& object);
+
 }  // namespace driftless::manifest

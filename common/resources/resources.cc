@@ -5,6 +5,8 @@
 #include <cctype>
 #include <set>
 
+#include "common/config/units.h"
+#include "common/manifest/object.h"
 #include "common/resources/schema_text.h"
 
 namespace driftless::resources {
@@ -98,32 +100,6 @@ bool IsDnsSubdomain(std::string_view s) {
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }
-}
-
-// Go-style durations: "90s", "1h30m", "500ms", "1.5h".
-bool IsDuration(std::string_view s) {
-  if (s.empty()) return false;
-  if (s == "0") return true;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t digits = 0;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
-      ++i;
-      ++digits;
-    }
-    if (digits == 0) return false;
-    std::string_view rest = s.substr(i);
-    if (rest.rfind("ms", 0) == 0) {
-      i += 2;
-    } else if (rest.rfind("us", 0) == 0 || rest.rfind("ns", 0) == 0) {
-      i += 2;
-    } else if (!rest.empty() && (rest[0] == 's' || rest[0] == 'm' || rest[0] == 'h')) {
-      i += 1;
-    } else {
-      return false;
-    }
-  }
-  return true;
 }
 
 bool IsCron(std::string_view s) {
@@ -250,7 +226,7 @@ class Validator {
       Add(path, Quote(s) +
                     " is not a valid name: lower-case letters, digits, '-' and '.', "
                     "at most 253 characters, starting and ending with a letter or digit");
-    } else if (format == "duration" && !IsDuration(s)) {
+    } else if (format == "duration" && !config::ParseDuration(s).ok()) {
       Add(path, Quote(s) + " is not a duration (examples: 30s, 5m, 1h30m)");
     } else if (format == "cron" && !IsCron(s)) {
       Add(path, Quote(s) + " is not a cron schedule (five fields, e.g. \"0 22 * * *\")");
@@ -353,18 +329,6 @@ void CollectSecrets(const Json& schema, const Json& value, const std::string& po
   }
 }
 
-std::string Describe(const Json& object) {
-  std::string kind = object.is_object() && object.contains("kind") && object["kind"].is_string()
-                         ? object["kind"].get<std::string>()
-                         : "object";
-  std::string name = "<unnamed>";
-  if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
-      object["metadata"].contains("name") && object["metadata"]["name"].is_string()) {
-    name = object["metadata"]["name"].get<std::string>();
-  }
-  return kind + " " + name;
-}
-
 }  // namespace
 
 const std::vector<std::string>& Kinds() { return GetSchemas().order; }
@@ -380,7 +344,7 @@ absl::Status Validate(const Json& object) {
   if (!object.is_object()) {
     return absl::InvalidArgumentError("a resource must be a mapping, not " + TypeName(object));
   }
-  const std::string prefix = Describe(object) + ": ";
+  const std::string prefix = manifest::KindAndName(object) + ": ";
   const std::string api_version = object.value("apiVersion", "");
   if (api_version != kApiVersion) {
     return absl::InvalidArgumentError(prefix + "apiVersion: must be \"" + std::string(kApiVersion) +
@@ -469,7 +433,7 @@ absl::Status ResolveSecretFiles(Json& object, const FileReader& read_file) {
   };
   const Json& schema = SchemaFor(object.value("kind", ""));
   if (schema.is_null()) return absl::OkStatus();
-  Walker w{read_file, Describe(object)};
+  Walker w{read_file, manifest::KindAndName(object)};
   return w.Walk(schema, object, "");
 }
 

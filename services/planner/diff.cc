@@ -2,28 +2,19 @@
 
 #include <algorithm>
 
+#include "common/manifest/object.h"
+
 namespace driftless::planner {
 namespace {
 
 using manifest::Json;
 
-std::string GroupOf(const Json& o) {
-  const std::string av = o.value("apiVersion", "");
-  const size_t slash = av.find('/');
-  return slash == std::string::npos ? "" : av.substr(0, slash);
-}
-
-std::string MetaString(const Json& o, const char* field) {
-  if (!o.contains("metadata") || !o["metadata"].is_object()) return "";
-  auto it = o["metadata"].find(field);
-  return it != o["metadata"].end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 bool RuleMatches(const IgnoreRule& r, const Json& o) {
-  return (r.group.empty() || r.group == GroupOf(o) || (r.group == "core" && GroupOf(o).empty())) &&
-         (r.kind.empty() || r.kind == o.value("kind", "")) &&
-         (r.name.empty() || r.name == MetaString(o, "name")) &&
-         (r.ns.empty() || r.ns == MetaString(o, "namespace"));
+  const std::string group = manifest::GroupOf(o);
+  return (r.group.empty() || r.group == group || (r.group == "core" && group.empty())) &&
+         (r.kind.empty() || r.kind == manifest::KindOf(o)) &&
+         (r.name.empty() || r.name == manifest::NameOf(o)) &&
+         (r.ns.empty() || r.ns == manifest::NamespaceOf(o));
 }
 
 // Makes `predicted` agree with `live` at `pointer` (the difference there is ignored).

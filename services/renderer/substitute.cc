@@ -1,32 +1,18 @@
 #include "services/renderer/substitute.h"
 
+#include "common/manifest/object.h"
+
 namespace driftless::renderer {
 namespace {
 
 bool IsNameStart(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 
-std::string ObjectName(const manifest::Json& o) {
-  std::string kind = o.is_object() && o.contains("kind") && o["kind"].is_string()
-                         ? o["kind"].get<std::string>()
-                         : "object";
-  const manifest::Json* md = o.is_object() && o.contains("metadata") ? &o["metadata"] : nullptr;
-  std::string name = md && md->is_object() && md->contains("name") && (*md)["name"].is_string()
-                         ? (*md)["name"].get<std::string>()
-                         : "<unnamed>";
-  return kind + " " + name;
-}
-
 bool SubstitutionDisabled(const manifest::Json& o) {
-  if (!o.is_object() || !o.contains("metadata") || !o["metadata"].is_object()) return false;
-  const manifest::Json& md = o["metadata"];
-  for (const char* section : {"annotations", "labels"}) {
-    if (!md.contains(section) || !md[section].is_object()) continue;
-    for (const char* key : {"driftless.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"}) {
-      auto it = md[section].find(key);
-      if (it != md[section].end() && it->is_string() && it->get<std::string>() == "disabled") {
-        return true;
-      }
+  for (std::string_view key :
+       {"driftless.dev/substitute", "kustomize.toolkit.fluxcd.io/substitute"}) {
+    if (manifest::AnnotationOf(o, key) == "disabled" || manifest::LabelOf(o, key) == "disabled") {
+      return true;
     }
   }
   return false;
@@ -107,8 +93,8 @@ absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
   const std::string yaml = manifest::ToYaml(object);
   if (yaml.find('$') == std::string::npos) return object;
   auto text = SubstituteText(yaml, vars);
-  if (!text.ok()) return Annotate(text.status(), ObjectName(object));
-  auto parsed = manifest::ParseYaml(*text, ObjectName(object) + " after substitution");
+  if (!text.ok()) return Annotate(text.status(), manifest::KindAndName(object));
+  auto parsed = manifest::ParseYaml(*text, manifest::KindAndName(object) + " after substitution");
   if (!parsed.ok()) return parsed.status();
   return *std::move(parsed);
 }
