@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 
+#include "common/manifest/object.h"
+
 namespace driftless::planner {
 namespace {
 
@@ -46,21 +48,10 @@ constexpr std::array<std::string_view, 36> kKindOrder = {"Namespace",
                                                          "APIService",
                                                          "MutatingWebhookConfiguration"};
 
-const std::string* Annotation(const Json& o, std::string_view a, std::string_view b) {
-  if (!o.contains("metadata") || !o["metadata"].is_object()) return nullptr;
-  const Json& md = o["metadata"];
-  if (!md.contains("annotations") || !md["annotations"].is_object()) return nullptr;
-  for (std::string_view key : {a, b}) {
-    auto it = md["annotations"].find(std::string(key));
-    if (it != md["annotations"].end() && it->is_string()) return &it->get_ref<const std::string&>();
-  }
-  return nullptr;
-}
-
-std::string Describe(const Json& o) {
-  std::string name =
-      o.contains("metadata") && o["metadata"].is_object() ? o["metadata"].value("name", "") : "";
-  return o.value("kind", "object") + " " + name;
+// The first of a driftless annotation and its Argo CD equivalent that is set, or "".
+std::string AnnotationEither(const Json& o, std::string_view ours, std::string_view argo) {
+  std::string v = manifest::AnnotationOf(o, ours);
+  return v.empty() ? manifest::AnnotationOf(o, argo) : v;
 }
 
 }  // namespace
@@ -88,20 +79,22 @@ std::string_view PhaseName(Phase phase) {
 
 absl::StatusOr<OrderKey> OrderKeyOf(const Json& o) {
   OrderKey k;
-  if (const std::string* wave =
-          Annotation(o, "driftless.dev/sync-wave", "argocd.argoproj.io/sync-wave")) {
+  if (const std::string wave =
+          AnnotationEither(o, "driftless.dev/sync-wave", "argocd.argoproj.io/sync-wave");
+      !wave.empty()) {
     int value = 0;
-    const char* end = wave->data() + wave->size();
-    auto [ptr, ec] = std::from_chars(wave->data(), end, value);
+    const char* end = wave.data() + wave.size();
+    auto [ptr, ec] = std::from_chars(wave.data(), end, value);
     if (ec != std::errc() || ptr != end) {
-      return absl::InvalidArgumentError(Describe(o) + ": annotation sync-wave \"" + *wave +
-                                        "\" is not an integer");
+      return absl::InvalidArgumentError(manifest::KindAndName(o) + ": annotation sync-wave \"" +
+                                        wave + "\" is not an integer");
     }
     k.wave = value;
   }
-  if (const std::string* hook = Annotation(o, "driftless.dev/hook", "argocd.argoproj.io/hook")) {
+  if (const std::string hook = AnnotationEither(o, "driftless.dev/hook", "argocd.argoproj.io/hook");
+      !hook.empty()) {
     // Argo CD allows a comma-separated list; the first phase orders the object.
-    const std::string first = hook->substr(0, hook->find(','));
+    const std::string first = hook.substr(0, hook.find(','));
     if (first == "PreSync") {
       k.phase = Phase::kPreSync;
     } else if (first == "Sync" || first == "Skip") {
@@ -111,16 +104,13 @@ absl::StatusOr<OrderKey> OrderKeyOf(const Json& o) {
     } else if (first == "SyncFail") {
       k.phase = Phase::kSyncFail;
     } else {
-      return absl::InvalidArgumentError(Describe(o) + ": annotation hook \"" + *hook +
+      return absl::InvalidArgumentError(manifest::KindAndName(o) + ": annotation hook \"" + hook +
                                         "\" is not one of PreSync, Sync, PostSync, SyncFail");
     }
   }
-  k.kind_rank = KindRank(o.value("kind", ""));
-  if (o.contains("metadata") && o["metadata"].is_object()) {
-    const Json& md = o["metadata"];
-    if (md.contains("namespace") && md["namespace"].is_string()) k.ns = md["namespace"];
-    if (md.contains("name") && md["name"].is_string()) k.name = md["name"];
-  }
+  k.kind_rank = KindRank(manifest::KindOf(o));
+  k.ns = manifest::NamespaceOf(o);
+  k.name = manifest::NameOf(o);
   return k;
 }
 
@@ -131,12 +121,8 @@ absl::Status SortForApply(std::vector<Json>& objects) {
     DL_ASSIGN_OR_RETURN(OrderKey k, OrderKeyOf(objects[i]));
     keys.emplace_back(std::move(k), i);
   }
-  std::stable_sort(keys.begin(), keys.end(), [](const auto& x, const auto& y) {
-    const OrderKey& a = x.first;
-    const OrderKey& b = y.first;
-    return std::tie(a.phase, a.wave, a.kind_rank, a.ns, a.name) <
-           std::tie(b.phase, b.wave, b.kind_rank, b.ns, b.name);
-  });
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<Json> sorted;
   sorted.reserve(objects.size());
   for (const auto& [k, i] : keys) sorted.push_back(std::move(objects[i]));

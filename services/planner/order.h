@@ -8,6 +8,7 @@
 // Pure and thread-safe.
 #pragma once
 
+#include <compare>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct OrderKey {
   int kind_rank = 0;
   std::string ns;
   std::string name;
+
+  // Apply order: phase, wave, kind, namespace, name (member order).
+  auto operator<=>(const OrderKey&) const = default;
 };
 
 // Errors: kInvalidArgument for a wave that is not an integer or an unknown hook, naming the

@@ -3,41 +3,13 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/escaping.h"
 #include "common/manifest/object.h"
 
 namespace driftless::planner {
 namespace {
 
 using manifest::Json;
-
-std::string Base64(std::string_view in) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += kTable[v & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    const uint32_t v = uint8_t(in[i]) << 16;
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 bool PruneProtected(const Json& o) {
   for (std::string_view key :
@@ -117,7 +89,7 @@ absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
       if (!o.contains("data") || !o["data"].is_object()) o["data"] = Json::object();
       for (auto it = o["stringData"].begin(); it != o["stringData"].end(); ++it) {
         if (it.value().is_string()) {
-          o["data"][it.key()] = Base64(it.value().get_ref<const std::string&>());
+          o["data"][it.key()] = absl::Base64Escape(it.value().get_ref<const std::string&>());
         }
       }
       o.erase("stringData");
@@ -181,12 +153,8 @@ absl::StatusOr<Plan> BuildPlan(const std::vector<Json>& desired,
     item.object = o;
     applies.push_back(std::move(item));
   }
-  std::stable_sort(applies.begin(), applies.end(), [](const PlanItem& x, const PlanItem& y) {
-    const OrderKey& a = x.order;
-    const OrderKey& b = y.order;
-    return std::tie(a.phase, a.wave, a.kind_rank, a.ns, a.name) <
-           std::tie(b.phase, b.wave, b.kind_rank, b.ns, b.name);
-  });
+  std::stable_sort(applies.begin(), applies.end(),
+                   [](const PlanItem& x, const PlanItem& y) { return x.order < y.order; });
 
   std::vector<PlanItem> deletes;
   for (const Json& t : tracked) {
@@ -209,12 +177,9 @@ absl::StatusOr<Plan> BuildPlan(const std::vector<Json>& desired,
     }
     deletes.push_back(std::move(item));
   }
-  std::stable_sort(deletes.begin(), deletes.end(), [](const PlanItem& x, const PlanItem& y) {
-    const OrderKey& a = x.order;
-    const OrderKey& b = y.order;
-    return std::tie(b.phase, b.wave, b.kind_rank, b.ns, b.name) <
-           std::tie(a.phase, a.wave, a.kind_rank, a.ns, a.name);
-  });
+  // Pruning runs in the reverse of the apply order.
+  std::stable_sort(deletes.begin(), deletes.end(),
+                   [](const PlanItem& x, const PlanItem& y) { return y.order < x.order; });
 
   plan.in_sync = plan.creates == 0 && plan.updates == 0 && plan.deletes == 0 &&
                  std::none_of(deletes.begin(), deletes.end(),
