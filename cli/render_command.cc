@@ -101,20 +101,9 @@ absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& a
       return absl::UnimplementedError(f.path + ": kustomize and helm sources are not rendered yet");
     }
   }
-  renderer::DirectoryOptions dir;
-  if (source.contains("directory") && source["directory"].is_object()) {
-    const Json& d = source["directory"];
-    dir.recurse = d.value("recurse", false);
-    dir.include = d.value("include", "");
-    dir.exclude = d.value("exclude", "");
-  }
-  renderer::Variables vars;
-  if (source.contains("substitute") && source["substitute"].is_object()) {
-    for (auto it = source["substitute"].begin(); it != source["substitute"].end(); ++it) {
-      vars[it.key()] = it.value().get<std::string>();
-    }
-  }
-  DL_ASSIGN_OR_RETURN(auto rendered, renderer::RenderDirectory(files, "", dir, vars));
+  DL_ASSIGN_OR_RETURN(auto rendered,
+                      renderer::RenderDirectory(files, "", renderer::DirectoryOptionsOf(source),
+                                                renderer::VariablesOf(source)));
   std::vector<Json> out;
   for (auto& r : rendered) out.push_back(std::move(r.object));
   return out;

@@ -70,6 +70,26 @@ absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
 
 }  // namespace
 
+DirectoryOptions DirectoryOptionsOf(const Json& source) {
+  DirectoryOptions dir;
+  auto d = source.find("directory");
+  if (d == source.end() || !d->is_object()) return dir;
+  dir.recurse = d->value("recurse", false);
+  dir.include = d->value("include", "");
+  dir.exclude = d->value("exclude", "");
+  return dir;
+}
+
+Variables VariablesOf(const Json& source) {
+  Variables vars;
+  auto sub = source.find("substitute");
+  if (sub == source.end() || !sub->is_object()) return vars;
+  for (auto it = sub->begin(); it != sub->end(); ++it) {
+    if (it.value().is_string()) vars[it.key()] = it.value().get<std::string>();
+  }
+  return vars;
+}
+
 absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view text,
                                                               std::string_view file) {
   DL_ASSIGN_OR_RETURN(std::vector<manifest::Document> docs,

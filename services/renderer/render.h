@@ -36,6 +36,12 @@ struct RenderedObject {
   manifest::SourceLocation location;
 };
 
+// The directory options and substitution variables of a validated Application's
+// spec.source (see common/resources); absent fields give the defaults. Shared by the renderer
+// service and the CLI's offline render so both read the spec the same way.
+DirectoryOptions DirectoryOptionsOf(const manifest::Json& source);
+Variables VariablesOf(const manifest::Json& source);
+
 // Parses a multi-document YAML stream (a file, or kustomize/helm output) into objects: empty
 // documents are skipped, `kind: List` is flattened, and each object must be a mapping with
 // string apiVersion, kind and metadata.name (generateName is refused: it cannot be tracked).

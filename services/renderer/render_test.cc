@@ -40,6 +40,18 @@ const std::vector<SourceFile> kRepo = {
     {"apps/webby/x.yaml", Cm("x")},
 };
 
+TEST(SourceSpec, DirectoryOptionsAndVariablesFromTheApplicationSource) {
+  manifest::Json source = {{"directory", {{"recurse", true}, {"include", "*.yaml"}}},
+                           {"substitute", {{"CLUSTER", "prod"}}}};
+  DirectoryOptions dir = DirectoryOptionsOf(source);
+  EXPECT_TRUE(dir.recurse);
+  EXPECT_EQ(dir.include, "*.yaml");
+  EXPECT_EQ(dir.exclude, "");
+  EXPECT_EQ(VariablesOf(source), (Variables{{"CLUSTER", "prod"}}));
+  EXPECT_FALSE(DirectoryOptionsOf(manifest::Json::object()).recurse);
+  EXPECT_TRUE(VariablesOf(manifest::Json::object()).empty());
+}
+
 TEST(RenderDirectory, TopLevelOnlyByDefaultInPathOrder) {
   ASSERT_OK_AND_ASSIGN(auto out, RenderDirectory(kRepo, "apps/web", {}, {}));
   EXPECT_THAT(Names(out), ElementsAre("a", "a2", "b", "j"));
