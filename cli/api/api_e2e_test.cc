@@ -1,0 +1,199 @@
+// End to end: a real nats-server, the driftless-api binary and the `driftless` CLI binary,
+// each a child process ended by PID.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/bus/testing/nats_server.h"
+#include "common/manifest/manifest.h"
+#include "common/testing/status_matchers.h"
+#include "tools/kube-emulator/emulator_process_for_test.h"
+
+namespace driftless::cli {
+namespace {
+
+using ::driftless::kube_emulator::testing::ReadFile;
+using ::driftless::kube_emulator::testing::Spawn;
+using ::driftless::kube_emulator::testing::WaitPid;
+using ::testing::HasSubstr;
+
+constexpr char kApp[] = R"(apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata:
+  name: guestbook
+spec:
+  source:
+    repoURL: file:///srv/repo
+    ref: {branch: main}
+    path: PATH
+  destination:
+    cluster: in-cluster
+    namespace: guestbook
+)";
+
+std::string App(const std::string& path) {
+  std::string text = kApp;
+  text.replace(text.find("PATH"), 4, path);
+  return text;
+}
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class ApiEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.path();
+    ASSERT_OK_AND_ASSIGN(nats_, bus::testing::NatsServerProcess::Start(dir_ + "/js"));
+    api_pid_ = Spawn({std::string(DRIFTLESS_BINARY_DIR) + "/services/api/driftless-api",
+                      "--nats-url", nats_->url(), "--ready-file", dir_ + "/api.ready",
+                      "--state-dir", dir_ + "/api-state", "--log-format", "text"},
+                     dir_ + "/api.out", dir_ + "/api.err");
+    ASSERT_GT(api_pid_, 0);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      manifest::Json ready = manifest::Json::parse(ReadFile(dir_ + "/api.ready"), nullptr, false);
+      if (ready.is_object() && ready.contains("grpc")) {
+        server_ = ready["grpc"].get<std::string>();
+        break;
+      }
+      int status = 0;
+      ASSERT_NE(waitpid(api_pid_, &status, WNOHANG), api_pid_)
+          << "driftless-api exited: " << ReadFile(dir_ + "/api.err");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(server_.empty()) << "no ready file: " << ReadFile(dir_ + "/api.err");
+  }
+
+  void TearDown() override {
+    if (api_pid_ > 0) {
+      kill(api_pid_, SIGTERM);
+      EXPECT_EQ(WaitPid(api_pid_, std::chrono::seconds(20)), 0)
+          << "driftless-api did not stop cleanly: " << ReadFile(dir_ + "/api.err");
+    }
+  }
+
+  // Runs `driftless <args>` (with --server unless `with_server` is false).
+  Result Cli(std::vector<std::string> args, bool with_server = true,
+             const std::vector<std::string>& env = {}) {
+    args.insert(args.begin(), std::string(DRIFTLESS_BINARY_DIR) + "/cli/driftless");
+    if (with_server) {
+      args.push_back("--server");
+      args.push_back(server_);
+    }
+    std::string out = dir_ + "/cli.out";
+    std::string err = dir_ + "/cli.err";
+    Result r;
+    pid_t pid = Spawn(args, out, err, env);
+    if (pid <= 0) return r;
+    r.code = WaitPid(pid, std::chrono::seconds(60));
+    r.out = ReadFile(out);
+    r.err = ReadFile(err);
+    return r;
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  bus::testing::TempDir tmp_;
+  std::string dir_;
+  std::unique_ptr<bus::testing::NatsServerProcess> nats_;
+  pid_t api_pid_ = -1;
+  std::string server_;
+};
+
+TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
+  std::string file = Write("app.yaml", App("guestbook"));
+  Result created = Cli({"apply", "-f", file});
+  ASSERT_EQ(created.code, 0) << created.err;
+  EXPECT_EQ(created.out, "application.driftless.dev/guestbook created\n");
+  Result unchanged = Cli({"apply", "-f", file});
+  EXPECT_EQ(unchanged.out, "application.driftless.dev/guestbook unchanged\n");
+  Write("app.yaml", App("other"));
+  Result configured = Cli({"apply", "-f", file});
+  EXPECT_EQ(configured.out, "application.driftless.dev/guestbook configured\n");
+
+  // Rejected with the field's path and the file's name.
+  std::string bad = Write("bad.yaml", App("x") + "  extra: 1\n");
+  Result rejected = Cli({"apply", "-f", bad});
+  EXPECT_EQ(rejected.code, 1);
+  EXPECT_THAT(rejected.err, HasSubstr("error: "));
+  EXPECT_THAT(rejected.err, HasSubstr("spec.extra"));
+  EXPECT_THAT(rejected.err, HasSubstr("bad.yaml"));
+
+  Result table = Cli({"get", "apps"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("NAME"));
+  EXPECT_THAT(table.out, HasSubstr("guestbook   Unknown"));
+
+  // The server found through the environment instead of --server.
+  Result json = Cli({"get", "app", "guestbook", "-o", "json"}, /*with_server=*/false,
+                    {"DRIFTLESS_SERVER=" + server_});
+  ASSERT_EQ(json.code, 0) << json.err;
+  manifest::Json doc = manifest::Json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << json.out;
+  EXPECT_EQ(doc["kind"], "Application");
+  EXPECT_EQ(doc["metadata"]["name"], "guestbook");
+  EXPECT_EQ(doc["metadata"]["generation"], 2);
+  EXPECT_EQ(doc["spec"]["source"]["path"], "other");
+  EXPECT_EQ(doc["status"]["sync"], "Unknown");
+
+  Result human = Cli({"get", "app", "guestbook"});
+  ASSERT_EQ(human.code, 0) << human.err;
+  EXPECT_THAT(human.out, HasSubstr("file:///srv/repo path other branch main"));
+
+  // Nothing runs the pipeline here, so the application never becomes Synced.
+  auto start = std::chrono::steady_clock::now();
+  Result wait = Cli({"app", "wait", "guestbook", "--synced", "--timeout", "1s"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(wait.code, 1);
+  EXPECT_THAT(wait.err, HasSubstr("timed out after 1s"));
+  EXPECT_THAT(wait.err, HasSubstr("Sync:"));
+  EXPECT_THAT(wait.err, HasSubstr("Unknown"));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  // A plain wait (the application exists) succeeds at once.
+  EXPECT_EQ(Cli({"app", "wait", "guestbook", "--timeout", "5s"}).code, 0);
+
+  Result sync = Cli({"app", "sync", "guestbook", "--prune"});
+  ASSERT_EQ(sync.code, 0) << sync.err;
+  EXPECT_EQ(sync.out.size(), 17u) << sync.out;  // 16 hex characters and a newline
+
+  Result missing_sync = Cli({"app", "sync", "nope"});
+  EXPECT_EQ(missing_sync.code, 1);
+  EXPECT_THAT(missing_sync.err, HasSubstr("application \"nope\" not found"));
+
+  Result deleted = Cli({"app", "delete", "guestbook"});
+  ASSERT_EQ(deleted.code, 0) << deleted.err;
+  Result gone = Cli({"get", "app", "guestbook"});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_EQ(gone.err, "error: application \"guestbook\" not found\n");
+}
+
+TEST_F(ApiEndToEndTest, UnreachableServerIsNamed) {
+  ASSERT_OK_AND_ASSIGN(int port, bus::testing::PickFreePort());
+  std::string address = "127.0.0.1:" + std::to_string(port);
+  Result r = Cli({"get", "apps", "--server", address}, /*with_server=*/false);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot reach driftless-api at " + address));
+}
+
+TEST_F(ApiEndToEndTest, ServerFromEndpointsFile) {
+  Write("endpoints.json", R"({"api": ")" + server_ + R"("})");
+  Result r = Cli({"get", "apps"}, /*with_server=*/false, {"DRIFTLESS_STATE_DIR=" + dir_});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "No applications found.\n");
+}
+
+}  // namespace
+}  // namespace driftless::cli

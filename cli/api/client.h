@@ -1,0 +1,57 @@
+// The `driftless` CLI's connection to driftless-api: one gRPC channel, every call with a
+// deadline, gRPC errors turned into absl::Status (same code) whose message names the server
+// when it cannot be reached. grpcpp stays in client.cc.
+//
+//   DL_ASSIGN_OR_RETURN(auto client, ApiClient::Connect(ResolveServerAddress(flag)));
+//   DL_ASSIGN_OR_RETURN(v1::Application app, client->Get("guestbook"));
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "driftless/v1/api.pb.h"
+
+namespace driftless::cli {
+
+namespace v1 = ::driftless::v1;
+
+inline constexpr char kDefaultServer[] = "127.0.0.1:7070";
+
+// The server to talk to: `flag` if set, else $DRIFTLESS_SERVER, else the "api" entry of
+// $DRIFTLESS_STATE_DIR/endpoints.json (written by `driftless up`; a "host:port" string or an
+// object with a "grpc" member), else kDefaultServer.
+std::string ResolveServerAddress(std::string_view flag);
+
+// The "api" address in an endpoints.json document; empty if absent or malformed.
+std::string ApiAddressFromEndpoints(std::string_view endpoints_json);
+
+class ApiClient {
+ public:
+  // Creates the channel (connection is lazy: errors show on the first call).
+  static std::unique_ptr<ApiClient> Connect(const std::string& address,
+                                            absl::Duration call_timeout = absl::Seconds(15));
+  ~ApiClient();
+
+  const std::string& address() const;
+
+  // Each call returns the server's status code and message; kUnavailable / kDeadlineExceeded
+  // name the server address ("cannot reach driftless-api at 127.0.0.1:7070: ...").
+  absl::StatusOr<v1::ApplyResponse> Apply(const std::string& yaml, bool dry_run);
+  absl::StatusOr<v1::Application> Get(const std::string& name);
+  absl::StatusOr<std::vector<v1::Application>> List(const std::string& project,
+                                                    const std::string& name_pattern);
+  absl::Status Delete(const std::string& name, bool cascade);
+  absl::StatusOr<std::string> Sync(const v1::SyncApplicationRequest& request);
+
+  struct Impl;
+
+ private:
+  explicit ApiClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace driftless::cli

@@ -1,0 +1,270 @@
+#include "cli/api/format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/strings/str.h"
+
+namespace driftless::cli {
+namespace {
+
+using manifest::Json;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Short(std::string_view revision) { return std::string(revision.substr(0, 7)); }
+
+// One line: newlines in messages would break table rows.
+std::string OneLine(std::string_view text) {
+  std::string out(text);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
+std::string SyncNameOfJson(const Json& value) {
+  if (!value.is_string()) return "Unknown";
+  v1::SyncStatusCode code;
+  if (!v1::SyncStatusCode_Parse(value.get<std::string>(), &code)) return "Unknown";
+  return SyncName(code);
+}
+
+std::string HealthNameOfJson(const Json& value) {
+  if (!value.is_string()) return "Unknown";
+  v1::HealthStatusCode code;
+  if (!v1::HealthStatusCode_Parse(value.get<std::string>(), &code)) return "Unknown";
+  return HealthName(code);
+}
+
+std::string RefText(const v1::ObjectRef& ref) {
+  std::string kind = ref.group().empty() ? ref.kind() : strings::Cat(ref.kind(), ".", ref.group());
+  return ref.namespace_().empty() ? strings::Cat(kind, " ", ref.name())
+                                  : strings::Cat(kind, " ", ref.namespace_(), "/", ref.name());
+}
+
+const Json& Field(const Json& object, std::initializer_list<const char*> path) {
+  static const Json kNull;
+  const Json* at = &object;
+  for (const char* key : path) {
+    if (!at->is_object()) return kNull;
+    auto it = at->find(key);
+    if (it == at->end()) return kNull;
+    at = &*it;
+  }
+  return *at;
+}
+
+std::string Text(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
+}  // namespace
+
+std::string SyncName(v1::SyncStatusCode code) {
+  switch (code) {
+    case v1::SYNC_STATUS_CODE_SYNCED:
+      return "Synced";
+    case v1::SYNC_STATUS_CODE_OUT_OF_SYNC:
+      return "OutOfSync";
+    default:
+      return "Unknown";
+  }
+}
+
+std::string HealthName(v1::HealthStatusCode code) {
+  switch (code) {
+    case v1::HEALTH_STATUS_CODE_HEALTHY:
+      return "Healthy";
+    case v1::HEALTH_STATUS_CODE_PROGRESSING:
+      return "Progressing";
+    case v1::HEALTH_STATUS_CODE_DEGRADED:
+      return "Degraded";
+    case v1::HEALTH_STATUS_CODE_SUSPENDED:
+      return "Suspended";
+    case v1::HEALTH_STATUS_CODE_MISSING:
+      return "Missing";
+    default:
+      return "Unknown";
+  }
+}
+
+std::string ApplyLine(const v1::ApplyResult& result) {
+  return strings::Cat(Lower(result.kind()), ".driftless.dev/", result.name(), " ", result.action());
+}
+
+Json StatusJson(const v1::AppStatus& status) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  Json json = Json::object();
+  if (google::protobuf::util::MessageToJsonString(status, &text, options).ok()) {
+    json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) json = Json::object();
+  }
+  json["sync"] = SyncNameOfJson(json.value("sync", Json()));
+  json["health"] = HealthNameOfJson(json.value("health", Json()));
+  if (auto it = json.find("resources"); it != json.end() && it->is_array()) {
+    for (Json& r : *it) {
+      if (!r.is_object()) continue;
+      r["sync"] = SyncNameOfJson(r.value("sync", Json()));
+      r["health"] = HealthNameOfJson(r.value("health", Json()));
+    }
+  }
+  return json;
+}
+
+absl::StatusOr<Json> ApplicationJson(const v1::Application& app) {
+  Json resource = Json::parse(app.resource().json(), nullptr, /*allow_exceptions=*/false);
+  if (!resource.is_object()) {
+    return absl::InvalidArgumentError(strings::Cat("the server sent application \"",
+                                                   app.resource().name(),
+                                                   "\" as something that is not a JSON object"));
+  }
+  Json out = Json::object();
+  for (const char* key : {"apiVersion", "kind", "metadata", "spec"}) {
+    if (resource.contains(key)) out[key] = resource[key];
+  }
+  out["status"] = StatusJson(app.status());
+  return out;
+}
+
+absl::StatusOr<Json> ApplicationListJson(const std::vector<v1::Application>& apps) {
+  Json items = Json::array();
+  for (const v1::Application& app : apps) {
+    absl::StatusOr<Json> item = ApplicationJson(app);
+    if (!item.ok()) return item.status();
+    items.push_back(*std::move(item));
+  }
+  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string AppsTable(const std::vector<v1::Application>& apps) {
+  std::vector<std::vector<std::string>> rows = {{"NAME", "SYNC", "HEALTH", "REVISION", "MESSAGE"}};
+  for (const v1::Application& app : apps) {
+    const v1::AppStatus& s = app.status();
+    std::string revision =
+        s.last_applied_revision().empty() ? s.last_attempted_revision() : s.last_applied_revision();
+    rows.push_back({app.resource().name(), SyncName(s.sync()), HealthName(s.health()),
+                    Short(revision), OneLine(s.message())});
+  }
+  return Table(rows);
+}
+
+std::string DescribeApplication(const v1::Application& app) {
+  Json resource = Json::parse(app.resource().json(), nullptr, /*allow_exceptions=*/false);
+  const v1::AppStatus& s = app.status();
+  std::vector<std::vector<std::string>> fields;
+  fields.push_back({"Name:", app.resource().name()});
+  std::string project = Text(Field(resource, {"spec", "project"}));
+  fields.push_back({"Project:", project.empty() ? "default" : project});
+  std::string source = Text(Field(resource, {"spec", "source", "repoURL"}));
+  std::string path = Text(Field(resource, {"spec", "source", "path"}));
+  const Json& ref = Field(resource, {"spec", "source", "ref"});
+  if (!path.empty()) strings::Append(source, " path ", path);
+  if (ref.is_object()) {
+    for (auto it = ref.begin(); it != ref.end(); ++it) {
+      strings::Append(source, " ", it.key(), " ", Text(it.value()));
+    }
+  }
+  fields.push_back({"Source:", source});
+  std::string destination = Text(Field(resource, {"spec", "destination", "cluster"}));
+  std::string ns = Text(Field(resource, {"spec", "destination", "namespace"}));
+  if (!ns.empty()) strings::Append(destination, " namespace ", ns);
+  fields.push_back({"Destination:", destination});
+  fields.push_back({"Generation:", strings::Cat(app.resource().generation(), " (observed ",
+                                                s.observed_generation(), ")")});
+  fields.push_back({"Sync:", SyncName(s.sync())});
+  fields.push_back({"Health:", HealthName(s.health())});
+  fields.push_back({"Applied revision:", s.last_applied_revision()});
+  fields.push_back({"Attempted revision:", s.last_attempted_revision()});
+  if (!s.message().empty()) fields.push_back({"Message:", OneLine(s.message())});
+  std::string out = Table(fields);
+
+  if (s.conditions_size() > 0) {
+    out += "\nConditions:\n";
+    std::vector<std::vector<std::string>> rows = {{"  TYPE", "STATUS", "REASON", "MESSAGE"}};
+    for (const v1::Condition& c : s.conditions()) {
+      rows.push_back(
+          {"  " + c.type(), c.status() ? "True" : "False", c.reason(), OneLine(c.message())});
+    }
+    out += Table(rows);
+  }
+  if (s.resources_size() > 0) {
+    out += "\nObjects:\n";
+    std::vector<std::vector<std::string>> rows = {{"  OBJECT", "SYNC", "HEALTH", "MESSAGE"}};
+    for (const v1::ResourceStatus& r : s.resources()) {
+      rows.push_back({"  " + RefText(r.ref()), SyncName(r.sync()), HealthName(r.health()),
+                      OneLine(r.message())});
+    }
+    out += Table(rows);
+  }
+  return out;
+}
+
+bool WaitSatisfied(const v1::Application& app, const WaitConditions& conditions) {
+  const v1::AppStatus& s = app.status();
+  if (conditions.synced) {
+    if (s.sync() != v1::SYNC_STATUS_CODE_SYNCED) return false;
+    // The status must be about the current spec: an older generation's "Synced" does not
+    // count (0: the pipeline does not report generations yet).
+    if (s.observed_generation() != 0 && s.observed_generation() < app.resource().generation()) {
+      return false;
+    }
+    if (!s.last_attempted_revision().empty() && s.last_applied_revision().empty()) return false;
+  }
+  if (conditions.healthy && s.health() != v1::HEALTH_STATUS_CODE_HEALTHY) return false;
+  if (!conditions.for_revision.empty() &&
+      (s.last_applied_revision().rfind(conditions.for_revision, 0) != 0)) {
+    return false;
+  }
+  return true;
+}
+
+std::string WaitSummary(const v1::Application& app) {
+  const v1::AppStatus& s = app.status();
+  std::vector<std::vector<std::string>> fields = {
+      {"Sync:", SyncName(s.sync())},
+      {"Health:", HealthName(s.health())},
+      {"Applied revision:", s.last_applied_revision()},
+      {"Attempted revision:", s.last_attempted_revision()},
+      {"Message:", OneLine(s.message())},
+  };
+  std::string out = Table(fields);
+  if (s.conditions_size() > 0) {
+    out += "Conditions:\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const v1::Condition& c : s.conditions()) {
+      rows.push_back(
+          {"  " + c.type(), c.status() ? "True" : "False", c.reason(), OneLine(c.message())});
+    }
+    out += Table(rows);
+  }
+  return out;
+}
+
+}  // namespace driftless::cli

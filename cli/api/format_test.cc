@@ -1,0 +1,149 @@
+#include "cli/api/format.h"
+
+#include <gtest/gtest.h>
+
+#include "cli/api/client.h"
+#include "common/testing/status_matchers.h"
+
+namespace driftless::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::Application App(const std::string& name, v1::SyncStatusCode sync, v1::HealthStatusCode health,
+                    const std::string& applied = "") {
+  v1::Application app;
+  app.mutable_resource()->set_kind("Application");
+  app.mutable_resource()->set_name(name);
+  app.mutable_resource()->set_generation(1);
+  app.mutable_resource()->set_json(
+      R"({"apiVersion":"driftless.dev/v1alpha1","kind":"Application","metadata":{"name":")" + name +
+      R"(","generation":1},"spec":{"project":"default","source":{"repoURL":"file:///r","path":"p","ref":{"branch":"main"}},"destination":{"cluster":"in-cluster","namespace":"ns"}}})");
+  app.mutable_status()->set_sync(sync);
+  app.mutable_status()->set_health(health);
+  app.mutable_status()->set_last_applied_revision(applied);
+  return app;
+}
+
+TEST(FormatTest, StatusNames) {
+  EXPECT_EQ(SyncName(v1::SYNC_STATUS_CODE_SYNCED), "Synced");
+  EXPECT_EQ(SyncName(v1::SYNC_STATUS_CODE_OUT_OF_SYNC), "OutOfSync");
+  EXPECT_EQ(SyncName(v1::SYNC_STATUS_CODE_UNSPECIFIED), "Unknown");
+  EXPECT_EQ(HealthName(v1::HEALTH_STATUS_CODE_HEALTHY), "Healthy");
+  EXPECT_EQ(HealthName(v1::HEALTH_STATUS_CODE_DEGRADED), "Degraded");
+  EXPECT_EQ(HealthName(v1::HEALTH_STATUS_CODE_MISSING), "Missing");
+  EXPECT_EQ(HealthName(v1::HEALTH_STATUS_CODE_UNSPECIFIED), "Unknown");
+}
+
+TEST(FormatTest, ApplyLineLowerCasesTheKind) {
+  v1::ApplyResult r;
+  r.set_kind("NotificationProvider");
+  r.set_name("slack");
+  r.set_action("configured");
+  EXPECT_EQ(ApplyLine(r), "notificationprovider.driftless.dev/slack configured");
+}
+
+TEST(FormatTest, AppsTableAlignsColumnsAndShortensRevisions) {
+  std::string table =
+      AppsTable({App("guestbook", v1::SYNC_STATUS_CODE_SYNCED, v1::HEALTH_STATUS_CODE_HEALTHY,
+                     "1a2b3c4d5e6f"),
+                 App("db", v1::SYNC_STATUS_CODE_OUT_OF_SYNC, v1::HEALTH_STATUS_CODE_PROGRESSING)});
+  EXPECT_EQ(table,
+            "NAME        SYNC        HEALTH        REVISION   MESSAGE\n"
+            "guestbook   Synced      Healthy       1a2b3c4\n"
+            "db          OutOfSync   Progressing\n");
+}
+
+TEST(FormatTest, ApplicationJsonHasTheDocumentAndNamedStatusCodes) {
+  v1::Application app =
+      App("guestbook", v1::SYNC_STATUS_CODE_SYNCED, v1::HEALTH_STATUS_CODE_HEALTHY, "abc");
+  v1::ResourceStatus* r = app.mutable_status()->add_resources();
+  r->mutable_ref()->set_kind("Deployment");
+  r->mutable_ref()->set_name("web");
+  r->set_health(v1::HEALTH_STATUS_CODE_DEGRADED);
+  ASSERT_OK_AND_ASSIGN(manifest::Json json, ApplicationJson(app));
+  EXPECT_EQ(json["kind"], "Application");
+  EXPECT_EQ(json["metadata"]["name"], "guestbook");
+  EXPECT_EQ(json["spec"]["source"]["path"], "p");
+  EXPECT_EQ(json["status"]["sync"], "Synced");
+  EXPECT_EQ(json["status"]["health"], "Healthy");
+  EXPECT_EQ(json["status"]["lastAppliedRevision"], "abc");
+  EXPECT_EQ(json["status"]["resources"][0]["health"], "Degraded");
+  EXPECT_EQ(json["status"]["resources"][0]["sync"], "Unknown");
+
+  v1::Application broken = app;
+  broken.mutable_resource()->set_json("not json");
+  EXPECT_THAT(ApplicationJson(broken).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(manifest::Json list, ApplicationListJson({app, app}));
+  EXPECT_EQ(list["kind"], "List");
+  EXPECT_EQ(list["items"].size(), 2u);
+}
+
+TEST(FormatTest, DescribeShowsStatusConditionsAndObjects) {
+  v1::Application app =
+      App("guestbook", v1::SYNC_STATUS_CODE_OUT_OF_SYNC, v1::HEALTH_STATUS_CODE_DEGRADED);
+  app.mutable_status()->set_message("apply failed");
+  v1::Condition* c = app.mutable_status()->add_conditions();
+  c->set_type("Stalled");
+  c->set_status(true);
+  c->set_reason("RenderError");
+  c->set_message("kustomization.yaml line 3: bad");
+  v1::ResourceStatus* r = app.mutable_status()->add_resources();
+  r->mutable_ref()->set_group("apps");
+  r->mutable_ref()->set_kind("Deployment");
+  r->mutable_ref()->set_namespace_("ns");
+  r->mutable_ref()->set_name("web");
+  r->set_sync(v1::SYNC_STATUS_CODE_SYNCED);
+  r->set_health(v1::HEALTH_STATUS_CODE_PROGRESSING);
+  std::string text = DescribeApplication(app);
+  EXPECT_THAT(text, HasSubstr("Name:"));
+  EXPECT_THAT(text, HasSubstr("file:///r path p branch main"));
+  EXPECT_THAT(text, HasSubstr("in-cluster namespace ns"));
+  EXPECT_THAT(text, HasSubstr("OutOfSync"));
+  EXPECT_THAT(text, HasSubstr("Degraded"));
+  EXPECT_THAT(text, HasSubstr("apply failed"));
+  EXPECT_THAT(text, HasSubstr("Stalled"));
+  EXPECT_THAT(text, HasSubstr("RenderError"));
+  EXPECT_THAT(text, HasSubstr("Deployment.apps ns/web"));
+  EXPECT_THAT(text, HasSubstr("Progressing"));
+}
+
+TEST(FormatTest, WaitConditions) {
+  v1::Application app =
+      App("guestbook", v1::SYNC_STATUS_CODE_SYNCED, v1::HEALTH_STATUS_CODE_PROGRESSING, "abcdef1");
+  EXPECT_TRUE(WaitSatisfied(app, {}));
+  EXPECT_TRUE(WaitSatisfied(app, {.synced = true}));
+  EXPECT_FALSE(WaitSatisfied(app, {.synced = true, .healthy = true}));
+  EXPECT_TRUE(WaitSatisfied(app, {.synced = true, .for_revision = "abcd"}));
+  EXPECT_FALSE(WaitSatisfied(app, {.synced = true, .for_revision = "1234"}));
+
+  // Synced at an older generation does not count.
+  app.mutable_status()->set_observed_generation(1);
+  app.mutable_resource()->set_generation(2);
+  EXPECT_FALSE(WaitSatisfied(app, {.synced = true}));
+  app.mutable_status()->set_observed_generation(2);
+  EXPECT_TRUE(WaitSatisfied(app, {.synced = true}));
+
+  // A revision was attempted but nothing applied yet.
+  app.mutable_status()->set_last_applied_revision("");
+  app.mutable_status()->set_last_attempted_revision("fff");
+  EXPECT_FALSE(WaitSatisfied(app, {.synced = true}));
+
+  std::string summary = WaitSummary(app);
+  EXPECT_THAT(summary, HasSubstr("Synced"));
+  EXPECT_THAT(summary, HasSubstr("Progressing"));
+  EXPECT_THAT(summary, HasSubstr("fff"));
+}
+
+TEST(ClientTest, ApiAddressFromEndpoints) {
+  EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":"127.0.0.1:1234"})"), "127.0.0.1:1234");
+  EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":{"grpc":"127.0.0.1:99","http":"x"}})"),
+            "127.0.0.1:99");
+  EXPECT_EQ(ApiAddressFromEndpoints(R"({"nats":"x"})"), "");
+  EXPECT_EQ(ApiAddressFromEndpoints("garbage"), "");
+  EXPECT_EQ(ResolveServerAddress("10.0.0.1:5"), "10.0.0.1:5");
+}
+
+}  // namespace
+}  // namespace driftless::cli

@@ -1,0 +1,308 @@
+// The API commands of `driftless` (gRPC client of driftless-api):
+//
+//   driftless apply -f FILE [-f FILE...] [--dry-run]
+//   driftless get apps [--project P] [--name GLOB] [-o json|yaml]
+//   driftless get app NAME [-o json|yaml]
+//   driftless app sync NAME [--revision R] [--prune] [--dry-run]
+//   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
+//   driftless app delete NAME [--cascade]
+//
+// Every command takes --server (else $DRIFTLESS_SERVER, endpoints.json, 127.0.0.1:7070; see
+// client.h). Errors print "error: <message>" to stderr and exit 1.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/time/clock.h"
+#include "cli/api/client.h"
+#include "cli/api/format.h"
+#include "cli/commands.h"
+#include "common/config/units.h"
+#include "common/resources/resources.h"
+#include "common/strings/str.h"
+
+namespace driftless::cli {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "error: " << status.message() << "\n";
+  return 1;
+}
+
+void AddServerFlag(CLI::App* cmd, std::string* server) {
+  cmd->add_option("--server", *server,
+                  "driftless-api gRPC address (default: $DRIFTLESS_SERVER, the api entry of "
+                  "$DRIFTLESS_STATE_DIR/endpoints.json, or 127.0.0.1:7070)");
+}
+
+void AddOutputFlag(CLI::App* cmd, std::string* output) {
+  cmd->add_option("-o,--output", *output, "json or yaml (default: a human summary)")
+      ->check(CLI::IsMember({"json", "yaml"}));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::stringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+    return text.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(strings::Cat("cannot read ", path));
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The text to send for one file: validated here first (so errors name the file and line),
+// with `<secret>File: path` fields read relative to the file and inlined. Unchanged when
+// there is nothing to inline, so the server's errors keep the file's line numbers.
+absl::StatusOr<std::string> PrepareApply(const std::string& path, const std::string& text) {
+  absl::StatusOr<std::vector<resources::Resource>> parsed = resources::ParseResources(text, path);
+  if (!parsed.ok()) return parsed.status();
+  std::filesystem::path base =
+      path == "-" ? std::filesystem::current_path() : std::filesystem::path(path).parent_path();
+  bool inlined = false;
+  std::vector<manifest::Json> objects;
+  for (resources::Resource& r : *parsed) {
+    manifest::Json object = r.object;
+    absl::Status s = resources::ResolveSecretFiles(object, [&](const std::string& file) {
+      std::filesystem::path p(file);
+      return ReadFile((p.is_absolute() ? p : base / p).string());
+    });
+    if (!s.ok()) return s;
+    inlined = inlined || object != r.object;
+    objects.push_back(std::move(object));
+  }
+  return inlined ? manifest::ToYamlStream(objects) : text;
+}
+
+int RunApply(const std::vector<std::string>& files, bool dry_run, const std::string& server) {
+  auto client = ApiClient::Connect(ResolveServerAddress(server));
+  for (const std::string& file : files) {
+    absl::StatusOr<std::string> text = ReadFile(file);
+    if (!text.ok()) return Fail(text.status());
+    absl::StatusOr<std::string> yaml = PrepareApply(file, *text);
+    if (!yaml.ok()) return Fail(yaml.status());
+    absl::StatusOr<v1::ApplyResponse> response = client->Apply(*yaml, dry_run);
+    if (!response.ok()) {
+      std::string message(response.status().message());
+      // The server names the request "<request>"; the user knows it as the file.
+      for (size_t at = message.find("<request>"); at != std::string::npos;
+           at = message.find("<request>", at + file.size())) {
+        message.replace(at, 9, file);
+      }
+      return Fail(absl::Status(response.status().code(), message));
+    }
+    for (const v1::ApplyResult& result : response->results()) {
+      std::cout << ApplyLine(result) << (dry_run ? " (dry run)" : "") << "\n";
+    }
+  }
+  return 0;
+}
+
+int PrintJson(const absl::StatusOr<manifest::Json>& json, const std::string& output) {
+  if (!json.ok()) return Fail(json.status());
+  if (output == "json") {
+    std::cout << json->dump(2) << "\n";
+  } else {
+    std::cout << manifest::ToYaml(*json);
+  }
+  return 0;
+}
+
+struct GetOptions {
+  std::string server;
+  std::string output;
+  std::string name;
+  std::string project;
+  std::string name_pattern;
+};
+
+int RunGetApps(const GetOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<std::vector<v1::Application>> apps = client->List(o.project, o.name_pattern);
+  if (!apps.ok()) return Fail(apps.status());
+  if (!o.output.empty()) return PrintJson(ApplicationListJson(*apps), o.output);
+  if (apps->empty()) {
+    std::cerr << "No applications found.\n";
+    return 0;
+  }
+  std::cout << AppsTable(*apps);
+  return 0;
+}
+
+int RunGetApp(const GetOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<v1::Application> app = client->Get(o.name);
+  if (!app.ok()) return Fail(app.status());
+  if (!o.output.empty()) return PrintJson(ApplicationJson(*app), o.output);
+  std::cout << DescribeApplication(*app);
+  return 0;
+}
+
+struct AppOptions {
+  std::string server;
+  std::string name;
+  // sync
+  std::string revision;
+  bool prune = false;
+  bool dry_run = false;
+  // wait
+  WaitConditions wait;
+  std::string timeout = "60s";
+  // delete
+  bool cascade = false;
+};
+
+int RunSync(const AppOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  v1::SyncApplicationRequest request;
+  request.set_name(o.name);
+  request.set_revision(o.revision);
+  request.set_prune(o.prune);
+  request.set_dry_run(o.dry_run);
+  absl::StatusOr<std::string> sync_id = client->Sync(request);
+  if (!sync_id.ok()) return Fail(sync_id.status());
+  std::cout << *sync_id << "\n";
+  return 0;
+}
+
+std::string Describe(const WaitConditions& c) {
+  std::vector<std::string> parts;
+  if (c.synced) parts.push_back("synced");
+  if (c.healthy) parts.push_back("healthy");
+  if (!c.for_revision.empty()) parts.push_back("at revision " + c.for_revision);
+  if (parts.empty()) return "exist";
+  std::string out = "be ";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? "" : " and ") + parts[i];
+  return out;
+}
+
+int RunWait(const AppOptions& o) {
+  absl::StatusOr<std::chrono::milliseconds> timeout = config::ParseDuration(o.timeout);
+  if (!timeout.ok()) return Fail(Annotate(timeout.status(), "--timeout"));
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server), absl::Seconds(5));
+  const absl::Time deadline = absl::Now() + absl::FromChrono(*timeout);
+  std::optional<v1::Application> last;
+  absl::Status last_error;
+  while (true) {
+    absl::StatusOr<v1::Application> app = client->Get(o.name);
+    if (app.ok()) {
+      last = *app;
+      last_error = absl::OkStatus();
+      if (WaitSatisfied(*app, o.wait)) {
+        const v1::AppStatus& s = app->status();
+        std::cout << "application " << o.name << ": " << SyncName(s.sync()) << ", "
+                  << HealthName(s.health())
+                  << (s.last_applied_revision().empty()
+                          ? std::string()
+                          : ", revision " + s.last_applied_revision().substr(0, 7))
+                  << "\n";
+        return 0;
+      }
+    } else {
+      last_error = app.status();
+      // Not registered yet, or the server is (re)starting: keep waiting. Anything else is
+      // an answer that waiting will not change.
+      if (!absl::IsNotFound(last_error) && !absl::IsUnavailable(last_error) &&
+          !absl::IsDeadlineExceeded(last_error)) {
+        return Fail(last_error);
+      }
+    }
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(std::min(absl::Milliseconds(200), deadline - absl::Now()));
+  }
+  std::cerr << "error: timed out after " << config::FormatDuration(*timeout)
+            << " waiting for application " << o.name << " to " << Describe(o.wait) << "\n";
+  if (!last_error.ok()) std::cerr << "last error: " << last_error.message() << "\n";
+  if (last.has_value()) std::cerr << WaitSummary(*last);
+  return 1;
+}
+
+int RunDelete(const AppOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::Status s = client->Delete(o.name, o.cascade);
+  if (!s.ok()) return Fail(s);
+  std::cout << "application.driftless.dev/" << o.name << " deleted"
+            << (o.cascade ? " (its objects are being pruned)" : "") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void RegisterApiCommands(CLI::App& root, Commands& commands) {
+  // apply
+  struct ApplyOptions {
+    std::vector<std::string> files;
+    bool dry_run = false;
+    std::string server;
+  };
+  auto apply = std::make_shared<ApplyOptions>();
+  CLI::App* apply_cmd =
+      root.add_subcommand("apply", "Register or update driftless resources on the server");
+  apply_cmd->add_option("-f,--filename", apply->files, "Resource file(s); - reads stdin")
+      ->required();
+  apply_cmd->add_flag("--dry-run", apply->dry_run, "Validate and report, store nothing");
+  AddServerFlag(apply_cmd, &apply->server);
+  commands.Add(apply_cmd,
+               [apply] { return RunApply(apply->files, apply->dry_run, apply->server); });
+
+  // get apps | get app NAME
+  CLI::App* get_cmd = root.add_subcommand("get", "Show applications");
+  get_cmd->require_subcommand(1);
+  auto get_apps = std::make_shared<GetOptions>();
+  CLI::App* apps_cmd = get_cmd->add_subcommand("apps", "List applications with their status");
+  apps_cmd->add_option("--project", get_apps->project, "Only this project's applications");
+  apps_cmd->add_option("--name", get_apps->name_pattern, "Only names matching this glob");
+  AddOutputFlag(apps_cmd, &get_apps->output);
+  AddServerFlag(apps_cmd, &get_apps->server);
+  commands.Add(apps_cmd, [get_apps] { return RunGetApps(*get_apps); });
+
+  auto get_app = std::make_shared<GetOptions>();
+  CLI::App* app_get_cmd = get_cmd->add_subcommand("app", "Show one application in detail");
+  app_get_cmd->add_option("name", get_app->name, "Application name")->required();
+  AddOutputFlag(app_get_cmd, &get_app->output);
+  AddServerFlag(app_get_cmd, &get_app->server);
+  commands.Add(app_get_cmd, [get_app] { return RunGetApp(*get_app); });
+
+  // app sync | wait | delete
+  CLI::App* app_cmd = root.add_subcommand("app", "Act on one application");
+  app_cmd->require_subcommand(1);
+
+  auto sync = std::make_shared<AppOptions>();
+  CLI::App* sync_cmd = app_cmd->add_subcommand("sync", "Sync now; prints the sync id");
+  sync_cmd->add_option("name", sync->name, "Application name")->required();
+  sync_cmd->add_option("--revision", sync->revision, "Commit to sync (default: newest of the ref)");
+  sync_cmd->add_flag("--prune", sync->prune, "Delete objects no longer in git");
+  sync_cmd->add_flag("--dry-run", sync->dry_run, "Plan only, change nothing");
+  AddServerFlag(sync_cmd, &sync->server);
+  commands.Add(sync_cmd, [sync] { return RunSync(*sync); });
+
+  auto wait = std::make_shared<AppOptions>();
+  CLI::App* wait_cmd =
+      app_cmd->add_subcommand("wait", "Wait until the application is synced and/or healthy");
+  wait_cmd->add_option("name", wait->name, "Application name")->required();
+  wait_cmd->add_flag("--synced", wait->wait.synced, "Wait for sync status Synced");
+  wait_cmd->add_flag("--healthy", wait->wait.healthy, "Wait for health Healthy");
+  wait_cmd->add_option("--for-revision", wait->wait.for_revision,
+                       "Wait until this commit (full or abbreviated) is applied");
+  wait_cmd->add_option("--timeout", wait->timeout, "Give up after this long (e.g. 90s, 5m)")
+      ->capture_default_str();
+  AddServerFlag(wait_cmd, &wait->server);
+  commands.Add(wait_cmd, [wait] { return RunWait(*wait); });
+
+  auto del = std::make_shared<AppOptions>();
+  CLI::App* delete_cmd = app_cmd->add_subcommand("delete", "Unregister the application");
+  delete_cmd->add_option("name", del->name, "Application name")->required();
+  delete_cmd->add_flag("--cascade", del->cascade,
+                       "Also delete the application's objects from the cluster");
+  AddServerFlag(delete_cmd, &del->server);
+  commands.Add(delete_cmd, [del] { return RunDelete(*del); });
+}
+
+}  // namespace driftless::cli

@@ -1,0 +1,110 @@
+#include "services/api/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <utility>
+
+#include "common/strings/str.h"
+#include "driftless/v1/api.grpc.pb.h"
+
+namespace driftless::api {
+namespace {
+
+// absl and gRPC share the canonical code numbering.
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+template <typename Response>
+grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+class ServiceImpl final : public v1::ApplicationService::Service {
+ public:
+  ServiceImpl(ApplicationApi* api, const std::atomic<bool>* stopping)
+      : api_(api), stopping_(stopping) {}
+
+  grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest* request,
+                     v1::ApplyResponse* response) override {
+    return Reply(api_->Apply(*request), response);
+  }
+  grpc::Status Get(grpc::ServerContext*, const v1::GetApplicationRequest* request,
+                   v1::Application* response) override {
+    return Reply(api_->Get(*request), response);
+  }
+  grpc::Status List(grpc::ServerContext*, const v1::ListApplicationsRequest* request,
+                    v1::ListApplicationsResponse* response) override {
+    return Reply(api_->List(*request), response);
+  }
+  grpc::Status Delete(grpc::ServerContext*, const v1::DeleteApplicationRequest* request,
+                      v1::DeleteApplicationResponse*) override {
+    return ToGrpc(api_->Delete(*request));
+  }
+  grpc::Status Sync(grpc::ServerContext*, const v1::SyncApplicationRequest* request,
+                    v1::SyncApplicationResponse* response) override {
+    return Reply(api_->Sync(*request), response);
+  }
+  grpc::Status ListResources(grpc::ServerContext*, const v1::ListResourcesRequest* request,
+                             v1::ListResourcesResponse* response) override {
+    return Reply(api_->ListResources(*request), response);
+  }
+  grpc::Status WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
+                           grpc::ServerWriter<v1::Event>* writer) override {
+    return ToGrpc(api_->WatchEvents(
+        *request, [&](const v1::Event& event) { return writer->Write(event); },
+        [&] { return context->IsCancelled() || stopping_->load(); }));
+  }
+
+ private:
+  ApplicationApi* api_;
+  const std::atomic<bool>* stopping_;
+};
+
+}  // namespace
+
+struct GrpcServer::Impl {
+  std::atomic<bool> stopping{false};
+  std::unique_ptr<ServiceImpl> service;
+  std::unique_ptr<grpc::Server> server;
+  std::string host;
+  int port = 0;
+};
+
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcServer::~GrpcServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ApplicationApi* api,
+                                                              const std::string& address,
+                                                              int port) {
+  auto impl = std::make_unique<Impl>();
+  impl->service = std::make_unique<ServiceImpl>(api, &impl->stopping);
+  impl->host = address;
+  std::string target = strings::Cat(address, ":", port);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &impl->port);
+  builder.RegisterService(impl->service.get());
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError(strings::Cat("cannot serve gRPC on ", target));
+  }
+  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
+}
+
+int GrpcServer::port() const { return impl_->port; }
+
+std::string GrpcServer::address() const { return strings::Cat(impl_->host, ":", impl_->port); }
+
+void GrpcServer::Shutdown() {
+  if (impl_->server == nullptr || impl_->stopping.exchange(true)) return;
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  impl_->server->Wait();
+}
+
+}  // namespace driftless::api

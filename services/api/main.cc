@@ -1,0 +1,52 @@
+// driftless-api: the gRPC API (proto/driftless/v1/api.proto) and the state of record.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/config/flags.h"
+#include "common/log/log.h"
+#include "common/strings/str.h"
+#include "services/api/application_api.h"
+#include "services/api/grpc_server.h"
+#include "services/api/nats_event_watcher.h"
+#include "services/common/runtime.h"
+
+int main(int argc, char** argv) {
+  using namespace driftless;
+  CLI::App app{"driftless-api: the gRPC API and state of record of driftless"};
+  config::ServiceFlags flags;
+  config::RegisterServiceFlags(app, &flags);
+  std::string grpc_address = "127.0.0.1";
+  int grpc_port = 0;
+  config::AddStringFlag(app, "grpc-address", &grpc_address, "address the gRPC API binds");
+  config::AddIntFlag(app, "grpc-port", &grpc_port, "gRPC port; 0 picks a free port")
+      ->check(CLI::Range(0, 65535));
+  if (auto code = config::ParseFlags(app, argc, argv)) return *code;
+
+  auto rt = service::Runtime::Start("api", flags);
+  if (!rt.ok()) {
+    std::cerr << "driftless-api: " << rt.status() << "\n";
+    return 1;
+  }
+  service::Runtime& runtime = **rt;
+  api::NatsEventWatcher watcher(runtime.connection());
+  api::ApplicationApi application_api(&runtime.bus(), &runtime.kv(), runtime.emitter(), &watcher);
+  auto server = api::GrpcServer::Start(&application_api, grpc_address, grpc_port);
+  if (!server.ok()) {
+    log::Error("cannot start the gRPC server", {{"error", server.status().ToString()}});
+    return 1;
+  }
+  // Clients on this host reach a wildcard bind through loopback.
+  std::string host = grpc_address == "0.0.0.0" || grpc_address == "::" ? "127.0.0.1" : grpc_address;
+  std::string endpoint = strings::Cat(host, ":", (*server)->port());
+  log::Info("serving gRPC", {{"address", endpoint}});
+  if (absl::Status s = runtime.MarkReady(
+          {{"grpc", endpoint}, {"webhooks", runtime.http().BaseUrl() + "/hooks"}});
+      !s.ok()) {
+    log::Error("cannot write the ready file", {{"error", s.ToString()}});
+    return 1;
+  }
+  int code = runtime.Run();
+  (*server)->Shutdown();
+  return code;
+}

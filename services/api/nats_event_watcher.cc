@@ -1,0 +1,64 @@
+#include "services/api/nats_event_watcher.h"
+
+#include <nats/nats.h>
+
+#include "common/bus/internal/nats_internal.h"
+#include "common/strings/str.h"
+#include "services/common/events.h"
+#include "services/common/topology.h"
+
+namespace driftless::api {
+namespace {
+
+// Poll interval of `cancelled`.
+constexpr int64_t kPollMillis = 250;
+
+}  // namespace
+
+absl::Status NatsEventWatcher::Watch(bool include_history,
+                                     const std::function<bool(const v1::Event&)>& sink,
+                                     const std::function<bool()>& cancelled) {
+  bus::NatsConnection::Impl* impl = connection_->impl();
+  if (impl == nullptr || impl->js == nullptr) {
+    return absl::UnavailableError("watching events: not connected to NATS");
+  }
+  std::string subject = service::EventSubject(">");
+  jsSubOptions options;
+  jsSubOptions_Init(&options);
+  options.Stream = service::kEventsStream;
+  options.Ordered = true;
+  options.Config.DeliverPolicy = include_history ? js_DeliverAll : js_DeliverNew;
+  natsSubscription* sub = nullptr;
+  jsErrCode js_error = static_cast<jsErrCode>(0);
+  natsStatus s = js_SubscribeSync(&sub, impl->js, subject.c_str(), nullptr, &options, &js_error);
+  if (s != NATS_OK) {
+    absl::Status status = bus::internal::FromNats(s, js_error, "watching events");
+    // "no stream" before provisioning is as transient as a lost connection.
+    return absl::IsNotFound(status) ? absl::UnavailableError(status.message()) : status;
+  }
+  absl::Status result;
+  while (!cancelled()) {
+    natsMsg* msg = nullptr;
+    s = natsSubscription_NextMsg(&msg, sub, kPollMillis);
+    if (s == NATS_TIMEOUT) continue;
+    if (s != NATS_OK) {
+      // An ordered consumer recovers from gaps and reconnects by itself; anything else
+      // (closed connection, slow consumer) ends the watch and the client re-watches.
+      if (s == NATS_SLOW_CONSUMER || s == NATS_MISSED_HEARTBEAT) continue;
+      result = bus::internal::FromNats(s, "watching events");
+      break;
+    }
+    absl::StatusOr<v1::Event> event = service::DecodeEvent(
+        std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+    natsMsg_Destroy(msg);
+    if (event.ok() && !sink(*event)) break;
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  if (!result.ok() && !absl::IsUnavailable(result) && !absl::IsDeadlineExceeded(result)) {
+    return absl::UnavailableError(result.message());
+  }
+  return result;
+}
+
+}  // namespace driftless::api
