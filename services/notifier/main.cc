@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
                                      {.urls = urls,
                                       .event_types = event_types,
                                       .timeout = absl::FromChrono(timeout),
-                                      .bucket = service::kDeliveriesBucket});
+                                      .bucket = service::kDeliveriesBucket,
+                                      .max_deliver = service::kMaxDeliver});
   log::Info("delivering",
             {{"webhooks", static_cast<int64_t>(urls.size())}, {"eventTypes", event_types}});
   auto sub = runtime.Consume(

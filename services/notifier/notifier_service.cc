@@ -45,6 +45,18 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
 
   std::string retry_error;
   std::string reject_error;
+  const bool last_attempt = options_.max_deliver > 0 &&
+                            message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
+  auto record_failure = [&](const std::string& url, const std::string& error) {
+    nlohmann::json record = {{"event", event.id()}, {"type", event.type()},
+                             {"status", "failed"},  {"attempts", message.delivery_count},
+                             {"error", error},      {"failedAt", Now()}};
+    if (absl::Status s =
+            kv_->Put(options_.bucket, FailureKey(event.id(), url), record.dump()).status();
+        !s.ok()) {
+      logger.Warn("cannot record the failed delivery", {{"url", UrlForLog(url)}, {"error", s}});
+    }
+  };
   for (const std::string& url : options_.urls) {
     const std::string key = DeliveryKey(event.id(), url);
     const std::string safe_url = UrlForLog(url);
@@ -93,10 +105,16 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
       }
       case Outcome::kRetry:
         retry_error = strings::Cat(safe_url, ": ", what);
-        logger.Warn("delivery failed, will retry", {{"url", safe_url}, {"result", what}});
+        if (last_attempt) {
+          record_failure(url, retry_error);
+          logger.Error("delivery failed, giving up", {{"url", safe_url}, {"result", what}});
+        } else {
+          logger.Warn("delivery failed, will retry", {{"url", safe_url}, {"result", what}});
+        }
         break;
       case Outcome::kReject:
         reject_error = strings::Cat(safe_url, ": ", what);
+        record_failure(url, reject_error);
         logger.Error("delivery rejected", {{"url", safe_url}, {"result", what}});
         break;
     }

@@ -12,8 +12,9 @@
 // exponential backoff when any URL failed transiently (5xx, 408, 425, 429, timeout, connection
 // error) or the delivery log is unreachable — the bus dead-letters after kMaxDeliver; Term
 // (dead letter, with the reason) when no URL can be retried and one rejected the event (other
-// 4xx/3xx, malformed URL). Webhook URLs never appear in logs, errors or the delivery log except
-// as UrlForLog(url).
+// 4xx/3xx, malformed URL). A URL that failed for good (rejected, or still failing on the last
+// delivery) is recorded under FailureKey with its attempts and error. Webhook URLs never appear in
+// logs, errors or the delivery log except as UrlForLog(url).
 //
 // Thread-safe: Handle may run concurrently (the KV store and sender are thread-safe).
 #pragma once
@@ -36,6 +37,8 @@ struct NotifierOptions {
   absl::Duration timeout = absl::Seconds(5);          // per POST
   absl::Duration initial_backoff = absl::Seconds(1);  // RetryDelay's initial delay
   std::string bucket = "deliveries";
+  // The bus's delivery limit: a URL still failing on this delivery gets a FailureKey record.
+  int max_deliver = 5;
 };
 
 class NotifierService {

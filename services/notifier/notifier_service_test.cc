@@ -133,6 +133,23 @@ TEST_F(NotifierServiceTest, ClientErrorTermsWithoutSecrets) {
               testing::StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(NotifierServiceTest, LastAttemptRecordsTheFailure) {
+  sender_.Script("http://a/1", {503});
+  NotifierService n = Make({"http://a/1"});
+  EXPECT_EQ(n.Handle(SyncFailed("e8"), Delivery(4)).kind(), Kind::kNak);
+  EXPECT_THAT(kv_.Get("deliveries", FailureKey("e8", "http://a/1")),
+              testing::StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(n.Handle(SyncFailed("e8"), Delivery(5)).kind(), Kind::kNak);  // the bus dead-letters
+  ASSERT_OK_AND_ASSIGN(bus::KvEntry failed, kv_.Get("deliveries", FailureKey("e8", "http://a/1")));
+  nlohmann::json j = nlohmann::json::parse(failed.value);
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_EQ(j["attempts"], 5);
+  EXPECT_THAT(j["error"].get<std::string>(), HasSubstr("HTTP 503"));
+  // Not a delivery: the event would still be sent if replayed from the dead-letter stream.
+  EXPECT_THAT(kv_.Get("deliveries", DeliveryKey("e8", "http://a/1")),
+              testing::StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(NotifierServiceTest, RetryWinsOverRejectWhenBothHappen) {
   sender_.Script("http://a/1", {404});
   sender_.Script("http://b/2", {503});

@@ -92,6 +92,10 @@ std::string DeliveryKey(std::string_view event_id, std::string_view url) {
                       manifest::Sha256Hex(url).substr(0, 16));
 }
 
+std::string FailureKey(std::string_view event_id, std::string_view url) {
+  return "f" + DeliveryKey(event_id, url).substr(1);
+}
+
 Outcome Classify(int http_status, const absl::Status& transport) {
   if (!transport.ok()) return IsTransient(transport) ? Outcome::kRetry : Outcome::kReject;
   if (http_status >= 200 && http_status < 300) return Outcome::kDelivered;

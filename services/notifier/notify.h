@@ -44,6 +44,10 @@ absl::StatusOr<std::string> WebhookBody(const driftless::v1::Event& event);
 // Hashes keep webhook URLs (which may carry tokens) out of the key.
 std::string DeliveryKey(std::string_view event_id, std::string_view url);
 
+// The key of the record of a delivery that finally failed (dead-lettered): "f.<...>.<...>",
+// same hashes as DeliveryKey. Not consulted before sending: a replayed dead letter is sent.
+std::string FailureKey(std::string_view event_id, std::string_view url);
+
 // What the result of one POST means.
 enum class Outcome {
   kDelivered,  // 2xx: record it; never send again
