@@ -165,9 +165,26 @@ TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
   // A plain wait (the application exists) succeeds at once.
   EXPECT_EQ(Cli({"app", "wait", "guestbook", "--timeout", "5s"}).code, 0);
 
-  Result sync = Cli({"app", "sync", "guestbook", "--prune"});
+  Result sync = Cli({"app", "sync", "guestbook", "--prune", "--resource", "Deployment.apps/web"});
   ASSERT_EQ(sync.code, 0) << sync.err;
-  EXPECT_EQ(sync.out.size(), 17u) << sync.out;  // 16 hex characters and a newline
+  ASSERT_EQ(sync.out.size(), 17u) << sync.out;  // 16 hex characters and a newline
+  std::string sync_id = sync.out.substr(0, 16);
+  EXPECT_EQ(Cli({"app", "sync", "guestbook", "--resource", "web"}).code, 1);
+
+  // The stored events, oldest first: two app.changed, then the sync request.
+  Result events = Cli({"events", "--app", "guestbook"});
+  ASSERT_EQ(events.code, 0) << events.err;
+  EXPECT_THAT(events.out, HasSubstr("app.changed  guestbook"));
+  EXPECT_THAT(events.out, HasSubstr("sync.requested  guestbook"));
+  EXPECT_LT(events.out.find("app.changed"), events.out.find("sync.requested"));
+  Result json_events = Cli({"events", "--type", "sync.requested", "-o", "json"});
+  ASSERT_EQ(json_events.code, 0) << json_events.err;
+  manifest::Json event = manifest::Json::parse(json_events.out, nullptr, false);
+  ASSERT_TRUE(event.is_object()) << json_events.out;
+  EXPECT_EQ(event["correlationId"], sync_id);
+  EXPECT_EQ(event["syncRequested"]["resources"][0]["kind"], "Deployment");
+  EXPECT_EQ(event["syncRequested"]["resources"][0]["group"], "apps");
+  EXPECT_EQ(event["syncRequested"]["prune"], true);
 
   Result missing_sync = Cli({"app", "sync", "nope"});
   EXPECT_EQ(missing_sync.code, 1);

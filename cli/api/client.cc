@@ -2,9 +2,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "common/manifest/manifest.h"
 #include "common/strings/str.h"
@@ -17,10 +20,14 @@ struct ApiClient::Impl {
   absl::Duration timeout;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::ApplicationService::Stub> stub;
+  std::string token;
 
-  void Prepare(grpc::ClientContext& context) const {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  void Prepare(grpc::ClientContext& context, bool deadline = true) const {
+    if (deadline) {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+    }
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   }
 
   absl::Status ToStatus(const grpc::Status& s) const {
@@ -72,6 +79,7 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const std::string& address,
   auto impl = std::make_unique<Impl>();
   impl->address = address;
   impl->timeout = call_timeout;
+  if (const char* token = std::getenv("DRIFTLESS_TOKEN"); token != nullptr) impl->token = token;
   impl->channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   impl->stub = v1::ApplicationService::NewStub(impl->channel);
   return std::unique_ptr<ApiClient>(new ApiClient(std::move(impl)));
@@ -133,6 +141,60 @@ absl::StatusOr<std::string> ApiClient::Sync(const v1::SyncApplicationRequest& re
   absl::Status s = impl_->ToStatus(impl_->stub->Sync(&context, request, &response));
   if (!s.ok()) return s;
   return response.sync_id();
+}
+
+absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
+                                    const std::function<bool(const v1::Event&)>& sink,
+                                    absl::Duration idle) {
+  grpc::ClientContext context;
+  impl_->Prepare(context, /*deadline=*/false);
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
+      impl_->stub->WatchEvents(&context, request);
+
+  // Read() blocks, so the idle limit is a watchdog that cancels the call.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool idle_cancelled = false;
+  auto last_event = std::chrono::steady_clock::now();
+  std::thread watchdog;
+  if (idle > absl::ZeroDuration()) {
+    auto limit = std::chrono::milliseconds(absl::ToInt64Milliseconds(idle));
+    watchdog = std::thread([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      while (!done) {
+        auto until = last_event + limit;
+        if (std::chrono::steady_clock::now() >= until) {
+          idle_cancelled = true;
+          context.TryCancel();
+          return;
+        }
+        cv.wait_until(lock, until);
+      }
+    });
+  }
+  bool stopped_by_sink = false;
+  v1::Event event;
+  while (reader->Read(&event)) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      last_event = std::chrono::steady_clock::now();
+    }
+    if (!sink(event)) {
+      stopped_by_sink = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  if (watchdog.joinable()) watchdog.join();
+  grpc::Status status = reader->Finish();
+  if (stopped_by_sink || idle_cancelled) return absl::OkStatus();
+  return impl_->ToStatus(status);
 }
 
 }  // namespace driftless::cli

@@ -6,6 +6,7 @@
 //   DL_ASSIGN_OR_RETURN(v1::Application app, client->Get("guestbook"));
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +32,8 @@ std::string ApiAddressFromEndpoints(std::string_view endpoints_json);
 
 class ApiClient {
  public:
-  // Creates the channel (connection is lazy: errors show on the first call).
+  // Creates the channel (connection is lazy: errors show on the first call). Every call
+  // carries "authorization: Bearer $DRIFTLESS_TOKEN" when that variable is set.
   static std::unique_ptr<ApiClient> Connect(const std::string& address,
                                             absl::Duration call_timeout = absl::Seconds(15));
   ~ApiClient();
@@ -46,6 +48,13 @@ class ApiClient {
                                                     const std::string& name_pattern);
   absl::Status Delete(const std::string& name, bool cascade);
   absl::StatusOr<std::string> Sync(const v1::SyncApplicationRequest& request);
+
+  // Streams events to `sink` (called on this thread) until it returns false, the server ends
+  // the stream, or, with a non-zero `idle`, no event arrived for that long (how a non-follow
+  // `driftless events` knows it has seen the stored ones). Returns OK in those cases; the
+  // stream has no call deadline.
+  absl::Status WatchEvents(const v1::WatchEventsRequest& request,
+                           const std::function<bool(const v1::Event&)>& sink, absl::Duration idle);
 
   struct Impl;
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "absl/time/time.h"
 #include "common/strings/str.h"
 
 namespace driftless::cli {
@@ -265,6 +266,51 @@ std::string WaitSummary(const v1::Application& app) {
     out += Table(rows);
   }
   return out;
+}
+
+std::string EventLine(const v1::Event& event) {
+  absl::Time time = absl::FromUnixSeconds(event.time().seconds());
+  std::string line = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+  strings::Append(line, "  ", event.type(), "  ",
+                  event.application().empty() ? "-" : event.application());
+  if (!event.revision().empty()) strings::Append(line, "  ", Short(event.revision()));
+  if (!event.message().empty()) strings::Append(line, "  ", OneLine(event.message()));
+  return line;
+}
+
+std::string EventJsonLine(const v1::Event& event) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  if (!google::protobuf::util::MessageToJsonString(event, &text, options).ok()) {
+    return Json{{"id", event.id()}, {"type", event.type()}}.dump();
+  }
+  return text;
+}
+
+absl::StatusOr<v1::ObjectRef> ParseObjectRef(std::string_view text) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = text.find('/', start);
+    parts.emplace_back(text.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  bool empty_part = std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); });
+  if ((parts.size() != 2 && parts.size() != 3) || empty_part) {
+    return absl::InvalidArgumentError(
+        strings::Cat("resource \"", text,
+                     "\": expected KIND/NAME or KIND/NAMESPACE/NAME (KIND may be "
+                     "Kind.group, e.g. Deployment.apps/web)"));
+  }
+  v1::ObjectRef ref;
+  const std::string& kind = parts[0];
+  size_t dot = kind.find('.');
+  ref.set_kind(kind.substr(0, dot));
+  if (dot != std::string::npos) ref.set_group(kind.substr(dot + 1));
+  if (parts.size() == 3) ref.set_namespace_(parts[1]);
+  ref.set_name(parts.back());
+  return ref;
 }
 
 }  // namespace driftless::cli

@@ -62,4 +62,14 @@ bool WaitSatisfied(const v1::Application& app, const WaitConditions& conditions)
 // The last status for a timed-out wait: sync, health, revisions, message and conditions.
 std::string WaitSummary(const v1::Application& app);
 
+// One line per event for `driftless events`:
+//   2026-11-28T10:00:00Z  sync.requested  guestbook  1a2b3c4  sync of guestbook requested
+std::string EventLine(const v1::Event& event);
+// The event as proto3 JSON, on one line (for `driftless events -o json`).
+std::string EventJsonLine(const v1::Event& event);
+
+// `--resource` of `app sync`: "KIND/NAME" or "KIND/NAMESPACE/NAME", where KIND may carry its
+// group as "Deployment.apps". kInvalidArgument naming the text otherwise.
+absl::StatusOr<v1::ObjectRef> ParseObjectRef(std::string_view text);
+
 }  // namespace driftless::cli

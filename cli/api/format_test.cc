@@ -136,6 +136,39 @@ TEST(FormatTest, WaitConditions) {
   EXPECT_THAT(summary, HasSubstr("fff"));
 }
 
+TEST(FormatTest, ParseObjectRef) {
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef a, ParseObjectRef("ConfigMap/settings"));
+  EXPECT_EQ(a.kind(), "ConfigMap");
+  EXPECT_EQ(a.group(), "");
+  EXPECT_EQ(a.namespace_(), "");
+  EXPECT_EQ(a.name(), "settings");
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef b, ParseObjectRef("Deployment.apps/web/frontend"));
+  EXPECT_EQ(b.kind(), "Deployment");
+  EXPECT_EQ(b.group(), "apps");
+  EXPECT_EQ(b.namespace_(), "web");
+  EXPECT_EQ(b.name(), "frontend");
+  for (const char* bad : {"", "web", "a//b", "a/b/c/d", "Kind/"}) {
+    EXPECT_THAT(ParseObjectRef(bad).status(),
+                testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("KIND/NAME")))
+        << bad;
+  }
+}
+
+TEST(FormatTest, EventLines) {
+  v1::Event e;
+  e.set_type("sync.requested");
+  e.set_application("guestbook");
+  e.set_revision("0123456789abcdef");
+  e.set_message("sync of guestbook\nrequested");
+  e.mutable_time()->set_seconds(1795860000);  // 2026-11-28T10:00:00Z
+  EXPECT_EQ(
+      EventLine(e),
+      "2026-11-28T10:00:00Z  sync.requested  guestbook  0123456  sync of guestbook requested");
+  manifest::Json json = manifest::Json::parse(EventJsonLine(e));
+  EXPECT_EQ(json["type"], "sync.requested");
+  EXPECT_EQ(json["time"], "2026-11-28T10:00:00Z");
+}
+
 TEST(ClientTest, ApiAddressFromEndpoints) {
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":"127.0.0.1:1234"})"), "127.0.0.1:1234");
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":{"grpc":"127.0.0.1:99","http":"x"}})"),

@@ -3,9 +3,11 @@
 //   driftless apply -f FILE [-f FILE...] [--dry-run]
 //   driftless get apps [--project P] [--name GLOB] [-o json|yaml]
 //   driftless get app NAME [-o json|yaml]
-//   driftless app sync NAME [--revision R] [--prune] [--dry-run]
+//   driftless app sync NAME [--revision R] [--resource KIND/[NAMESPACE/]NAME...] [--prune]
+//                           [--dry-run]
 //   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
 //   driftless app delete NAME [--cascade]
+//   driftless events [--app NAME] [--type T...] [--follow] [-o json]
 //
 // Every command takes --server (else $DRIFTLESS_SERVER, endpoints.json, 127.0.0.1:7070; see
 // client.h). Errors print "error: <message>" to stderr and exit 1.
@@ -150,6 +152,7 @@ struct AppOptions {
   std::string name;
   // sync
   std::string revision;
+  std::vector<std::string> resources;
   bool prune = false;
   bool dry_run = false;
   // wait
@@ -164,6 +167,11 @@ int RunSync(const AppOptions& o) {
   v1::SyncApplicationRequest request;
   request.set_name(o.name);
   request.set_revision(o.revision);
+  for (const std::string& text : o.resources) {
+    absl::StatusOr<v1::ObjectRef> ref = ParseObjectRef(text);
+    if (!ref.ok()) return Fail(ref.status());
+    *request.add_resources() = *std::move(ref);
+  }
   request.set_prune(o.prune);
   request.set_dry_run(o.dry_run);
   absl::StatusOr<std::string> sync_id = client->Sync(request);
@@ -233,6 +241,35 @@ int RunDelete(const AppOptions& o) {
   return 0;
 }
 
+struct EventsOptions {
+  std::string server;
+  std::string application;
+  std::vector<std::string> types;
+  bool follow = false;
+  std::string output;
+};
+
+// How long a non-follow `events` waits for the next stored event before it assumes it has
+// seen them all (the API streams history and live events alike).
+constexpr absl::Duration kHistoryIdle = absl::Seconds(1);
+
+int RunEvents(const EventsOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  v1::WatchEventsRequest request;
+  request.set_application(o.application);
+  for (const std::string& t : o.types) request.add_types(t);
+  request.set_include_history(true);
+  absl::Status s = client->WatchEvents(
+      request,
+      [&](const v1::Event& event) {
+        std::cout << (o.output == "json" ? EventJsonLine(event) : EventLine(event)) << std::endl;
+        return true;
+      },
+      o.follow ? absl::ZeroDuration() : kHistoryIdle);
+  if (!s.ok()) return Fail(s);
+  return 0;
+}
+
 }  // namespace
 
 void RegisterApiCommands(CLI::App& root, Commands& commands) {
@@ -278,6 +315,8 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   CLI::App* sync_cmd = app_cmd->add_subcommand("sync", "Sync now; prints the sync id");
   sync_cmd->add_option("name", sync->name, "Application name")->required();
   sync_cmd->add_option("--revision", sync->revision, "Commit to sync (default: newest of the ref)");
+  sync_cmd->add_option("--resource", sync->resources,
+                       "Only this object (KIND/NAME or KIND/NAMESPACE/NAME; repeatable)");
   sync_cmd->add_flag("--prune", sync->prune, "Delete objects no longer in git");
   sync_cmd->add_flag("--dry-run", sync->dry_run, "Plan only, change nothing");
   AddServerFlag(sync_cmd, &sync->server);
@@ -303,6 +342,18 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
                        "Also delete the application's objects from the cluster");
   AddServerFlag(delete_cmd, &del->server);
   commands.Add(delete_cmd, [del] { return RunDelete(*del); });
+
+  // events
+  auto events = std::make_shared<EventsOptions>();
+  CLI::App* events_cmd = root.add_subcommand(
+      "events", "Show stored events, then (with --follow) new ones as they happen");
+  events_cmd->add_option("--app", events->application, "Only this application's events");
+  events_cmd->add_option("--type", events->types, "Only these event types (repeatable)");
+  events_cmd->add_flag("-f,--follow", events->follow, "Keep streaming until interrupted");
+  events_cmd->add_option("-o,--output", events->output, "json: one JSON object per line")
+      ->check(CLI::IsMember({"json"}));
+  AddServerFlag(events_cmd, &events->server);
+  commands.Add(events_cmd, [events] { return RunEvents(*events); });
 }
 
 }  // namespace driftless::cli
