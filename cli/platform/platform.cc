@@ -108,16 +108,17 @@ std::optional<PlatformRecord> RunningPlatform(const Layout& layout) {
   return *record;
 }
 
-// Writes progress lines: to the terminal (foreground), or through the pipe to the waiting
-// `up --detach` until startup is over, then to the supervisor's log (its stdout).
+// Writes progress lines: to the terminal (foreground), or to the supervisor's log (its
+// stdout) and, until startup is over, through the pipe to the waiting `up --detach`.
 class Progress {
  public:
   Progress(std::ostream* out, int pipe_fd) : out_(out), pipe_fd_(pipe_fd) {}
   void Say(const std::string& line) {
-    if (pipe_fd_ >= 0) {
-      std::string text = line + "\n";
-      WriteFd(pipe_fd_, text);
-    } else if (out_ != nullptr) {
+    if (pipe_fd_ >= 0 && !WriteFd(pipe_fd_, line + "\n")) {
+      close(pipe_fd_);  // nobody relays any more
+      pipe_fd_ = -1;
+    }
+    if (out_ != nullptr) {
       *out_ << line << std::endl;
     } else {
       std::string text = strings::Cat(
@@ -136,16 +137,17 @@ class Progress {
   bool detached() const { return out_ == nullptr; }
 
  private:
-  static void WriteFd(int fd, const std::string& text) {
+  static bool WriteFd(int fd, const std::string& text) {
     const char* p = text.data();
     size_t n = text.size();
     while (n > 0) {
       ssize_t w = write(fd, p, n);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return;
+      if (w <= 0) return false;
       p += w;
       n -= static_cast<size_t>(w);
     }
+    return true;
   }
   std::ostream* out_;
   int pipe_fd_;
@@ -556,6 +558,9 @@ int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err) {
   }
   close(fds[0]);
   setsid();
+  // The relaying `up` may go away (its stdout closed, `| head`): writes to the pipe must then
+  // fail with EPIPE instead of killing the supervisor and, through PDEATHSIG, the platform.
+  signal(SIGPIPE, SIG_IGN);
   pid_t second = fork();
   if (second != 0) _exit(second < 0 ? 1 : 0);
   int null_fd = open("/dev/null", O_RDONLY);

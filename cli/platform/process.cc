@@ -96,7 +96,11 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
       dup2(out, 1);
       dup2(out, 2);
     }
-    // Undo the supervisor's signal mask; dispositions of caught signals reset on exec.
+    // Undo the supervisor's signal mask and ignored SIGPIPE (ignored dispositions survive
+    // exec; caught ones are reset).
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &default_action, nullptr);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -1,5 +1,6 @@
 // `driftless up --detach` / `down` end to end with stand-in services (testing/
 // standin_service.cc), the real nats-server and the real Kubernetes API emulator.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -209,6 +210,52 @@ TEST_F(UpTest, DetachedUpWritesLiveEndpointsRestartsChildrenAndDownStopsEverythi
   std::string again;
   EXPECT_EQ(RunCli({"down", "--state-dir", state_}, &again), 0);
   EXPECT_THAT(again, HasSubstr("not running"));
+}
+
+// Regression: `up --detach | head -2` closed the relay pipe early; the supervisor died of
+// SIGPIPE and took the platform with it (PDEATHSIG).
+TEST_F(UpTest, DetachedSupervisorSurvivesTheRelayGoingAway) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);  // else `up` inherits the read end
+  absl::StatusOr<pid_t> up = Spawn(
+      {.argv = {kCli, "up", "--state-dir", state_, "--no-example", "--detach", "--timeout", "60s"},
+       .output_fd = fds[1],
+       .own_process_group = false,
+       .extra_env = {"DRIFTLESS_BIN_DIR=" + bin_}});
+  close(fds[1]);
+  ASSERT_OK(up.status());
+  pids_.insert(*up);
+  std::string seen;
+  char buf[256];
+  while (seen.find("nats-server ready") == std::string::npos) {
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);  // like `| head`: nobody reads the rest
+  ASSERT_THAT(seen, HasSubstr("nats-server ready"));
+  EXPECT_TRUE(GoneWithin(*up, absl::Seconds(30)));  // killed by SIGPIPE or exited
+
+  // The platform still comes up completely and stays up.
+  nlohmann::json endpoints;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(60); absl::Now() < deadline;) {
+    endpoints = ReadJson(state_ + "/endpoints.json");
+    if (endpoints.is_object()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(endpoints.is_object()) << Tail(state_ + "/logs/supervisor.log", 20);
+  nlohmann::json platform = ReadJson(state_ + "/run/platform.json");
+  ASSERT_TRUE(platform.is_object());
+  pid_t supervisor = platform["supervisor"]["pid"].get<pid_t>();
+  pids_.insert(supervisor);
+  for (const auto& [name, p] : platform["children"].items()) pids_.insert(p["pid"].get<pid_t>());
+  EXPECT_TRUE(Serves(endpoints["services"]["api"]["ready"].get<std::string>()));
+  EXPECT_FALSE(Gone(supervisor));
+  EXPECT_THAT(Tail(state_ + "/logs/supervisor.log", 30), HasSubstr("api ready"));
+
+  std::string down;
+  EXPECT_EQ(RunCli({"down", "--state-dir", state_}, &down), 0) << down;
+  EXPECT_TRUE(GoneWithin(supervisor, absl::Seconds(30)));
 }
 
 TEST_F(UpTest, MissingBinaryIsAClearError) {
