@@ -1,6 +1,7 @@
 // End to end: a real nats-server, the driftless-api binary and the `driftless` CLI binary,
 // each a child process ended by PID.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <signal.h>
 
@@ -63,6 +64,7 @@ class ApiEndToEndTest : public ::testing::Test {
       manifest::Json ready = manifest::Json::parse(ReadFile(dir_ + "/api.ready"), nullptr, false);
       if (ready.is_object() && ready.contains("grpc")) {
         server_ = ready["grpc"].get<std::string>();
+        webhooks_ = ready.value("webhooks", "");
         break;
       }
       int status = 0;
@@ -111,6 +113,7 @@ class ApiEndToEndTest : public ::testing::Test {
   std::unique_ptr<bus::testing::NatsServerProcess> nats_;
   pid_t api_pid_ = -1;
   std::string server_;
+  std::string webhooks_;  // "http://127.0.0.1:<port>/hooks"
 };
 
 TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
@@ -195,6 +198,34 @@ TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
   Result gone = Cli({"get", "app", "guestbook"});
   EXPECT_EQ(gone.code, 1);
   EXPECT_EQ(gone.err, "error: application \"guestbook\" not found\n");
+}
+
+TEST_F(ApiEndToEndTest, WebhookToARegisteredReceiverIsQueued) {
+  std::string file = Write("receiver.yaml", R"(apiVersion: driftless.dev/v1alpha1
+kind: Receiver
+metadata: {name: push}
+spec: {type: generic}
+)");
+  Result applied = Cli({"apply", "-f", file});
+  ASSERT_EQ(applied.code, 0) << applied.err;
+  EXPECT_EQ(applied.out, "receiver.driftless.dev/push created\n");
+
+  ASSERT_EQ(webhooks_.rfind("http://", 0), 0u) << webhooks_;
+  std::string host_port = webhooks_.substr(7, webhooks_.find('/', 7) - 7);
+  httplib::Client http("http://" + host_port);
+  std::string body = R"({"repoURL": "file:///srv/repo", "ref": "refs/heads/main", "after": "abc"})";
+  auto queued = http.Post("/hooks/push", {{"X-Delivery-Id", "one"}}, body, "application/json");
+  ASSERT_TRUE(queued) << httplib::to_string(queued.error());
+  EXPECT_EQ(queued->status, 202) << queued->body;
+  auto replay = http.Post("/hooks/push", {{"X-Delivery-Id", "one"}}, body, "application/json");
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->status, 409) << replay->body;
+  auto unknown = http.Post("/hooks/other", body, "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+
+  Result events = Cli({"events", "--type", "webhook.push"});
+  EXPECT_THAT(events.out, HasSubstr("webhook.push  -  abc  push to refs/heads/main"));
 }
 
 TEST_F(ApiEndToEndTest, UnreachableServerIsNamed) {

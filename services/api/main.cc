@@ -1,4 +1,6 @@
-// driftless-api: the gRPC API (proto/driftless/v1/api.proto) and the state of record.
+// driftless-api: the gRPC API (proto/driftless/v1/api.proto), the state of record and webhook
+// ingestion (POST /hooks/<receiver> on the HTTP port).
+#include <atomic>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +11,7 @@
 #include "services/api/application_api.h"
 #include "services/api/grpc_server.h"
 #include "services/api/nats_event_watcher.h"
+#include "services/api/webhook_receiver.h"
 #include "services/common/runtime.h"
 
 int main(int argc, char** argv) {
@@ -23,7 +26,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
 
-  auto rt = service::Runtime::Start("api", flags);
+  // The route exists before the runtime (and so the receiver) does: until then it answers 503.
+  std::atomic<api::WebhookReceiver*> hooks{nullptr};
+  auto add_routes = [&hooks](http::Server& server) {
+    return server.HandlePost(
+        "/hooks/*", api::kMaxWebhookBodyBytes, [&hooks](const http::Request& r) {
+          http::Response response;
+          response.content_type = "application/json";
+          api::WebhookReceiver* receiver = hooks.load();
+          if (receiver == nullptr) {
+            response.status = 503;
+            response.body = R"({"error":"starting"})";
+            return response;
+          }
+          constexpr std::string_view kPrefix = "/hooks/";
+          std::string_view path = r.path;
+          std::string_view name = path.size() > kPrefix.size() ? path.substr(kPrefix.size()) : "";
+          api::WebhookReceiver::Reply reply = receiver->Handle(
+              name, [&r](std::string_view header) { return r.Header(header); }, r.body);
+          response.status = reply.status;
+          response.body = std::move(reply.body);
+          return response;
+        });
+  };
+  auto rt = service::Runtime::Start("api", flags, add_routes);
   if (!rt.ok()) {
     std::cerr << "driftless-api: " << rt.status() << "\n";
     return 1;
@@ -31,6 +57,8 @@ int main(int argc, char** argv) {
   service::Runtime& runtime = **rt;
   api::NatsEventWatcher watcher(runtime.connection());
   api::ApplicationApi application_api(&runtime.bus(), &runtime.kv(), runtime.emitter(), &watcher);
+  api::WebhookReceiver webhook_receiver(&runtime.bus(), &runtime.kv(), runtime.emitter());
+  hooks.store(&webhook_receiver);
   auto server = api::GrpcServer::Start(&application_api, grpc_address, grpc_port);
   if (!server.ok()) {
     log::Error("cannot start the gRPC server", {{"error", server.status().ToString()}});
@@ -46,7 +74,8 @@ int main(int argc, char** argv) {
     log::Error("cannot write the ready file", {{"error", s.ToString()}});
     return 1;
   }
-  int code = runtime.Run();
+  int code = runtime.Run();  // stops the HTTP server: no webhook runs after this
   (*server)->Shutdown();
+  hooks.store(nullptr);
   return code;
 }

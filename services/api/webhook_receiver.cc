@@ -1,0 +1,105 @@
+#include "services/api/webhook_receiver.h"
+
+#include <algorithm>
+
+#include "common/log/log.h"
+#include "common/manifest/manifest.h"
+#include "common/strings/str.h"
+#include "services/api/webhook.h"
+#include "services/common/events.h"
+#include "services/common/state.h"
+#include "services/common/topology.h"
+
+namespace driftless::api {
+namespace {
+
+using manifest::Json;
+
+WebhookReceiver::Reply Error(int status, std::string message) {
+  return {status, Json{{"error", std::move(message)}}.dump()};
+}
+
+WebhookReceiver::Reply Ignored(std::string_view reason) {
+  return {200, Json{{"result", "ignored"}, {"reason", std::string(reason)}}.dump()};
+}
+
+int HttpStatus(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kUnimplemented:
+      return 400;
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    default:
+      return 503;
+  }
+}
+
+}  // namespace
+
+WebhookReceiver::Reply WebhookReceiver::Handle(
+    std::string_view receiver, const std::function<std::string(std::string_view)>& header,
+    std::string_view body) {
+  if (receiver.empty() || receiver.find('/') != std::string_view::npos) {
+    return Error(404, "POST /hooks/<receiver name>");
+  }
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get("Receiver", receiver);
+  if (absl::IsNotFound(stored.status())) {
+    return Error(404, strings::Cat("receiver \"", receiver, "\" not found"));
+  }
+  if (!stored.ok())
+    return Error(HttpStatus(stored.status()), std::string(stored.status().message()));
+  const Json& spec = stored->object.value("spec", Json::object());
+
+  WebhookInput input;
+  input.receiver = std::string(receiver);
+  input.provider = spec.value("type", "");
+  input.secret = spec.value("secret", "");
+  input.header = header;
+  input.body = body;
+  absl::StatusOr<WebhookOutcome> outcome = ParseWebhook(input);
+  if (!outcome.ok()) {
+    log::Warn("webhook refused", {{"receiver", std::string(receiver)},
+                                  {"error", std::string(outcome.status().message())}});
+    return Error(HttpStatus(outcome.status()), std::string(outcome.status().message()));
+  }
+  if (!outcome->is_push) return Ignored(outcome->reason);
+  if (spec.value("suspend", false)) return Ignored("receiver is suspended");
+  if (auto events = spec.find("events");
+      events != spec.end() && events->is_array() && !events->empty() &&
+      std::find(events->begin(), events->end(), Json(outcome->event)) == events->end()) {
+    return Ignored(strings::Cat("event \"", outcome->event, "\" is not in spec.events"));
+  }
+
+  const v1::WebhookPush& push = outcome->push;
+  std::string key = strings::Cat("hook.", receiver, ".", outcome->delivery_id);
+  Json record = {{"ref", push.ref()}, {"after", push.after()}, {"repoURL", push.repo_url()}};
+  absl::StatusOr<uint64_t> created = kv_->Create(service::kDeliveriesBucket, key, record.dump());
+  if (absl::IsAlreadyExists(created.status())) {
+    return Error(409, strings::Cat("delivery ", outcome->delivery_id, " to receiver \"", receiver,
+                                   "\" was received before"));
+  }
+  if (!created.ok()) return Error(503, std::string(created.status().message()));
+
+  v1::Event event = service::NewEvent("webhook.push", "", push.after(), emitter_);
+  event.set_id(service::EventId("webhook.push", "", push.after(), "",
+                                strings::Cat(receiver, "/", outcome->delivery_id)));
+  event.set_message(strings::Cat("push to ", push.ref(), " of ", push.repo_url(), " (",
+                                 input.provider, " receiver ", receiver, ")"));
+  *event.mutable_webhook_push() = push;
+  if (absl::Status s = service::Emit(*bus_, event, service::kStagePoll); !s.ok()) {
+    // Let the host's retry through: the delivery was not queued.
+    (void)kv_->Delete(service::kDeliveriesBucket, key);
+    return Error(503, std::string(s.message()));
+  }
+  log::Info("webhook queued",
+            {{"receiver", std::string(receiver)}, {"ref", push.ref()}, {"revision", push.after()}});
+  return {202, Json{{"result", "queued"}, {"event", event.id()}}.dump()};
+}
+
+}  // namespace driftless::api
