@@ -96,6 +96,8 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
       dup2(out, 1);
       dup2(out, 2);
     }
+    // Nothing else of the supervisor's leaks into the child (pipes, sockets, logs).
+    close_range(3, ~0U, 0);
     // Undo the supervisor's signal mask and ignored SIGPIPE (ignored dispositions survive
     // exec; caught ones are reset).
     struct sigaction default_action {};

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "absl/time/clock.h"
@@ -256,6 +257,53 @@ TEST_F(UpTest, DetachedSupervisorSurvivesTheRelayGoingAway) {
   std::string down;
   EXPECT_EQ(RunCli({"down", "--state-dir", state_}, &down), 0) << down;
   EXPECT_TRUE(GoneWithin(supervisor, absl::Seconds(30)));
+}
+
+TEST_F(UpTest, ForegroundWithKubeconfigStopsEverythingOnSigint) {
+  std::string kubeconfig = root_ + "/my-kubeconfig";
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n";
+  std::string log = root_ + "/foreground.log";
+  absl::StatusOr<pid_t> up = Spawn(
+      {.argv = {kCli, "up", "--state-dir", state_, "--no-example", "--kubeconfig", kubeconfig},
+       .log_path = log,
+       .own_process_group = false,
+       .extra_env = {"DRIFTLESS_BIN_DIR=" + bin_}});
+  ASSERT_OK(up.status());
+  pids_.insert(*up);
+  nlohmann::json endpoints;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(60); absl::Now() < deadline;) {
+    endpoints = ReadJson(state_ + "/endpoints.json");
+    if (endpoints.is_object() && ReadFile(log).value_or("").find("Ctrl-C") != std::string::npos)
+      break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(endpoints.is_object()) << ReadFile(log).value_or("");
+  EXPECT_EQ(endpoints["kubeconfig"], kubeconfig);
+  EXPECT_FALSE(endpoints.contains("emulator"));
+  nlohmann::json planner = ReadJson(state_ + "/run/planner.ready");
+  EXPECT_THAT(planner["args"].get<std::vector<std::string>>(), Contains(kubeconfig));
+  nlohmann::json platform = ReadJson(state_ + "/run/platform.json");
+  ASSERT_TRUE(platform.is_object());
+  EXPECT_EQ(platform["supervisor"]["pid"], *up);
+  EXPECT_FALSE(platform["children"].contains("kube-emulator"));
+  std::vector<pid_t> children;
+  for (const auto& [name, p] : platform["children"].items()) {
+    children.push_back(p["pid"].get<pid_t>());
+    pids_.insert(children.back());
+  }
+  ASSERT_EQ(children.size(), 7u);
+
+  ASSERT_EQ(kill(*up, SIGINT), 0);  // what a terminal's Ctrl-C sends
+  int status = -1;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(60); absl::Now() < deadline;) {
+    if (waitpid(*up, &status, WNOHANG) == *up) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (pid_t pid : children) EXPECT_TRUE(GoneWithin(pid, absl::Seconds(5))) << pid;
+  EXPECT_FALSE(std::filesystem::exists(state_ + "/run/platform.json"));
+  EXPECT_THAT(ReadFile(log).value_or(""), HasSubstr("stopped"));
 }
 
 TEST_F(UpTest, MissingBinaryIsAClearError) {
