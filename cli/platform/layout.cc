@@ -1,5 +1,7 @@
 #include "cli/platform/layout.h"
 
+#include <algorithm>
+
 #include "common/strings/str.h"
 
 namespace driftless::cli::platform {
@@ -35,7 +37,8 @@ std::vector<std::string> BinaryCandidates(std::string_view name, std::string_vie
   }
   if (path_env != nullptr) {
     for (std::string_view p : strings::Split(path_env, ':', /*skip_empty=*/true)) {
-      out.push_back(strings::Cat(p, "/", name));
+      std::string candidate = strings::Cat(p, "/", name);
+      if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(candidate);
     }
   }
   return out;

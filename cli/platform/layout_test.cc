@@ -29,7 +29,8 @@ TEST(BinaryCandidates, BinDirThenExeDirThenBuildTreeThenPath) {
               ElementsAre("/opt/bin/driftless-renderer", "/b/cli/driftless-renderer",
                           "/b/cli/../services/renderer/driftless-renderer",
                           "/usr/bin/driftless-renderer", "/bin/driftless-renderer"));
-  EXPECT_THAT(BinaryCandidates("git", "", nullptr, "", "/usr/bin"), ElementsAre("/usr/bin/git"));
+  EXPECT_THAT(BinaryCandidates("git", "", nullptr, "", "/usr/bin:/bin:/usr/bin"),
+              ElementsAre("/usr/bin/git", "/bin/git"));
 }
 
 TEST(FindBinary, FirstExecutableCandidate) {

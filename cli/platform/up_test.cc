@@ -198,9 +198,30 @@ TEST_F(UpTest, DetachedUpWritesLiveEndpointsRestartsChildrenAndDownStopsEverythi
   EXPECT_TRUE(Serves(renderer_ready));
   EXPECT_THAT(Tail(state_ + "/logs/supervisor.log", 20), HasSubstr("renderer"));
 
+  // nats-server too, on the same ports and store.
+  std::string nats_health =
+      endpoints["natsMonitor"].get<std::string>() + "/healthz?js-enabled-only=true";
+  ASSERT_EQ(kill(first_pids["nats-server"], SIGKILL), 0);
+  pid_t nats_again = 0;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
+    nlohmann::json p = ReadJson(state_ + "/run/platform.json");
+    if (p.is_object() && p["children"].contains("nats-server")) {
+      pid_t pid = p["children"]["nats-server"]["pid"].get<pid_t>();
+      if (pid != first_pids["nats-server"]) {
+        nats_again = pid;
+        pids_.insert(pid);
+        break;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GT(nats_again, 0) << Tail(state_ + "/logs/supervisor.log", 20);
+  EXPECT_TRUE(Serves(nats_health));
+
   std::string down;
   ASSERT_EQ(RunCli({"down", "--state-dir", state_}, &down), 0) << down;
   EXPECT_TRUE(GoneWithin(supervisor, absl::Seconds(30))) << "supervisor " << supervisor;
+  EXPECT_TRUE(GoneWithin(nats_again, absl::Seconds(15)));
   for (const auto& [name, pid] : first_pids) {
     EXPECT_TRUE(GoneWithin(pid, absl::Seconds(15))) << name << " " << pid;
   }
