@@ -209,6 +209,9 @@ spec: {type: generic}
   Result applied = Cli({"apply", "-f", file});
   ASSERT_EQ(applied.code, 0) << applied.err;
   EXPECT_EQ(applied.out, "receiver.driftless.dev/push created\n");
+  Result receivers = Cli({"get", "receivers"});
+  ASSERT_EQ(receivers.code, 0) << receivers.err;
+  EXPECT_EQ(receivers.out, "NAME   GENERATION\npush   1\n");
 
   ASSERT_EQ(webhooks_.rfind("http://", 0), 0u) << webhooks_;
   std::string host_port = webhooks_.substr(7, webhooks_.find('/', 7) - 7);

@@ -143,6 +143,17 @@ absl::StatusOr<std::string> ApiClient::Sync(const v1::SyncApplicationRequest& re
   return response.sync_id();
 }
 
+absl::StatusOr<std::vector<v1::Resource>> ApiClient::ListResources(const std::string& kind) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::ListResourcesRequest request;
+  request.set_kind(kind);
+  v1::ListResourcesResponse response;
+  absl::Status s = impl_->ToStatus(impl_->stub->ListResources(&context, request, &response));
+  if (!s.ok()) return s;
+  return std::vector<v1::Resource>(response.resources().begin(), response.resources().end());
+}
+
 absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
                                     const std::function<bool(const v1::Event&)>& sink,
                                     absl::Duration idle) {

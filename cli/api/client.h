@@ -48,6 +48,7 @@ class ApiClient {
                                                     const std::string& name_pattern);
   absl::Status Delete(const std::string& name, bool cascade);
   absl::StatusOr<std::string> Sync(const v1::SyncApplicationRequest& request);
+  absl::StatusOr<std::vector<v1::Resource>> ListResources(const std::string& kind);
 
   // Streams events to `sink` (called on this thread) until it returns false, the server ends
   // the stream, or, with a non-zero `idle`, no event arrived for that long (how a non-follow

@@ -176,6 +176,33 @@ std::string AppsTable(const std::vector<v1::Application>& apps) {
   return Table(rows);
 }
 
+std::string KindPlural(std::string_view kind) {
+  std::string lower = Lower(kind);
+  if (!lower.empty() && lower.back() == 'y') return lower.substr(0, lower.size() - 1) + "ies";
+  return lower + "s";
+}
+
+std::string ResourcesTable(const std::vector<v1::Resource>& resources) {
+  std::vector<std::vector<std::string>> rows = {{"NAME", "GENERATION"}};
+  for (const v1::Resource& r : resources) {
+    rows.push_back({r.name(), strings::Cat(r.generation())});
+  }
+  return Table(rows);
+}
+
+absl::StatusOr<Json> ResourceListJson(const std::vector<v1::Resource>& resources) {
+  Json items = Json::array();
+  for (const v1::Resource& r : resources) {
+    Json doc = Json::parse(r.json(), nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) {
+      return absl::InvalidArgumentError(strings::Cat("the server sent ", r.kind(), " \"", r.name(),
+                                                     "\" as something that is not a JSON object"));
+    }
+    items.push_back(std::move(doc));
+  }
+  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
 std::string DescribeApplication(const v1::Application& app) {
   Json resource = Json::parse(app.resource().json(), nullptr, /*allow_exceptions=*/false);
   const v1::AppStatus& s = app.status();

@@ -44,6 +44,14 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 // NAME SYNC HEALTH REVISION (7 characters) MESSAGE, one row per application.
 std::string AppsTable(const std::vector<v1::Application>& apps);
 
+// The plural a kind is listed under: "applications", "repositories", "notificationproviders".
+std::string KindPlural(std::string_view kind);
+
+// NAME GENERATION, one row per resource (`driftless get projects|clusters|...`).
+std::string ResourcesTable(const std::vector<v1::Resource>& resources);
+// {apiVersion: v1, kind: List, items: [the documents]}. kInvalidArgument if one is not JSON.
+absl::StatusOr<manifest::Json> ResourceListJson(const std::vector<v1::Resource>& resources);
+
 // `driftless get app NAME`: source, destination, sync, health, revisions, message,
 // conditions and the objects of the inventory.
 std::string DescribeApplication(const v1::Application& app);

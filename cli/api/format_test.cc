@@ -169,6 +169,23 @@ TEST(FormatTest, EventLines) {
   EXPECT_EQ(json["time"], "2026-11-28T10:00:00Z");
 }
 
+TEST(FormatTest, ResourceLists) {
+  EXPECT_EQ(KindPlural("Repository"), "repositories");
+  EXPECT_EQ(KindPlural("NotificationProvider"), "notificationproviders");
+  EXPECT_EQ(KindPlural("Cluster"), "clusters");
+  v1::Resource r;
+  r.set_kind("Cluster");
+  r.set_name("prod");
+  r.set_generation(3);
+  r.set_json(R"({"kind":"Cluster","metadata":{"name":"prod"},"spec":{"token":"<redacted>"}})");
+  EXPECT_EQ(ResourcesTable({r}), "NAME   GENERATION\nprod   3\n");
+  ASSERT_OK_AND_ASSIGN(manifest::Json list, ResourceListJson({r}));
+  EXPECT_EQ(list["items"][0]["spec"]["token"], "<redacted>");
+  r.set_json("[");
+  EXPECT_THAT(ResourceListJson({r}).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(ClientTest, ApiAddressFromEndpoints) {
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":"127.0.0.1:1234"})"), "127.0.0.1:1234");
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":{"grpc":"127.0.0.1:99","http":"x"}})"),

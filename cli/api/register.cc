@@ -3,6 +3,8 @@
 //   driftless apply -f FILE [-f FILE...] [--dry-run]
 //   driftless get apps [--project P] [--name GLOB] [-o json|yaml]
 //   driftless get app NAME [-o json|yaml]
+//   driftless get projects|clusters|repositories|notificationproviders|alerts|receivers
+//                 [-o json|yaml]
 //   driftless app sync NAME [--revision R] [--resource KIND/[NAMESPACE/]NAME...] [--prune]
 //                           [--dry-run]
 //   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
@@ -144,6 +146,19 @@ int RunGetApp(const GetOptions& o) {
   if (!app.ok()) return Fail(app.status());
   if (!o.output.empty()) return PrintJson(ApplicationJson(*app), o.output);
   std::cout << DescribeApplication(*app);
+  return 0;
+}
+
+int RunGetResources(const std::string& kind, const GetOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<std::vector<v1::Resource>> list = client->ListResources(kind);
+  if (!list.ok()) return Fail(list.status());
+  if (!o.output.empty()) return PrintJson(ResourceListJson(*list), o.output);
+  if (list->empty()) {
+    std::cerr << "No " << KindPlural(kind) << " found.\n";
+    return 0;
+  }
+  std::cout << ResourcesTable(*list);
   return 0;
 }
 
@@ -306,6 +321,16 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   AddOutputFlag(app_get_cmd, &get_app->output);
   AddServerFlag(app_get_cmd, &get_app->server);
   commands.Add(app_get_cmd, [get_app] { return RunGetApp(*get_app); });
+
+  // get <plural> for every other kind
+  for (const std::string& kind : resources::Kinds()) {
+    if (kind == "Application") continue;
+    auto options = std::make_shared<GetOptions>();
+    CLI::App* cmd = get_cmd->add_subcommand(KindPlural(kind), "List " + kind + " resources");
+    AddOutputFlag(cmd, &options->output);
+    AddServerFlag(cmd, &options->server);
+    commands.Add(cmd, [kind, options] { return RunGetResources(kind, *options); });
+  }
 
   // app sync | wait | delete
   CLI::App* app_cmd = root.add_subcommand("app", "Act on one application");
