@@ -231,8 +231,8 @@ class Platform {
       std::remove(layout_.PlatformFile().c_str());
       if (started.code() == absl::StatusCode::kCancelled) {
         progress_->Say("interrupted; stopped everything");
-        progress_->Finish(1);
-        return 1;
+        progress_->Finish(1);  // a detached startup that was stopped did not succeed
+        return progress_->detached() ? 1 : 0;
       }
       return Fail(started);
     }

@@ -31,10 +31,10 @@ struct UpOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };
 
-// Runs `up`. Returns the process exit code: 0 after a clean Ctrl-C (foreground) or once
-// everything is ready (--detach); 1 on startup failure (children stopped again) or when the
-// example did not sync (--detach; the platform keeps running); 2 when a platform already
-// runs on the directory. Progress goes to `out`, errors to `err`.
+// Runs `up`. Returns the process exit code: 0 after SIGINT/SIGTERM in the foreground (also
+// during startup), or once everything is ready (--detach); 1 on startup failure (children
+// stopped again) or when the example did not sync (--detach; the platform keeps running);
+// 2 when a platform already runs on the directory. Progress goes to `out`, errors to `err`.
 int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err);
 
 struct DownOptions {
