@@ -327,6 +327,59 @@ TEST_F(UpTest, ForegroundWithKubeconfigStopsEverythingOnSigint) {
   EXPECT_THAT(ReadFile(log).value_or(""), HasSubstr("stopped"));
 }
 
+TEST_F(UpTest, ExampleRepositoryIsCommittedAndTheApplicationRegisteredAndAwaited) {
+  std::string record = root_ + "/commands.txt";
+  std::string log = root_ + "/example.log";
+  absl::StatusOr<pid_t> up =
+      Spawn({.argv = {kCli, "up", "--state-dir", state_, "--detach", "--timeout", "60s"},
+             .log_path = log,
+             .own_process_group = false,
+             .extra_env = {"DRIFTLESS_BIN_DIR=" + bin_, "DRIFTLESS_TEST_RECORD=" + record}});
+  ASSERT_OK(up.status());
+  pids_.insert(*up);
+  int status = -1;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(90); absl::Now() < deadline;) {
+    if (waitpid(*up, &status, WNOHANG) == *up) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  std::string out = ReadFile(log).value_or("");
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_THAT(out, HasSubstr("guestbook synced and healthy"));
+  nlohmann::json endpoints = ReadJson(state_ + "/endpoints.json");
+  ASSERT_TRUE(endpoints.is_object());
+  std::string api = endpoints["api"];
+
+  // The example repository: guestbook/ committed on main.
+  std::string repo = state_ + "/example-repo";
+  std::string git_log = root_ + "/git.log";
+  absl::StatusOr<pid_t> git =
+      Spawn({.argv = {"/usr/bin/git", "-C", repo, "ls-tree", "-r", "--name-only", "main"},
+             .log_path = git_log,
+             .own_process_group = false});
+  ASSERT_OK(git.status());
+  ASSERT_TRUE(GoneWithin(*git, absl::Seconds(10)));
+  std::string files = ReadFile(git_log).value_or("");
+  EXPECT_THAT(files, HasSubstr("guestbook/deployment.yaml"));
+  EXPECT_THAT(files, HasSubstr("guestbook/service.yaml"));
+
+  // The Application points at it; apply and app wait ran against the api.
+  std::string app_file = state_ + "/run/guestbook-application.yaml";
+  EXPECT_THAT(ReadFile(app_file).value_or(""), HasSubstr("repoURL: file://" + repo + "\n"));
+  std::string commands = ReadFile(record).value_or("");
+  EXPECT_THAT(commands, HasSubstr("apply -f " + app_file + " --server " + api + "\n"));
+  EXPECT_THAT(commands, HasSubstr("app wait guestbook --synced --healthy --timeout "));
+  EXPECT_THAT(commands, HasSubstr("--server " + api));
+
+  nlohmann::json platform = ReadJson(state_ + "/run/platform.json");
+  ASSERT_TRUE(platform.is_object());
+  pid_t supervisor = platform["supervisor"]["pid"].get<pid_t>();
+  pids_.insert(supervisor);
+  for (const auto& [name, p] : platform["children"].items()) pids_.insert(p["pid"].get<pid_t>());
+  std::string down;
+  EXPECT_EQ(RunCli({"down", "--state-dir", state_}, &down), 0) << down;
+  EXPECT_TRUE(GoneWithin(supervisor, absl::Seconds(30)));
+}
+
 TEST_F(UpTest, MissingBinaryIsAClearError) {
   std::filesystem::remove(bin_ + "/driftless-planner");
   std::string out;
