@@ -171,7 +171,7 @@ absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
   std::thread watchdog;
   if (idle > absl::ZeroDuration()) {
     auto limit = std::chrono::milliseconds(absl::ToInt64Milliseconds(idle));
-    watchdog = std::thread([&] {
+    watchdog = std::thread([&, limit] {
       std::unique_lock<std::mutex> lock(mu);
       while (!done) {
         auto until = last_event + limit;
