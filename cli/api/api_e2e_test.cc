@@ -165,6 +165,10 @@ TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
   EXPECT_THAT(wait.err, HasSubstr("Sync:"));
   EXPECT_THAT(wait.err, HasSubstr("Unknown"));
   EXPECT_LT(took, std::chrono::seconds(10));
+  // An application that never registers: the wait keeps trying, then names the last error.
+  Result never = Cli({"app", "wait", "nope", "--timeout", "1s"});
+  EXPECT_EQ(never.code, 1);
+  EXPECT_THAT(never.err, HasSubstr("last error: application \"nope\" not found"));
   // A plain wait (the application exists) succeeds at once.
   EXPECT_EQ(Cli({"app", "wait", "guestbook", "--timeout", "5s"}).code, 0);
 

@@ -1,6 +1,7 @@
 #include "services/api/application_api.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -71,6 +72,19 @@ std::string ProjectOf(const manifest::Json& object) {
   auto it = spec->find("project");
   if (it == spec->end() || !it->is_string() || it->get<std::string>().empty()) return "default";
   return it->get<std::string>();
+}
+
+// The status of record, with last_attempted_revision falling back to the revision the
+// repo-poller last published for the application (before the pipeline records an attempt),
+// so clients can tell "nothing applied yet" from "nothing to apply".
+absl::StatusOr<v1::AppStatus> ReadStatus(bus::KvStore* kv, const std::string& application) {
+  absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv).Get(application);
+  if (!status.ok() || !status->last_attempted_revision().empty()) return status;
+  absl::StatusOr<std::optional<service::SourceRecord>> source =
+      service::SourceStore(kv).Get(application);
+  if (!source.ok()) return source.status();
+  if (source->has_value()) status->set_last_attempted_revision((*source)->revision);
+  return status;
 }
 
 // Keeps the code, adds what the API was doing to the message.
@@ -167,7 +181,7 @@ absl::StatusOr<v1::Application> ApplicationApi::Get(const v1::GetApplicationRequ
   if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   std::string what = strings::Cat("reading application \"", request.name(), "\"");
   if (!stored.ok()) return Context(stored.status(), what);
-  absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv_).Get(request.name());
+  absl::StatusOr<v1::AppStatus> status = ReadStatus(kv_, request.name());
   if (!status.ok()) return Context(status.status(), what);
   v1::Application app;
   *app.mutable_resource() = ToResource(*stored);
@@ -178,7 +192,6 @@ absl::StatusOr<v1::Application> ApplicationApi::Get(const v1::GetApplicationRequ
 absl::StatusOr<v1::ListApplicationsResponse> ApplicationApi::List(
     const v1::ListApplicationsRequest& request) {
   service::ResourceStore resources(kv_);
-  service::StatusStore statuses(kv_);
   absl::StatusOr<std::vector<service::StoredResource>> stored = resources.List(kApplication);
   if (!stored.ok()) return Context(stored.status(), "listing applications");
   std::sort(stored->begin(), stored->end(),
@@ -190,7 +203,7 @@ absl::StatusOr<v1::ListApplicationsResponse> ApplicationApi::List(
         !match::GlobMatch(request.name_pattern(), app.name, {.slash_is_special = false})) {
       continue;
     }
-    absl::StatusOr<v1::AppStatus> status = statuses.Get(app.name);
+    absl::StatusOr<v1::AppStatus> status = ReadStatus(kv_, app.name);
     if (!status.ok()) {
       return Context(status.status(),
                      strings::Cat("reading the status of application \"", app.name, "\""));

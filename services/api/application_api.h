@@ -65,7 +65,9 @@ class ApplicationApi {
   // would happen).
   absl::StatusOr<v1::ApplyResponse> Apply(const v1::ApplyRequest& request);
 
-  // The application (credentials redacted) and its status. kNotFound.
+  // The application (credentials redacted) and its status. kNotFound. Until the pipeline
+  // records an attempt, status.last_attempted_revision is the revision the repo-poller last
+  // published for the application (empty if none yet).
   absl::StatusOr<v1::Application> Get(const v1::GetApplicationRequest& request);
 
   // Applications of request.project (all if empty) whose names match the glob

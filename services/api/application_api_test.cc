@@ -197,7 +197,12 @@ TEST_F(ApplicationApiTest, GetAndListWithStatus) {
                           return true;
                         })
                 .status());
+  ASSERT_OK(service::SourceStore(kv_.get()).Put("web-b", {.revision = "fff"}));
+  ASSERT_OK_AND_ASSIGN(auto b, Get("web-b"));
+  EXPECT_EQ(b.status().last_attempted_revision(), "fff");
+  EXPECT_EQ(b.status().last_applied_revision(), "");
   ASSERT_OK_AND_ASSIGN(auto app, Get("web-a"));
+  EXPECT_EQ(app.status().last_attempted_revision(), "");
   EXPECT_EQ(app.status().sync(), v1::SYNC_STATUS_CODE_SYNCED);
   EXPECT_EQ(app.status().last_applied_revision(), "abc");
   ASSERT_OK_AND_ASSIGN(manifest::Json json, manifest::ParseJson(app.resource().json(), "json"));
