@@ -235,6 +235,32 @@ spec: {type: generic}
   EXPECT_THAT(events.out, HasSubstr("webhook.push  -  abc  push to refs/heads/main"));
 }
 
+// A second api process with a token: the CLI passes DRIFTLESS_TOKEN.
+TEST_F(ApiEndToEndTest, TokenFromTheEnvironment) {
+  Write("token", "s3cret\n");
+  pid_t pid = Spawn({std::string(DRIFTLESS_BINARY_DIR) + "/services/api/driftless-api",
+                     "--nats-url", nats_->url(), "--ready-file", dir_ + "/locked.ready",
+                     "--auth-token-file", dir_ + "/token", "--log-format", "text"},
+                    dir_ + "/locked.out", dir_ + "/locked.err");
+  ASSERT_GT(pid, 0);
+  std::string locked;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (locked.empty() && std::chrono::steady_clock::now() < deadline) {
+    manifest::Json ready = manifest::Json::parse(ReadFile(dir_ + "/locked.ready"), nullptr, false);
+    if (ready.is_object() && ready.contains("grpc")) locked = ready["grpc"].get<std::string>();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(locked.empty()) << ReadFile(dir_ + "/locked.err");
+  Result refused = Cli({"get", "apps", "--server", locked}, /*with_server=*/false);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("DRIFTLESS_TOKEN"));
+  Result allowed =
+      Cli({"get", "apps", "--server", locked}, /*with_server=*/false, {"DRIFTLESS_TOKEN=s3cret"});
+  EXPECT_EQ(allowed.code, 0) << allowed.err;
+  kill(pid, SIGTERM);
+  EXPECT_EQ(WaitPid(pid, std::chrono::seconds(20)), 0);
+}
+
 TEST_F(ApiEndToEndTest, UnreachableServerIsNamed) {
   ASSERT_OK_AND_ASSIGN(int port, bus::testing::PickFreePort());
   std::string address = "127.0.0.1:" + std::to_string(port);

@@ -418,6 +418,21 @@ TEST_F(ApplicationApiTest, GrpcTransportPassesCodesAndMessagesThrough) {
   }
 }
 
+TEST_F(ApplicationApiTest, GrpcTokenIsRequiredWhenConfigured) {
+  ASSERT_OK_AND_ASSIGN(auto server, GrpcServer::Start(api_.get(), "127.0.0.1", 0, "t0ken"));
+  auto stub = v1::ApplicationService::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  auto list = [&](const std::string& authorization) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    v1::ListApplicationsResponse response;
+    return stub->List(&context, v1::ListApplicationsRequest(), &response);
+  };
+  EXPECT_EQ(list("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list("Bearer wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list("Bearer t0ken").error_code(), grpc::StatusCode::OK);
+}
+
 TEST_F(ApplicationApiTest, NatsDownIsUnavailable) {
   ASSERT_OK(Apply(Guestbook()).status());
   ASSERT_OK(server_->Kill());

@@ -1,6 +1,7 @@
 #include "services/api/grpc_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 
 #include <atomic>
 #include <chrono>
@@ -27,43 +28,66 @@ grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
 
 class ServiceImpl final : public v1::ApplicationService::Service {
  public:
-  ServiceImpl(ApplicationApi* api, const std::atomic<bool>* stopping)
-      : api_(api), stopping_(stopping) {}
+  ServiceImpl(ApplicationApi* api, const std::atomic<bool>* stopping, std::string token)
+      : api_(api), stopping_(stopping), expected_(token.empty() ? "" : "Bearer " + token) {}
 
-  grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest* request,
+  grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
                      v1::ApplyResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(api_->Apply(*request), response);
   }
-  grpc::Status Get(grpc::ServerContext*, const v1::GetApplicationRequest* request,
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetApplicationRequest* request,
                    v1::Application* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(api_->Get(*request), response);
   }
-  grpc::Status List(grpc::ServerContext*, const v1::ListApplicationsRequest* request,
+  grpc::Status List(grpc::ServerContext* context, const v1::ListApplicationsRequest* request,
                     v1::ListApplicationsResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(api_->List(*request), response);
   }
-  grpc::Status Delete(grpc::ServerContext*, const v1::DeleteApplicationRequest* request,
+  grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteApplicationRequest* request,
                       v1::DeleteApplicationResponse*) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return ToGrpc(api_->Delete(*request));
   }
-  grpc::Status Sync(grpc::ServerContext*, const v1::SyncApplicationRequest* request,
+  grpc::Status Sync(grpc::ServerContext* context, const v1::SyncApplicationRequest* request,
                     v1::SyncApplicationResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(api_->Sync(*request), response);
   }
-  grpc::Status ListResources(grpc::ServerContext*, const v1::ListResourcesRequest* request,
+  grpc::Status ListResources(grpc::ServerContext* context, const v1::ListResourcesRequest* request,
                              v1::ListResourcesResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(api_->ListResources(*request), response);
   }
   grpc::Status WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
                            grpc::ServerWriter<v1::Event>* writer) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return ToGrpc(api_->WatchEvents(
         *request, [&](const v1::Event& event) { return writer->Write(event); },
         [&] { return context->IsCancelled() || stopping_->load(); }));
   }
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context) const {
+    if (expected_.empty()) return grpc::Status::OK;
+    auto it = context->client_metadata().find("authorization");
+    if (it == context->client_metadata().end()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "missing authorization metadata (set DRIFTLESS_TOKEN)");
+    }
+    std::string_view given(it->second.data(), it->second.size());
+    if (given.size() != expected_.size() ||
+        CRYPTO_memcmp(given.data(), expected_.data(), given.size()) != 0) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+    }
+    return grpc::Status::OK;
+  }
+
   ApplicationApi* api_;
   const std::atomic<bool>* stopping_;
+  std::string expected_;  // "Bearer <token>", empty: no authentication
 };
 
 }  // namespace
@@ -81,10 +105,10 @@ GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GrpcServer::~GrpcServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ApplicationApi* api,
-                                                              const std::string& address,
-                                                              int port) {
+                                                              const std::string& address, int port,
+                                                              const std::string& token) {
   auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<ServiceImpl>(api, &impl->stopping);
+  impl->service = std::make_unique<ServiceImpl>(api, &impl->stopping, token);
   impl->host = address;
   std::string target = strings::Cat(address, ":", port);
   grpc::ServerBuilder builder;

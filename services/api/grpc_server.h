@@ -19,9 +19,12 @@ namespace driftless::api {
 class GrpcServer {
  public:
   // Starts serving `api` (which must outlive the server) on address:port, without TLS;
-  // port 0 picks a free port. kUnavailable if the address cannot be bound.
+  // port 0 picks a free port. With a non-empty `token`, every call must carry the metadata
+  // "authorization: Bearer <token>" or gets UNAUTHENTICATED. kUnavailable if the address
+  // cannot be bound.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(ApplicationApi* api,
-                                                           const std::string& address, int port);
+                                                           const std::string& address, int port,
+                                                           const std::string& token = "");
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;

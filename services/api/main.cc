@@ -1,7 +1,10 @@
 // driftless-api: the gRPC API (proto/driftless/v1/api.proto), the state of record and webhook
 // ingestion (POST /hooks/<receiver> on the HTTP port).
 #include <atomic>
+#include <cctype>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -24,7 +27,24 @@ int main(int argc, char** argv) {
   config::AddStringFlag(app, "grpc-address", &grpc_address, "address the gRPC API binds");
   config::AddIntFlag(app, "grpc-port", &grpc_port, "gRPC port; 0 picks a free port")
       ->check(CLI::Range(0, 65535));
+  std::string token_file;
+  config::AddStringFlag(app, "auth-token-file", &token_file,
+                        "file holding the bearer token every gRPC call must carry (empty: no "
+                        "authentication)");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
+  std::string token;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    token = text.str();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    if (!in || token.empty()) {
+      std::cerr << "driftless-api: --auth-token-file " << token_file << ": no token\n";
+      return 2;
+    }
+  }
 
   // The route exists before the runtime (and so the receiver) does: until then it answers 503.
   std::atomic<api::WebhookReceiver*> hooks{nullptr};
@@ -59,7 +79,7 @@ int main(int argc, char** argv) {
   api::ApplicationApi application_api(&runtime.bus(), &runtime.kv(), runtime.emitter(), &watcher);
   api::WebhookReceiver webhook_receiver(&runtime.bus(), &runtime.kv(), runtime.emitter());
   hooks.store(&webhook_receiver);
-  auto server = api::GrpcServer::Start(&application_api, grpc_address, grpc_port);
+  auto server = api::GrpcServer::Start(&application_api, grpc_address, grpc_port, token);
   if (!server.ok()) {
     log::Error("cannot start the gRPC server", {{"error", server.status().ToString()}});
     return 1;
