@@ -1,9 +1,11 @@
 // driftless: the command-line client. Offline commands (render, validate) work without a
-// server; the API commands (apply, get, app ...) arrive with the api service.
+// server; the API commands (cli/api) talk to driftless-api over gRPC; up/down (cli/platform)
+// run the local platform.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/commands.h"
 #include "cli/render_command.h"
 
 int main(int argc, char** argv) {
@@ -26,10 +28,17 @@ int main(int argc, char** argv) {
       app.add_subcommand("validate", "Check driftless resources (unknown fields, types, formats)");
   validate_cmd->add_option("-f,--filename", validate_files, "Resource file(s)")->required();
 
+  driftless::cli::Commands commands;
+  driftless::cli::RegisterApiCommands(app, commands);
+  driftless::cli::RegisterPlatformCommands(app, commands);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (const auto& [leaf, run] : commands.leaves()) {
+    if (leaf->parsed()) return run();
   }
   absl::Status status;
   if (render_cmd->parsed()) status = driftless::cli::RunRender(render, std::cout);

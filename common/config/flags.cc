@@ -170,6 +170,10 @@ void RegisterServiceFlags(CLI::App& app, ServiceFlags* flags) {
   AddChoiceFlag(app, "log-format", &flags->log_format, {"json", "text"},
                 "log line format: json (one object per line) or text");
   AddStringFlag(app, "state-dir", &flags->state_dir, "directory for local state");
+  AddStringFlag(app, "ready-file", &flags->ready_file,
+                "file to write (JSON: service, pid, addresses) once the service is ready");
+  AddStringFlag(app, "replica-id", &flags->replica_id,
+                "name of this replica in events and leases (default <hostname>-<pid>)");
 }
 
 }  // namespace driftless::config

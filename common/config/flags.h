@@ -85,6 +85,13 @@ struct ServiceFlags {
   std::string log_format = "json";
   // --state-dir / DRIFTLESS_STATE_DIR: where the service keeps local state (caches, keys).
   std::string state_dir;
+  // --ready-file / DRIFTLESS_READY_FILE: once ready, the service writes a JSON object here
+  // ({"service", "pid", "http", and service-specific addresses such as "grpc"}), atomically
+  // (write to a temporary file, rename). Supervisors such as `driftless up` wait for it.
+  std::string ready_file;
+  // --replica-id / DRIFTLESS_REPLICA_ID: names this replica in events and leases; default
+  // "<hostname>-<pid>".
+  std::string replica_id;
 };
 
 // Registers all ServiceFlags options on `app`, bound to *flags (which must outlive parsing).

@@ -1,0 +1,96 @@
+#include "services/common/events.h"
+
+#include <chrono>
+
+#include "common/strings/str.h"
+#include "common/status/status.h"
+#include "services/common/topology.h"
+
+namespace driftless::service {
+
+v1::Event NewEvent(std::string_view type, std::string_view application,
+                   std::string_view revision, std::string_view emitter) {
+  v1::Event event;
+  event.set_type(std::string(type));
+  event.set_application(std::string(application));
+  event.set_revision(std::string(revision));
+  event.set_emitter(std::string(emitter));
+  event.set_severity(v1::SEVERITY_INFO);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+  event.mutable_time()->set_seconds(nanos / 1000000000);
+  event.mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  return event;
+}
+
+std::string EventId(std::string_view type, std::string_view application,
+                    std::string_view revision, std::string_view digest, std::string_view extra) {
+  auto part = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
+  std::string id = strings::Cat(type, "/", part(application), "/", part(revision), "/",
+                                part(digest));
+  if (!extra.empty()) strings::Append(id, "/", extra);
+  return id;
+}
+
+absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view stage) {
+  std::string data;
+  if (!event.SerializeToString(&data)) {
+    return absl::InternalError(strings::Cat("cannot serialize event ", Describe(event)));
+  }
+  if (!stage.empty()) {
+    DL_RETURN_IF_ERROR(Annotate(bus.Publish(WorkSubject(stage), data, event.id(), {}).status(),
+                                strings::Cat("queueing ", Describe(event), " for ", stage)));
+  }
+  return Annotate(bus.Publish(EventSubject(event.type()), data, event.id(), {}).status(),
+                  strings::Cat("publishing ", Describe(event)));
+}
+
+absl::StatusOr<v1::Event> DecodeEvent(std::string_view data) {
+  v1::Event event;
+  if (!event.ParseFromArray(data.data(), static_cast<int>(data.size())) || event.type().empty()) {
+    return absl::InvalidArgumentError(
+        strings::Cat("message of ", data.size(), " bytes is not a driftless.v1.Event"));
+  }
+  return event;
+}
+
+absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
+                                                    const manifest::Json& objects) {
+  std::string json = manifest::CanonicalJson(objects);
+  v1::ManifestPayload payload;
+  payload.set_size_bytes(static_cast<int64_t>(json.size()));
+  payload.set_object_count(objects.is_array() ? static_cast<int32_t>(objects.size()) : 0);
+  if (json.size() <= kMaxInlineManifestBytes) {
+    payload.set_inline_json(std::move(json));
+  } else {
+    DL_ASSIGN_OR_RETURN(std::string digest, blobs.PutBlob(json));
+    payload.set_blob_digest(std::move(digest));
+  }
+  return payload;
+}
+
+absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
+                                               const v1::ManifestPayload& payload) {
+  std::string stored;
+  const std::string* json = &payload.inline_json();
+  if (payload.location_case() == v1::ManifestPayload::kBlobDigest) {
+    DL_ASSIGN_OR_RETURN(stored, blobs.GetBlob(payload.blob_digest()));
+    json = &stored;
+  } else if (payload.location_case() != v1::ManifestPayload::kInlineJson) {
+    return manifest::Json::array();
+  }
+  DL_ASSIGN_OR_RETURN(manifest::Json objects, manifest::ParseJson(*json, "manifests"));
+  if (!objects.is_array()) return absl::InvalidArgumentError("manifest payload is not an array");
+  return objects;
+}
+
+std::string Describe(const v1::Event& event) {
+  std::string out = event.type();
+  if (!event.application().empty()) strings::Append(out, " ", event.application());
+  if (!event.revision().empty()) {
+    strings::Append(out, "@", std::string_view(event.revision()).substr(0, 7));
+  }
+  return out;
+}
+
+}  // namespace driftless::service

@@ -1,0 +1,56 @@
+// Building, encoding and publishing driftless.v1.Event envelopes.
+//
+//   v1::Event e = NewEvent("app.rendered", app, revision, emitter);
+//   e.set_id(EventId("app.rendered", app, revision, spec_digest));
+//   *e.mutable_app_rendered() = ...;
+//   DL_RETURN_IF_ERROR(Emit(bus, e, kStagePlan));   // work item for the planner + broadcast
+//
+// The event id is the JetStream message id on both streams, so a re-publish of the same
+// logical event (after a crash between publish and ack) is dropped by the duplicate window.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/bus/blob_store.h"
+#include "common/bus/event_bus.h"
+#include "common/manifest/manifest.h"
+#include "driftless/v1/events.pb.h"
+
+namespace driftless::service {
+
+namespace v1 = ::driftless::v1;
+
+// Manifests larger than this travel by digest through the blob store.
+inline constexpr size_t kMaxInlineManifestBytes = 256 * 1024;
+
+// An envelope with type, application, revision, emitter and time (now) set; id empty.
+v1::Event NewEvent(std::string_view type, std::string_view application,
+                   std::string_view revision, std::string_view emitter);
+
+// "<type>/<application>/<revision>/<digest>[/<extra>]" (empty parts kept as "-").
+std::string EventId(std::string_view type, std::string_view application,
+                    std::string_view revision, std::string_view digest,
+                    std::string_view extra = "");
+
+// Publishes `event` to driftless.work.<stage> (when stage is not empty) and always to
+// driftless.events.<type>, both with msg id event.id(). The work item is published first:
+// a broadcast never announces work that was not queued.
+absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view stage = "");
+
+// Parses a message body. kInvalidArgument (poison: dead-letter it) if it is not an Event.
+absl::StatusOr<v1::Event> DecodeEvent(std::string_view data);
+
+// Stores a JSON array of objects inline or, above kMaxInlineManifestBytes, in the blob store.
+absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
+                                                    const manifest::Json& objects);
+// The JSON array back. kDataLoss/kNotFound from the blob store (a blob that expired).
+absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
+                                               const v1::ManifestPayload& payload);
+
+// A short human description for logs: "app.rendered guestbook@1a2b3c4".
+std::string Describe(const v1::Event& event);
+
+}  // namespace driftless::service

@@ -1,0 +1,289 @@
+#include "services/common/state.h"
+
+#include <chrono>
+
+#include "common/strings/str.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/manifest/object.h"
+#include "common/status/status.h"
+#include "services/common/topology.h"
+
+namespace driftless::service {
+namespace {
+
+constexpr int kCasAttempts = 20;
+
+manifest::Json WithoutGeneration(manifest::Json object) {
+  if (object.contains("metadata") && object["metadata"].is_object()) {
+    object["metadata"].erase("generation");
+  }
+  return object;
+}
+
+std::string SpecDigestOf(const manifest::Json& object) {
+  auto it = object.find("spec");
+  return manifest::Digest(it == object.end() ? manifest::Json(nullptr) : *it);
+}
+
+}  // namespace
+
+std::string ResourceKey(std::string_view kind, std::string_view name) {
+  return strings::Cat(kind, ".", name);
+}
+
+absl::StatusOr<StoredResource> ResourceStore::Decode(std::string_view key, std::string_view value,
+                                                     uint64_t kv_revision) {
+  DL_ASSIGN_OR_RETURN(manifest::Json doc, manifest::ParseJson(value, key));
+  StoredResource r;
+  if (!doc.is_object() || !doc.contains("object") || !doc["object"].is_object()) {
+    return absl::DataLossError(strings::Cat("resource record ", key, " is malformed"));
+  }
+  r.object = std::move(doc["object"]);
+  r.kind = manifest::KindOf(r.object);
+  r.name = manifest::NameOf(r.object);
+  r.generation = doc.value("generation", int64_t{0});
+  r.spec_digest = doc.value("specDigest", std::string());
+  r.kv_revision = kv_revision;
+  return r;
+}
+
+absl::StatusOr<StoredResource> ResourceStore::Get(std::string_view kind,
+                                                  std::string_view name) const {
+  std::string key = ResourceKey(kind, name);
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kResourcesBucket, key);
+  if (absl::IsNotFound(entry.status())) {
+    return absl::NotFoundError(strings::Cat(kind, " \"", name, "\" not found"));
+  }
+  DL_RETURN_IF_ERROR(entry.status());
+  return Decode(key, entry->value, entry->revision);
+}
+
+absl::StatusOr<std::vector<StoredResource>> ResourceStore::List(std::string_view kind) const {
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                      kv_->Keys(kResourcesBucket, strings::Cat(kind, ".")));
+  std::vector<StoredResource> out;
+  for (const std::string& key : keys) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(kResourcesBucket, key);
+    if (absl::IsNotFound(entry.status())) continue;  // deleted meanwhile
+    DL_RETURN_IF_ERROR(entry.status());
+    DL_ASSIGN_OR_RETURN(StoredResource r, Decode(key, entry->value, entry->revision));
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const StoredResource& a, const StoredResource& b) { return a.name < b.name; });
+  return out;
+}
+
+absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json& object) {
+  const std::string kind = manifest::KindOf(object);
+  const std::string name = manifest::NameOf(object);
+  if (kind.empty() || name.empty()) {
+    return absl::InvalidArgumentError("resource without kind or metadata.name");
+  }
+  const std::string key = ResourceKey(kind, name);
+  manifest::Json desired = WithoutGeneration(object);
+  const std::string spec_digest = SpecDigestOf(desired);
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(kResourcesBucket, key);
+    int64_t generation = 1;
+    PutResult result = PutResult::kCreated;
+    if (entry.ok()) {
+      DL_ASSIGN_OR_RETURN(StoredResource old, Decode(key, entry->value, entry->revision));
+      manifest::Json old_object = WithoutGeneration(old.object);
+      if (manifest::CanonicalJson(old_object) == manifest::CanonicalJson(desired)) {
+        return PutResult::kUnchanged;
+      }
+      generation = old.generation + (old.spec_digest == spec_digest ? 0 : 1);
+      result = PutResult::kConfigured;
+    } else if (!absl::IsNotFound(entry.status())) {
+      return entry.status();
+    }
+    manifest::Json stored = desired;
+    stored["metadata"]["generation"] = generation;
+    manifest::Json record = {{"object", stored},
+                             {"generation", generation},
+                             {"specDigest", spec_digest},
+                             {"updatedAt", absl::FormatTime(absl::RFC3339_sec, absl::Now(),
+                                                            absl::UTCTimeZone())}};
+    std::string value = manifest::CanonicalJson(record);
+    absl::StatusOr<uint64_t> written =
+        result == PutResult::kCreated ? kv_->Create(kResourcesBucket, key, value)
+                                      : kv_->Update(kResourcesBucket, key, value, entry->revision);
+    if (written.ok()) return result;
+    if (absl::IsAlreadyExists(written.status()) || absl::IsAborted(written.status())) continue;
+    return written.status();
+  }
+  return absl::AbortedError(strings::Cat("too much contention writing ", kind, " ", name));
+}
+
+absl::Status ResourceStore::Delete(std::string_view kind, std::string_view name) {
+  return kv_->Delete(kResourcesBucket, ResourceKey(kind, name));
+}
+
+std::string StatusKey(std::string_view application) {
+  return strings::Cat("app.", application);
+}
+
+absl::StatusOr<v1::AppStatus> StatusStore::Get(std::string_view application) const {
+  v1::AppStatus status;
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kStatusBucket, StatusKey(application));
+  if (absl::IsNotFound(entry.status())) {
+    status.set_sync(v1::SYNC_STATUS_CODE_UNKNOWN);
+    status.set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
+    return status;
+  }
+  DL_RETURN_IF_ERROR(entry.status());
+  if (!status.ParseFromString(entry->value)) {
+    return absl::DataLossError(strings::Cat("status of application ", application,
+                                            " is not a driftless.v1.AppStatus"));
+  }
+  return status;
+}
+
+absl::StatusOr<v1::AppStatus> StatusStore::Update(
+    std::string_view application, const std::function<bool(v1::AppStatus&)>& mutate) {
+  const std::string key = StatusKey(application);
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(kStatusBucket, key);
+    v1::AppStatus status;
+    bool exists = entry.ok();
+    if (exists) {
+      if (!status.ParseFromString(entry->value)) status.Clear();
+    } else if (absl::IsNotFound(entry.status())) {
+      status.set_sync(v1::SYNC_STATUS_CODE_UNKNOWN);
+      status.set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
+    } else {
+      return entry.status();
+    }
+    if (!mutate(status)) return status;
+    auto now = absl::Now();
+    status.mutable_reconciled_at()->set_seconds(absl::ToUnixSeconds(now));
+    std::string value;
+    status.SerializeToString(&value);
+    absl::StatusOr<uint64_t> written = exists
+                                           ? kv_->Update(kStatusBucket, key, value, entry->revision)
+                                           : kv_->Create(kStatusBucket, key, value);
+    if (written.ok()) return status;
+    if (absl::IsAlreadyExists(written.status()) || absl::IsAborted(written.status())) continue;
+    return written.status();
+  }
+  return absl::AbortedError(
+      strings::Cat("too much contention updating the status of application ", application));
+}
+
+absl::Status StatusStore::Delete(std::string_view application) {
+  return kv_->Delete(kStatusBucket, StatusKey(application));
+}
+
+void SetCondition(v1::AppStatus& status, std::string_view type, bool value,
+                  std::string_view reason, std::string_view message) {
+  v1::Condition* condition = nullptr;
+  for (auto& c : *status.mutable_conditions()) {
+    if (c.type() == type) condition = &c;
+  }
+  if (condition == nullptr) {
+    condition = status.add_conditions();
+    condition->set_type(std::string(type));
+  }
+  if (condition->status() != value || !condition->has_last_transition_time()) {
+    condition->mutable_last_transition_time()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+  }
+  condition->set_status(value);
+  condition->set_reason(std::string(reason));
+  condition->set_message(std::string(message));
+}
+
+const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view type) {
+  for (const auto& c : status.conditions()) {
+    if (c.type() == type) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+manifest::Json HistoryToJson(const HistoryEntry& e) {
+  return {{"syncId", e.sync_id},         {"revision", e.revision},
+          {"specDigest", e.spec_digest}, {"succeeded", e.succeeded},
+          {"message", e.message},        {"initiatedBy", e.initiated_by},
+          {"startedAt", e.started_at},   {"finishedAt", e.finished_at},
+          {"objectCount", e.object_count}};
+}
+
+absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string_view key) {
+  DL_ASSIGN_OR_RETURN(manifest::Json j, manifest::ParseJson(value, key));
+  if (!j.is_object()) return absl::DataLossError(strings::Cat("history ", key, " is malformed"));
+  HistoryEntry e;
+  e.sync_id = j.value("syncId", "");
+  e.revision = j.value("revision", "");
+  e.spec_digest = j.value("specDigest", "");
+  e.succeeded = j.value("succeeded", false);
+  e.message = j.value("message", "");
+  e.initiated_by = j.value("initiatedBy", "");
+  e.started_at = j.value("startedAt", "");
+  e.finished_at = j.value("finishedAt", "");
+  e.object_count = j.value("objectCount", 0);
+  return e;
+}
+
+}  // namespace
+
+absl::Status HistoryStore::Record(std::string_view application, const HistoryEntry& entry) {
+  return kv_
+      ->Put(kHistoryBucket, strings::Cat("app.", application, ".", entry.sync_id),
+            manifest::CanonicalJson(HistoryToJson(entry)))
+      .status();
+}
+
+absl::StatusOr<HistoryEntry> HistoryStore::Get(std::string_view application,
+                                               std::string_view sync_id) const {
+  std::string key = strings::Cat("app.", application, ".", sync_id);
+  DL_ASSIGN_OR_RETURN(bus::KvEntry entry, kv_->Get(kHistoryBucket, key));
+  return HistoryFromJson(entry.value, key);
+}
+
+absl::StatusOr<std::vector<HistoryEntry>> HistoryStore::List(std::string_view application) const {
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                      kv_->Keys(kHistoryBucket, strings::Cat("app.", application, ".")));
+  std::vector<HistoryEntry> out;
+  for (const std::string& key : keys) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(kHistoryBucket, key);
+    if (!entry.ok()) continue;
+    DL_ASSIGN_OR_RETURN(HistoryEntry e, HistoryFromJson(entry->value, key));
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const HistoryEntry& a, const HistoryEntry& b) {
+    return a.finished_at < b.finished_at;
+  });
+  return out;
+}
+
+absl::StatusOr<std::optional<SourceRecord>> SourceStore::Get(std::string_view application) const {
+  std::string key = StatusKey(application);
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kSourcesBucket, key);
+  if (absl::IsNotFound(entry.status())) return std::optional<SourceRecord>();
+  DL_RETURN_IF_ERROR(entry.status());
+  DL_ASSIGN_OR_RETURN(manifest::Json j, manifest::ParseJson(entry->value, key));
+  SourceRecord r;
+  r.revision = j.value("revision", "");
+  r.spec_digest = j.value("specDigest", "");
+  r.ref = j.value("ref", "");
+  r.error = j.value("error", "");
+  r.kv_revision = entry->revision;
+  return std::optional<SourceRecord>(std::move(r));
+}
+
+absl::Status SourceStore::Put(std::string_view application, const SourceRecord& record) {
+  manifest::Json j = {{"revision", record.revision},
+                      {"specDigest", record.spec_digest},
+                      {"ref", record.ref},
+                      {"error", record.error}};
+  return kv_->Put(kSourcesBucket, StatusKey(application), manifest::CanonicalJson(j)).status();
+}
+
+absl::Status SourceStore::Delete(std::string_view application) {
+  return kv_->Delete(kSourcesBucket, StatusKey(application));
+}
+
+}  // namespace driftless::service

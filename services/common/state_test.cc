@@ -1,0 +1,119 @@
+#include "services/common/state.h"
+
+#include <gtest/gtest.h>
+
+#include "common/bus/testing/fake_kv_store.h"
+#include "common/testing/status_matchers.h"
+#include "services/common/topology.h"
+
+namespace driftless::service {
+namespace {
+
+using ::driftless::testing::StatusIs;
+
+class StateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* b : {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket}) {
+      ASSERT_OK(kv_.EnsureBucket(b, 1, absl::ZeroDuration()));
+    }
+  }
+  bus::testing::FakeKvStore kv_;
+};
+
+manifest::Json App(std::string path) {
+  return {{"apiVersion", "driftless.dev/v1alpha1"},
+          {"kind", "Application"},
+          {"metadata", {{"name", "guestbook"}}},
+          {"spec", {{"source", {{"repoURL", "file:///r"}, {"path", path}}}}}};
+}
+
+TEST_F(StateTest, PutCreatesThenUnchangedThenConfiguredWithGenerationBump) {
+  ResourceStore store(&kv_);
+  ASSERT_OK_AND_ASSIGN(auto r1, store.Put(App("a")));
+  EXPECT_EQ(r1, ResourceStore::PutResult::kCreated);
+  ASSERT_OK_AND_ASSIGN(auto r2, store.Put(App("a")));
+  EXPECT_EQ(r2, ResourceStore::PutResult::kUnchanged);
+  ASSERT_OK_AND_ASSIGN(auto got1, store.Get("Application", "guestbook"));
+  EXPECT_EQ(got1.generation, 1);
+  ASSERT_OK_AND_ASSIGN(auto r3, store.Put(App("b")));
+  EXPECT_EQ(r3, ResourceStore::PutResult::kConfigured);
+  ASSERT_OK_AND_ASSIGN(auto got2, store.Get("Application", "guestbook"));
+  EXPECT_EQ(got2.generation, 2);
+  EXPECT_EQ(got2.object["metadata"]["generation"], 2);
+  EXPECT_NE(got1.spec_digest, got2.spec_digest);
+  // A label change configures without bumping the generation (the spec did not change).
+  manifest::Json labelled = App("b");
+  labelled["metadata"]["labels"] = {{"team", "web"}};
+  ASSERT_OK_AND_ASSIGN(auto r4, store.Put(labelled));
+  EXPECT_EQ(r4, ResourceStore::PutResult::kConfigured);
+  ASSERT_OK_AND_ASSIGN(auto got3, store.Get("Application", "guestbook"));
+  EXPECT_EQ(got3.generation, 2);
+  ASSERT_OK_AND_ASSIGN(auto all, store.List("Application"));
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "guestbook");
+  ASSERT_OK(store.Delete("Application", "guestbook"));
+  EXPECT_THAT(store.Get("Application", "guestbook").status(),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(StateTest, StatusUpdateIsReadModifyWrite) {
+  StatusStore statuses(&kv_);
+  ASSERT_OK_AND_ASSIGN(auto initial, statuses.Get("guestbook"));
+  EXPECT_EQ(initial.sync(), v1::SYNC_STATUS_CODE_UNKNOWN);
+  ASSERT_OK(statuses
+                .Update("guestbook",
+                        [](v1::AppStatus& s) {
+                          s.set_sync(v1::SYNC_STATUS_CODE_SYNCED);
+                          SetCondition(s, "Ready", true, "Synced", "applied abc");
+                          return true;
+                        })
+                .status());
+  ASSERT_OK(statuses
+                .Update("guestbook",
+                        [](v1::AppStatus& s) {
+                          s.set_health(v1::HEALTH_STATUS_CODE_HEALTHY);
+                          return true;
+                        })
+                .status());
+  ASSERT_OK_AND_ASSIGN(auto got, statuses.Get("guestbook"));
+  EXPECT_EQ(got.sync(), v1::SYNC_STATUS_CODE_SYNCED);
+  EXPECT_EQ(got.health(), v1::HEALTH_STATUS_CODE_HEALTHY);
+  const v1::Condition* ready = FindCondition(got, "Ready");
+  ASSERT_NE(ready, nullptr);
+  EXPECT_TRUE(ready->status());
+  EXPECT_EQ(ready->message(), "applied abc");
+  // Returning false leaves the entry as it is.
+  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus& s) {
+    s.set_sync(v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+    return false;
+  }).status());
+  ASSERT_OK_AND_ASSIGN(auto same, statuses.Get("guestbook"));
+  EXPECT_EQ(same.sync(), v1::SYNC_STATUS_CODE_SYNCED);
+}
+
+TEST_F(StateTest, HistoryAndSources) {
+  HistoryStore history(&kv_);
+  EXPECT_THAT(history.Get("guestbook", "s1").status(), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(history.Record("guestbook", {.sync_id = "s1", .revision = "abc", .succeeded = true,
+                                         .finished_at = "2026-01-01T00:00:00Z"}));
+  ASSERT_OK(history.Record("guestbook", {.sync_id = "s2", .revision = "def", .succeeded = false,
+                                         .finished_at = "2026-01-01T00:00:01Z"}));
+  ASSERT_OK_AND_ASSIGN(auto s1, history.Get("guestbook", "s1"));
+  EXPECT_EQ(s1.revision, "abc");
+  EXPECT_TRUE(s1.succeeded);
+  ASSERT_OK_AND_ASSIGN(auto all, history.List("guestbook"));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].sync_id, "s2");
+
+  SourceStore sources(&kv_);
+  ASSERT_OK_AND_ASSIGN(auto none, sources.Get("guestbook"));
+  EXPECT_FALSE(none.has_value());
+  ASSERT_OK(sources.Put("guestbook", {.revision = "abc", .spec_digest = "sha256:1"}));
+  ASSERT_OK_AND_ASSIGN(auto some, sources.Get("guestbook"));
+  ASSERT_TRUE(some.has_value());
+  EXPECT_EQ(some->revision, "abc");
+}
+
+}  // namespace
+}  // namespace driftless::service

@@ -1,0 +1,57 @@
+// The shape of the event backbone every service shares: stream, subject, consumer and bucket
+// names, and Provision(), which creates all of them idempotently. Every service calls
+// Provision() at start, so services can start in any order (see docs/design/overview.md).
+//
+//   work items      driftless.work.<stage>   stream DRIFTLESS_WORK (work queue), one durable
+//                                            consumer per stage shared by all its replicas
+//   broadcasts      driftless.events.<type>  stream DRIFTLESS_EVENTS (limits, 7 days)
+//   dead letters    driftless.dlq.<subject>  stream DRIFTLESS_DLQ (limits, 30 days)
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "common/bus/event_bus.h"
+#include "common/bus/kv_store.h"
+
+namespace driftless::service {
+
+inline constexpr char kWorkStream[] = "DRIFTLESS_WORK";
+inline constexpr char kEventsStream[] = "DRIFTLESS_EVENTS";
+inline constexpr char kDeadLetterStream[] = "DRIFTLESS_DLQ";
+inline constexpr char kSubjectPrefix[] = "driftless";
+
+// Work stages, each consumed by one durable named "<stage>" on DRIFTLESS_WORK:
+//   poll    repo-poller: refresh requests (sync.requested, webhook.push)
+//   render  renderer:    source.changed for one application
+//   plan    planner:     app.rendered
+//   apply   applier:     plan.ready
+inline constexpr char kStagePoll[] = "poll";
+inline constexpr char kStageRender[] = "render";
+inline constexpr char kStagePlan[] = "plan";
+inline constexpr char kStageApply[] = "apply";
+
+// The notifier's durable consumer on DRIFTLESS_EVENTS (every event type).
+inline constexpr char kNotifierDurable[] = "notifier";
+
+// KV buckets (docs/design/overview.md, "State of record").
+inline constexpr char kResourcesBucket[] = "resources";
+inline constexpr char kStatusBucket[] = "status";
+inline constexpr char kHistoryBucket[] = "history";
+inline constexpr char kSourcesBucket[] = "sources";
+inline constexpr char kLeasesBucket[] = "leases";
+inline constexpr char kBlobsBucket[] = "blobs";
+inline constexpr char kDeliveriesBucket[] = "deliveries";
+
+// Deliveries of a work item before it is dead-lettered.
+inline constexpr int kMaxDeliver = 5;
+
+std::string WorkSubject(std::string_view stage);      // "driftless.work.<stage>"
+std::string EventSubject(std::string_view type);      // "driftless.events.<type>"
+
+// Creates (or updates) the three streams, the stage consumers, the notifier consumer and the
+// KV buckets. Idempotent and safe to run concurrently from every service.
+absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv);
+
+}  // namespace driftless::service
