@@ -1,0 +1,393 @@
+"""End-to-end harness: the real platform (`driftless up`), real git, real kubectl, a real
+HTTP webhook receiver. Standard library only (runs under Debian's /usr/bin/python3).
+
+    with Platform(tmp) as p:            # driftless up --detach ... ; down + kill by pid at exit
+        repo = GitRepo(tmp / "repo")    # a real repository, file:// URL
+        p.cli("apply", "-f", app_file)
+        p.kubectl("get", "configmap", "-n", "demo", "-o", "json")
+
+Environment (set by tests/CMakeLists.txt):
+    DRIFTLESS_CLI          the driftless binary (services are found next to it in the build tree)
+    DRIFTLESS_BUILD_DIR    the build tree (for extra replicas: services/<svc>/driftless-<svc>)
+    DRIFTLESS_KUBECTL      kubectl 1.32
+"""
+
+import http.server
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+CLI = os.environ.get("DRIFTLESS_CLI", "driftless")
+BUILD_DIR = pathlib.Path(os.environ.get("DRIFTLESS_BUILD_DIR", "build"))
+KUBECTL = os.environ.get("DRIFTLESS_KUBECTL", "kubectl")
+STAGE_SERVICES = ["repo-poller", "renderer", "planner", "applier"]
+SERVICES = STAGE_SERVICES + ["notifier", "api"]
+
+
+def wait_for(what, predicate, timeout=60.0, interval=0.05):
+    """Polls `predicate` until it returns a truthy value; fails naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as e:  # noqa: BLE001 - report the last failure at the deadline
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class WebhookReceiver:
+    """A local HTTP server that records every JSON body POSTed to it."""
+
+    def __init__(self, status=200):
+        self.bodies = []
+        self.status = status
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                self.send_response(receiver.status)
+                self.end_headers()
+                try:
+                    doc = json.loads(body)
+                except ValueError:
+                    doc = {"_raw": body.decode("utf-8", "replace")}
+                with receiver._cond:
+                    receiver.bodies.append(doc)
+                    receiver._cond.notify_all()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, what, predicate, timeout=60.0):
+        """Waits until predicate(bodies) is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate(list(self.bodies))
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"webhook: timed out waiting for {what}; got {json.dumps(self.bodies)[:2000]}")
+                self._cond.wait(left)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def event_field(body, name):
+    """A field of a delivered event, whatever the envelope nesting."""
+    if name in body:
+        return body[name]
+    for key in ("event", "data"):
+        inner = body.get(key)
+        if isinstance(inner, dict) and name in inner:
+            return inner[name]
+    return None
+
+
+class GitRepo:
+    """A real git repository on disk, served as file://."""
+
+    def __init__(self, path, branch="main"):
+        self.path = pathlib.Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.branch = branch
+        self.git("init", "-q", "-b", branch)
+        self.git("config", "user.email", "e2e@driftless.dev")
+        self.git("config", "user.name", "e2e")
+        self.git("config", "commit.gpgsign", "false")
+
+    @property
+    def url(self):
+        return f"file://{self.path}"
+
+    def git(self, *args):
+        return subprocess.run(["git", "-C", str(self.path), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def write(self, rel, text):
+        p = self.path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+    def remove(self, rel):
+        self.git("rm", "-q", rel)
+
+    def commit(self, message):
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+def configmap(name, namespace=None, data=None):
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: {name}"]
+    if namespace:
+        lines.append(f"  namespace: {namespace}")
+    lines.append("data:")
+    for k, v in (data or {"key": "value"}).items():
+        lines.append(f"  {k}: \"{v}\"")
+    return "\n".join(lines) + "\n"
+
+
+def application(name, repo_url, path, namespace, branch="main", automated=True, prune=True,
+                interval="3m"):
+    doc = f"""apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  project: default
+  source:
+    repoURL: {repo_url}
+    ref: {{branch: {branch}}}
+    path: {path}
+  destination: {{cluster: in-cluster, namespace: {namespace}}}
+  interval: {interval}
+  syncPolicy:
+"""
+    if automated:
+        doc += f"    automated: {{prune: {'true' if prune else 'false'}, selfHeal: true}}\n"
+    doc += "    syncOptions: [CreateNamespace=true]\n"
+    return doc
+
+
+class Platform:
+    """`driftless up --detach` in a state dir; stopped with `driftless down`, then every pid it
+    recorded is killed if still alive."""
+
+    def __init__(self, state_dir, webhook_urls=(), timeout="180s"):
+        self.state_dir = pathlib.Path(state_dir)
+        self.webhook_urls = list(webhook_urls)
+        self.timeout = timeout
+        self.extra = []  # extra processes we started (replicas): Popen objects
+        self.kube_cache = self.state_dir.parent / "kube-cache"
+        self._pids = set()
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def up(self):
+        args = [CLI, "up", "--state-dir", str(self.state_dir), "--no-example", "--detach",
+                "--timeout", self.timeout]
+        for url in self.webhook_urls:
+            args += ["--webhook-url", url]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=240)
+        self._remember_pids()
+        if r.returncode != 0:
+            raise AssertionError(f"driftless up failed ({r.returncode}):\n{r.stdout}\n{r.stderr}\n"
+                                 + self.logs_tail())
+        return r.stdout
+
+    def _remember_pids(self):
+        try:
+            doc = json.loads((self.state_dir / "run" / "platform.json").read_text())
+        except (OSError, ValueError):
+            return
+        self._pids.add(doc["supervisor"]["pid"])
+        for child in doc.get("children", {}).values():
+            self._pids.add(child["pid"])
+
+    def close(self):
+        for p in self.extra:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.extra:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._remember_pids()
+        subprocess.run([CLI, "down", "--state-dir", str(self.state_dir)], capture_output=True,
+                       timeout=60)
+        for pid in self._pids:
+            if pid and pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def endpoints(self):
+        return json.loads((self.state_dir / "endpoints.json").read_text())
+
+    def platform(self):
+        return json.loads((self.state_dir / "run" / "platform.json").read_text())
+
+    def child_pid(self, name):
+        return self.platform()["children"][name]["pid"]
+
+    def kill_child(self, name, sig=signal.SIGKILL):
+        """Kills a supervised child; returns its old pid. The supervisor restarts it."""
+        pid = self.child_pid(name)
+        self._pids.add(pid)
+        os.kill(pid, sig)
+        return pid
+
+    def wait_restarted(self, name, old_pid, timeout=60):
+        def restarted():
+            self._remember_pids()
+            pid = self.child_pid(name)
+            return pid != old_pid and pid_alive(pid) and self.ready(name)
+        wait_for(f"{name} to be restarted by the supervisor", restarted, timeout=timeout,
+                 interval=0.1)
+
+    def ready(self, name):
+        import urllib.request
+        svc = self.endpoints()["services"].get(name)
+        if not svc:
+            return True  # nats / emulator: pid liveness is enough, plus their own probes
+        try:
+            with urllib.request.urlopen(svc["ready"], timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def cli(self, *args, check=True, timeout=120):
+        r = subprocess.run([CLI, *args, "--server", self.endpoints()["api"]],
+                           capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"driftless {' '.join(args)} exited {r.returncode}:\n"
+                                 f"{r.stdout}\n{r.stderr}")
+        return r
+
+    def apply(self, text):
+        f = self.state_dir.parent / f"apply-{time.monotonic_ns()}.yaml"
+        f.write_text(text)
+        return self.cli("apply", "-f", str(f))
+
+    def app_json(self, name):
+        r = self.cli("get", "app", name, "-o", "json", check=False)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def events(self, app=None):
+        args = ["events", "-o", "json"]
+        if app:
+            args += ["--app", app]
+        r = self.cli(*args)
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    def kubectl(self, *args, check=True):
+        r = subprocess.run([KUBECTL, "--kubeconfig", str(self.state_dir / "kubeconfig"),
+                            "--cache-dir", str(self.kube_cache), *args],
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r
+
+    def configmap_data(self, namespace, name):
+        """The data of a ConfigMap in the emulator, or None if it does not exist."""
+        r = self.kubectl("get", "configmap", name, "-n", namespace, "-o", "json", check=False)
+        if r.returncode != 0:
+            if "NotFound" in r.stderr or "not found" in r.stderr:
+                return None
+            raise AssertionError(f"kubectl get configmap {namespace}/{name}: {r.stderr}")
+        return json.loads(r.stdout).get("data", {})
+
+    def start_replica(self, service, replica_id):
+        """A second process of `service` on the same NATS (and cluster), outside the
+        supervisor. Returns once it is ready."""
+        ep = self.endpoints()
+        binary = BUILD_DIR / "services" / service / f"driftless-{service}"
+        state = self.state_dir.parent / f"replica-{replica_id}" / service
+        state.mkdir(parents=True, exist_ok=True)
+        ready = state / "ready.json"
+        args = [str(binary), "--nats-url", ep["nats"], "--http-port", "0", "--ready-file",
+                str(ready), "--state-dir", str(state), "--replica-id", replica_id,
+                "--log-format", "json"]
+        if service in ("planner", "applier"):
+            args += ["--kubeconfig", ep["kubeconfig"]]
+        if service == "notifier":
+            for url in self.webhook_urls:
+                args += ["--webhook-url", url]
+        if service == "api":
+            args += ["--grpc-port", "0"]
+        log = open(state / "log.txt", "w")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.extra.append(p)
+        wait_for(f"replica {replica_id} of {service} to be ready",
+                 lambda: ready.exists() or p.poll() is not None, timeout=60)
+        if p.poll() is not None:
+            raise AssertionError(f"replica {replica_id} of {service} exited {p.returncode}: "
+                                 + (state / "log.txt").read_text()[-2000:])
+        return p
+
+    def logs_tail(self, lines=30):
+        out = []
+        logs = self.state_dir / "logs"
+        if logs.is_dir():
+            for f in sorted(logs.iterdir()):
+                text = f.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {f.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+def nats_publish(nats_url, subject, payload: bytes):
+    """Publishes one core-NATS message (JetStream streams capture it by subject) with the plain
+    text protocol, so tests can inject poison without a client library."""
+    hostport = nats_url.split("://", 1)[-1]
+    host, port = hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        f = s.makefile("rwb")
+        f.readline()  # INFO
+        f.write(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+        f.write(f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\nPING\r\n")
+        f.flush()
+        while True:
+            line = f.readline()
+            if not line or line.startswith(b"PONG"):
+                break
+            if line.startswith(b"-ERR"):
+                raise AssertionError(f"nats: {line!r}")
+
+
+def stream_messages(monitor_url, stream):
+    """Message count of a JetStream stream, from the monitor endpoint."""
+    import urllib.request
+    with urllib.request.urlopen(f"{monitor_url}/jsz?streams=true", timeout=5) as r:
+        doc = json.load(r)
+    for account in doc.get("account_details", []):
+        for s in account.get("stream_detail", []):
+            if s.get("name") == stream:
+                return s.get("state", {}).get("messages", 0)
+    return 0
