@@ -1,0 +1,127 @@
+// The repo-poller's shell (docs/design/repo-poller.md, pipeline contract §1): knows the
+// Applications from a watch on the `resources` bucket (plus a periodic full list as a safety
+// net), polls each application's repository at spec.interval with one ls-remote per repository
+// URL, and emits `source.changed` (work item on stage render + broadcast) whenever the
+// (commit, spec digest) pair differs from the one recorded in the `sources` bucket.
+//
+//   git::Libgit2Client git({.cache_dir = state_dir + "/mirrors"});
+//   PollerService poller(&rt.bus(), &rt.kv(), &git, {.emitter = rt.emitter()});
+//   DL_RETURN_IF_ERROR(poller.Start());                     // KV watch + timer thread
+//   auto sub = rt.ConsumeStage(service::kStagePoll,
+//       [&](const v1::Event& e, const bus::Message& m) { return poller.Handle(e, m); });
+//
+// Work items on stage poll:
+//   sync.requested  re-resolves the application's ref (or takes request.revision) now and always
+//                   emits source.changed carrying the request, even when nothing moved.
+//   webhook.push    polls now every application whose normalized repository URL matches.
+// Errors (missing repository/branch, bad URL, unreachable host) set the SourceError condition
+// and broadcast sync.failed once per distinct error; the next tick retries. Work items are
+// Acked after handling; Nak only for transient NATS errors.
+//
+// Thread-safe: Handle runs on the subscription thread, polls driven by the timer on the
+// service's own thread; the per-application record is updated under a per-application lock.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/bus/event_bus.h"
+#include "common/bus/kv_store.h"
+#include "common/git/git_client.h"
+#include "driftless/v1/events.pb.h"
+#include "services/common/state.h"
+#include "services/repo-poller/poll.h"
+
+namespace driftless::repo_poller {
+
+struct PollerOptions {
+  std::string emitter = "repo-poller/local";
+  // Poll period of an application without spec.interval.
+  absl::Duration default_interval = absl::Minutes(3);
+  // Period of the full ResourceStore.List safety net next to the KV watch.
+  absl::Duration resync_interval = absl::Seconds(5);
+};
+
+class PollerService {
+ public:
+  // `bus`, `kv` and `git` are not owned and must outlive this object.
+  PollerService(bus::EventBus* bus, bus::KvStore* kv, git::GitClient* git, PollerOptions options);
+  ~PollerService();
+
+  // Starts the KV watch on Application resources and the timer thread. Errors: the watch
+  // cannot be created (the caller retries or exits).
+  absl::Status Start();
+  // Stops the watch and the timer thread. Idempotent.
+  void Stop();
+
+  // A work item of stage poll (sync.requested, webhook.push; other types are Acked).
+  bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
+
+  // Polls `application` now, as the timer would (for tests and tools).
+  absl::Status PollNow(const std::string& application);
+
+ private:
+  struct Tracked {
+    service::StoredResource resource;
+    std::chrono::steady_clock::time_point next_due;
+  };
+  // One application resolved against its repository.
+  struct Target {
+    service::StoredResource resource;
+    AppSource source;
+    bool default_head = false;  // no spec.source.ref: the remote's HEAD
+  };
+
+  void OnWatch(const bus::WatchEvent& event);
+  // Adds or refreshes an application; a new one or a changed spec digest is due now.
+  void Track(const service::StoredResource& resource);
+  void Untrack(const std::string& application);
+  void Resync();
+  void TimerLoop();
+
+  absl::Status PollApps(const std::vector<service::StoredResource>& apps,
+                        const v1::SyncRequested* request, const std::string& correlation_id);
+  absl::Status PollRepository(const std::vector<Target>& targets, const v1::SyncRequested* request,
+                              const std::string& correlation_id);
+  // Emits source.changed if (commit, spec digest) differs from the record, or always for a
+  // request; records it and clears SourceError.
+  absl::Status Publish(const Target& target, const std::string& commit, const std::string& ref,
+                       const v1::SyncRequested* request, const std::string& correlation_id,
+                       const std::function<std::vector<std::string>(const std::string&)>&
+                           changed_paths);
+  // SourceError condition + sync.failed broadcast (once per distinct error, always for a
+  // request).
+  absl::Status ReportError(const service::StoredResource& resource, const std::string& message,
+                           absl::StatusCode code, const v1::SyncRequested* request,
+                           const std::string& correlation_id);
+  absl::Status BroadcastFailure(const std::string& application, const std::string& message,
+                                const v1::SyncRequested* request,
+                                const std::string& correlation_id);
+  std::shared_ptr<std::mutex> AppLock(const std::string& application);
+  std::chrono::steady_clock::duration IntervalOf(const service::StoredResource& resource) const;
+
+  bus::EventBus* bus_;
+  bus::KvStore* kv_;
+  git::GitClient* git_;
+  PollerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::map<std::string, Tracked> apps_;
+  std::map<std::string, std::shared_ptr<std::mutex>> app_locks_;
+  std::unique_ptr<bus::KvWatch> watch_;
+  std::thread timer_;
+};
+
+}  // namespace driftless::repo_poller
