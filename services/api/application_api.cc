@@ -169,6 +169,7 @@ absl::StatusOr<v1::ApplyResponse> ApplicationApi::Apply(const v1::ApplyRequest& 
     changed->set_reason(created ? v1::AppChanged::REASON_CREATED : v1::AppChanged::REASON_UPDATED);
     changed->set_spec_digest(stored->spec_digest);
     changed->set_generation(stored->generation);
+    changed->set_object_json(stored->object.dump());
     DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event), what));
   }
   return response;
@@ -234,6 +235,9 @@ absl::Status ApplicationApi::Delete(const v1::DeleteApplicationRequest& request)
     changed->set_reason(v1::AppChanged::REASON_DELETED);
     changed->set_spec_digest(stored->spec_digest);
     changed->set_generation(stored->generation);
+    // The application is gone from the store when the planner reads this: the destination
+    // (cluster, namespace) of the objects to prune comes from here.
+    changed->set_object_json(stored->object.dump());
     DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event, service::kStagePlan), what));
   }
   DL_RETURN_IF_ERROR(Context(resources.Delete(kApplication, request.name()), what));

@@ -1,0 +1,118 @@
+#include "services/planner/live.h"
+
+#include "common/manifest/object.h"
+#include "common/strings/str.h"
+#include "services/planner/plan.h"
+
+namespace driftless::planner {
+
+using manifest::Json;
+
+v1::ObjectRef ProtoRefOf(const Json& object) {
+  v1::ObjectRef ref;
+  manifest::GroupVersion gv = manifest::ParseApiVersion(manifest::ApiVersionOf(object));
+  ref.set_group(gv.group);
+  ref.set_version(gv.version);
+  ref.set_kind(manifest::KindOf(object));
+  ref.set_namespace_(manifest::NamespaceOf(object));
+  ref.set_name(manifest::NameOf(object));
+  return ref;
+}
+
+kube::ObjectRef KubeRefOf(const v1::ObjectRef& ref) {
+  return {.api_version = ref.group().empty() ? ref.version()
+                                             : strings::Cat(ref.group(), "/", ref.version()),
+          .kind = ref.kind(),
+          .namespace_ = ref.namespace_(),
+          .name = ref.name()};
+}
+
+std::string KeyOf(const v1::ObjectRef& ref) {
+  return strings::Cat(ref.group(), "/", ref.kind(), "/", ref.namespace_(), "/", ref.name());
+}
+
+std::string DescribeRef(const v1::ObjectRef& ref) { return KubeRefOf(ref).ToString(); }
+
+v1::HealthStatusCode ToProto(health::HealthCode code) {
+  switch (code) {
+    case health::HealthCode::kUnknown:
+      return v1::HEALTH_STATUS_CODE_UNKNOWN;
+    case health::HealthCode::kProgressing:
+      return v1::HEALTH_STATUS_CODE_PROGRESSING;
+    case health::HealthCode::kHealthy:
+      return v1::HEALTH_STATUS_CODE_HEALTHY;
+    case health::HealthCode::kDegraded:
+      return v1::HEALTH_STATUS_CODE_DEGRADED;
+    case health::HealthCode::kSuspended:
+      return v1::HEALTH_STATUS_CODE_SUSPENDED;
+    case health::HealthCode::kMissing:
+      return v1::HEALTH_STATUS_CODE_MISSING;
+  }
+  return v1::HEALTH_STATUS_CODE_UNKNOWN;
+}
+
+health::HealthCode FromProto(v1::HealthStatusCode code) {
+  switch (code) {
+    case v1::HEALTH_STATUS_CODE_PROGRESSING:
+      return health::HealthCode::kProgressing;
+    case v1::HEALTH_STATUS_CODE_HEALTHY:
+      return health::HealthCode::kHealthy;
+    case v1::HEALTH_STATUS_CODE_DEGRADED:
+      return health::HealthCode::kDegraded;
+    case v1::HEALTH_STATUS_CODE_SUSPENDED:
+      return health::HealthCode::kSuspended;
+    case v1::HEALTH_STATUS_CODE_MISSING:
+      return health::HealthCode::kMissing;
+    default:
+      return health::HealthCode::kUnknown;
+  }
+}
+
+absl::StatusOr<std::vector<Json>> ListTracked(kube::KubeClient& kube,
+                                              const std::string& application,
+                                              const std::set<KindRef>& kinds,
+                                              const std::set<std::string>& namespaces,
+                                              std::map<std::string, Json>* all) {
+  std::vector<Json> tracked;
+  auto take = [&](kube::ListResult& result) {
+    for (Json& item : result.items) {
+      bool mine = manifest::AnnotationOf(item, kTrackingAnnotation) == application;
+      if (mine) tracked.push_back(item);
+      if (all) (*all)[manifest::ObjectKey(item)] = std::move(item);
+    }
+  };
+  for (const KindRef& k : kinds) {
+    absl::StatusOr<kube::ResourceInfo> info = kube.ResourceFor(k.api_version, k.kind);
+    if (absl::IsNotFound(info.status())) continue;  // CRD gone: nothing of it to list
+    if (!info.ok()) return info.status();
+    std::vector<std::string> scopes;
+    if (info->namespaced && !namespaces.empty()) {
+      scopes.assign(namespaces.begin(), namespaces.end());
+    } else {
+      scopes.push_back("");
+    }
+    for (const std::string& ns : scopes) {
+      absl::StatusOr<kube::ListResult> list =
+          kube.List({.api_version = k.api_version, .kind = k.kind, .namespace_ = ns});
+      if (absl::IsNotFound(list.status())) continue;
+      if (!list.ok()) return list.status();
+      take(*list);
+    }
+  }
+  return tracked;
+}
+
+bool IsTransient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace driftless::planner

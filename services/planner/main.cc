@@ -1,0 +1,67 @@
+// driftless-planner: diffs rendered manifests against the live cluster and plans syncs.
+// See docs/design/planner.md and planner_service.h.
+#include <algorithm>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/config/flags.h"
+#include "common/kube/curl_kube_client.h"
+#include "common/kube/kubeconfig.h"
+#include "common/log/log.h"
+#include "services/common/runtime.h"
+#include "services/common/topology.h"
+#include "services/planner/planner_service.h"
+
+int main(int argc, char** argv) {
+  using namespace driftless;
+  CLI::App app{"driftless-planner: diffs desired against live and decides what a sync does"};
+  config::ServiceFlags flags;
+  config::RegisterServiceFlags(app, &flags);
+  std::string kubeconfig;
+  config::AddStringFlag(app, "kubeconfig", &kubeconfig,
+                        "kubeconfig of the in-cluster destination")
+      ->required();
+  std::string context;
+  config::AddStringFlag(app, "context", &context, "kubeconfig context (default: current)");
+  double qps = 100;
+  config::AddDoubleFlag(app, "kube-qps", &qps, "Kubernetes API requests per second (<= 0: no limit)");
+  if (auto code = config::ParseFlags(app, argc, argv)) return *code;
+
+  absl::StatusOr<kube::RestConfig> rest = kube::LoadKubeconfig(kubeconfig, context);
+  if (!rest.ok()) {
+    std::cerr << "driftless-planner: --kubeconfig " << kubeconfig << ": " << rest.status() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube = kube::CurlKubeClient::New(
+      *rest, {.qps = qps, .burst = static_cast<int>(std::max(10.0, qps * 2)),
+              .max_idle_connections = 4});
+  if (!kube.ok()) {
+    std::cerr << "driftless-planner: " << kube.status() << "\n";
+    return 2;
+  }
+  auto rt = service::Runtime::Start("planner", flags);
+  if (!rt.ok()) {
+    std::cerr << "driftless-planner: " << rt.status() << "\n";
+    return 1;
+  }
+  service::Runtime& runtime = **rt;
+  log::Info("planning", {{"cluster", rest->server}});
+  planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
+                                  runtime.emitter());
+  auto sub = runtime.ConsumeStage(service::kStagePlan,
+                                  [&planner](const v1::Event& e, const bus::Message& m) {
+                                    return planner.Handle(e, m);
+                                  });
+  if (!sub.ok()) {
+    log::Error("cannot consume the plan stage", {{"error", sub.status()}});
+    return runtime.ShuttingDown() ? 0 : 1;
+  }
+  if (absl::Status s = runtime.MarkReady({}); !s.ok()) {
+    log::Error("cannot write the ready file", {{"error", s}});
+    return 1;
+  }
+  int code = runtime.Run();
+  (*sub)->Stop();
+  return code;
+}

@@ -1,0 +1,169 @@
+// The planner against a real nats-server and the real kube emulator: automated apps get a
+// plan.ready on stage apply, manual ones only a status, applied apps are Synced; a deleted
+// application's objects are planned for pruning.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/planner/planner_service.h"
+#include "services/planner/testing/pipeline_env.h"
+
+namespace driftless::planner {
+namespace {
+
+using testing::PipelineTest;
+using testing::Recorder;
+using ::testing::HasSubstr;
+
+class PlannerIntegrationTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    if (HasFatalFailure()) return;
+    planner_ = std::make_unique<PlannerService>(kube_.get(), &runtime_->kv(), &runtime_->blobs(),
+                                                &runtime_->bus(), "planner/test");
+    // Work items for the applier (nobody else consumes the apply stage here).
+    ASSERT_OK(apply_stage_.Start(runtime_->bus(), service::kWorkStream, service::kStageApply, ""));
+  }
+  void TearDown() override {
+    apply_stage_.Stop();
+    PipelineTest::TearDown();
+  }
+
+  std::unique_ptr<PlannerService> planner_;
+  Recorder apply_stage_;
+};
+
+TEST_F(PlannerIntegrationTest, AutomatedAppGetsPlanReadyWithCreatesAndIsOutOfSync) {
+  service::StoredResource app =
+      PutApp("guestbook", "gb", "{automated: {prune: true}, syncOptions: [CreateNamespace=true]}");
+  Json objects = Json::array({ConfigMap("config", "v1"), Deployment("web")});
+  v1::Event rendered = Rendered(app, "abc123", objects);
+  bus::Disposition d = planner_->Handle(rendered, Delivery(rendered));
+  ASSERT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
+
+  ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
+  v1::Event plan = apply_stage_.Events("plan.ready")[0];
+  EXPECT_EQ(plan.application(), "guestbook");
+  EXPECT_EQ(plan.revision(), "abc123");
+  EXPECT_EQ(plan.correlation_id(), "corr-abc123");
+  const v1::PlanReady& p = plan.plan_ready();
+  EXPECT_EQ(p.sync_id(), AutomatedSyncId("guestbook", "abc123", p.render_digest(), app.spec_digest));
+  EXPECT_EQ(plan.id(), service::EventId("plan.ready", "guestbook", "abc123",
+                                        manifest::Digest(objects), p.sync_id()));
+  EXPECT_TRUE(p.prune());
+  EXPECT_EQ(p.initiated_by(), "automated");
+  ASSERT_EQ(p.objects_size(), 3);  // Namespace (CreateNamespace), ConfigMap, Deployment
+  EXPECT_EQ(p.objects(0).ref().kind(), "Namespace");
+  EXPECT_EQ(p.objects(1).ref().kind(), "ConfigMap");
+  EXPECT_EQ(p.objects(1).ref().namespace_(), "gb");
+  EXPECT_EQ(p.objects(2).ref().kind(), "Deployment");
+  for (const v1::PlannedObject& o : p.objects()) EXPECT_EQ(o.action(), v1::ACTION_CREATE);
+  ASSERT_OK_AND_ASSIGN(Json manifests, service::DecodeManifests(runtime_->blobs(), p.manifests()));
+  ASSERT_EQ(manifests.size(), 3u);
+  EXPECT_EQ(manifests[1]["metadata"]["annotations"]["driftless.dev/application"], "guestbook");
+  EXPECT_EQ(manifests[1]["metadata"]["namespace"], "gb");
+
+  v1::AppStatus s = Status("guestbook");
+  EXPECT_EQ(s.sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+  EXPECT_EQ(s.last_attempted_revision(), "abc123");
+  EXPECT_EQ(s.spec_digest(), app.spec_digest);
+  EXPECT_EQ(s.observed_generation(), app.generation);
+  ASSERT_EQ(s.resources_size(), 3);
+  EXPECT_EQ(s.resources(2).sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+  EXPECT_EQ(s.resources(2).health(), v1::HEALTH_STATUS_CODE_MISSING);
+}
+
+TEST_F(PlannerIntegrationTest, ManualAppGetsOnlyAStatusUntilASyncIsRequested) {
+  service::StoredResource app = PutApp("manual", "default", "");
+  Json objects = Json::array({ConfigMap("settings", "x")});
+  v1::Event rendered = Rendered(app, "def456", objects);
+  ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  EXPECT_EQ(Status("manual").sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+
+  // A user's sync request plans even a manual application.
+  v1::SyncRequested request;
+  request.set_sync_id("sync-1");
+  request.set_requested_by("user:alice");
+  v1::Event requested = Rendered(app, "def456", objects, &request);
+  ASSERT_EQ(planner_->Handle(requested, Delivery(requested)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
+  std::vector<v1::Event> plans = apply_stage_.Events("plan.ready");
+  ASSERT_EQ(plans.size(), 1u);  // the first, unrequested render planned nothing
+  EXPECT_EQ(plans[0].plan_ready().sync_id(), "sync-1");
+  EXPECT_EQ(plans[0].plan_ready().initiated_by(), "user:alice");
+}
+
+TEST_F(PlannerIntegrationTest, EverythingAppliedIsSyncedAndHealthy) {
+  service::StoredResource app = PutApp("done", "default", "{automated: {}}");
+  Json objects = Json::array({ConfigMap("a", "1"), ConfigMap("b", "2")});
+  for (Json o : objects) {
+    o["metadata"]["namespace"] = "default";
+    o["metadata"]["annotations"]["driftless.dev/application"] = "done";
+    ASSERT_OK(kube_->Apply(o, {.field_manager = "driftless", .force = true}).status());
+  }
+  v1::Event rendered = Rendered(app, "777", objects);
+  ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  v1::AppStatus s = Status("done");
+  EXPECT_EQ(s.sync(), v1::SYNC_STATUS_CODE_SYNCED);
+  EXPECT_EQ(s.health(), v1::HEALTH_STATUS_CODE_HEALTHY);
+  ASSERT_EQ(s.resources_size(), 2);
+  EXPECT_EQ(s.resources(0).sync(), v1::SYNC_STATUS_CODE_SYNCED);
+  // In sync and automated: nothing to do.
+  EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(500)));
+
+  // A changed value is drift: OutOfSync with the changed path named.
+  Json changed = Json::array({ConfigMap("a", "1"), ConfigMap("b", "3")});
+  v1::Event again = Rendered(app, "778", changed);
+  ASSERT_EQ(planner_->Handle(again, Delivery(again)).kind(), bus::Disposition::Kind::kAck);
+  s = Status("done");
+  EXPECT_EQ(s.sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+  EXPECT_THAT(s.resources(1).message(), HasSubstr("/data/key"));
+  ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
+  EXPECT_EQ(apply_stage_.Events("plan.ready")[0].plan_ready().objects(1).action(),
+            v1::ACTION_UPDATE);
+}
+
+TEST_F(PlannerIntegrationTest, UnknownKindStallsAndFailsNamingTheObject) {
+  service::StoredResource app = PutApp("widgets", "default", "{automated: {}}");
+  Json objects = Json::array({Json{{"apiVersion", "example.com/v1"},
+                                   {"kind", "Widget"},
+                                   {"metadata", {{"name", "w"}}}}});
+  v1::Event rendered = Rendered(app, "111", objects);
+  ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  v1::AppStatus s = Status("widgets");
+  const v1::Condition* stalled = service::FindCondition(s, "Stalled");
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_TRUE(stalled->status());
+  EXPECT_THAT(stalled->message(), HasSubstr("Widget"));
+  EXPECT_THAT(stalled->message(), HasSubstr("widgets"));
+  ASSERT_TRUE(broadcasts_.WaitFor("sync.failed", 1));
+  EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(300)));
+}
+
+TEST_F(PlannerIntegrationTest, CascadeDeletePlansThePruneOfTrackedObjects) {
+  service::StoredResource app = PutApp("gone", "default", "{automated: {prune: true}}");
+  Json mine = ConfigMap("mine", "1");
+  mine["metadata"]["namespace"] = "default";
+  mine["metadata"]["annotations"]["driftless.dev/application"] = "gone";
+  Json other = ConfigMap("other", "1");
+  other["metadata"]["namespace"] = "default";
+  ASSERT_OK(kube_->Apply(mine, {.field_manager = "driftless", .force = true}).status());
+  ASSERT_OK(kube_->Apply(other, {.field_manager = "driftless", .force = true}).status());
+  ASSERT_OK(service::ResourceStore(&runtime_->kv()).Delete("Application", "gone"));
+
+  v1::Event deleted = service::NewEvent("app.changed", "gone", "", "api/test");
+  deleted.set_id(service::EventId("app.changed", "gone", "", app.spec_digest, "deleted-r1"));
+  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+  deleted.mutable_app_changed()->set_object_json(app.object.dump());
+  ASSERT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
+  const v1::PlanReady& p = apply_stage_.Events("plan.ready")[0].plan_ready();
+  EXPECT_TRUE(p.prune());
+  EXPECT_EQ(p.initiated_by(), "user:cli");
+  EXPECT_THAT(p.sync_id(), ::testing::StartsWith("delete-"));
+  ASSERT_EQ(p.objects_size(), 1);
+  EXPECT_EQ(p.objects(0).ref().name(), "mine");
+  EXPECT_EQ(p.objects(0).action(), v1::ACTION_DELETE);
+}
+
+}  // namespace
+}  // namespace driftless::planner

@@ -1,0 +1,481 @@
+#include "services/planner/planner_service.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/health/health.h"
+#include "common/log/log.h"
+#include "common/manifest/object.h"
+#include "common/strings/str.h"
+#include "services/common/events.h"
+#include "services/common/state.h"
+#include "services/common/topology.h"
+#include "services/planner/live.h"
+
+namespace driftless::planner {
+namespace {
+
+using manifest::Json;
+
+constexpr char kApplication[] = "Application";
+constexpr char kPlanReady[] = "plan.ready";
+constexpr char kSyncFailed[] = "sync.failed";
+
+void SetNow(google::protobuf::Timestamp* t) {
+  absl::Time now = absl::Now();
+  t->set_seconds(absl::ToUnixSeconds(now));
+  t->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(
+                                                                        absl::ToUnixSeconds(now)))));
+}
+
+v1::Action ToProto(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return v1::ACTION_NONE;
+    case Action::kCreate:
+      return v1::ACTION_CREATE;
+    case Action::kUpdate:
+      return v1::ACTION_UPDATE;
+    case Action::kDelete:
+      return v1::ACTION_DELETE;
+  }
+  return v1::ACTION_UNSPECIFIED;
+}
+
+// Whether `object` is one of the objects a selective sync names (empty group / namespace in
+// the request match any).
+bool Selected(const Json& object, const v1::ObjectRef& ref) {
+  return manifest::KindOf(object) == ref.kind() && manifest::NameOf(object) == ref.name() &&
+         (ref.group().empty() || manifest::GroupOf(object) == ref.group()) &&
+         (ref.namespace_().empty() || manifest::NamespaceOf(object) == ref.namespace_());
+}
+
+std::string ResourceMessage(const PlanItem& item) {
+  if (item.requires_pruning) return "not in git any more: requires pruning";
+  switch (item.action) {
+    case Action::kCreate:
+      return "missing from the cluster";
+    case Action::kDelete:
+      return "not in git any more: pruned on sync";
+    case Action::kUpdate: {
+      std::string out = "differs from git";
+      size_t shown = 0;
+      for (const std::string& path : item.diff.changed_paths) {
+        if (path.empty()) continue;
+        strings::Append(out, shown == 0 ? ": " : ", ", path);
+        if (++shown == 5) {
+          if (item.diff.changed_paths.size() > 5) out += ", ...";
+          break;
+        }
+      }
+      return out;
+    }
+    case Action::kNone:
+      return "";
+  }
+  return "";
+}
+
+absl::Duration Backoff(const bus::Message& message) {
+  int n = static_cast<int>(std::min<uint64_t>(message.delivery_count, 6));
+  return std::min(absl::Seconds(30), absl::Milliseconds(500) * (1 << std::max(0, n - 1)));
+}
+
+}  // namespace
+
+std::string AutomatedSyncId(std::string_view application, std::string_view revision,
+                            std::string_view render_digest, std::string_view spec_digest) {
+  return "auto-" + manifest::Sha256Hex(strings::Cat(application, "/", revision, "/",
+                                                    render_digest, "/", spec_digest))
+                       .substr(0, 16);
+}
+
+PlannerService::PlannerService(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
+                               bus::EventBus* bus, std::string emitter)
+    : kube_(kube), kv_(kv), blobs_(blobs), bus_(bus), emitter_(std::move(emitter)) {}
+
+bus::Disposition PlannerService::Handle(const v1::Event& event, const bus::Message& message) {
+  if (event.type() == "app.rendered" && event.has_app_rendered()) {
+    return HandleRendered(event, message);
+  }
+  if (event.type() == "app.changed" && event.has_app_changed()) {
+    return HandleDeleted(event, message);
+  }
+  log::Info("ignoring work item", {{"event", service::Describe(event)}});
+  return bus::Disposition::Ack();
+}
+
+bus::Disposition PlannerService::Retry(const v1::Event& event, const bus::Message& message,
+                                       const absl::Status& status) {
+  if (static_cast<int>(message.delivery_count) >= service::kMaxDeliver) {
+    return Fail(event, "ClusterUnavailable",
+                strings::Cat("application ", event.application(), ": planning failed after ",
+                             message.delivery_count, " attempts: ", status.message()),
+                "", message);
+  }
+  return bus::Disposition::Nak(Backoff(message), std::string(status.message()));
+}
+
+bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view reason,
+                                      const std::string& message, std::string_view digest,
+                                      const bus::Message& delivery) {
+  const std::string& app = event.application();
+  log::Warn("planning failed", {{"application", app}, {"reason", reason}, {"error", message}});
+  absl::StatusOr<v1::AppStatus> updated =
+      service::StatusStore(kv_).Update(app, [&](v1::AppStatus& s) {
+        service::SetCondition(s, "Stalled", true, reason, message);
+        s.set_message(message);
+        if (!event.revision().empty()) s.set_last_attempted_revision(event.revision());
+        if (s.sync() == v1::SYNC_STATUS_CODE_UNSPECIFIED) s.set_sync(v1::SYNC_STATUS_CODE_UNKNOWN);
+        SetNow(s.mutable_reconciled_at());
+        return true;
+      });
+  if (!updated.ok()) return bus::Disposition::Nak(Backoff(delivery), updated.status().ToString());
+  std::string sync_id;
+  std::string initiated_by = "automated";
+  if (event.has_app_rendered() && event.app_rendered().has_sync_request()) {
+    sync_id = event.app_rendered().sync_request().sync_id();
+    initiated_by = event.app_rendered().sync_request().requested_by();
+  }
+  v1::Event failed = service::NewEvent(kSyncFailed, app, event.revision(), emitter_);
+  failed.set_id(service::EventId(kSyncFailed, app, event.revision(),
+                                 digest.empty() ? manifest::Sha256Hex(message).substr(0, 16)
+                                                : std::string(digest),
+                                 sync_id));
+  failed.set_correlation_id(event.correlation_id());
+  failed.set_severity(v1::SEVERITY_ERROR);
+  failed.set_message(message);
+  v1::SyncFinished* finished = failed.mutable_sync_finished();
+  finished->set_sync_id(sync_id);
+  finished->set_succeeded(false);
+  finished->set_error(message);
+  finished->set_initiated_by(initiated_by);
+  if (absl::Status s = service::Emit(*bus_, failed); !s.ok()) {
+    return bus::Disposition::Nak(Backoff(delivery), s.ToString());
+  }
+  return bus::Disposition::Ack();
+}
+
+bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
+                                                const bus::Message& message) {
+  const v1::AppRendered& rendered = event.app_rendered();
+  const std::string& app = event.application();
+  const v1::SyncRequested* request = rendered.has_sync_request() ? &rendered.sync_request() : nullptr;
+
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, app);
+  if (absl::IsNotFound(stored.status())) {
+    log::Info("application gone, dropping", {{"event", service::Describe(event)}});
+    return bus::Disposition::Ack();
+  }
+  if (!stored.ok()) return Retry(event, message, stored.status());
+  if (!rendered.error().empty()) return bus::Disposition::Ack();  // the renderer reported it
+  if (stored->spec_digest != rendered.spec_digest()) {
+    log::Info("spec changed since rendering, dropping (a newer render follows)",
+              {{"event", service::Describe(event)}});
+    return bus::Disposition::Ack();
+  }
+  const AppSpec spec = ParseAppSpec(stored->object);
+  if (spec.cluster != kInCluster) {
+    return Fail(event, "ClusterNotRegistered",
+                strings::Cat("application ", app, ": cluster \"", spec.cluster,
+                             "\" not registered (spec.destination.cluster)"),
+                "", message);
+  }
+
+  absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, rendered.manifests());
+  if (!manifests.ok()) {
+    if (IsTransient(manifests.status())) return Retry(event, message, manifests.status());
+    return Fail(event, "ManifestsUnavailable",
+                strings::Cat("application ", app, ": rendered manifests unavailable: ",
+                             manifests.status().message()),
+                "", message);
+  }
+  // Reachability, and discovery into the client's cache (one fetch per TTL, not per object).
+  if (absl::StatusOr<std::vector<kube::ResourceInfo>> d = kube_->Discover(); !d.ok()) {
+    if (IsTransient(d.status())) return Retry(event, message, d.status());
+    return Fail(event, "ClusterError",
+                strings::Cat("application ", app, ": ", d.status().message()), "", message);
+  }
+
+  std::vector<Json> objects;
+  if (manifests->is_array()) objects.assign(manifests->begin(), manifests->end());
+  absl::Status scope_error;
+  PrepareOptions prepare{.application = app,
+                         .destination_namespace = spec.ns,
+                         .create_namespace = spec.create_namespace,
+                         .is_namespaced = [&](std::string_view api_version,
+                                              std::string_view kind) -> std::optional<bool> {
+                           absl::StatusOr<kube::ResourceInfo> info =
+                               kube_->ResourceFor(api_version, kind);
+                           if (info.ok()) return info->namespaced;
+                           if (!absl::IsNotFound(info.status())) scope_error = info.status();
+                           return std::nullopt;
+                         }};
+  absl::StatusOr<std::vector<Json>> desired = PrepareDesired(std::move(objects), prepare);
+  if (!scope_error.ok()) return Retry(event, message, scope_error);
+  if (!desired.ok()) {
+    return Fail(event, "InvalidManifests",
+                strings::Cat("application ", app, ": ", desired.status().message()),
+                rendered.render_digest(), message);
+  }
+
+  service::StatusStore statuses(kv_);
+  absl::StatusOr<v1::AppStatus> previous = statuses.Get(app);
+  if (!previous.ok()) return Retry(event, message, previous.status());
+
+  std::set<KindRef> kinds;
+  std::set<std::string> namespaces;
+  if (!spec.ns.empty()) namespaces.insert(spec.ns);
+  for (const Json& o : *desired) {
+    kinds.insert({manifest::ApiVersionOf(o), manifest::KindOf(o)});
+    if (std::string ns = manifest::NamespaceOf(o); !ns.empty()) namespaces.insert(ns);
+  }
+  for (const v1::ResourceStatus& r : previous->resources()) {
+    kinds.insert({KubeRefOf(r.ref()).api_version, r.ref().kind()});
+    if (!r.ref().namespace_().empty()) namespaces.insert(r.ref().namespace_());
+  }
+  std::map<std::string, Json> live;
+  absl::StatusOr<std::vector<Json>> tracked = ListTracked(*kube_, app, kinds, namespaces, &live);
+  if (!tracked.ok()) {
+    if (IsTransient(tracked.status())) return Retry(event, message, tracked.status());
+    return Fail(event, "ClusterError",
+                strings::Cat("application ", app, ": ", tracked.status().message()), "", message);
+  }
+
+  PlanOptions options{.application = app,
+                      .prune = (spec.automated && spec.auto_prune) || (request && request->prune())};
+  options.diff.ignore = spec.ignore;
+  absl::StatusOr<Plan> full = BuildPlan(*desired, live, *tracked, options);
+  if (!full.ok()) {
+    return Fail(event, "PlanFailed",
+                strings::Cat("application ", app, ": ", full.status().message()),
+                rendered.render_digest(), message);
+  }
+
+  // Status: what the planner owns.
+  absl::StatusOr<v1::AppStatus> updated = statuses.Update(app, [&](v1::AppStatus& s) {
+    std::map<std::string, std::pair<v1::HealthStatusCode, std::string>> previous_health;
+    for (const v1::ResourceStatus& r : s.resources()) {
+      previous_health[KeyOf(r.ref())] = {r.health(), r.message()};
+    }
+    s.clear_resources();
+    health::HealthCode worst = health::HealthCode::kHealthy;
+    for (const PlanItem& item : full->items) {
+      v1::ResourceStatus* r = s.add_resources();
+      *r->mutable_ref() = ProtoRefOf(item.object);
+      bool synced = item.action == Action::kNone && !item.requires_pruning;
+      r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+      r->set_message(ResourceMessage(item));
+      if (full->in_sync) {
+        auto it = live.find(item.key);
+        health::Health h = it == live.end() ? health::Health{health::HealthCode::kMissing, ""}
+                                            : health::AssessHealthOrHealthy(it->second);
+        worst = health::Worst(worst, h.code);
+        r->set_health(ToProto(h.code));
+        if (!h.message.empty()) r->set_message(h.message);
+      } else if (item.action == Action::kCreate) {
+        r->set_health(v1::HEALTH_STATUS_CODE_MISSING);
+      } else if (auto it = previous_health.find(item.key); it != previous_health.end()) {
+        r->set_health(it->second.first);
+      } else {
+        r->set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
+      }
+    }
+    s.set_sync(full->in_sync ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+    if (full->in_sync) s.set_health(ToProto(worst));
+    s.set_spec_digest(stored->spec_digest);
+    s.set_observed_generation(stored->generation);
+    s.set_last_attempted_revision(event.revision());
+    SetNow(s.mutable_reconciled_at());
+    if (const v1::Condition* c = service::FindCondition(s, "Stalled"); c && c->status()) {
+      service::SetCondition(s, "Stalled", false, "Planned", "");
+      s.clear_message();
+    }
+    return true;
+  });
+  if (!updated.ok()) return Retry(event, message, updated.status());
+
+  const bool automated = spec.automated && !spec.suspend;
+  if (!(request || (automated && !full->in_sync))) {
+    log::Info("planned", {{"application", app},
+                          {"revision", event.revision()},
+                          {"inSync", full->in_sync},
+                          {"sync", "not started (manual or suspended)"}});
+    return bus::Disposition::Ack();
+  }
+
+  // The plan to run: selective sync and ApplyOutOfSyncOnly narrow the full plan.
+  const Plan* plan = &*full;
+  absl::StatusOr<Plan> narrowed;
+  if ((request && request->resources_size() > 0) || spec.apply_out_of_sync_only) {
+    PlanOptions narrow = options;
+    narrow.apply_out_of_sync_only = spec.apply_out_of_sync_only;
+    if (request) {
+      for (const v1::ObjectRef& ref : request->resources()) {
+        size_t before = narrow.only.size();
+        for (const Json& o : *desired) {
+          if (Selected(o, ref)) narrow.only.push_back(manifest::ObjectKey(o));
+        }
+        for (const Json& o : *tracked) {
+          if (Selected(o, ref)) narrow.only.push_back(manifest::ObjectKey(o));
+        }
+        if (narrow.only.size() == before) {
+          return Fail(event, "UnknownResource",
+                      strings::Cat("application ", app, ": sync of ", ref.kind(), " ",
+                                   ref.namespace_().empty() ? "" : ref.namespace_() + "/",
+                                   ref.name(), " requested, but the application has no such object"),
+                      rendered.render_digest(), message);
+        }
+      }
+    }
+    narrowed = BuildPlan(*desired, live, *tracked, narrow);
+    if (!narrowed.ok()) {
+      return Fail(event, "PlanFailed",
+                  strings::Cat("application ", app, ": ", narrowed.status().message()),
+                  rendered.render_digest(), message);
+    }
+    plan = &*narrowed;
+  }
+
+  const std::string sync_id =
+      request && !request->sync_id().empty()
+          ? request->sync_id()
+          : AutomatedSyncId(app, event.revision(), rendered.render_digest(), rendered.spec_digest());
+  v1::Event out = service::NewEvent(kPlanReady, app, event.revision(), emitter_);
+  out.set_id(service::EventId(kPlanReady, app, event.revision(), rendered.render_digest(), sync_id));
+  out.set_correlation_id(event.correlation_id());
+  v1::PlanReady* ready = out.mutable_plan_ready();
+  ready->set_sync_id(sync_id);
+  ready->set_spec_digest(rendered.spec_digest());
+  ready->set_render_digest(rendered.render_digest());
+  ready->set_prune(options.prune);
+  ready->set_dry_run(request && request->dry_run());
+  ready->set_initiated_by(!request ? std::string("automated")
+                          : request->requested_by().empty() ? std::string("user")
+                                                            : request->requested_by());
+  Json apply = Json::array();
+  for (const PlanItem& item : plan->items) {
+    if (item.requires_pruning) continue;  // not pruned: nothing to do with it
+    v1::PlannedObject* o = ready->add_objects();
+    *o->mutable_ref() = ProtoRefOf(item.object);
+    o->set_action(ToProto(item.action));
+    o->set_wave(item.order.wave);
+    o->set_phase(std::string(PhaseName(item.order.phase)));
+    if (item.action != Action::kDelete) apply.push_back(item.object);
+  }
+  absl::StatusOr<v1::ManifestPayload> payload = service::EncodeManifests(*blobs_, apply);
+  if (!payload.ok()) return Retry(event, message, payload.status());
+  *ready->mutable_manifests() = *std::move(payload);
+  out.set_message(strings::Cat("sync of ", app, " planned: ", plan->creates, " to create, ",
+                               plan->updates, " to update, ", plan->deletes, " to prune, ",
+                               plan->unchanged, " unchanged"));
+  if (absl::Status s = service::Emit(*bus_, out, service::kStageApply); !s.ok()) {
+    return Retry(event, message, s);
+  }
+  log::Info("plan ready", {{"application", app},
+                           {"revision", event.revision()},
+                           {"syncId", sync_id},
+                           {"creates", plan->creates},
+                           {"updates", plan->updates},
+                           {"deletes", plan->deletes}});
+  return bus::Disposition::Ack();
+}
+
+bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
+                                               const bus::Message& message) {
+  const v1::AppChanged& changed = event.app_changed();
+  const std::string& app = event.application();
+  if (changed.reason() != v1::AppChanged::REASON_DELETED) return bus::Disposition::Ack();
+  absl::StatusOr<Json> doc = manifest::ParseJson(changed.object_json(), "app.changed");
+  if (changed.object_json().empty() || !doc.ok() || !doc->is_object()) {
+    log::Error("cannot prune a deleted application: the event carries no document",
+               {{"application", app}, {"event", event.id()}});
+    return bus::Disposition::Ack();
+  }
+  absl::StatusOr<service::StoredResource> again =
+      service::ResourceStore(kv_).Get(kApplication, app);
+  if (again.ok()) {
+    log::Info("application re-created since its deletion, not pruning", {{"application", app}});
+    return bus::Disposition::Ack();
+  }
+  if (!absl::IsNotFound(again.status())) return Retry(event, message, again.status());
+  const AppSpec spec = ParseAppSpec(*doc);
+  if (spec.cluster != kInCluster) {
+    log::Error("cannot prune a deleted application: cluster not registered",
+               {{"application", app}, {"cluster", spec.cluster}});
+    return bus::Disposition::Ack();
+  }
+  absl::StatusOr<std::vector<kube::ResourceInfo>> resources = kube_->Discover();
+  if (!resources.ok()) {
+    if (IsTransient(resources.status()) &&
+        static_cast<int>(message.delivery_count) < service::kMaxDeliver) {
+      return bus::Disposition::Nak(Backoff(message), resources.status().ToString());
+    }
+    log::Error("cannot prune a deleted application", {{"application", app},
+                                                      {"error", resources.status()}});
+    return bus::Disposition::Ack();
+  }
+  // Every listable kind (the status with the inventory is deleted along with the app).
+  std::set<KindRef> kinds;
+  std::set<std::string> seen;
+  for (const kube::ResourceInfo& r : *resources) {
+    if (r.kind == "Event" || r.kind.ends_with("Review")) continue;
+    if (!r.verbs.empty() && std::find(r.verbs.begin(), r.verbs.end(), "list") == r.verbs.end()) {
+      continue;
+    }
+    if (!seen.insert(r.group + "/" + r.kind).second) continue;  // one version per kind
+    kinds.insert({r.ApiVersion(), r.kind});
+  }
+  absl::StatusOr<std::vector<Json>> tracked = ListTracked(*kube_, app, kinds, {}, nullptr);
+  if (!tracked.ok()) {
+    if (IsTransient(tracked.status()) &&
+        static_cast<int>(message.delivery_count) < service::kMaxDeliver) {
+      return bus::Disposition::Nak(Backoff(message), tracked.status().ToString());
+    }
+    log::Error("cannot prune a deleted application", {{"application", app},
+                                                      {"error", tracked.status()}});
+    return bus::Disposition::Ack();
+  }
+  absl::StatusOr<Plan> plan = BuildPlan({}, {}, *tracked, {.application = app, .prune = true});
+  if (!plan.ok()) {
+    log::Error("cannot plan the pruning of a deleted application",
+               {{"application", app}, {"error", plan.status()}});
+    return bus::Disposition::Ack();
+  }
+  if (plan->deletes == 0) {
+    log::Info("deleted application has nothing to prune", {{"application", app}});
+    return bus::Disposition::Ack();
+  }
+  const std::string sync_id = "delete-" + manifest::Sha256Hex(event.id()).substr(0, 16);
+  v1::Event out = service::NewEvent(kPlanReady, app, "", emitter_);
+  out.set_id(service::EventId(kPlanReady, app, "", "", sync_id));
+  out.set_correlation_id(event.correlation_id());
+  out.set_message(strings::Cat("application ", app, " deleted: pruning ", plan->deletes,
+                               " objects"));
+  v1::PlanReady* ready = out.mutable_plan_ready();
+  ready->set_sync_id(sync_id);
+  ready->set_spec_digest(changed.spec_digest());
+  ready->set_prune(true);
+  ready->set_initiated_by("user:cli");
+  for (const PlanItem& item : plan->items) {
+    if (item.action != Action::kDelete) continue;
+    v1::PlannedObject* o = ready->add_objects();
+    *o->mutable_ref() = ProtoRefOf(item.object);
+    o->set_action(v1::ACTION_DELETE);
+    o->set_wave(item.order.wave);
+    o->set_phase(std::string(PhaseName(item.order.phase)));
+  }
+  absl::StatusOr<v1::ManifestPayload> payload = service::EncodeManifests(*blobs_, Json::array());
+  if (!payload.ok()) return bus::Disposition::Nak(Backoff(message), payload.status().ToString());
+  *ready->mutable_manifests() = *std::move(payload);
+  if (absl::Status s = service::Emit(*bus_, out, service::kStageApply); !s.ok()) {
+    return bus::Disposition::Nak(Backoff(message), s.ToString());
+  }
+  log::Info("prune of deleted application planned",
+            {{"application", app}, {"syncId", sync_id}, {"deletes", plan->deletes}});
+  return bus::Disposition::Ack();
+}
+
+}  // namespace driftless::planner

@@ -1,0 +1,69 @@
+// The planner's shell (docs/design/planner.md, contract §3): for each work item on stage
+// `plan` it reads the application, the live objects of its destination and plans a sync.
+//
+//   PlannerService planner(kube.get(), &rt.kv(), &rt.blobs(), &rt.bus(), rt.emitter());
+//   auto sub = rt.ConsumeStage(service::kStagePlan, [&](const v1::Event& e, const bus::Message& m) {
+//     return planner.Handle(e, m);
+//   });
+//
+// Work items:
+//  - "app.rendered": DecodeManifests, PrepareDesired (scope from the cluster's discovery,
+//    cached by the client), one List per (kind, namespace) for the live and tracked objects
+//    (kinds of the rendered objects plus the kinds of status.resources, for pruning),
+//    BuildPlan. Writes the status fields the planner owns (sync, resources, spec_digest,
+//    observed_generation, last_attempted_revision, reconciled_at, Stalled, health when in
+//    sync) and emits "plan.ready" on stage apply when the application is out of sync and
+//    automated (not suspended), or when a user requested the sync (always, even in sync).
+//  - "app.changed" DELETED (cascade): prunes every tracked object of the deleted
+//    application (destination from AppChanged.object_json) through a prune-all plan.
+// Dispositions: Ack when handled (including errors reported through status and
+// "sync.failed"), Nak with backoff when the cluster or NATS is unreachable.
+//
+// Thread-safe if the KubeClient, KV store, blob store and bus are (they are).
+#pragma once
+
+#include <string>
+
+#include "common/bus/blob_store.h"
+#include "common/bus/event_bus.h"
+#include "common/bus/kv_store.h"
+#include "common/kube/kube_client.h"
+#include "driftless/v1/events.pb.h"
+#include "services/planner/app_spec.h"
+#include "services/planner/plan.h"
+
+namespace driftless::planner {
+
+namespace v1 = ::driftless::v1;
+
+// "auto-" + the first 16 hex digits of sha256(app/revision/render_digest/spec_digest).
+std::string AutomatedSyncId(std::string_view application, std::string_view revision,
+                            std::string_view render_digest, std::string_view spec_digest);
+
+class PlannerService {
+ public:
+  // Nothing is owned; everything must outlive the service.
+  PlannerService(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
+                 bus::EventBus* bus, std::string emitter);
+
+  bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
+
+ private:
+  bus::Disposition HandleRendered(const v1::Event& event, const bus::Message& message);
+  bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
+  // Reports a planning error: Stalled condition + message on the status, "sync.failed"
+  // broadcast. Returns Ack (or Nak when even that cannot be written).
+  bus::Disposition Fail(const v1::Event& event, std::string_view reason,
+                        const std::string& message, std::string_view digest,
+                        const bus::Message& delivery);
+  bus::Disposition Retry(const v1::Event& event, const bus::Message& message,
+                         const absl::Status& status);
+
+  kube::KubeClient* kube_;
+  bus::KvStore* kv_;
+  bus::BlobStore* blobs_;
+  bus::EventBus* bus_;
+  std::string emitter_;
+};
+
+}  // namespace driftless::planner
