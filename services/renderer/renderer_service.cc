@@ -98,10 +98,15 @@ absl::StatusOr<Json> RendererService::Render(const service::StoredResource& reso
   const std::string safe_url = git::RedactUrl(url);
   const std::string path = NormalizePath(source->value("path", ""));
 
-  if (absl::Status f = git_->Fetch(url, {}).status(); !f.ok()) {
-    return Annotate(f, strings::Cat("application ", app, ": fetch"));
-  }
+  // A commit already in the mirror (a sync of an unchanged revision, a redelivery) needs no
+  // fetch; anything else fetches first.
   absl::StatusOr<std::string> full = git_->ExpandCommit(url, commit);
+  if (!full.ok()) {
+    if (absl::Status f = git_->Fetch(url, {}).status(); !f.ok()) {
+      return Annotate(f, strings::Cat("application ", app, ": fetch"));
+    }
+    full = git_->ExpandCommit(url, commit);
+  }
   if (!full.ok()) {
     return absl::Status(full.status().code(),
                         strings::Cat("application ", app, ": revision ", commit, ": ",
