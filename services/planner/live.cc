@@ -78,7 +78,10 @@ absl::StatusOr<std::vector<Json>> ListTracked(kube::KubeClient& kube,
     for (Json& item : result.items) {
       bool mine = manifest::AnnotationOf(item, kTrackingAnnotation) == application;
       if (mine) tracked.push_back(item);
-      if (all) (*all)[manifest::ObjectKey(item)] = std::move(item);
+      if (all) {
+        std::string key = manifest::ObjectKey(item);  // before the move (operator= by value)
+        (*all)[key] = std::move(item);
+      }
     }
   };
   for (const KindRef& k : kinds) {

@@ -9,6 +9,7 @@
 namespace driftless::planner {
 namespace {
 
+using manifest::Json;
 using testing::PipelineTest;
 using testing::Recorder;
 using ::testing::HasSubstr;
@@ -156,7 +157,8 @@ TEST_F(PlannerIntegrationTest, CascadeDeletePlansThePruneOfTrackedObjects) {
   deleted.mutable_app_changed()->set_object_json(app.object.dump());
   ASSERT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kAck);
   ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
-  const v1::PlanReady& p = apply_stage_.Events("plan.ready")[0].plan_ready();
+  const v1::Event plan = apply_stage_.Events("plan.ready")[0];
+  const v1::PlanReady& p = plan.plan_ready();
   EXPECT_TRUE(p.prune());
   EXPECT_EQ(p.initiated_by(), "user:cli");
   EXPECT_THAT(p.sync_id(), ::testing::StartsWith("delete-"));
