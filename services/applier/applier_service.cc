@@ -142,11 +142,14 @@ class Sync {
         Fail(e, std::string(s.message()));
       }
     }
+    applied_at_ = absl::Now();
     if (!plan_.dry_run()) DL_RETURN_IF_ERROR(WaitHealthy(0, entries_.size()));
     return absl::OkStatus();
   }
 
   bool failed() const { return failed_; }
+  // When the applies and prunes were done (before the final health wait).
+  absl::Time applied_at() const { return applied_at_; }
   const std::string& error() const { return error_; }
   const std::vector<Entry>& entries() const { return entries_; }
 
@@ -219,7 +222,8 @@ class Sync {
     const absl::Time deadline = health_deadline_.value_or(absl::Now() + options_.health_timeout);
     if (!health_deadline_) health_deadline_ = deadline;
     bool first = true;
-    absl::Duration interval = absl::Milliseconds(20);
+    const absl::Time started = absl::Now();
+    absl::Duration interval = absl::Milliseconds(10);
     while (true) {
       bool pending = false;
       for (size_t k = from; k < to; ++k) {
@@ -248,7 +252,11 @@ class Sync {
       if (!pending || absl::Now() >= deadline) return absl::OkStatus();
       DL_RETURN_IF_ERROR(RenewIfDue());
       absl::SleepFor(std::min(interval, deadline - absl::Now()));
-      interval = std::min(interval * 2, absl::Milliseconds(250));
+      // Short intervals first (simulated and small rollouts finish in well under a second),
+      // then back off for the long ones.
+      interval = std::min(interval * 2, absl::Now() - started < absl::Seconds(2)
+                                            ? absl::Milliseconds(40)
+                                            : absl::Milliseconds(250));
     }
   }
 
@@ -263,6 +271,7 @@ class Sync {
   std::string error_;
   absl::Time last_renew_ = absl::Now();
   std::optional<absl::Time> health_deadline_;
+  absl::Time applied_at_ = absl::Now();
 };
 
 v1::Event ResultEvent(std::string_view type, const v1::Event& plan_event, std::string_view emitter) {
@@ -474,6 +483,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
              {"syncId", plan.sync_id()},
              {"health", health::Name(app_health)},
              {"durationMs", absl::ToInt64Milliseconds(took)},
+             {"applyMs", absl::ToInt64Milliseconds(sync.applied_at() - started)},
              {"error", error}});
   return bus::Disposition::Ack();
 }

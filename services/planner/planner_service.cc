@@ -297,8 +297,11 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   });
   if (!updated.ok()) return Retry(event, message, updated.status());
 
+  // Automated syncs run when there is something to do (objects that only require pruning
+  // with prune off keep the app OutOfSync but give the applier nothing to do).
   const bool automated = spec.automated && !spec.suspend;
-  if (!(request || (automated && !full->in_sync))) {
+  const bool actionable = full->creates + full->updates + full->deletes > 0;
+  if (!(request || (automated && actionable))) {
     log::Info("planned", {{"application", app},
                           {"revision", event.revision()},
                           {"inSync", full->in_sync},
