@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include <unistd.h>
+
 #include "common/git/url.h"
 #include "common/http/metrics.h"
 #include "common/log/log.h"
@@ -73,7 +75,13 @@ std::string ConditionReason(const absl::Status& s) {
 
 RendererService::RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::BlobStore* blobs,
                                  git::GitClient* git, RendererOptions options)
-    : bus_(bus), kv_(kv), blobs_(blobs), git_(git), options_(std::move(options)) {}
+    : bus_(bus), kv_(kv), blobs_(blobs), git_(git), options_(std::move(options)) {
+  if (options_.work_dir.empty()) {
+    options_.work_dir =
+        (fs::temp_directory_path() / ("driftless-renderer-work-" + std::to_string(getpid())))
+            .string();
+  }
+}
 
 absl::StatusOr<Json> RendererService::Render(const service::StoredResource& resource,
                                              const std::string& commit) {

@@ -412,6 +412,12 @@ absl::Status PollerService::Publish(
   const service::StoredResource& r = target.resource;
   std::shared_ptr<std::mutex> app_lock = AppLock(r.name);
   std::lock_guard<std::mutex> lock(*app_lock);
+  if (request == nullptr) {
+    // Deleted while its repository was polled: do not resurrect its record (Untrack removes
+    // it under the same lock after erasing it from apps_).
+    std::lock_guard<std::mutex> guard(mu_);
+    if (started_ && !apps_.contains(r.name)) return absl::OkStatus();
+  }
   service::SourceStore sources(kv_);
   DL_ASSIGN_OR_RETURN(std::optional<service::SourceRecord> record, sources.Get(r.name));
   const bool changed =
