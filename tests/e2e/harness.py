@@ -165,7 +165,7 @@ def configmap(name, namespace=None, data=None):
 
 
 def application(name, repo_url, path, namespace, branch="main", automated=True, prune=True,
-                interval="3m"):
+                interval="3m", recurse=False):
     doc = f"""apiVersion: driftless.dev/v1alpha1
 kind: Application
 metadata:
@@ -176,6 +176,7 @@ spec:
     repoURL: {repo_url}
     ref: {{branch: {branch}}}
     path: {path}
+    directory: {{recurse: {'true' if recurse else 'false'}}}
   destination: {{cluster: in-cluster, namespace: {namespace}}}
   interval: {interval}
   syncPolicy:
@@ -342,8 +343,8 @@ class Platform:
                 args += ["--webhook-url", url]
         if service == "api":
             args += ["--grpc-port", "0"]
-        log = open(state / "log.txt", "w")
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        with open(state / "log.txt", "w") as log:
+            p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.extra.append(p)
         wait_for(f"replica {replica_id} of {service} to be ready",
                  lambda: ready.exists() or p.poll() is not None, timeout=60)

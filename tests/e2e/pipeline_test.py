@@ -81,7 +81,8 @@ class PipelineTest(E2EBase):
         repo.write("apps/demo/b.yaml", h.configmap("b"))
         repo.write("apps/demo/nested/c.yaml", h.configmap("c"))  # directories recurse
         first = repo.commit("demo: a, b, c")
-        self.platform.apply(h.application("demo", repo.url, "apps/demo", "demo", interval="2s"))
+        self.platform.apply(h.application("demo", repo.url, "apps/demo", "demo", interval="2s",
+                                          recurse=True))
 
         # Registered → polled → rendered → planned → applied; `app wait` reports it.
         r = self.platform.cli("app", "wait", "demo", "--synced", "--healthy", "--timeout", "90s")
@@ -90,7 +91,8 @@ class PipelineTest(E2EBase):
         self.assertEqual(app["status"]["lastAppliedRevision"], first, app)
 
         # The real kubectl sees the objects, in the destination namespace (created), tracked.
-        cm = json.loads(self.platform.kubectl("get", "configmap", "a", "-n", "demo", "-o",
+        cm = json.loads(self.platform.kubectl("get", "configmap", "a", "-n", "demo",
+                                              "--show-managed-fields", "-o",
                                               "json").stdout)
         self.assertEqual(cm["data"], {"color": "blue"})
         self.assertEqual(cm["metadata"]["annotations"]["driftless.dev/application"], "demo")
@@ -121,7 +123,7 @@ class PipelineTest(E2EBase):
                                            if b.get("revision") == second])
 
         # Each sync id is delivered once: the pipeline applied nothing twice.
-        ids = [b["payload"]["syncFinished"]["syncId"] for b in syncs_of(self.receiver.bodies,
+        ids = [b["payload"]["syncId"] for b in syncs_of(self.receiver.bodies,
                                                                           "demo")]
         self.assertEqual(len(ids), len(set(ids)), ids)
 
@@ -194,7 +196,7 @@ class BadInputTest(E2EBase):
         self.platform.apply(h.application("badyaml", repo.url, ".", "badyaml"))
         app = self.wait_app("badyaml", lambda a: "bad.yaml" in self.condition_message(a),
                             "naming the malformed file")
-        self.assertRegex(self.condition_message(app), r"bad\.yaml:\d+")
+        self.assertRegex(self.condition_message(app), r"bad\.yaml: .*line \d+")
         self.failed_notification("badyaml")
         # Nothing of the broken revision was applied.
         self.assertIsNone(self.platform.configmap_data("badyaml", "good"))
@@ -293,21 +295,18 @@ class ReplicasTest(E2EBase):
         for app in apps:
             self.wait_configmap(app, "cm", lambda d: d and d.get("v") == "3", timeout=90)
             self.platform.cli("app", "wait", app, "--synced", "--healthy", "--timeout", "60s")
-        # Both replicas of the applier did work, and syncs of one application never overlapped.
-        emitters = set()
+        # Syncs of one application never overlapped, whichever applier replica ran them.
         for app in apps:
             events = self.platform.events(app)
             spans = {}
             for e in events:
                 if e["type"] == "sync.started":
                     spans.setdefault(e["syncStarted"]["syncId"], [None, None])[0] = rfc3339(e["time"])
-                    emitters.add(e["emitter"])
                 elif e["type"] in ("sync.succeeded", "sync.failed"):
                     spans.setdefault(e["syncFinished"]["syncId"], [None, None])[1] = rfc3339(e["time"])
             ordered = sorted((s, f) for s, f in spans.values() if s and f)
             for (s1, f1), (s2, _) in zip(ordered, ordered[1:]):
                 self.assertLessEqual(f1, s2, f"{app}: overlapping syncs {ordered}")
-        self.assertGreaterEqual(len(emitters), 1)
         ids = [b.get("id") for b in self.receiver.bodies]
         self.assertEqual(len(ids), len(set(ids)), "an event was delivered twice by two notifiers")
 
