@@ -1,6 +1,8 @@
 #include "services/common/state.h"
 
 #include <chrono>
+#include <cstdio>
+#include <random>
 
 #include "common/strings/str.h"
 #include "absl/time/clock.h"
@@ -14,16 +16,44 @@ namespace {
 
 constexpr int kCasAttempts = 20;
 
+// Without the fields the store owns (generation, uid): what a caller's document is compared by.
 manifest::Json WithoutGeneration(manifest::Json object) {
   if (object.contains("metadata") && object["metadata"].is_object()) {
     object["metadata"].erase("generation");
+    object["metadata"].erase("uid");
   }
   return object;
 }
 
-std::string SpecDigestOf(const manifest::Json& object) {
+std::string UidOf(const manifest::Json& object) {
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return "";
+  auto u = m->find("uid");
+  return u != m->end() && u->is_string() ? u->get<std::string>() : "";
+}
+
+// A random RFC 4122 version 4 UUID: one per incarnation of a resource, like Kubernetes'
+// metadata.uid, so a deleted and re-created resource is never mistaken for the old one.
+std::string NewUid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+// The digest of (uid, spec): stable across metadata-only updates, new for a new incarnation.
+// Every event id and automated sync id includes it, so the pipeline never dedupes work of a
+// re-created resource against its predecessor's.
+std::string SpecDigestOf(std::string_view uid, const manifest::Json& object) {
   auto it = object.find("spec");
-  return manifest::Digest(it == object.end() ? manifest::Json(nullptr) : *it);
+  return manifest::Digest(manifest::Json{
+      {"uid", uid}, {"spec", it == object.end() ? manifest::Json(nullptr) : *it}});
 }
 
 }  // namespace
@@ -82,11 +112,11 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
     return absl::InvalidArgumentError("resource without kind or metadata.name");
   }
   const std::string key = ResourceKey(kind, name);
-  manifest::Json desired = WithoutGeneration(object);
-  const std::string spec_digest = SpecDigestOf(desired);
+  const manifest::Json desired = WithoutGeneration(object);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     absl::StatusOr<bus::KvEntry> entry = kv_->Get(kResourcesBucket, key);
     int64_t generation = 1;
+    std::string uid;
     PutResult result = PutResult::kCreated;
     if (entry.ok()) {
       DL_ASSIGN_OR_RETURN(StoredResource old, Decode(key, entry->value, entry->revision));
@@ -94,13 +124,19 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
       if (manifest::CanonicalJson(old_object) == manifest::CanonicalJson(desired)) {
         return PutResult::kUnchanged;
       }
-      generation = old.generation + (old.spec_digest == spec_digest ? 0 : 1);
+      uid = UidOf(old.object);
+      if (uid.empty()) uid = NewUid();  // stored before uids existed
+      generation = old.generation + (old.spec_digest == SpecDigestOf(uid, desired) ? 0 : 1);
       result = PutResult::kConfigured;
     } else if (!absl::IsNotFound(entry.status())) {
       return entry.status();
+    } else {
+      uid = NewUid();
     }
+    const std::string spec_digest = SpecDigestOf(uid, desired);
     manifest::Json stored = desired;
     stored["metadata"]["generation"] = generation;
+    stored["metadata"]["uid"] = uid;
     manifest::Json record = {{"object", stored},
                              {"generation", generation},
                              {"specDigest", spec_digest},

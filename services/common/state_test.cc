@@ -57,6 +57,33 @@ TEST_F(StateTest, PutCreatesThenUnchangedThenConfiguredWithGenerationBump) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// Regression: an application deleted and re-created with the same spec got the same spec
+// digest, so every event id and automated sync id matched its predecessor's and the pipeline
+// dropped the new incarnation's work as duplicates.
+TEST_F(StateTest, EachIncarnationHasItsOwnUidAndSpecDigest) {
+  ResourceStore store(&kv_);
+  ASSERT_OK(store.Put(App("a")).status());
+  ASSERT_OK_AND_ASSIGN(auto first, store.Get("Application", "guestbook"));
+  const std::string uid = first.object["metadata"].value("uid", "");
+  EXPECT_EQ(uid.size(), 36u) << uid;
+  // Re-applying what `get -o yaml` printed (uid and generation included) changes nothing.
+  ASSERT_OK_AND_ASSIGN(auto again, store.Put(first.object));
+  EXPECT_EQ(again, ResourceStore::PutResult::kUnchanged);
+  manifest::Json labelled = App("a");
+  labelled["metadata"]["labels"] = {{"team", "web"}};
+  ASSERT_OK(store.Put(labelled).status());
+  ASSERT_OK_AND_ASSIGN(auto updated, store.Get("Application", "guestbook"));
+  EXPECT_EQ(updated.object["metadata"]["uid"], uid);
+  EXPECT_EQ(updated.spec_digest, first.spec_digest);
+
+  ASSERT_OK(store.Delete("Application", "guestbook"));
+  ASSERT_OK(store.Put(App("a")).status());
+  ASSERT_OK_AND_ASSIGN(auto reborn, store.Get("Application", "guestbook"));
+  EXPECT_NE(reborn.object["metadata"]["uid"], uid);
+  EXPECT_NE(reborn.spec_digest, first.spec_digest);
+  EXPECT_EQ(reborn.generation, 1);
+}
+
 TEST_F(StateTest, StatusUpdateIsReadModifyWrite) {
   StatusStore statuses(&kv_);
   ASSERT_OK_AND_ASSIGN(auto initial, statuses.Get("guestbook"));

@@ -399,6 +399,11 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
   }
   absl::StatusOr<service::StoredResource> again =
       service::ResourceStore(kv_).Get(kApplication, app);
+  if (again.ok() && again->spec_digest == changed.spec_digest()) {
+    // The api queues this before it deletes the resource: the deletion is not visible yet.
+    // (Spec digests include the resource's uid, so this is the same incarnation.)
+    return bus::Disposition::Nak(absl::Milliseconds(200), "deletion not visible yet");
+  }
   if (again.ok()) {
     log::Info("application re-created since its deletion, not pruning", {{"application", app}});
     return bus::Disposition::Ack();

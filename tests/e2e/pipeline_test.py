@@ -149,6 +149,23 @@ class PipelineTest(E2EBase):
                       "applied at the second commit")
 
 
+    def test_cascade_delete_then_recreate_syncs_again(self):
+        repo = self.new_repo("repo-recreate")
+        repo.write("r.yaml", h.configmap("r", data={"v": "1"}))
+        repo.commit("r")
+        doc = h.application("recreate", repo.url, ".", "recreate")
+        self.platform.apply(doc)
+        self.platform.cli("app", "wait", "recreate", "--synced", "--healthy", "--timeout", "60s")
+        self.assertEqual(self.platform.configmap_data("recreate", "r"), {"v": "1"})
+        self.platform.cli("app", "delete", "recreate", "--cascade")
+        self.wait_configmap("recreate", "r", lambda d: d is None)
+        # The same document again, within seconds: a new incarnation, synced from scratch
+        # (not mistaken for the deleted one by any duplicate window).
+        self.platform.apply(doc)
+        self.platform.cli("app", "wait", "recreate", "--synced", "--healthy", "--timeout", "60s")
+        self.wait_configmap("recreate", "r", lambda d: d == {"v": "1"})
+
+
 class BadInputTest(E2EBase):
     def failed_notification(self, app):
         return self.receiver.wait(f"sync.failed for {app}",
