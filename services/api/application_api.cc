@@ -37,6 +37,7 @@ const char* ActionName(service::ResourceStore::PutResult result) {
 manifest::Json WithoutStoreFields(manifest::Json object) {
   if (object.is_object() && object.contains("metadata") && object["metadata"].is_object()) {
     object["metadata"].erase("generation");
+    object["metadata"].erase("uid");
   }
   return object;
 }
