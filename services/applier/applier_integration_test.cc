@@ -28,7 +28,9 @@ class ApplierIntegrationTest : public PipelineTest {
         kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(), "planner/test");
     applier_ = std::make_unique<ApplierService>(
         kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(),
-        ApplierOptions{.emitter = "applier/test", .health_timeout = absl::Seconds(20)});
+        ApplierOptions{.emitter = "applier/test",
+                       .health_timeout = absl::Seconds(20),
+                       .lease_wait = absl::Seconds(2)});
   }
 
   // Runs the planner on a render and returns the plan it broadcast.
@@ -148,10 +150,27 @@ TEST_F(ApplierIntegrationTest, LeaseHeldByAnotherHolderNaks) {
                 .status());
   bus::Disposition d = applier_->Handle(plan, Delivery(plan));
   EXPECT_EQ(d.kind(), bus::Disposition::Kind::kNak);
-  EXPECT_GT(d.delay(), absl::ZeroDuration());
+  // Back when the holder's lease would run out, capped at the ttl.
+  EXPECT_GE(d.delay(), absl::Seconds(2));
+  EXPECT_LE(d.delay(), absl::Seconds(15));
   EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "c").status()));
   EXPECT_TRUE(absl::IsNotFound(
       service::HistoryStore(&runtime_->kv()).Get("held", plan.plan_ready().sync_id()).status()));
+}
+
+// Regression: the lease of an applier killed mid-sync outlived every redelivery of its plan
+// (60 s ttl against 2 s Nak delays), so the plan was dead-lettered and the app never synced.
+// The restarted applier now waits the crashed holder's lease out.
+TEST_F(ApplierIntegrationTest, LeaseOfACrashedHolderIsWaitedOut) {
+  service::StoredResource app = PutApp("orphan", "default", "{automated: {}}");
+  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("c", "1")}));
+  bus::Lease lease(&runtime_->kv());
+  ASSERT_OK(lease.TryAcquire(service::kLeasesBucket, "sync.orphan", "applier/crashed",
+                             absl::Milliseconds(800))
+                .status());
+  bus::Disposition d = applier_->Handle(plan, Delivery(plan));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
+  EXPECT_OK(Get("ConfigMap", "default", "c").status());
 }
 
 TEST_F(ApplierIntegrationTest, InvalidObjectFailsTheSyncNamingIt) {

@@ -1,5 +1,7 @@
 #include "services/applier/applier_service.h"
 
+#include <algorithm>
+
 #include <map>
 #include <optional>
 #include <utility>
@@ -334,8 +336,25 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   const std::string lease_key = strings::Cat("sync.", app);
   absl::StatusOr<bus::LeaseGrant> grant =
       lease.TryAcquire(service::kLeasesBucket, lease_key, options_.emitter, options_.lease_ttl);
+  // Held elsewhere: wait a little here (the runtime tells the server the item is in progress,
+  // so waiting costs no delivery): a crashed holder's lease runs out within the ttl, and most
+  // syncs are short.
+  const absl::Time wait_until = absl::Now() + options_.lease_wait;
+  while (absl::IsAborted(grant.status()) && absl::Now() < wait_until) {
+    absl::SleepFor(absl::Milliseconds(100));
+    grant = lease.TryAcquire(service::kLeasesBucket, lease_key, options_.emitter,
+                             options_.lease_ttl);
+  }
   if (absl::IsAborted(grant.status())) {
-    return bus::Disposition::Nak(options_.lease_busy_delay,
+    // Come back when the holder's lease would have run out (it renews it while it works).
+    absl::Duration delay = options_.lease_busy_delay;
+    if (absl::StatusOr<bus::LeaseGrant> holder =
+            lease.Holder(service::kLeasesBucket, lease_key);
+        holder.ok()) {
+      delay = std::clamp(holder->expires - absl::Now() + absl::Milliseconds(100),
+                         options_.lease_busy_delay, options_.lease_ttl);
+    }
+    return bus::Disposition::Nak(delay,
                                  strings::Cat("a sync of ", app, " is running elsewhere"));
   }
   if (!grant.ok()) return bus::Disposition::Nak(Backoff(message), grant.status().ToString());

@@ -38,8 +38,11 @@ namespace v1 = ::driftless::v1;
 struct ApplierOptions {
   std::string emitter;                               // Event.emitter and lease holder
   absl::Duration health_timeout = absl::Seconds(60);  // --health-timeout
-  absl::Duration lease_ttl = absl::Seconds(60);
-  absl::Duration lease_busy_delay = absl::Seconds(2);  // Nak delay when another holder syncs
+  // Renewed every ttl/3 while syncing; a crashed holder's lease frees after at most this long
+  // (the work item comes back after the stage's ack wait, 10 s).
+  absl::Duration lease_ttl = absl::Seconds(15);
+  absl::Duration lease_busy_delay = absl::Seconds(2);  // minimum Nak delay when the lease is busy
+  absl::Duration lease_wait = absl::Seconds(5);        // waited in the handler before a Nak
   int apply_attempts = 3;                              // per object, for transient errors
   absl::Duration retry_backoff = absl::Milliseconds(200);
   int max_deliver = 5;  // the bus's delivery limit: the last delivery fails instead of Nak

@@ -24,11 +24,13 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
   DL_RETURN_IF_ERROR(bus.EnsureStream(
       bus::DeadLetterStreamSpec(kDeadLetterStream, kSubjectPrefix, absl::Hours(24 * 30))));
   for (const char* stage : {kStagePoll, kStageRender, kStagePlan, kStageApply}) {
-    // Applies wait for health and can take minutes; in-progress heartbeats keep them owned.
+    // Applies wait for health and can take minutes; in-progress heartbeats (every ack_wait/3)
+    // keep them owned. The ack wait is also how long the item of a crashed worker waits
+    // before another replica (or the restarted one) gets it.
     DL_RETURN_IF_ERROR(bus.EnsureConsumer({.stream = kWorkStream,
                                            .durable = stage,
                                            .filter_subject = WorkSubject(stage),
-                                           .ack_wait = absl::Seconds(30),
+                                           .ack_wait = absl::Seconds(10),
                                            .max_deliver = kMaxDeliver}));
   }
   DL_RETURN_IF_ERROR(bus.EnsureConsumer({.stream = kEventsStream,
