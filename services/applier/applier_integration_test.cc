@@ -3,6 +3,8 @@
 // records history, reports Synced/Healthy; prunes; a redelivered plan applies nothing
 // twice; a lease held elsewhere naks; CreateNamespace; a 422 fails the sync naming the
 // object; the whole plan → apply path through the stage consumers for a 20-object app.
+#include <httplib.h>
+
 #include <algorithm>
 
 #include "common/bus/lease.h"
@@ -171,6 +173,43 @@ TEST_F(ApplierIntegrationTest, LeaseOfACrashedHolderIsWaitedOut) {
   bus::Disposition d = applier_->Handle(plan, Delivery(plan));
   EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
   EXPECT_OK(Get("ConfigMap", "default", "c").status());
+}
+
+// The emulator's fault hook: the next `count` matching requests fail with `code`.
+void InjectFault(const std::string& url, const std::string& fault_json) {
+  httplib::Client client(url);
+  httplib::Result r = client.Post("/emulator/v1/faults", fault_json, "application/json");
+  ASSERT_TRUE(r) << "emulator unreachable";
+  ASSERT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(ApplierIntegrationTest, ServerErrorsAreRetriedInsideTheSync) {
+  service::StoredResource app = PutApp("flaky", "default", "{automated: {}}");
+  InjectFault(emulator_.url(),
+              R"({"method": "PATCH", "pathContains": "/configmaps/flaky-cm", "code": 500,
+                  "count": 1})");
+  InjectFault(emulator_.url(),
+              R"({"method": "PATCH", "pathContains": "/configmaps/flaky-cm", "code": 503,
+                  "count": 1})");
+  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("flaky-cm", "1")}));
+  bus::Disposition d = applier_->Handle(plan, Delivery(plan));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
+  ASSERT_TRUE(broadcasts_.WaitFor("sync.succeeded", 1));
+  EXPECT_OK(Get("ConfigMap", "default", "flaky-cm").status());
+}
+
+TEST_F(ApplierIntegrationTest, ConflictFailsTheObjectWithTheClusterMessage) {
+  service::StoredResource app = PutApp("conflicted", "default", "{automated: {}}");
+  InjectFault(emulator_.url(),
+              R"({"method": "PATCH", "pathContains": "/configmaps/taken", "code": 409,
+                  "count": 10})");
+  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("taken", "1")}));
+  EXPECT_EQ(applier_->Handle(plan, Delivery(plan)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_TRUE(broadcasts_.WaitFor("sync.failed", 1));
+  v1::Event failed = broadcasts_.Events("sync.failed")[0];
+  EXPECT_THAT(failed.sync_finished().error(), HasSubstr("taken"));
+  EXPECT_THAT(failed.sync_finished().error(), HasSubstr("modified"));
+  EXPECT_NE(Status("conflicted").sync(), v1::SYNC_STATUS_CODE_SYNCED);
 }
 
 TEST_F(ApplierIntegrationTest, InvalidObjectFailsTheSyncNamingIt) {

@@ -5,7 +5,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -232,6 +235,74 @@ bool ApiServer::Authenticated(const httplib::Request& req) const {
   return false;
 }
 
+bool ApiServer::HandleFaultHook(const httplib::Request& req, httplib::Response& res) {
+  if (req.path != "/emulator/v1/faults") return false;
+  std::lock_guard<std::mutex> lock(faults_mu_);
+  if (req.method == "DELETE") {
+    faults_.clear();
+    SendJson(res, 200, {{"faults", 0}});
+    return true;
+  }
+  if (req.method != "POST") {
+    SendError(res, MethodNotAllowedError());
+    return true;
+  }
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) {
+    SendError(res, BadRequestError("fault: body must be a JSON object"));
+    return true;
+  }
+  Fault f;
+  f.method = body.value("method", std::string());
+  f.path_contains = body.value("pathContains", std::string());
+  f.code = body.value("code", 500);
+  f.count = body.value("count", 1);
+  f.delay_ms = body.value("delayMs", 0);
+  if (f.code != 0 && f.code != 409 && f.code != 429 && f.code != 500 && f.code != 503 &&
+      f.code != 504) {
+    SendError(res, BadRequestError("fault: code must be 0, 409, 429, 500, 503 or 504"));
+    return true;
+  }
+  faults_.push_back(f);
+  SendJson(res, 200, {{"faults", faults_.size()}});
+  return true;
+}
+
+bool ApiServer::InjectFault(const httplib::Request& req, httplib::Response& res) {
+  Fault hit;
+  {
+    std::lock_guard<std::mutex> lock(faults_mu_);
+    auto it = std::find_if(faults_.begin(), faults_.end(), [&req](const Fault& f) {
+      return f.count > 0 && (f.method.empty() || f.method == req.method) &&
+             req.path.find(f.path_contains) != std::string::npos;
+    });
+    if (it == faults_.end()) return false;
+    hit = *it;
+    if (--it->count == 0) faults_.erase(it);
+  }
+  if (hit.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(hit.delay_ms));
+  switch (hit.code) {
+    case 0:
+      return false;  // delayed only: serve it normally
+    case 409:
+      SendError(res, KubeError(409, "Conflict", "injected fault: the object has been modified"));
+      break;
+    case 429:
+      res.set_header("Retry-After", "1");
+      SendError(res, KubeError(429, "TooManyRequests", "injected fault: too many requests"));
+      break;
+    case 503:
+      SendError(res, KubeError(503, "ServiceUnavailable", "injected fault: unavailable"));
+      break;
+    case 504:
+      SendError(res, KubeError(504, "Timeout", "injected fault: the server timed out"));
+      break;
+    default:
+      SendError(res, KubeError(500, "InternalError", "injected fault: internal error"));
+  }
+  return true;
+}
+
 void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
   const std::string& path = req.path;
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
@@ -239,6 +310,7 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   if (!Authenticated(req)) return SendError(res, UnauthorizedError());
+  if (HandleFaultHook(req, res) || InjectFault(req, res)) return;
   if (req.body.size() > options_.max_body_bytes) {
     return SendError(res, RequestEntityTooLargeError(options_.max_body_bytes));
   }

@@ -1,7 +1,13 @@
 // The HTTP shell of the emulator: routes Kubernetes REST paths to the Store, negotiates
 // discovery/Table content types, streams watches, authenticates (bearer token, client
 // certificate) and serves HTTPS with generated material. Also the test hook
-// PUT /emulator/v1/status/{group|core}/{version}/{plural}/{namespace|_}/{name}.
+// PUT /emulator/v1/status/{group|core}/{version}/{plural}/{namespace|_}/{name}, and fault
+// injection for the clients' failure handling:
+//   POST /emulator/v1/faults {"method": "PATCH", "pathContains": "/configmaps/web",
+//                             "code": 500, "count": 2, "delayMs": 0}
+// answers the next `count` matching requests with `code` (a Kubernetes Status: 409 Conflict,
+// 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, 504 Timeout), after
+// `delayMs`; code 0 only delays (a slow server: client timeouts). DELETE clears them all.
 //
 //   ApiServer server(&store, &clock, options, tls ? &material : nullptr);
 //   DL_RETURN_IF_ERROR(server.Start());   // listening once this returns
@@ -15,8 +21,10 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "tools/kube-emulator/clock.h"
@@ -57,6 +65,20 @@ class ApiServer {
  private:
   void Handle(const httplib::Request& req, httplib::Response& res);
   bool Authenticated(const httplib::Request& req) const;
+  // The fault hook: true if it handled (answered) the request.
+  bool HandleFaultHook(const httplib::Request& req, httplib::Response& res);
+  // A registered fault matching the request, consumed; true if it answered the request.
+  bool InjectFault(const httplib::Request& req, httplib::Response& res);
+
+  struct Fault {
+    std::string method;          // "" = any
+    std::string path_contains;   // "" = any
+    int code = 500;              // 0 = delay only
+    int count = 1;               // remaining
+    int delay_ms = 0;
+  };
+  std::mutex faults_mu_;
+  std::vector<Fault> faults_;
 
   Store* store_;
   const Clock* clock_;
