@@ -93,12 +93,15 @@ Runtime::~Runtime() {
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::string_view stage,
                                                                          EventHandler handler) {
-  return Consume(kWorkStream, stage, std::move(handler));
+  // One item at a time: a replica busy with a long sync (or waiting for an application's
+  // lease) must not sit on fetched items that another replica could run now.
+  return Consume(kWorkStream, stage, std::move(handler), {.batch = 1});
 }
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_view stream,
                                                                     std::string_view durable,
-                                                                    EventHandler handler) {
+                                                                    EventHandler handler,
+                                                                    bus::ConsumeOptions options) {
   std::string stream_name(stream), durable_name(durable);
   auto wrapped = [handler = std::move(handler), stream_name,
                   durable_name](const bus::Message& message) {
@@ -123,7 +126,7 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
     return d;
   };
   for (int attempt = 1;; ++attempt) {
-    auto sub = bus_->Consume(stream, durable, wrapped, {});
+    auto sub = bus_->Consume(stream, durable, wrapped, options);
     if (sub.ok() || ShuttingDown()) return sub;
     if (attempt == 1 || attempt % 20 == 0) {
       log::Warn("cannot consume yet, retrying",

@@ -74,10 +74,12 @@ class Runtime {
   // kMaxDeliver are dead-lettered by the bus.
   absl::StatusOr<std::unique_ptr<bus::Subscription>> ConsumeStage(std::string_view stage,
                                                                   EventHandler handler);
-  // Same, for an arbitrary stream/durable (the notifier's on DRIFTLESS_EVENTS).
+  // Same, for an arbitrary stream/durable (the notifier's on DRIFTLESS_EVENTS). Stages fetch
+  // one item at a time; the default options fetch batches.
   absl::StatusOr<std::unique_ptr<bus::Subscription>> Consume(std::string_view stream,
                                                              std::string_view durable,
-                                                             EventHandler handler);
+                                                             EventHandler handler,
+                                                             bus::ConsumeOptions options = {});
 
   // Writes --ready-file (if set) with {"service","pid","replica","http"} plus `extra`.
   absl::Status MarkReady(const std::map<std::string, std::string>& extra);
