@@ -166,6 +166,52 @@ class PipelineTest(E2EBase):
         self.wait_configmap("recreate", "r", lambda d: d == {"v": "1"})
 
 
+class WebhookTest(E2EBase):
+    """A signed GitHub push to the api's receiver is what makes the app sync (its interval is an
+    hour); forged and replayed deliveries are refused."""
+
+    def post(self, receiver, body, delivery, secret):
+        import hashlib
+        import hmac
+        import urllib.error
+        import urllib.request
+        data = json.dumps(body).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(
+            f"{self.platform.endpoints()['webhooks']}/{receiver}", data=data, method="POST",
+            headers={"Content-Type": "application/json", "X-GitHub-Event": "push",
+                     "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def test_signed_push_syncs_forged_and_replayed_are_refused(self):
+        repo = self.new_repo("repo-hook")
+        repo.write("hook.yaml", h.configmap("hook", data={"v": "1"}))
+        first = repo.commit("v1")
+        self.platform.apply("apiVersion: driftless.dev/v1alpha1\nkind: Receiver\n"
+                            "metadata: {name: gh}\nspec: {type: github, secret: s3cret}\n")
+        self.platform.apply(h.application("hooked", repo.url, ".", "hooked", interval="1h"))
+        self.platform.cli("app", "wait", "hooked", "--synced", "--healthy", "--timeout", "60s")
+        repo.write("hook.yaml", h.configmap("hook", data={"v": "2"}))
+        second = repo.commit("v2")
+        push = {"ref": "refs/heads/main", "before": first, "after": second,
+                "repository": {"clone_url": repo.url, "html_url": repo.url},
+                "commits": [{"id": second, "added": [], "removed": [],
+                             "modified": ["hook.yaml"]}]}
+        # Forged: wrong secret. Refused, and nothing moves.
+        self.assertEqual(self.post("gh", push, "d-forged", "wrong"), 401)
+        # Signed: accepted; the new commit is applied long before the 1h interval.
+        self.assertIn(self.post("gh", push, "d-1", "s3cret"), (200, 202))
+        self.wait_configmap("hooked", "hook", lambda d: d and d.get("v") == "2", timeout=30)
+        self.wait_app("hooked", lambda a: a["status"].get("lastAppliedRevision") == second,
+                      "applied at the pushed commit", timeout=30)
+        # Replayed: the same delivery again is refused.
+        self.assertEqual(self.post("gh", push, "d-1", "s3cret"), 409)
+
+
 class BadInputTest(E2EBase):
     def failed_notification(self, app):
         return self.receiver.wait(f"sync.failed for {app}",
