@@ -109,6 +109,21 @@ TEST_F(ApplierIntegrationTest, AppliesRecordsHistoryAndReportsSyncedHealthy) {
   EXPECT_EQ(Status("web").sync(), v1::SYNC_STATUS_CODE_SYNCED);
 }
 
+// Regression: with prune off, a sync that left an object which left git still marked the
+// application Synced, and the planner flipped it back to OutOfSync on its next pass.
+TEST_F(ApplierIntegrationTest, WithoutPruneALeftoverKeepsTheAppOutOfSync) {
+  service::StoredResource app = PutApp("noprune", "default", "{automated: {}}");
+  v1::Event first = Plan(app, "r1", Json::array({ConfigMap("stay", "1"), ConfigMap("gone", "1")}));
+  ASSERT_EQ(applier_->Handle(first, Delivery(first)).kind(), bus::Disposition::Kind::kAck);
+  EXPECT_EQ(Status("noprune").sync(), v1::SYNC_STATUS_CODE_SYNCED);
+  v1::Event second = Plan(app, "r2", Json::array({ConfigMap("stay", "2")}));
+  ASSERT_EQ(applier_->Handle(second, Delivery(second)).kind(), bus::Disposition::Kind::kAck);
+  EXPECT_OK(Get("ConfigMap", "default", "gone").status());  // not pruned
+  v1::AppStatus s = Status("noprune");
+  EXPECT_EQ(s.last_applied_revision(), "r2");
+  EXPECT_EQ(s.sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+}
+
 TEST_F(ApplierIntegrationTest, SecondPlanPrunesTheDroppedObject) {
   service::StoredResource app = PutApp("prn", "default", "{automated: {prune: true}}");
   v1::Event first = Plan(app, "r1", Json::array({ConfigMap("keep", "1"), ConfigMap("drop", "1")}));

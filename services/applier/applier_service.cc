@@ -431,7 +431,15 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
         r->set_message(!e.message.empty() ? e.message : e.health.message);
       }
       if (succeeded) {
-        s.set_sync(v1::SYNC_STATUS_CODE_SYNCED);
+        // Synced only if nothing is left over: a selective sync leaves the objects it did not
+        // name as the planner found them, and with prune off, objects that left git stay
+        // OutOfSync (as in Argo CD), so the application does too.
+        const bool all_synced =
+            std::all_of(s.resources().begin(), s.resources().end(),
+                        [](const v1::ResourceStatus& r) {
+                          return r.sync() == v1::SYNC_STATUS_CODE_SYNCED;
+                        });
+        s.set_sync(all_synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
         if (!event.revision().empty()) s.set_last_applied_revision(event.revision());
       }
       s.set_health(planner::ToProto(app_health));
