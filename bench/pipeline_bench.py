@@ -27,6 +27,29 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: web, image: "nginx:{tag}"}}]
+"""
+
+
 def percentile(values, p):
     values = sorted(values)
     if not values:
@@ -58,6 +81,8 @@ def main():
     ap.add_argument("--objects", type=int, default=20)
     ap.add_argument("--build-dir", default=str(ROOT / "build"))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--change-deployment", action="store_true",
+                    help="each commit also changes a Deployment's image (adds its rollout)")
     args = ap.parse_args()
 
     build = pathlib.Path(args.build_dir).resolve()
@@ -79,9 +104,22 @@ def main():
             repo = h.GitRepo(root / "repo")
 
             def write_objects(step):
-                for i in range(args.objects):
+                # A realistic mix: half ConfigMaps, a quarter Services, a quarter Deployments.
+                # Each commit changes one ConfigMap (a config change) and, with
+                # --change-deployment, one Deployment's image too (then the sync also waits
+                # for its rollout, which the emulator simulates in 200 ms).
+                n_dep = args.objects // 4
+                n_svc = args.objects // 4
+                n_cm = args.objects - n_dep - n_svc
+                for i in range(n_cm):
                     data = {"index": str(i), "step": str(step if i == 0 else 0)}
                     repo.write(f"app/cm-{i:02d}.yaml", h.configmap(f"cm-{i:02d}", data=data))
+                for i in range(n_svc):
+                    repo.write(f"app/svc-{i:02d}.yaml", SERVICE.format(name=f"web-{i:02d}"))
+                for i in range(n_dep):
+                    tag = step if (i == 0 and args.change_deployment) else 0
+                    repo.write(f"app/deploy-{i:02d}.yaml",
+                               DEPLOYMENT.format(name=f"web-{i:02d}", tag=f"1.{tag}"))
 
             write_objects(0)
             repo.commit("step 0")
@@ -127,7 +165,8 @@ def main():
         stages["apply"].append(t["sync.succeeded"] - t["plan.ready"])
         stages["total"].append(t["sync.succeeded"] - t0)
 
-    figures = {"commits": args.commits, "objects": args.objects, "incomplete": missing,
+    figures = {"commits": args.commits, "objects": args.objects,
+               "change_deployment": args.change_deployment, "incomplete": missing,
                "ms": {k: {"p50": round(percentile(v, 50) * 1000, 1),
                           "p99": round(percentile(v, 99) * 1000, 1),
                           "max": round(max(v) * 1000, 1) if v else None}
