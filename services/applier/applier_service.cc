@@ -302,17 +302,16 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   service::StatusStore statuses(kv_);
 
   // 1. Done before (a redelivery, or the same plan published again): re-publish the result.
-  absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
-  if (done.ok()) {
-    v1::Event finished = ResultEvent(done->succeeded ? "sync.succeeded" : "sync.failed", event,
+  auto republish = [&](const service::HistoryEntry& done) {
+    v1::Event finished = ResultEvent(done.succeeded ? "sync.succeeded" : "sync.failed", event,
                                      options_.emitter);
-    finished.set_severity(done->succeeded ? v1::SEVERITY_INFO : v1::SEVERITY_ERROR);
-    finished.set_message(done->message);
+    finished.set_severity(done.succeeded ? v1::SEVERITY_INFO : v1::SEVERITY_ERROR);
+    finished.set_message(done.message);
     v1::SyncFinished* f = finished.mutable_sync_finished();
-    f->set_sync_id(done->sync_id);
-    f->set_succeeded(done->succeeded);
-    if (!done->succeeded) f->set_error(done->message);
-    f->set_initiated_by(done->initiated_by);
+    f->set_sync_id(done.sync_id);
+    f->set_succeeded(done.succeeded);
+    if (!done.succeeded) f->set_error(done.message);
+    f->set_initiated_by(done.initiated_by);
     absl::Status s = service::Emit(*bus_, finished);
     if (s.ok()) {
       absl::StatusOr<v1::AppStatus> status = statuses.Get(app);
@@ -326,7 +325,9 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
     log::Info("sync already done, result re-published",
               {{"application", app}, {"syncId", plan.sync_id()}});
     return bus::Disposition::Ack();
-  }
+  };
+  absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
+  if (done.ok()) return republish(*done);
   if (!absl::IsNotFound(done.status())) {
     return bus::Disposition::Nak(Backoff(message), done.status().ToString());
   }
@@ -339,7 +340,9 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   // Held elsewhere: wait a little here (the runtime tells the server the item is in progress,
   // so waiting costs no delivery): a crashed holder's lease runs out within the ttl, and most
   // syncs are short.
-  const absl::Time wait_until = absl::Now() + options_.lease_wait;
+  // On the last delivery a Nak would dead-letter a valid plan: wait the holder out instead.
+  const absl::Time wait_until =
+      absl::Now() + (last_delivery ? absl::Minutes(10) : options_.lease_wait);
   while (absl::IsAborted(grant.status()) && absl::Now() < wait_until) {
     absl::SleepFor(absl::Milliseconds(100));
     grant = lease.TryAcquire(service::kLeasesBucket, lease_key, options_.emitter,
@@ -363,6 +366,21 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
     bus::LeaseGrant& grant;
     ~Release() { (void)lease.Release(grant); }
   } release{lease, *grant};
+
+  // Under the lease, look again: another replica may have run this very plan while we
+  // waited (a redelivery after a NATS blip), or the application moved on.
+  done = history.Get(app, plan.sync_id());
+  if (done.ok()) return republish(*done);
+  if (!absl::IsNotFound(done.status())) {
+    return bus::Disposition::Nak(Backoff(message), done.status().ToString());
+  }
+  if (absl::StatusOr<service::StoredResource> current =
+          service::ResourceStore(kv_).Get(kApplication, app);
+      current.ok() && !plan.spec_digest().empty() && current->spec_digest != plan.spec_digest()) {
+    log::Info("plan superseded by a newer application spec, dropped",
+              {{"application", app}, {"syncId", plan.sync_id()}});
+    return bus::Disposition::Ack();
+  }
 
   const absl::Time started = absl::Now();
   // 3. Announce.

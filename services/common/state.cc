@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <type_traits>
 
 #include "common/strings/str.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/log/log.h"
 #include "common/manifest/object.h"
 #include "common/status/status.h"
 #include "services/common/topology.h"
@@ -15,6 +17,21 @@ namespace driftless::service {
 namespace {
 
 constexpr int kCasAttempts = 20;
+
+// A field of a stored JSON record, or `fallback` when it is missing or of the wrong type (a
+// hand-edited or foreign record must not throw out of a service).
+template <typename T>
+T Field(const manifest::Json& j, const char* name, T fallback) {
+  auto it = j.find(name);
+  if (it == j.end()) return fallback;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return it->is_boolean() ? it->template get<bool>() : fallback;
+  } else {
+    return it->is_number_integer() ? it->template get<T>() : fallback;
+  }
+}
 
 // Without the fields the store owns (generation, uid): what a caller's document is compared by.
 manifest::Json WithoutGeneration(manifest::Json object) {
@@ -72,8 +89,8 @@ absl::StatusOr<StoredResource> ResourceStore::Decode(std::string_view key, std::
   r.object = std::move(doc["object"]);
   r.kind = manifest::KindOf(r.object);
   r.name = manifest::NameOf(r.object);
-  r.generation = doc.value("generation", int64_t{0});
-  r.spec_digest = doc.value("specDigest", std::string());
+  r.generation = Field(doc, "generation", int64_t{0});
+  r.spec_digest = Field(doc, "specDigest", std::string());
   r.kv_revision = kv_revision;
   return r;
 }
@@ -97,8 +114,13 @@ absl::StatusOr<std::vector<StoredResource>> ResourceStore::List(std::string_view
     absl::StatusOr<bus::KvEntry> entry = kv_->Get(kResourcesBucket, key);
     if (absl::IsNotFound(entry.status())) continue;  // deleted meanwhile
     DL_RETURN_IF_ERROR(entry.status());
-    DL_ASSIGN_OR_RETURN(StoredResource r, Decode(key, entry->value, entry->revision));
-    out.push_back(std::move(r));
+    absl::StatusOr<StoredResource> r = Decode(key, entry->value, entry->revision);
+    if (!r.ok()) {
+      // One bad record must not hide every other resource from the services.
+      log::Warn("skipping a malformed resource record", {{"key", key}, {"error", r.status()}});
+      continue;
+    }
+    out.push_back(*std::move(r));
   }
   std::sort(out.begin(), out.end(),
             [](const StoredResource& a, const StoredResource& b) { return a.name < b.name; });
@@ -251,15 +273,15 @@ absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string
   DL_ASSIGN_OR_RETURN(manifest::Json j, manifest::ParseJson(value, key));
   if (!j.is_object()) return absl::DataLossError(strings::Cat("history ", key, " is malformed"));
   HistoryEntry e;
-  e.sync_id = j.value("syncId", "");
-  e.revision = j.value("revision", "");
-  e.spec_digest = j.value("specDigest", "");
-  e.succeeded = j.value("succeeded", false);
-  e.message = j.value("message", "");
-  e.initiated_by = j.value("initiatedBy", "");
-  e.started_at = j.value("startedAt", "");
-  e.finished_at = j.value("finishedAt", "");
-  e.object_count = j.value("objectCount", 0);
+  e.sync_id = Field(j, "syncId", std::string());
+  e.revision = Field(j, "revision", std::string());
+  e.spec_digest = Field(j, "specDigest", std::string());
+  e.succeeded = Field(j, "succeeded", false);
+  e.message = Field(j, "message", std::string());
+  e.initiated_by = Field(j, "initiatedBy", std::string());
+  e.started_at = Field(j, "startedAt", std::string());
+  e.finished_at = Field(j, "finishedAt", std::string());
+  e.object_count = Field(j, "objectCount", 0);
   return e;
 }
 
@@ -301,11 +323,12 @@ absl::StatusOr<std::optional<SourceRecord>> SourceStore::Get(std::string_view ap
   if (absl::IsNotFound(entry.status())) return std::optional<SourceRecord>();
   DL_RETURN_IF_ERROR(entry.status());
   DL_ASSIGN_OR_RETURN(manifest::Json j, manifest::ParseJson(entry->value, key));
+  if (!j.is_object()) return absl::DataLossError(strings::Cat("source record ", key, " is malformed"));
   SourceRecord r;
-  r.revision = j.value("revision", "");
-  r.spec_digest = j.value("specDigest", "");
-  r.ref = j.value("ref", "");
-  r.error = j.value("error", "");
+  r.revision = Field(j, "revision", std::string());
+  r.spec_digest = Field(j, "specDigest", std::string());
+  r.ref = Field(j, "ref", std::string());
+  r.error = Field(j, "error", std::string());
   r.kv_revision = entry->revision;
   return std::optional<SourceRecord>(std::move(r));
 }

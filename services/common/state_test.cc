@@ -84,6 +84,31 @@ TEST_F(StateTest, EachIncarnationHasItsOwnUidAndSpecDigest) {
   EXPECT_EQ(reborn.generation, 1);
 }
 
+// Hand-edited or foreign records: wrong types and non-objects are errors (or skipped in a
+// listing), never an exception out of a service.
+TEST_F(StateTest, MalformedRecordsAreDataLossNotExceptions) {
+  ResourceStore store(&kv_);
+  ASSERT_OK(store.Put(App("a")).status());
+  ASSERT_OK(kv_.Put(kResourcesBucket, "Application.broken", "[1, 2]").status());
+  ASSERT_OK(kv_.Put(kResourcesBucket, "Application.typed",
+                    R"({"object": {"kind": "Application", "metadata": {"name": "typed"}},
+                        "generation": "3", "specDigest": 7})")
+                .status());
+  EXPECT_THAT(store.Get("Application", "broken").status(),
+              StatusIs(absl::StatusCode::kDataLoss));
+  ASSERT_OK_AND_ASSIGN(auto typed, store.Get("Application", "typed"));
+  EXPECT_EQ(typed.generation, 0);
+  EXPECT_EQ(typed.spec_digest, "");
+  ASSERT_OK_AND_ASSIGN(auto all, store.List("Application"));
+  EXPECT_EQ(all.size(), 2u);  // guestbook and typed; broken skipped
+  ASSERT_OK(kv_.Put(kSourcesBucket, StatusKey("x"), "[]").status());
+  EXPECT_THAT(SourceStore(&kv_).Get("x").status(), StatusIs(absl::StatusCode::kDataLoss));
+  ASSERT_OK(kv_.Put(kHistoryBucket, "app.x.s1", R"({"succeeded": "yes", "objectCount": []})")
+                .status());
+  ASSERT_OK_AND_ASSIGN(auto h, HistoryStore(&kv_).Get("x", "s1"));
+  EXPECT_FALSE(h.succeeded);
+}
+
 TEST_F(StateTest, StatusUpdateIsReadModifyWrite) {
   StatusStore statuses(&kv_);
   ASSERT_OK_AND_ASSIGN(auto initial, statuses.Get("guestbook"));
