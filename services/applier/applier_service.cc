@@ -39,11 +39,6 @@ std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
 }
 
-absl::Duration Backoff(const bus::Message& message) {
-  int n = static_cast<int>(std::min<uint64_t>(message.delivery_count, 6));
-  return std::min(absl::Seconds(30), absl::Seconds(1) * (1 << std::max(0, n - 1)));
-}
-
 bool Terminal(health::HealthCode code) {
   return code == health::HealthCode::kHealthy || code == health::HealthCode::kDegraded ||
          code == health::HealthCode::kSuspended;
@@ -321,7 +316,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
         s = service::Emit(*bus_, st);
       }
     }
-    if (!s.ok()) return bus::Disposition::Nak(Backoff(message), s.ToString());
+    if (!s.ok()) return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     log::Info("sync already done, result re-published",
               {{"application", app}, {"syncId", plan.sync_id()}});
     return bus::Disposition::Ack();
@@ -329,7 +324,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
   if (done.ok()) return republish(*done);
   if (!absl::IsNotFound(done.status())) {
-    return bus::Disposition::Nak(Backoff(message), done.status().ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), done.status().ToString());
   }
 
   // 2. At most one sync per application.
@@ -360,7 +355,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
     return bus::Disposition::Nak(delay,
                                  strings::Cat("a sync of ", app, " is running elsewhere"));
   }
-  if (!grant.ok()) return bus::Disposition::Nak(Backoff(message), grant.status().ToString());
+  if (!grant.ok()) return bus::Disposition::Nak(service::RetryDelay(message), grant.status().ToString());
   struct Release {
     bus::Lease& lease;
     bus::LeaseGrant& grant;
@@ -372,7 +367,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   done = history.Get(app, plan.sync_id());
   if (done.ok()) return republish(*done);
   if (!absl::IsNotFound(done.status())) {
-    return bus::Disposition::Nak(Backoff(message), done.status().ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), done.status().ToString());
   }
   if (absl::StatusOr<service::StoredResource> current =
           service::ResourceStore(kv_).Get(kApplication, app);
@@ -390,7 +385,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
     e.mutable_sync_started()->set_sync_id(plan.sync_id());
     e.mutable_sync_started()->set_object_count(plan.objects_size());
     if (absl::Status s = service::Emit(*bus_, e); !s.ok()) {
-      return bus::Disposition::Nak(Backoff(message), s.ToString());
+      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
   }
 
@@ -400,14 +395,14 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, plan.manifests());
   if (!manifests.ok()) {
     if (planner::IsTransient(manifests.status()) && !last_delivery) {
-      return bus::Disposition::Nak(Backoff(message), manifests.status().ToString());
+      return bus::Disposition::Nak(service::RetryDelay(message), manifests.status().ToString());
     }
     decode_error = strings::Cat("sync of application ", app,
                                 " failed: the plan's manifests are unavailable: ",
                                 manifests.status().message());
   } else if (absl::Status s = sync.Run(*manifests, last_delivery); !s.ok()) {
     if (absl::IsAborted(s)) return bus::Disposition::Nak(options_.lease_busy_delay, s.ToString());
-    return bus::Disposition::Nak(Backoff(message), s.ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
   }
   const bool succeeded = decode_error.empty() && !sync.failed();
   const std::string error = !decode_error.empty() ? decode_error : sync.error();
@@ -424,7 +419,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get(kApplication, app);
   if (!stored.ok() && !absl::IsNotFound(stored.status())) {
-    return bus::Disposition::Nak(Backoff(message), stored.status().ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), stored.status().ToString());
   }
   absl::StatusOr<v1::AppStatus> status = absl::NotFoundError("no status");
   if (stored.ok() && !plan.dry_run()) {
@@ -473,7 +468,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
       SetTime(s.mutable_reconciled_at(), finished_at);
       return true;
     });
-    if (!status.ok()) return bus::Disposition::Nak(Backoff(message), status.status().ToString());
+    if (!status.ok()) return bus::Disposition::Nak(service::RetryDelay(message), status.status().ToString());
   }
 
   // History, then the broadcasts (a redelivery after a crash here re-publishes from history).
@@ -489,7 +484,7 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
                               .finished_at = Rfc3339(finished_at),
                               .object_count = object_count};
   if (absl::Status s = history.Record(app, entry); !s.ok()) {
-    return bus::Disposition::Nak(Backoff(message), s.ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
   }
 
   v1::Event finished =
@@ -513,13 +508,13 @@ bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Messa
     r->set_message(e.message);
   }
   if (absl::Status s = service::Emit(*bus_, finished); !s.ok()) {
-    return bus::Disposition::Nak(Backoff(message), s.ToString());
+    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
   }
   if (status.ok()) {
     v1::Event st = ResultEvent("app.status", event, options_.emitter);
     *st.mutable_app_status() = *status;
     if (absl::Status s = service::Emit(*bus_, st); !s.ok()) {
-      return bus::Disposition::Nak(Backoff(message), s.ToString());
+      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
   }
   log::Info(succeeded ? "sync succeeded" : "sync failed",

@@ -1,5 +1,7 @@
 #include "services/common/events.h"
 
+#include <algorithm>
+
 #include <chrono>
 
 #include "common/strings/str.h"
@@ -82,6 +84,11 @@ absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
   DL_ASSIGN_OR_RETURN(manifest::Json objects, manifest::ParseJson(*json, "manifests"));
   if (!objects.is_array()) return absl::InvalidArgumentError("manifest payload is not an array");
   return objects;
+}
+
+absl::Duration RetryDelay(const bus::Message& message, absl::Duration base) {
+  const int n = static_cast<int>(std::min<uint64_t>(message.delivery_count, 7));
+  return std::min(absl::Seconds(30), base * (1 << std::max(0, n - 1)));
 }
 
 std::string Describe(const v1::Event& event) {

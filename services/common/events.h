@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/bus/blob_store.h"
 #include "common/bus/event_bus.h"
 #include "common/manifest/manifest.h"
@@ -49,6 +50,9 @@ absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
 // The JSON array back. kDataLoss/kNotFound from the blob store (a blob that expired).
 absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
                                                const v1::ManifestPayload& payload);
+
+// The Nak delay of a failed work item: `base` doubled per delivery so far, at most 30 s.
+absl::Duration RetryDelay(const bus::Message& message, absl::Duration base = absl::Seconds(1));
 
 // A short human description for logs: "app.rendered guestbook@1a2b3c4".
 std::string Describe(const v1::Event& event);

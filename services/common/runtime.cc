@@ -1,5 +1,7 @@
 #include "services/common/runtime.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -89,6 +91,29 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(
 
 Runtime::~Runtime() {
   if (http_) http_->Stop();
+}
+
+int Runtime::ServeStage(std::string_view stage, EventHandler handler) {
+  return Serve(kWorkStream, stage, std::move(handler));
+}
+
+int Runtime::Serve(std::string_view stream, std::string_view durable, EventHandler handler) {
+  auto sub = stream == kWorkStream ? ConsumeStage(durable, std::move(handler))
+                                   : Consume(stream, durable, std::move(handler));
+  if (!sub.ok()) {
+    log::Error("cannot consume", {{"stream", std::string(stream)},
+                                  {"durable", std::string(durable)},
+                                  {"error", sub.status()}});
+    return ShuttingDown() ? 0 : 1;
+  }
+  if (absl::Status s = MarkReady({}); !s.ok()) {
+    log::Error("cannot write the ready file", {{"error", s}});
+    (*sub)->Stop();
+    return 1;
+  }
+  int code = Run();
+  (*sub)->Stop();
+  return code;
 }
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::string_view stage,

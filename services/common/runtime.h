@@ -81,6 +81,12 @@ class Runtime {
                                                              EventHandler handler,
                                                              bus::ConsumeOptions options = {});
 
+  // The whole life of a one-consumer service: consumes the stage (or stream/durable), marks
+  // ready, runs until shutdown, stops the consumer. Returns the process exit code (0; 1 when
+  // the consumer or the ready file cannot be set up).
+  int ServeStage(std::string_view stage, EventHandler handler);
+  int Serve(std::string_view stream, std::string_view durable, EventHandler handler);
+
   // Writes --ready-file (if set) with {"service","pid","replica","http"} plus `extra`.
   absl::Status MarkReady(const std::map<std::string, std::string>& extra);
 

@@ -40,18 +40,7 @@ int main(int argc, char** argv) {
                                       .max_deliver = service::kMaxDeliver});
   log::Info("delivering",
             {{"webhooks", static_cast<int64_t>(urls.size())}, {"eventTypes", event_types}});
-  auto sub = runtime.Consume(
+  return runtime.Serve(
       service::kEventsStream, service::kNotifierDurable,
       [&notifier](const v1::Event& e, const bus::Message& m) { return notifier.Handle(e, m); });
-  if (!sub.ok()) {
-    log::Error("cannot consume events", {{"error", sub.status()}});
-    return runtime.ShuttingDown() ? 0 : 1;
-  }
-  if (absl::Status s = runtime.MarkReady({}); !s.ok()) {
-    log::Error("cannot write the ready file", {{"error", s}});
-    return 1;
-  }
-  int code = runtime.Run();
-  (*sub)->Stop();
-  return code;
 }

@@ -19,13 +19,13 @@ int main(int argc, char** argv) {
   config::ServiceFlags flags;
   config::RegisterServiceFlags(app, &flags);
   std::string kubeconfig;
-  config::AddStringFlag(app, "kubeconfig", &kubeconfig,
-                        "kubeconfig of the in-cluster destination")
+  config::AddStringFlag(app, "kubeconfig", &kubeconfig, "kubeconfig of the in-cluster destination")
       ->required();
   std::string context;
   config::AddStringFlag(app, "context", &context, "kubeconfig context (default: current)");
   double qps = 100;
-  config::AddDoubleFlag(app, "kube-qps", &qps, "Kubernetes API requests per second (<= 0: no limit)");
+  config::AddDoubleFlag(app, "kube-qps", &qps,
+                        "Kubernetes API requests per second (<= 0: no limit)");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
 
   absl::StatusOr<kube::RestConfig> rest = kube::LoadKubeconfig(kubeconfig, context);
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube = kube::CurlKubeClient::New(
-      *rest, {.qps = qps, .burst = static_cast<int>(std::max(10.0, qps * 2)),
-              .max_idle_connections = 4});
+      *rest,
+      {.qps = qps, .burst = static_cast<int>(std::max(10.0, qps * 2)), .max_idle_connections = 4});
   if (!kube.ok()) {
     std::cerr << "driftless-planner: " << kube.status() << "\n";
     return 2;
@@ -49,19 +49,7 @@ int main(int argc, char** argv) {
   log::Info("planning", {{"cluster", rest->server}});
   planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
                                   runtime.emitter());
-  auto sub = runtime.ConsumeStage(service::kStagePlan,
-                                  [&planner](const v1::Event& e, const bus::Message& m) {
-                                    return planner.Handle(e, m);
-                                  });
-  if (!sub.ok()) {
-    log::Error("cannot consume the plan stage", {{"error", sub.status()}});
-    return runtime.ShuttingDown() ? 0 : 1;
-  }
-  if (absl::Status s = runtime.MarkReady({}); !s.ok()) {
-    log::Error("cannot write the ready file", {{"error", s}});
-    return 1;
-  }
-  int code = runtime.Run();
-  (*sub)->Stop();
-  return code;
+  return runtime.ServeStage(
+      service::kStagePlan,
+      [&planner](const v1::Event& e, const bus::Message& m) { return planner.Handle(e, m); });
 }

@@ -78,8 +78,7 @@ std::string ResourceMessage(const PlanItem& item) {
 }
 
 absl::Duration Backoff(const bus::Message& message) {
-  int n = static_cast<int>(std::min<uint64_t>(message.delivery_count, 6));
-  return std::min(absl::Seconds(30), absl::Milliseconds(500) * (1 << std::max(0, n - 1)));
+  return service::RetryDelay(message, absl::Milliseconds(500));
 }
 
 }  // namespace

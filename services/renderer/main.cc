@@ -39,19 +39,8 @@ int main(int argc, char** argv) {
                                      {.emitter = runtime.emitter(),
                                       .work_dir = state_dir + "/work",
                                       .max_deliver = service::kMaxDeliver});
-  auto sub = runtime.ConsumeStage(
+  log::Info("rendering", {{"stateDir", state_dir}});
+  return runtime.ServeStage(
       service::kStageRender,
       [&renderer](const v1::Event& e, const bus::Message& m) { return renderer.Handle(e, m); });
-  if (!sub.ok()) {
-    log::Error("cannot consume the render stage", {{"error", sub.status()}});
-    return runtime.ShuttingDown() ? 0 : 1;
-  }
-  log::Info("rendering", {{"stateDir", state_dir}});
-  if (absl::Status s = runtime.MarkReady({}); !s.ok()) {
-    log::Error("cannot write the ready file", {{"error", s}});
-    return 1;
-  }
-  int code = runtime.Run();
-  (*sub)->Stop();
-  return code;
 }

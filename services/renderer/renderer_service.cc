@@ -50,12 +50,6 @@ bool IsTransient(const absl::Status& s) {
   }
 }
 
-absl::Duration Backoff(uint64_t delivery) {
-  absl::Duration d = absl::Seconds(1);
-  for (uint64_t i = 1; i < delivery && d < absl::Seconds(30); ++i) d *= 2;
-  return std::min(d, absl::Seconds(30));
-}
-
 std::string ConditionReason(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kNotFound:
@@ -184,7 +178,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   }
   if (!r.ok()) {
     Renders("retry").Increment();
-    return bus::Disposition::Nak(Backoff(message.delivery_count),
+    return bus::Disposition::Nak(service::RetryDelay(message),
                                  std::string(r.status().message()));
   }
   if (r->spec_digest != changed.spec_digest()) {
@@ -201,7 +195,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
     if (IsTransient(objects.status()) && !last) {
       Renders("retry").Increment();
       logger.Warn("render failed, will retry", {{"error", objects.status()}});
-      return bus::Disposition::Nak(Backoff(message.delivery_count),
+      return bus::Disposition::Nak(service::RetryDelay(message),
                                    std::string(objects.status().message()));
     }
     return ReportError(event, r->spec_digest, objects.status());
@@ -210,7 +204,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   absl::StatusOr<v1::ManifestPayload> payload = service::EncodeManifests(*blobs_, *objects);
   if (!payload.ok()) {
     Renders("retry").Increment();
-    return bus::Disposition::Nak(Backoff(message.delivery_count),
+    return bus::Disposition::Nak(service::RetryDelay(message),
                                  std::string(payload.status().message()));
   }
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";
@@ -230,7 +224,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   if (changed.has_sync_request()) *rendered->mutable_sync_request() = changed.sync_request();
   if (absl::Status s = service::Emit(*bus_, e, service::kStagePlan); !s.ok()) {
     Renders("retry").Increment();
-    return bus::Disposition::Nak(Backoff(message.delivery_count), std::string(s.message()));
+    return bus::Disposition::Nak(service::RetryDelay(message), std::string(s.message()));
   }
   absl::Status cleared = service::StatusStore(kv_)
                              .Update(app,
