@@ -2,11 +2,19 @@
 // (p50/p99 over changing applies), and 10,000 objects applied then listed, with the resident
 // memory of the process with them stored and after a full copying List. Targets (issue #2): SSA p50
 // < 1 ms, < 200 MB at 10,000.
+//
+// Scaling (BM_Scale*, argument = number of namespaces, each holding one application of 10
+// objects: 8 ConfigMaps, a Service and a Deployment labelled driftless.dev/application): the
+// per-request cost of Get, List in one namespace, a cluster-wide List with an equality label
+// selector, and delete + re-create must not grow with the cluster (100 vs 1,000 vs 5,000).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/manifest/manifest.h"
@@ -98,6 +106,146 @@ void BM_Apply10kThenList(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Apply10kThenList)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// ---- Scaling with the cluster size ----
+
+Json AppObject(const std::string& kind, int app, int index) {
+  const std::string ns = "app-" + std::to_string(app);
+  Json labels = {{"driftless.dev/application", ns}, {"app.kubernetes.io/part-of", "bench"}};
+  if (kind == "ConfigMap") {
+    Json data = Json::object();
+    for (int k = 0; k < 8; ++k) {
+      data["key-" + std::to_string(k)] = std::string(96, static_cast<char>('a' + k));
+    }
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata",
+             {{"name", "config-" + std::to_string(index)}, {"namespace", ns}, {"labels", labels}}},
+            {"data", data}};
+  }
+  if (kind == "Service") {
+    return {{"apiVersion", "v1"},
+            {"kind", "Service"},
+            {"metadata", {{"name", "web"}, {"namespace", ns}, {"labels", labels}}},
+            {"spec",
+             {{"selector", {{"app", "web"}}},
+              {"ports", Json::array({{{"port", 80}, {"targetPort", 8080}}})}}}};
+  }
+  Json d = Deployment("web", app);
+  d["metadata"]["namespace"] = ns;
+  d["metadata"]["labels"] = labels;
+  return d;
+}
+
+// A store holding `apps` namespaces of 10 objects each, built once per size and shared by the
+// scaling benchmarks (building 5,000 applications takes seconds).
+struct Cluster {
+  emu::Registry registry;
+  emu::RealClock clock;
+  std::unique_ptr<emu::Store> store;
+  std::shared_ptr<const emu::ResourceType> namespaces, configmaps, services, deployments;
+};
+
+Cluster& ClusterOf(int apps) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<Cluster>> clusters;
+  std::lock_guard lock(mu);
+  auto& c = clusters[apps];
+  if (c) return *c;
+  c = std::make_unique<Cluster>();
+  c->store = std::make_unique<emu::Store>(&c->registry, &c->clock);
+  c->namespaces = c->registry.Find("", "v1", "namespaces");
+  c->configmaps = c->registry.Find("", "v1", "configmaps");
+  c->services = c->registry.Find("", "v1", "services");
+  c->deployments = c->registry.Find("apps", "v1", "deployments");
+  for (int a = 0; a < apps; ++a) {
+    const std::string ns = "app-" + std::to_string(a);
+    Json n = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+    (void)c->store->Create(*c->namespaces, "", n, {});
+    for (int i = 0; i < 8; ++i) {
+      (void)c->store->Create(*c->configmaps, ns, AppObject("ConfigMap", a, i), {});
+    }
+    (void)c->store->Create(*c->services, ns, AppObject("Service", a, 0), {});
+    (void)c->store->Create(*c->deployments, ns, AppObject("Deployment", a, 0), {});
+  }
+  return *c;
+}
+
+void BM_ScaleGet(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  int i = 0;
+  for (auto _ : state) {
+    const std::string ns = "app-" + std::to_string((i++ * 7919) % apps);
+    auto out = c.store->Get(*c.deployments, ns, "web");
+    if (!out.ok()) state.SkipWithError("get failed");
+    benchmark::DoNotOptimize(out);
+  }
+  state.counters["objects"] = static_cast<double>(c.store->ObjectCount());
+}
+
+void BM_ScaleListNamespace(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  int i = 0;
+  for (auto _ : state) {
+    const std::string ns = "app-" + std::to_string((i++ * 7919) % apps);
+    auto out = c.store->List(*c.configmaps, ns, {});
+    if (!out.ok() || (*out)["items"].size() != 8) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+void BM_ScaleListLabelSelector(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  int i = 0;
+  for (auto _ : state) {
+    emu::ListOptions options;
+    options.label_selector =
+        "driftless.dev/application=app-" + std::to_string((i++ * 7919) % apps);
+    auto out = c.store->List(*c.configmaps, "", options);
+    if (!out.ok() || (*out)["items"].size() != 8) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+void BM_ScaleDeleteCreate(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  int i = 0;
+  for (auto _ : state) {
+    const int app = (i++ * 7919) % apps;
+    const std::string ns = "app-" + std::to_string(app);
+    auto gone = c.store->Delete(*c.configmaps, ns, "config-0", {});
+    auto back = c.store->Create(*c.configmaps, ns, AppObject("ConfigMap", app, 0), {});
+    if (!gone.ok() || !back.ok()) state.SkipWithError("delete/create failed");
+  }
+}
+
+// Inherently grows with the cluster (every Namespace is returned): for reference.
+void BM_ScaleListAllNamespaces(benchmark::State& state) {
+  Cluster& c = ClusterOf(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    auto out = c.store->List(*c.namespaces, "", {});
+    if (!out.ok()) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+BENCHMARK(BM_ScaleGet)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScaleListNamespace)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScaleListLabelSelector)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(5000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScaleDeleteCreate)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ScaleListAllNamespaces)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(5000)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "tools/kube-emulator/controllers.h"
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -255,9 +256,11 @@ void Controllers::Reconcile(const std::string& store_key, const std::string& key
     due_.erase(full);
     return;
   }
-  if (store_->IsPinned(rt, ns, name)) return;
   const Json& meta = Field(*obj, "metadata");
-  if (!meta.value("deletionTimestamp", "").empty()) return;
+  if (store_->IsPinned(rt, ns, name) || !meta.value("deletionTimestamp", "").empty()) {
+    due_.erase(full);  // not ours (any more): never due again
+    return;
+  }
   auto now = clock_->Now();
   Seen& seen = seen_[full];
   std::string uid = meta.value("uid", "");
@@ -314,19 +317,63 @@ int Controllers::RunOnce() {
   return writes;
 }
 
+std::optional<std::chrono::system_clock::time_point> Controllers::NextDue() const {
+  std::optional<std::chrono::system_clock::time_point> next;
+  for (const auto& [full, t] : due_) {
+    if (!next || t < *next) next = t;
+  }
+  return next;
+}
+
 void Controllers::Start() {
-  stop_ = false;
-  thread_ = std::thread([this] {
-    while (!stop_) {
-      RunOnce();
-      std::this_thread::sleep_for(options_.tick);
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = false;
+  }
+  listener_ = store_->AddChangeListener([this] {
+    std::lock_guard lock(mu_);
+    if (!changed_) {
+      changed_ = true;
+      cv_.notify_one();
     }
   });
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Controllers::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    changed_ = false;
+    lock.unlock();
+    RunOnce();
+    auto due = NextDue();
+    lock.lock();
+    // At most one pass per tick: a burst of writes is handled in one pass.
+    if (cv_.wait_for(lock, options_.tick, [this] { return stop_; })) break;
+    auto woken = [this] { return stop_ || changed_; };
+    if (!due) {
+      cv_.wait(lock, woken);
+      continue;
+    }
+    // The injected clock says when; sleep at most a second at a time in case it jumps.
+    auto wait = std::chrono::duration_cast<milliseconds>(*due - clock_->Now());
+    wait = std::clamp(wait, milliseconds(0), milliseconds(1000));
+    cv_.wait_for(lock, wait, woken);
+  }
 }
 
 void Controllers::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (listener_ >= 0) {
+    store_->RemoveChangeListener(listener_);
+    listener_ = -1;
+  }
 }
 
 }  // namespace driftless::kube_emulator

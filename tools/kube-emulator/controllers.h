@@ -12,13 +12,16 @@
 // load-balancer ingress IP after the delay. Terminating namespaces go away once empty.
 //
 // SimulateStatus is the pure part; Controllers drives it from the store's change history.
-// Thread-safety: Controllers::RunOnce must not run concurrently with itself; Start() runs
-// it on its own thread.
+// Start() runs passes on a thread that sleeps until the store changes (a change listener) or a
+// rollout in progress is due, at most one pass per `tick`: an idle emulator does no work.
+// Thread-safety: Controllers::RunOnce must not run concurrently with itself (nor with the
+// thread of Start()).
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -49,7 +52,7 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& object,
 
 struct ControllerOptions {
   std::chrono::milliseconds rollout_delay{200};
-  std::chrono::milliseconds tick{20};
+  std::chrono::milliseconds tick{20};  // minimum time between two passes (batches changes)
 };
 
 class Controllers {
@@ -60,7 +63,10 @@ class Controllers {
 
   // One pass over changed objects and due rollouts. Returns the number of status writes.
   int RunOnce();
-  // Runs RunOnce every `tick` on a thread until Stop().
+  // When the next rollout in progress is due (after RunOnce), if any.
+  std::optional<std::chrono::system_clock::time_point> NextDue() const;
+  // Runs RunOnce on a thread after each change of the store and when a rollout is due, until
+  // Stop(). Idempotent.
   void Start();
   void Stop();
 
@@ -78,7 +84,13 @@ class Controllers {
   long long cursor_ = -1;
   std::map<std::string, Seen> seen_;  // store_key|key ->
   std::map<std::string, std::chrono::system_clock::time_point> due_;
-  std::atomic<bool> stop_{false};
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;     // guarded by mu_
+  bool changed_ = false;  // guarded by mu_: the store changed since the last pass began
+  int listener_ = -1;
   std::thread thread_;
 };
 

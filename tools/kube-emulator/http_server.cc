@@ -28,10 +28,17 @@ constexpr char kDiscoveryV2Beta1[] =
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
 constexpr char kTableType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
+// Moves `body` into the response (Response::set_content would copy it).
+void SetBody(httplib::Response& res, int code, std::string body, const char* type) {
+  res.status = code;
+  res.body = std::move(body);
+  res.headers.erase("Content-Type");
+  res.set_header("Content-Type", type);
+}
+
 void SendJson(httplib::Response& res, int code, const Json& body,
               const char* type = "application/json") {
-  res.status = code;
-  res.set_content(body.dump(), type);
+  SetBody(res, code, body.dump(), type);
 }
 
 void SendError(httplib::Response& res, const absl::Status& st) {
@@ -193,6 +200,7 @@ absl::Status ApiServer::Start() {
     } catch (const std::exception& e) {
       SendError(res, absl::InternalError(std::string("internal error: ") + e.what()));
     }
+    FinishBody(req, res);
   };
   server_->Get(".*", handler);
   server_->Post(".*", handler);
@@ -220,6 +228,30 @@ void ApiServer::Stop() {
   stopping_ = true;
   server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+void ApiServer::FinishBody(const httplib::Request& req, httplib::Response& res) const {
+  if (res.body.empty()) return;  // watch streams, empty answers
+  auto body = std::make_shared<std::string>();
+  body->swap(res.body);
+  if (options_.gzip_min_bytes >= 0 &&
+      body->size() >= static_cast<size_t>(options_.gzip_min_bytes) &&
+      AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
+    absl::StatusOr<std::string> gz = GzipFast(*body);
+    if (gz.ok()) {
+      *body = std::move(*gz);
+      res.set_header("Content-Encoding", "gzip");
+    }
+  }
+  res.set_header("Vary", "Accept-Encoding");
+  std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");  // set_content_provider adds it again
+  const size_t size = body->size();
+  res.set_content_provider(size, type,
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             return sink.write(body->data() + offset,
+                                               std::min(length, body->size() - offset));
+                           });
 }
 
 bool ApiServer::Authenticated(const httplib::Request& req) const {
@@ -308,6 +340,10 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
     res.set_content("ok", "text/plain");
     return;
+  }
+  if (options_.request_delay.count() > 0 && path.rfind("/emulator/", 0) != 0) {
+    // Sleeps on this request's own thread: concurrent requests are delayed in parallel.
+    std::this_thread::sleep_for(options_.request_delay);
   }
   if (!Authenticated(req)) return SendError(res, UnauthorizedError());
   if (HandleFaultHook(req, res) || InjectFault(req, res)) return;
@@ -489,16 +525,19 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
       return;
     }
     if (method == "GET") {
+      if (!table) {
+        // The stored objects' JSON text, joined: no Json copies, no re-serialisation.
+        auto text = store_->ListText(rt, route.ns, lo);
+        if (!text.ok()) return SendError(res, text.status());
+        return SetBody(res, 200, std::move(*text), "application/json");
+      }
       auto list = store_->List(rt, route.ns, lo);
       if (!list.ok()) return SendError(res, list.status());
-      if (table) {
-        const Json& m = (*list)["metadata"];
-        return SendJson(res, 200,
-                        ToTable(rt, (*list)["items"], Param(req, "includeObject"), now,
-                                m.value("resourceVersion", ""), m.value("continue", "")),
-                        kTableType);
-      }
-      return SendJson(res, 200, *list);
+      const Json& m = (*list)["metadata"];
+      return SendJson(res, 200,
+                      ToTable(rt, (*list)["items"], Param(req, "includeObject"), now,
+                              m.value("resourceVersion", ""), m.value("continue", "")),
+                      kTableType);
     }
     if (method == "POST") {
       auto body = ParseBody(req);
@@ -519,6 +558,11 @@ void ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
     return SendError(res, MethodNotAllowedError());
   }
 
+  if (method == "GET" && !table && route.subresource.empty()) {
+    auto text = store_->GetText(rt, route.ns, route.name);
+    if (!text.ok()) return SendError(res, text.status());
+    return SetBody(res, 200, std::move(*text), "application/json");
+  }
   if (method == "GET") {
     auto r = store_->Get(rt, route.ns, route.name, route.subresource);
     if (!r.ok()) return SendError(res, r.status());

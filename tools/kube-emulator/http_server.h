@@ -9,6 +9,11 @@
 // 429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, 504 Timeout), after
 // `delayMs`; code 0 only delays (a slow server: client timeouts). DELETE clears them all.
 //
+// Every request but the health probes and the /emulator/ hooks can be delayed by
+// ServerOptions::request_delay (a real API server's round trip, for benchmarks). Bodies are
+// never brotli-compressed; gzip (level 1) only from ServerOptions::gzip_min_bytes on, as
+// kube-apiserver does (compression.h).
+//
 //   ApiServer server(&store, &clock, options, tls ? &material : nullptr);
 //   DL_RETURN_IF_ERROR(server.Start());   // listening once this returns
 //   int port = server.port();
@@ -16,10 +21,13 @@
 //   server.Stop();
 //
 // Thread-safety: Start/Stop from one thread; requests are served by a thread pool
-// (options.threads; each open watch holds one thread).
+// (options.threads threads; every open connection holds one while it is kept alive, every
+// open watch one for its lifetime, and a delayed request sleeps on its own thread, so the pool
+// must exceed the number of concurrent connections for requests not to queue).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +36,7 @@
 
 #include "absl/status/status.h"
 #include "tools/kube-emulator/clock.h"
+#include "tools/kube-emulator/compression.h"
 #include "tools/kube-emulator/store.h"
 #include "tools/kube-emulator/tls.h"
 
@@ -43,9 +52,15 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;                             // 0 = pick a free port
   std::string token;                        // non-empty: require this bearer token (or a cert)
-  size_t threads = 256;                     // request threads (watches hold one each)
+  size_t threads = 256;                     // request threads (connections hold one each)
   size_t max_body_bytes = 3 * 1024 * 1024;  // larger bodies get 413
   std::chrono::milliseconds watch_heartbeat{2000};
+  // Added to every API request before it is served (0 = none); not to /healthz, /livez,
+  // /readyz nor the /emulator/ test hooks.
+  std::chrono::milliseconds request_delay{0};
+  // Bodies of at least this many bytes are gzip-compressed (level 1) for clients accepting
+  // gzip; negative: never compress.
+  long long gzip_min_bytes = kDefaultGzipMinBytes;
 };
 
 class ApiServer {
@@ -64,6 +79,9 @@ class ApiServer {
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res);
+  // Hands res.body to cpp-httplib as a sized content provider (which it never compresses),
+  // gzip-compressed when large enough and accepted.
+  void FinishBody(const httplib::Request& req, httplib::Response& res) const;
   bool Authenticated(const httplib::Request& req) const;
   // The fault hook: true if it handled (answered) the request.
   bool HandleFaultHook(const httplib::Request& req, httplib::Response& res);

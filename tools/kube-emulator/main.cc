@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -13,6 +14,7 @@
 
 #include "tools/kube-emulator/controllers.h"
 #include "tools/kube-emulator/http_server.h"
+#include "tools/kube-emulator/state_file.h"
 
 namespace {
 
@@ -35,7 +37,8 @@ int main(int argc, char** argv) {
   int port = 0;
   std::string address = "127.0.0.1", token, kubeconfig, ready_file, state_file;
   bool tls = false, kubeconfig_client_cert = false;
-  int rollout_delay_ms = 200;
+  int rollout_delay_ms = 200, delay_ms = 0;
+  long long gzip_min_bytes = kDefaultGzipMinBytes;
   size_t threads = 256, history = 4096;
   app.add_option("--port", port, "port (0 = pick a free one)");
   app.add_option("--address", address, "listen address");
@@ -45,10 +48,16 @@ int main(int argc, char** argv) {
   app.add_flag("--kubeconfig-client-cert", kubeconfig_client_cert,
                "put a CA-signed client certificate (not the token) in the kubeconfig");
   app.add_option("--ready-file", ready_file, "write the URL here once listening");
-  app.add_option("--state-file", state_file, "load/persist the objects in this JSON file");
+  app.add_option("--state-file", state_file,
+                 "load/persist the objects: a JSON snapshot here and a change log in FILE.log");
   app.add_option("--rollout-delay", rollout_delay_ms, "simulated rollout time in ms");
   app.add_option("--threads", threads, "HTTP threads (each watch holds one)");
   app.add_option("--watch-history", history, "events kept for watch replay");
+  app.add_option("--delay-ms", delay_ms,
+                 "delay every API request by this many ms (a real API server's round trip)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--gzip-min-bytes", gzip_min_bytes,
+                 "gzip (level 1) bodies of at least this many bytes; negative: never");
   CLI11_PARSE(app, argc, argv);
 
   // Block termination signals in every thread; main waits for them with sigwait.
@@ -62,18 +71,16 @@ int main(int argc, char** argv) {
   RealClock clock;
   Registry registry;
   Store store(&registry, &clock, StoreOptions{history});
+  std::optional<StateWriter> state_writer;
   if (!state_file.empty()) {
-    std::ifstream in(state_file);
-    if (in) {
-      std::stringstream ss;
-      ss << in.rdbuf();
-      Json dump = Json::parse(ss.str(), nullptr, false);
-      absl::Status st =
-          dump.is_discarded() ? absl::InvalidArgumentError("not JSON") : store.Load(dump);
-      if (!st.ok()) {
-        std::cerr << "state file " << state_file << ": " << st.message() << "\n";
-        return 1;
-      }
+    if (absl::Status st = LoadState(&store, state_file); !st.ok()) {
+      std::cerr << "state file " << state_file << ": " << st.message() << "\n";
+      return 1;
+    }
+    state_writer.emplace(&store, state_file, StateWriterOptions{});
+    if (absl::Status st = state_writer->Start(); !st.ok()) {
+      std::cerr << "state file " << state_file << ": " << st.message() << "\n";
+      return 1;
     }
   }
   std::optional<TlsMaterial> material;
@@ -90,6 +97,8 @@ int main(int argc, char** argv) {
   options.port = port;
   options.token = token;
   options.threads = threads;
+  options.request_delay = std::chrono::milliseconds(delay_ms);
+  options.gzip_min_bytes = gzip_min_bytes;
   ApiServer server(&store, &clock, options, material ? &*material : nullptr);
   if (absl::Status st = server.Start(); !st.ok()) {
     std::cerr << st.message() << "\n";
@@ -116,36 +125,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::atomic<bool> done{false};
-  std::thread saver;
-  auto save = [&] {
-    if (!state_file.empty() && !WriteFileAtomically(state_file, store.Dump().dump())) {
-      std::cerr << "cannot write " << state_file << "\n";
-    }
-  };
-  if (!state_file.empty()) {
-    saver = std::thread([&] {
-      long long saved = -1;
-      while (!done) {
-        long long rv = store.ResourceVersion();
-        if (rv != saved) {
-          save();
-          saved = rv;
-        }
-        for (int i = 0; i < 10 && !done; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-      }
-    });
-  }
   int sig = 0;
   sigwait(&signals, &sig);
-  done = true;
-  if (saver.joinable()) saver.join();
   controllers.Stop();
   store.Close();
   server.Stop();
-  save();
+  // Appends what is left and leaves one snapshot (errors were printed as they happened).
+  if (state_writer) (void)state_writer->Stop();
   std::cout << "driftless-kube-emulator stopped" << std::endl;
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -25,6 +26,14 @@ const Json& MetaOf(const Json& obj) {
   static const Json empty = Json::object();
   auto it = obj.find("metadata");
   return (it != obj.end() && it->is_object()) ? *it : empty;
+}
+
+// metadata.labels, or null; no copy.
+const Json& LabelsOf(const Json& obj) {
+  static const Json kNoLabels = nullptr;
+  const Json& m = MetaOf(obj);
+  auto it = m.find("labels");
+  return it != m.end() ? *it : kNoLabels;
 }
 
 std::string MetaStr(const Json& obj, const char* field) {
@@ -151,7 +160,65 @@ bool ParseRv(std::string_view s, long long* out) {
   return absl::SimpleAtoi(std::string(s), out) && *out >= 0;
 }
 
+// A custom resource read through another version than it was written with: its apiVersion
+// is rewritten on output (no conversion), so its stored text cannot be sent as is.
+bool NeedsRewrite(const ResourceType& rt, const Json& obj) {
+  if (!rt.custom) return false;
+  auto it = obj.find("apiVersion");
+  return it == obj.end() || !it->is_string() ||
+         it->get_ref<const std::string&>() != rt.ApiVersion();
+}
+
+// The Json inside a stored object, sharing its ownership.
+std::shared_ptr<const Json> AsJson(const std::shared_ptr<const StoredObject>& stored) {
+  if (!stored) return nullptr;
+  return std::shared_ptr<const Json>(stored, &stored->object());
+}
+
+std::string NamespaceOfKey(const std::string& key) { return key.substr(0, key.find('/')); }
+
+bool HasPrefix(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The value of an equality requirement on `field` ("metadata.name"), if any.
+const std::string* FieldEquals(const FieldSelector& fields, const char* field) {
+  for (const auto& r : fields.requirements_) {
+    if (r.key == field && r.op == Requirement::Op::kEquals && !r.values.empty()) {
+      return &r.values[0];
+    }
+  }
+  return nullptr;
+}
+
+// {"kind":..,"apiVersion":..,"metadata":{..},"items":[<texts>]} without building Json items.
+std::string ListEnvelope(const ResourceType& rt, long long rv, const std::string& next,
+                         const std::vector<std::string_view>& items, size_t items_bytes) {
+  Json meta = {{"resourceVersion", std::to_string(rv)}};
+  if (!next.empty()) meta["continue"] = next;
+  std::string out;
+  out.reserve(items_bytes + items.size() + 128);
+  out += "{\"apiVersion\":";
+  out += Json(rt.ApiVersion()).dump();
+  out += ",\"items\":[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += items[i];
+  }
+  out += "],\"kind\":";
+  out += Json(rt.kind + "List").dump();
+  out += ",\"metadata\":";
+  out += meta.dump();
+  out += '}';
+  return out;
+}
+
 }  // namespace
+
+const std::string& StoredObject::Text() const {
+  std::call_once(text_once_, [this] { text_ = object_.dump(); });
+  return text_;
+}
 
 // ---------------- Watcher ----------------
 
@@ -162,7 +229,7 @@ std::optional<WatchEvent> Watcher::Next(std::chrono::milliseconds timeout) {
     return e;
   }
   Store* s = store_;
-  std::unique_lock lock(s->mu_);
+  std::shared_lock lock(s->mu_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string store_key = rt_->StoreKey();
   while (true) {
@@ -185,7 +252,7 @@ std::optional<WatchEvent> Watcher::Next(std::chrono::milliseconds timeout) {
       if (e.store_key != store_key) continue;
       if (!ns_.empty() && MetaStr(*e.object, "namespace") != ns_) continue;
       auto matches = [&](const Json& o) {
-        return labels_.Matches(MetaOf(o).value("labels", Json())) && fields_.Matches(o);
+        return labels_.Matches(LabelsOf(o)) && fields_.Matches(o);
       };
       bool now_match = matches(*e.object);
       std::string type = e.type;
@@ -222,7 +289,7 @@ Store::Store(Registry* registry, const Clock* clock, StoreOptions options)
 Store::~Store() { Close(); }
 
 void Store::Close() {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   closed_ = true;
   cv_.notify_all();
 }
@@ -230,15 +297,13 @@ void Store::Close() {
 std::string Store::Now() const { return Rfc3339(clock_->Now()); }
 
 long long Store::ResourceVersion() const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   return rv_;
 }
 
 size_t Store::ObjectCount() const {
-  std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& [k, m] : objects_) n += m.size();
-  return n;
+  std::shared_lock lock(mu_);
+  return object_count_;
 }
 
 Json Store::ForOutput(const ResourceType& rt, const Json& obj) const {
@@ -272,19 +337,205 @@ std::shared_ptr<const ResourceType> Store::TypeForKeyLocked(const std::string& s
 
 void Store::RecordLocked(const std::string& type, const std::string& store_key,
                          const std::string& key, std::shared_ptr<const Json> obj,
-                         std::shared_ptr<const Json> prev) {
+                         std::shared_ptr<const Json> prev, Stored stored) {
   history_.push_back(Event{rv_, type, store_key, key, std::move(obj), std::move(prev)});
   while (history_.size() > options_.watch_history) history_.pop_front();
+  if (record_changes_) {
+    std::lock_guard lock(changes_mu_);
+    changes_.push_back(StoreChange{rv_, uid_counter_, store_key, key, std::move(stored)});
+  }
   cv_.notify_all();
+  for (const auto& [id, listener] : listeners_) listener();
+}
+
+const Store::TypeObjects* Store::TypeLocked(const std::string& store_key) const {
+  auto it = objects_.find(store_key);
+  return it == objects_.end() ? nullptr : &it->second;
+}
+
+Store::Stored Store::FindLocked(const std::string& store_key, const std::string& key) const {
+  const TypeObjects* objs = TypeLocked(store_key);
+  if (!objs) return nullptr;
+  auto it = objs->by_key.find(key);
+  return it == objs->by_key.end() ? nullptr : it->second;
+}
+
+void Store::IndexLocked(TypeObjects& objs, const std::string& store_key, const std::string& key,
+                        const Json& object, bool add) {
+  const Json& meta = MetaOf(object);
+  auto lit = meta.find("labels");
+  if (lit != meta.end() && lit->is_object()) {
+    for (const auto& [label, value] : lit->items()) {
+      if (!value.is_string()) continue;
+      const std::string& v = value.get_ref<const std::string&>();
+      if (add) {
+        objs.by_label[label][v].insert(key);
+        continue;
+      }
+      auto kit = objs.by_label.find(label);
+      if (kit == objs.by_label.end()) continue;
+      auto vit = kit->second.find(v);
+      if (vit == kit->second.end()) continue;
+      vit->second.erase(key);
+      if (vit->second.empty()) kit->second.erase(vit);
+      if (kit->second.empty()) objs.by_label.erase(kit);
+    }
+  }
+  auto oit = meta.find("ownerReferences");
+  if (oit != meta.end() && oit->is_array()) {
+    for (const auto& ref : *oit) {
+      if (!ref.is_object()) continue;
+      auto uit = ref.find("uid");
+      if (uit == ref.end() || !uit->is_string()) continue;
+      const std::string& uid = uit->get_ref<const std::string&>();
+      if (add) {
+        dependents_[uid].emplace(store_key, key);
+        continue;
+      }
+      auto dit = dependents_.find(uid);
+      if (dit == dependents_.end()) continue;
+      dit->second.erase({store_key, key});
+      if (dit->second.empty()) dependents_.erase(dit);
+    }
+  }
+  if (store_key == "/namespaces") {
+    std::string name = MetaStr(object, "name");
+    if (add && !MetaStr(object, "deletionTimestamp").empty()) {
+      terminating_.insert(name);
+    } else {
+      terminating_.erase(name);
+    }
+  }
+}
+
+void Store::PutLocked(const std::string& store_key, const std::string& key, Stored object) {
+  TypeObjects& objs = objects_[store_key];
+  auto [it, inserted] = objs.by_key.try_emplace(key);
+  if (inserted) {
+    ++object_count_;
+    std::string ns = NamespaceOfKey(key);
+    if (!ns.empty()) ++namespace_contents_[ns];
+  } else {
+    IndexLocked(objs, store_key, key, it->second->object(), false);
+  }
+  IndexLocked(objs, store_key, key, object->object(), true);
+  it->second = std::move(object);
+}
+
+void Store::EraseLocked(const std::string& store_key, const std::string& key) {
+  auto tit = objects_.find(store_key);
+  if (tit == objects_.end()) return;
+  auto it = tit->second.by_key.find(key);
+  if (it == tit->second.by_key.end()) return;
+  IndexLocked(tit->second, store_key, key, it->second->object(), false);
+  tit->second.by_key.erase(it);
+  --object_count_;
+  std::string ns = NamespaceOfKey(key);
+  auto nit = namespace_contents_.find(ns);
+  if (!ns.empty() && nit != namespace_contents_.end() && --nit->second == 0) {
+    namespace_contents_.erase(nit);
+  }
+}
+
+void Store::ScanLocked(const TypeObjects& objs, const std::string& prefix,
+                       const std::string* exact_key, const LabelSelector& labels,
+                       const std::string& start, const Visitor& visit) const {
+  auto after_start = [&](const std::string& key) { return start.empty() || key > start; };
+  if (exact_key) {
+    auto it = objs.by_key.find(*exact_key);
+    if (it != objs.by_key.end() && HasPrefix(it->first, prefix) && after_start(it->first)) {
+      visit(it->first, it->second);
+    }
+    return;
+  }
+  // The most selective equality/in requirement with an index entry.
+  const Requirement* best = nullptr;
+  size_t best_size = 0;
+  for (const auto& r : labels.requirements_) {
+    if (r.op != Requirement::Op::kEquals && r.op != Requirement::Op::kIn) continue;
+    size_t n = 0;
+    auto kit = objs.by_label.find(r.key);
+    if (kit != objs.by_label.end()) {
+      for (const auto& v : r.values) {
+        auto vit = kit->second.find(v);
+        if (vit != kit->second.end()) n += vit->second.size();
+        if (r.op == Requirement::Op::kEquals) break;
+      }
+    }
+    if (!best || n < best_size) {
+      best = &r;
+      best_size = n;
+    }
+  }
+  if (best) {
+    if (best_size == 0) return;
+    auto kit = objs.by_label.find(best->key);
+    std::set<std::string> merged;
+    const std::set<std::string>* keys = nullptr;
+    if (best->op == Requirement::Op::kEquals) {
+      keys = &kit->second.find(best->values[0])->second;
+    } else {
+      for (const auto& v : best->values) {
+        auto vit = kit->second.find(v);
+        if (vit != kit->second.end()) merged.insert(vit->second.begin(), vit->second.end());
+      }
+      keys = &merged;
+    }
+    auto it = start.empty() || start < prefix ? keys->lower_bound(prefix) : keys->upper_bound(start);
+    for (; it != keys->end() && HasPrefix(*it, prefix); ++it) {
+      auto oit = objs.by_key.find(*it);
+      if (oit != objs.by_key.end() && !visit(oit->first, oit->second)) return;
+    }
+    return;
+  }
+  auto it = start.empty() || start < prefix ? objs.by_key.lower_bound(prefix)
+                                            : objs.by_key.upper_bound(start);
+  for (; it != objs.by_key.end() && HasPrefix(it->first, prefix); ++it) {
+    if (!visit(it->first, it->second)) return;
+  }
+}
+
+void Store::SelectLocked(const ResourceType& rt, std::string_view ns_in,
+                                 const LabelSelector& labels, const FieldSelector& fields,
+                                 const std::string& start, long long limit,
+                                 std::vector<Stored>* out, std::string* continue_after) const {
+  continue_after->clear();
+  const TypeObjects* objs = TypeLocked(rt.StoreKey());
+  if (!objs) return;
+  // The namespace the list is confined to: the request's, or a metadata.namespace= field.
+  std::string ns = rt.namespaced ? std::string(ns_in) : "";
+  if (const std::string* f = FieldEquals(fields, "metadata.namespace"); rt.namespaced && f) {
+    if (!ns.empty() && ns != *f) return;
+    ns = *f;
+  }
+  std::string prefix = rt.namespaced && !ns.empty() ? ns + "/" : "";
+  std::string exact;
+  const std::string* name = FieldEquals(fields, "metadata.name");
+  if (name && (!rt.namespaced || !ns.empty())) exact = Key(ns, *name);
+  std::string last;
+  ScanLocked(*objs, prefix, name && !exact.empty() ? &exact : nullptr, labels, start,
+             [&](const std::string& key, const Stored& o) {
+               const Json& obj = o->object();
+               if (!labels.Empty() && !labels.Matches(LabelsOf(obj))) {
+                 return true;
+               }
+               if (!fields.Matches(obj)) return true;
+               if (limit > 0 && static_cast<long long>(out->size()) >= limit) {
+                 *continue_after = last;
+                 return false;
+               }
+               out->push_back(o);
+               last = key;
+               return true;
+             });
+  return;
 }
 
 absl::Status Store::CheckNamespaceLocked(const ResourceType& rt, std::string_view ns,
                                          std::string_view name) {
   if (!rt.namespaced) return absl::OkStatus();
-  auto& nss = objects_["/namespaces"];
-  auto it = nss.find(Key("", ns));
-  if (it == nss.end()) return NotFoundError({"", "namespaces"}, ns);
-  if (!MetaStr(*it->second, "deletionTimestamp").empty()) {
+  if (!FindLocked("/namespaces", Key("", ns))) return NotFoundError({"", "namespaces"}, ns);
+  if (terminating_.count(std::string(ns))) {
     return ForbiddenError(rt.Gr(), name,
                           "unable to create new content in namespace " + std::string(ns) +
                               " because it is being terminated");
@@ -300,14 +551,15 @@ void Store::OnStoredLocked(const ResourceType& rt, const Json& obj, bool deleted
     const Json spec = obj.value("spec", Json::object());
     std::string store_key =
         spec.value("group", "") + "/" + spec.value("names", Json::object()).value("plural", "");
-    auto it = objects_.find(store_key);
-    if (it != objects_.end()) {
+    if (const TypeObjects* objs = TypeLocked(store_key)) {
       auto crt = TypeForKeyLocked(store_key);
       std::vector<std::string> keys;
-      for (const auto& [k, v] : it->second) keys.push_back(k);
+      for (const auto& [k, v] : objs->by_key) keys.push_back(k);
       for (const auto& k : keys) {
         if (crt) RemoveLocked(*crt, store_key + "|" + k, "Background");
       }
+      // Without a type, RemoveLocked could not run: drop what is left.
+      for (const auto& k : keys) EraseLocked(store_key, k);
       objects_.erase(store_key);
     }
     registry_->UnregisterCrd(name);
@@ -318,7 +570,7 @@ void Store::OnStoredLocked(const ResourceType& rt, const Json& obj, bool deleted
 
 absl::StatusOr<Json> Store::Create(const ResourceType& rt, std::string_view ns, Json body,
                                    const WriteOptions& options) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   return CreateLocked(rt, ns, std::move(body), options, true);
 }
 
@@ -355,14 +607,13 @@ absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_vie
     static std::mt19937_64 rng(12345);
     do {
       name = MetaStr(body, "generateName") + RandomSuffix(rng, 5);
-    } while (objects_[rt.StoreKey()].count(Key(ns, name)));
+    } while (FindLocked(rt.StoreKey(), Key(ns, name)));
     meta["name"] = name;
   }
   DL_RETURN_IF_ERROR(ValidateObject(rt, body));
   DL_RETURN_IF_ERROR(CheckNamespaceLocked(rt, ns, name));
-  ObjectMap& objs = objects_[rt.StoreKey()];
   std::string key = Key(ns, name);
-  if (objs.count(key)) return AlreadyExistsError(rt.Gr(), name);
+  if (FindLocked(rt.StoreKey(), key)) return AlreadyExistsError(rt.Gr(), name);
 
   // Server-managed metadata.
   ++uid_counter_;
@@ -395,26 +646,39 @@ absl::StatusOr<Json> Store::CreateLocked(const ResourceType& rt, std::string_vie
   }
   ++rv_;
   Meta(body)["resourceVersion"] = std::to_string(rv_);
-  auto stored = std::make_shared<const Json>(std::move(body));
-  objs[key] = stored;
-  RecordLocked("ADDED", rt.StoreKey(), key, stored, nullptr);
-  OnStoredLocked(rt, *stored, false);
-  return ForOutput(rt, *stored);
+  auto stored = std::make_shared<const StoredObject>(std::move(body));
+  PutLocked(rt.StoreKey(), key, stored);
+  RecordLocked("ADDED", rt.StoreKey(), key, AsJson(stored), nullptr, stored);
+  OnStoredLocked(rt, stored->object(), false);
+  return ForOutput(rt, stored->object());
 }
 
 absl::StatusOr<Json> Store::Get(const ResourceType& rt, std::string_view ns, std::string_view name,
                                 std::string_view subresource) {
-  std::lock_guard lock(mu_);
-  auto oit = objects_.find(rt.StoreKey());
-  std::string key = Key(rt.namespaced ? ns : "", name);
-  if (oit == objects_.end() || !oit->second.count(key)) return NotFoundError(rt.Gr(), name);
-  const Json& obj = *oit->second[key];
-  if (subresource == "scale") return ToScale(obj);
-  return ForOutput(rt, obj);
+  Stored obj;
+  {
+    std::shared_lock lock(mu_);
+    obj = FindLocked(rt.StoreKey(), Key(rt.namespaced ? ns : "", name));
+  }
+  if (!obj) return NotFoundError(rt.Gr(), name);
+  if (subresource == "scale") return ToScale(obj->object());
+  return ForOutput(rt, obj->object());
 }
 
-absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
-                                 const ListOptions& options) {
+absl::StatusOr<std::string> Store::GetText(const ResourceType& rt, std::string_view ns,
+                                           std::string_view name) {
+  Stored obj;
+  {
+    std::shared_lock lock(mu_);
+    obj = FindLocked(rt.StoreKey(), Key(rt.namespaced ? ns : "", name));
+  }
+  if (!obj) return NotFoundError(rt.Gr(), name);
+  if (NeedsRewrite(rt, obj->object())) return ForOutput(rt, obj->object()).dump();
+  return obj->Text();
+}
+
+absl::StatusOr<Store::Selection> Store::Select(const ResourceType& rt, std::string_view ns,
+                                               const ListOptions& options) {
   DL_ASSIGN_OR_RETURN(LabelSelector labels, ParseLabelSelector(options.label_selector));
   DL_ASSIGN_OR_RETURN(FieldSelector fields, ParseFieldSelector(options.field_selector));
   std::string start;
@@ -422,28 +686,24 @@ absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
     DL_ASSIGN_OR_RETURN(ContinueToken t, DecodeContinue(options.continue_token));
     start = t.start;
   }
-  std::lock_guard lock(mu_);
-  Json items = Json::array();
-  std::string next;
-  auto oit = objects_.find(rt.StoreKey());
-  if (oit != objects_.end()) {
-    const ObjectMap& objs = oit->second;
-    std::string prefix = rt.namespaced && !ns.empty() ? std::string(ns) + "/" : "";
-    auto it = start.empty() ? objs.lower_bound(prefix) : objs.upper_bound(start);
-    for (; it != objs.end(); ++it) {
-      if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
-      const Json& o = *it->second;
-      if (!labels.Empty() && !labels.Matches(MetaOf(o).value("labels", Json()))) continue;
-      if (!fields.Matches(o)) continue;
-      if (options.limit > 0 && static_cast<long long>(items.size()) >= options.limit) {
-        next = EncodeContinue(rv_, std::prev(it)->first);
-        break;
-      }
-      items.push_back(ForOutput(rt, o));
-    }
+  Selection sel;
+  std::string continue_after;
+  {
+    std::shared_lock lock(mu_);
+    SelectLocked(rt, ns, labels, fields, start, options.limit, &sel.objects, &continue_after);
+    sel.rv = rv_;
   }
-  Json meta = {{"resourceVersion", std::to_string(rv_)}};
-  if (!next.empty()) meta["continue"] = next;
+  if (!continue_after.empty()) sel.continue_token = EncodeContinue(sel.rv, continue_after);
+  return sel;
+}
+
+absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
+                                 const ListOptions& options) {
+  DL_ASSIGN_OR_RETURN(Selection sel, Select(rt, ns, options));
+  Json items = Json::array();
+  for (const auto& o : sel.objects) items.push_back(ForOutput(rt, o->object()));
+  Json meta = {{"resourceVersion", std::to_string(sel.rv)}};
+  if (!sel.continue_token.empty()) meta["continue"] = sel.continue_token;
   // Assigned, not brace-initialised: an initializer list would deep-copy every item.
   Json out = Json::object();
   out["kind"] = rt.kind + "List";
@@ -453,34 +713,50 @@ absl::StatusOr<Json> Store::List(const ResourceType& rt, std::string_view ns,
   return out;
 }
 
+absl::StatusOr<std::string> Store::ListText(const ResourceType& rt, std::string_view ns,
+                                            const ListOptions& options) {
+  DL_ASSIGN_OR_RETURN(Selection sel, Select(rt, ns, options));
+  std::vector<std::string> rewritten;  // custom resources served under another version
+  std::vector<std::string_view> items;
+  items.reserve(sel.objects.size());
+  size_t bytes = 0;
+  for (const auto& o : sel.objects) {
+    if (NeedsRewrite(rt, o->object())) {
+      rewritten.push_back(ForOutput(rt, o->object()).dump());
+    }
+  }
+  size_t next_rewritten = 0;
+  for (const auto& o : sel.objects) {
+    std::string_view text = NeedsRewrite(rt, o->object())
+                                ? std::string_view(rewritten[next_rewritten++])
+                                : std::string_view(o->Text());
+    bytes += text.size();
+    items.push_back(text);
+  }
+  return ListEnvelope(rt, sel.rv, sel.continue_token, items, bytes);
+}
+
 absl::StatusOr<std::vector<std::shared_ptr<const Json>>> Store::ListShared(
     const ResourceType& rt, std::string_view ns, const ListOptions& options) {
-  DL_ASSIGN_OR_RETURN(LabelSelector labels, ParseLabelSelector(options.label_selector));
-  DL_ASSIGN_OR_RETURN(FieldSelector fields, ParseFieldSelector(options.field_selector));
-  std::lock_guard lock(mu_);
+  ListOptions all = options;
+  all.limit = 0;
+  all.continue_token.clear();
+  DL_ASSIGN_OR_RETURN(Selection sel, Select(rt, ns, all));
   std::vector<std::shared_ptr<const Json>> out;
-  auto oit = objects_.find(rt.StoreKey());
-  if (oit == objects_.end()) return out;
-  std::string prefix = rt.namespaced && !ns.empty() ? std::string(ns) + "/" : "";
-  for (auto it = oit->second.lower_bound(prefix); it != oit->second.end(); ++it) {
-    if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
-    const Json& o = *it->second;
-    if (!labels.Empty() && !labels.Matches(MetaOf(o).value("labels", Json()))) continue;
-    if (!fields.Matches(o)) continue;
-    out.push_back(it->second);
-  }
+  out.reserve(sel.objects.size());
+  for (const auto& o : sel.objects) out.push_back(AsJson(o));
   return out;
 }
 
 absl::StatusOr<Json> Store::Update(const ResourceType& rt, std::string_view ns,
                                    std::string_view name, Json body, const WriteOptions& options) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (options.subresource == "scale") {
     if (!rt.has_scale) return ResourceNotFoundError();
     if (!body.is_object()) return BadRequestError("the body of the request must be an object");
-    auto oit = objects_[rt.StoreKey()].find(Key(rt.namespaced ? ns : "", name));
-    if (oit == objects_[rt.StoreKey()].end()) return NotFoundError(rt.Gr(), name);
-    Json obj = *oit->second;
+    Stored current = FindLocked(rt.StoreKey(), Key(rt.namespaced ? ns : "", name));
+    if (!current) return NotFoundError(rt.Gr(), name);
+    Json obj = current->object();
     std::string brv = MetaStr(body, "resourceVersion");
     if (!brv.empty() && brv != MetaStr(obj, "resourceVersion")) {
       return ConflictError(rt.Gr(), name,
@@ -502,12 +778,10 @@ absl::StatusOr<Json> Store::UpdateLocked(const ResourceType& rt, std::string_vie
                                          bool record_manager) {
   if (!body.is_object()) return BadRequestError("the body of the request must be an object");
   std::string ns = rt.namespaced ? std::string(ns_in) : "";
-  ObjectMap& objs = objects_[rt.StoreKey()];
   std::string key = Key(ns, name);
-  auto it = objs.find(key);
-  if (it == objs.end()) return NotFoundError(rt.Gr(), name);
-  std::shared_ptr<const Json> prev = it->second;
-  const Json& old = *prev;
+  Stored prev = FindLocked(rt.StoreKey(), key);
+  if (!prev) return NotFoundError(rt.Gr(), name);
+  const Json& old = prev->object();
   std::string body_name = MetaStr(body, "name");
   if (!body_name.empty() && body_name != name) {
     return BadRequestError("the name of the object (" + body_name +
@@ -592,18 +866,17 @@ absl::StatusOr<Json> Store::UpdateLocked(const ResourceType& rt, std::string_vie
   return ForOutput(rt, stored);
 }
 
-Json Store::CommitLocked(const ResourceType& rt, const std::string& key,
-                         std::shared_ptr<const Json> prev, Json next) {
-  if (SameContent(*prev, next)) return *prev;
+Json Store::CommitLocked(const ResourceType& rt, const std::string& key, Stored prev, Json next) {
+  if (SameContent(prev->object(), next)) return prev->object();
   ++rv_;
   Meta(next)["resourceVersion"] = std::to_string(rv_);
   bool finished = !MetaStr(next, "deletionTimestamp").empty() && !HasFinalizers(next);
-  auto stored = std::make_shared<const Json>(std::move(next));
-  objects_[rt.StoreKey()][key] = stored;
-  RecordLocked("MODIFIED", rt.StoreKey(), key, stored, prev);
+  auto stored = std::make_shared<const StoredObject>(std::move(next));
+  PutLocked(rt.StoreKey(), key, stored);
+  RecordLocked("MODIFIED", rt.StoreKey(), key, AsJson(stored), AsJson(prev), stored);
   if (finished) RemoveLocked(rt, rt.StoreKey() + "|" + key, "Background");
-  if (!finished) OnStoredLocked(rt, *stored, false);
-  return *stored;
+  if (!finished) OnStoredLocked(rt, stored->object(), false);
+  return stored->object();
 }
 
 void Store::RemoveLocked(const ResourceType& rt, const std::string& full_key,
@@ -611,50 +884,53 @@ void Store::RemoveLocked(const ResourceType& rt, const std::string& full_key,
   size_t bar = full_key.find('|');
   std::string store_key = full_key.substr(0, bar);
   std::string key = full_key.substr(bar + 1);
-  auto oit = objects_.find(store_key);
-  if (oit == objects_.end()) return;
-  auto it = oit->second.find(key);
-  if (it == oit->second.end()) return;
-  std::shared_ptr<const Json> obj = it->second;
-  oit->second.erase(it);
+  Stored obj = FindLocked(store_key, key);
+  if (!obj) return;
+  EraseLocked(store_key, key);
   ++rv_;
-  Json gone = *obj;
+  Json gone = obj->object();
   Meta(gone)["resourceVersion"] = std::to_string(rv_);
-  RecordLocked("DELETED", store_key, key, std::make_shared<const Json>(std::move(gone)), nullptr);
-  std::string uid = MetaStr(*obj, "uid");
+  RecordLocked("DELETED", store_key, key, std::make_shared<const Json>(std::move(gone)), nullptr,
+               nullptr);
+  std::string uid = MetaStr(obj->object(), "uid");
   if (rt.kind == "Namespace" && rt.group.empty()) {
-    std::string ns = MetaStr(*obj, "name");
-    for (auto& [sk, objs] : objects_) {
-      if (sk == "/namespaces") continue;
-      auto t = TypeForKeyLocked(sk);
-      if (!t) continue;
-      std::vector<std::string> keys;
-      for (auto kit = objs.lower_bound(ns + "/");
-           kit != objs.end() && kit->first.compare(0, ns.size() + 1, ns + "/") == 0; ++kit) {
-        keys.push_back(kit->first);
-      }
-      for (const auto& k : keys) RemoveLocked(*t, sk + "|" + k, "Background");
+    for (const auto& [sk, k] : NamespaceContentsLocked(MetaStr(obj->object(), "name"))) {
+      if (auto t = TypeForKeyLocked(sk)) RemoveLocked(*t, sk + "|" + k, "Background");
     }
   }
   CollectDependentsLocked(uid, propagation);
-  OnStoredLocked(rt, *obj, true);
+  OnStoredLocked(rt, obj->object(), true);
+}
+
+std::vector<std::pair<std::string, std::string>> Store::NamespaceContentsLocked(
+    const std::string& ns) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!namespace_contents_.count(ns)) return out;
+  const std::string prefix = ns + "/";
+  for (const auto& [sk, objs] : objects_) {
+    if (sk == "/namespaces") continue;
+    for (auto it = objs.by_key.lower_bound(prefix);
+         it != objs.by_key.end() && HasPrefix(it->first, prefix); ++it) {
+      out.emplace_back(sk, it->first);
+    }
+  }
+  return out;
 }
 
 void Store::CollectDependentsLocked(const std::string& uid, const std::string& propagation) {
   if (uid.empty()) return;
-  std::vector<std::pair<std::string, std::string>> deps;
-  for (const auto& [sk, objs] : objects_) {
-    for (const auto& [k, o] : objs) {
-      if (HasOwner(*o, uid)) deps.emplace_back(sk, k);
-    }
-  }
+  auto dit = dependents_.find(uid);
+  if (dit == dependents_.end()) return;
+  // A copy: the loop below changes the index.
+  const std::vector<std::pair<std::string, std::string>> deps(dit->second.begin(),
+                                                              dit->second.end());
   for (const auto& [sk, k] : deps) {
     auto t = TypeForKeyLocked(sk);
     if (!t) continue;
-    auto it = objects_[sk].find(k);
-    if (it == objects_[sk].end()) continue;
+    Stored current = FindLocked(sk, k);
+    if (!current || !HasOwner(current->object(), uid)) continue;
     if (propagation == "Orphan") {
-      Json next = *it->second;
+      Json next = current->object();
       Json refs = Json::array();
       for (const auto& r : Meta(next)["ownerReferences"]) {
         if (r.value("uid", "") != uid) refs.push_back(r);
@@ -663,13 +939,13 @@ void Store::CollectDependentsLocked(const std::string& uid, const std::string& p
         Meta(next).erase("ownerReferences");
       else
         Meta(next)["ownerReferences"] = refs;
-      CommitLocked(*t, k, it->second, std::move(next));
-    } else if (HasFinalizers(*it->second)) {
-      if (MetaStr(*it->second, "deletionTimestamp").empty()) {
-        Json next = *it->second;
+      CommitLocked(*t, k, current, std::move(next));
+    } else if (HasFinalizers(current->object())) {
+      if (MetaStr(current->object(), "deletionTimestamp").empty()) {
+        Json next = current->object();
         Meta(next)["deletionTimestamp"] = Now();
         Meta(next)["deletionGracePeriodSeconds"] = 0;
-        CommitLocked(*t, k, it->second, std::move(next));
+        CommitLocked(*t, k, current, std::move(next));
       }
     } else {
       RemoveLocked(*t, sk + "|" + k, "Background");
@@ -679,39 +955,38 @@ void Store::CollectDependentsLocked(const std::string& uid, const std::string& p
 
 absl::StatusOr<Json> Store::Delete(const ResourceType& rt, std::string_view ns,
                                    std::string_view name, const DeleteOptions& options) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   return DeleteLocked(rt, ns, name, options);
 }
 
 absl::StatusOr<Json> Store::DeleteLocked(const ResourceType& rt, std::string_view ns_in,
                                          std::string_view name, const DeleteOptions& options) {
   std::string ns = rt.namespaced ? std::string(ns_in) : "";
-  ObjectMap& objs = objects_[rt.StoreKey()];
   std::string key = Key(ns, name);
-  auto it = objs.find(key);
-  if (it == objs.end()) return NotFoundError(rt.Gr(), name);
-  std::shared_ptr<const Json> prev = it->second;
-  if (!options.precondition_uid.empty() && options.precondition_uid != MetaStr(*prev, "uid")) {
+  Stored prev = FindLocked(rt.StoreKey(), key);
+  if (!prev) return NotFoundError(rt.Gr(), name);
+  const Json& prev_obj = prev->object();
+  if (!options.precondition_uid.empty() && options.precondition_uid != MetaStr(prev_obj, "uid")) {
     return ConflictError(rt.Gr(), name,
                          "Precondition failed: UID in precondition: " + options.precondition_uid +
-                             ", UID in object meta: " + MetaStr(*prev, "uid"));
+                             ", UID in object meta: " + MetaStr(prev_obj, "uid"));
   }
   if (!options.precondition_resource_version.empty() &&
-      options.precondition_resource_version != MetaStr(*prev, "resourceVersion")) {
+      options.precondition_resource_version != MetaStr(prev_obj, "resourceVersion")) {
     return ConflictError(
         rt.Gr(), name,
         "Precondition failed: ResourceVersion in precondition: " +
             options.precondition_resource_version +
-            ", ResourceVersion in object meta: " + MetaStr(*prev, "resourceVersion"));
+            ", ResourceVersion in object meta: " + MetaStr(prev_obj, "resourceVersion"));
   }
   std::string propagation = options.propagation.empty() ? "Background" : options.propagation;
   bool is_ns = rt.kind == "Namespace" && rt.group.empty();
   if (is_ns && (name == "default" || name == "kube-system" || name == "kube-public")) {
     return ForbiddenError(rt.Gr(), name, "this namespace may not be deleted");
   }
-  if (options.dry_run) return ForOutput(rt, *prev);
-  if (HasFinalizers(*prev) || is_ns) {
-    Json next = *prev;
+  if (options.dry_run) return ForOutput(rt, prev_obj);
+  if (HasFinalizers(prev_obj) || is_ns) {
+    Json next = prev_obj;
     if (MetaStr(next, "deletionTimestamp").empty()) {
       Meta(next)["deletionTimestamp"] = Now();
       Meta(next)["deletionGracePeriodSeconds"] = 0;
@@ -721,45 +996,31 @@ absl::StatusOr<Json> Store::DeleteLocked(const ResourceType& rt, std::string_vie
     if (is_ns) {
       // Delete the contents now; objects with finalizers keep the namespace terminating
       // until FinishNamespaceDeletion sees it empty.
-      for (auto& [sk, m] : objects_) {
-        if (sk == "/namespaces") continue;
+      for (const auto& [sk, k] : NamespaceContentsLocked(std::string(name))) {
         auto t = TypeForKeyLocked(sk);
         if (!t) continue;
-        std::vector<std::string> keys;
-        for (auto kit = m.lower_bound(ns + std::string(name) + "/");
-             kit != m.end() && kit->first.rfind(std::string(name) + "/", 0) == 0; ++kit) {
-          keys.push_back(kit->first);
-        }
-        for (const auto& k : keys) {
-          size_t slash = k.find('/');
-          (void)DeleteLocked(*t, k.substr(0, slash), k.substr(slash + 1), {});
-        }
+        size_t slash = k.find('/');
+        (void)DeleteLocked(*t, k.substr(0, slash), k.substr(slash + 1), {});
       }
-      if (!HasFinalizers(stored)) {
-        bool empty = true;
-        for (const auto& [sk, m] : objects_) {
-          if (sk == "/namespaces") continue;
-          auto kit = m.lower_bound(std::string(name) + "/");
-          if (kit != m.end() && kit->first.rfind(std::string(name) + "/", 0) == 0) empty = false;
-        }
-        if (empty) RemoveLocked(rt, rt.StoreKey() + "|" + key, "Background");
+      if (!HasFinalizers(stored) && !namespace_contents_.count(std::string(name))) {
+        RemoveLocked(rt, rt.StoreKey() + "|" + key, "Background");
       }
     }
     return ForOutput(rt, stored);
   }
   if (propagation == "Foreground") {
     // Dependents go first; the owner disappears after them.
-    CollectDependentsLocked(MetaStr(*prev, "uid"), "Foreground");
+    CollectDependentsLocked(MetaStr(prev_obj, "uid"), "Foreground");
   }
   RemoveLocked(rt, rt.StoreKey() + "|" + key, propagation);
-  return ForOutput(rt, *prev);
+  return ForOutput(rt, prev_obj);
 }
 
 absl::StatusOr<Json> Store::DeleteCollection(const ResourceType& rt, std::string_view ns,
                                              const ListOptions& list,
                                              const DeleteOptions& options) {
   DL_ASSIGN_OR_RETURN(Json items, List(rt, ns, list));
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   Json deleted = Json::array();
   for (const auto& o : items["items"]) {
     auto r = DeleteLocked(rt, MetaStr(o, "namespace"), MetaStr(o, "name"), options);
@@ -780,7 +1041,7 @@ absl::StatusOr<Json> Store::Patch(const ResourceType& rt, std::string_view ns,
     auto parsed = manifest::ParseYaml(body, "request body");
     if (!parsed.ok()) return BadRequestError(std::string(parsed.status().message()));
     if (!parsed->is_object()) return BadRequestError("apply patch must be an object");
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     return ApplyLocked(rt, ns, name, *parsed, options.field_manager, force, options);
   }
   if (type == PatchType::kStrategicMergePatch && rt.custom) {
@@ -792,12 +1053,12 @@ absl::StatusOr<Json> Store::Patch(const ResourceType& rt, std::string_view ns,
   if (patch.is_discarded()) {
     return BadRequestError("error decoding patch: invalid JSON in the request body");
   }
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   std::string key = Key(rt.namespaced ? ns : "", name);
-  auto& objs = objects_[rt.StoreKey()];
-  auto it = objs.find(key);
-  if (it == objs.end()) return NotFoundError(rt.Gr(), name);
-  Json target = options.subresource == "scale" ? ToScale(*it->second) : ForOutput(rt, *it->second);
+  Stored current = FindLocked(rt.StoreKey(), key);
+  if (!current) return NotFoundError(rt.Gr(), name);
+  Json target = options.subresource == "scale" ? ToScale(current->object())
+                                               : ForOutput(rt, current->object());
   Json patched;
   switch (type) {
     case PatchType::kJsonPatch: {
@@ -828,7 +1089,7 @@ absl::StatusOr<Json> Store::Patch(const ResourceType& rt, std::string_view ns,
   }
   if (!patched.is_object()) return BadRequestError("the patched object is not an object");
   if (options.subresource == "scale") {
-    Json obj = *it->second;
+    Json obj = current->object();
     obj["spec"]["replicas"] = patched.value("spec", Json::object()).value("replicas", 0);
     WriteOptions o = options;
     o.subresource = "";
@@ -845,7 +1106,7 @@ absl::StatusOr<Json> Store::Apply(const ResourceType& rt, std::string_view ns,
   if (manager.empty()) {
     return BadRequestError("PATCH request with apply content type requires fieldManager");
   }
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   return ApplyLocked(rt, ns, name, applied, manager, force, options);
 }
 
@@ -882,12 +1143,9 @@ absl::StatusOr<Json> Store::ApplyLocked(const ResourceType& rt, std::string_view
     DL_RETURN_IF_ERROR(CheckStrictFields(
         rt, applied, rt.custom ? registry_->CrdSchema(rt.group, rt.version, rt.kind) : Json()));
   }
-  ObjectMap& objs = objects_[rt.StoreKey()];
-  std::string key = Key(ns, name);
-  auto it = objs.find(key);
-  std::shared_ptr<const Json> prev = it == objs.end() ? nullptr : it->second;
+  Stored prev = FindLocked(rt.StoreKey(), Key(ns, name));
   Json live_copy;
-  if (prev) live_copy = ForOutput(rt, *prev);
+  if (prev) live_copy = ForOutput(rt, prev->object());
   merge::ApplyRequest req{.live = prev ? live_copy : kNull,
                           .applied = applied,
                           .manager = std::string(manager),
@@ -905,7 +1163,7 @@ absl::StatusOr<Json> Store::ApplyLocked(const ResourceType& rt, std::string_view
     // Print managers the way the API server does: Update managers with their apiVersion.
     std::vector<merge::ManagedFieldsEntry> entries;
     if (prev) {
-      auto parsed = merge::ParseManagedFields(*prev);
+      auto parsed = merge::ParseManagedFields(prev->object());
       if (parsed.ok()) entries = *parsed;
     }
     std::vector<std::string> managers, fields;
@@ -946,17 +1204,13 @@ absl::StatusOr<std::unique_ptr<Watcher>> Store::Watch(const ResourceType& rt, st
     return BadRequestError("resourceVersion: Invalid value: \"" + std::string(resource_version) +
                            "\": must be a non-negative integer");
   }
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   if (resource_version.empty() || resource_version == "0") {
-    auto oit = objects_.find(rt.StoreKey());
-    if (oit != objects_.end()) {
-      for (const auto& [k, o] : oit->second) {
-        if (!w->ns_.empty() && MetaStr(*o, "namespace") != w->ns_) continue;
-        if (!w->labels_.Matches(MetaOf(*o).value("labels", Json())) || !w->fields_.Matches(*o)) {
-          continue;
-        }
-        w->pending_.push_back(WatchEvent{"ADDED", ForOutput(rt, *o)});
-      }
+    std::vector<Stored> initial;
+    std::string unused;
+    SelectLocked(rt, w->ns_, w->labels_, w->fields_, "", 0, &initial, &unused);
+    for (const auto& o : initial) {
+      w->pending_.push_back(WatchEvent{"ADDED", ForOutput(rt, o->object())});
     }
     w->cursor_ = rv_;
   } else {
@@ -973,55 +1227,53 @@ absl::StatusOr<std::unique_ptr<Watcher>> Store::Watch(const ResourceType& rt, st
 }
 
 std::vector<std::shared_ptr<const Json>> Store::Objects(std::string_view store_key) const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   std::vector<std::shared_ptr<const Json>> out;
-  auto it = objects_.find(std::string(store_key));
-  if (it == objects_.end()) return out;
-  out.reserve(it->second.size());
-  for (const auto& [k, o] : it->second) out.push_back(o);
+  const TypeObjects* objs = TypeLocked(std::string(store_key));
+  if (!objs) return out;
+  out.reserve(objs->by_key.size());
+  for (const auto& [k, o] : objs->by_key) out.push_back(AsJson(o));
   return out;
 }
 
 absl::StatusOr<Json> Store::WriteStatus(const ResourceType& rt, std::string_view ns,
                                         std::string_view name, const Json& status) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   std::string key = Key(rt.namespaced ? ns : "", name);
-  auto& objs = objects_[rt.StoreKey()];
-  auto it = objs.find(key);
-  if (it == objs.end()) return NotFoundError(rt.Gr(), name);
-  Json next = *it->second;
+  Stored current = FindLocked(rt.StoreKey(), key);
+  if (!current) return NotFoundError(rt.Gr(), name);
+  Json next = current->object();
   next["status"] = status;
-  return CommitLocked(rt, key, it->second, std::move(next));
+  return CommitLocked(rt, key, current, std::move(next));
 }
 
 absl::StatusOr<Json> Store::ForceStatus(const ResourceType& rt, std::string_view ns,
                                         std::string_view name, const Json& status) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     pinned_.insert(rt.StoreKey() + "|" + Key(rt.namespaced ? ns : "", name));
   }
   return WriteStatus(rt, ns, name, status);
 }
 
 bool Store::IsPinned(const ResourceType& rt, std::string_view ns, std::string_view name) const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   return pinned_.count(rt.StoreKey() + "|" + Key(rt.namespaced ? ns : "", name)) > 0;
 }
 
 int Store::FinishNamespaceDeletion() {
-  std::lock_guard lock(mu_);
+  {
+    // The common case, nothing terminating, without blocking readers.
+    std::shared_lock lock(mu_);
+    if (terminating_.empty()) return 0;
+  }
+  std::unique_lock lock(mu_);
   auto rt = registry_->Find("", "v1", "namespaces");
   std::vector<std::string> done;
-  for (const auto& [k, o] : objects_["/namespaces"]) {
-    if (MetaStr(*o, "deletionTimestamp").empty() || HasFinalizers(*o)) continue;
-    std::string ns = MetaStr(*o, "name");
-    bool empty = true;
-    for (const auto& [sk, m] : objects_) {
-      if (sk == "/namespaces") continue;
-      auto kit = m.lower_bound(ns + "/");
-      if (kit != m.end() && kit->first.rfind(ns + "/", 0) == 0) empty = false;
-    }
-    if (empty) done.push_back(k);
+  for (const std::string& ns : terminating_) {
+    Stored o = FindLocked("/namespaces", Key("", ns));
+    if (!o || HasFinalizers(o->object()) || namespace_contents_.count(ns)) continue;
+    done.push_back(Key("", ns));
   }
   for (const auto& k : done) RemoveLocked(*rt, "/namespaces|" + k, "Background");
   return static_cast<int>(done.size());
@@ -1029,7 +1281,7 @@ int Store::FinishNamespaceDeletion() {
 
 bool Store::ChangedSince(long long after_rv, std::vector<std::pair<std::string, std::string>>* out,
                          long long* new_cursor) const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   *new_cursor = rv_;
   if (after_rv >= rv_) return true;
   if (history_.empty() || history_.front().rv > after_rv + 1) return false;
@@ -1039,8 +1291,44 @@ bool Store::ChangedSince(long long after_rv, std::vector<std::pair<std::string, 
   return true;
 }
 
+int Store::AddChangeListener(std::function<void()> listener) {
+  std::unique_lock lock(mu_);
+  int id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void Store::RemoveChangeListener(int id) {
+  std::unique_lock lock(mu_);
+  listeners_.erase(id);
+}
+
+StoreSnapshot Store::TakeSnapshot() {
+  std::shared_lock lock(mu_);
+  StoreSnapshot snap;
+  snap.rv = rv_;
+  snap.uid_counter = uid_counter_;
+  snap.objects.reserve(object_count_);
+  // CRDs first so that loading registers them before their custom resources.
+  std::vector<std::string> keys;
+  for (const auto& [sk, objs] : objects_) keys.push_back(sk);
+  std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
+    bool ca = a == "apiextensions.k8s.io/customresourcedefinitions";
+    bool cb = b == "apiextensions.k8s.io/customresourcedefinitions";
+    if (ca != cb) return ca;
+    return a < b;
+  });
+  for (const auto& sk : keys) {
+    for (const auto& [k, o] : objects_.at(sk).by_key) snap.objects.emplace_back(sk, o);
+  }
+  // Writers are excluded by the shared lock: the recorded changes are all in the snapshot.
+  std::lock_guard changes_lock(changes_mu_);
+  changes_.clear();
+  return snap;
+}
+
 Json Store::Dump() const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   Json objs = Json::array();
   // CRDs first so that Load registers them before their custom resources.
   std::vector<std::string> keys;
@@ -1052,8 +1340,8 @@ Json Store::Dump() const {
     return a < b;
   });
   for (const auto& sk : keys) {
-    for (const auto& [k, o] : objects_.at(sk)) {
-      objs.push_back({{"storeKey", sk}, {"object", *o}});
+    for (const auto& [k, o] : objects_.at(sk).by_key) {
+      objs.push_back({{"storeKey", sk}, {"object", o->object()}});
     }
   }
   return {{"resourceVersion", rv_}, {"uidCounter", uid_counter_}, {"objects", objs}};
@@ -1063,19 +1351,64 @@ absl::Status Store::Load(const Json& dump) {
   if (!dump.is_object() || !dump.contains("objects") || !dump["objects"].is_array()) {
     return absl::InvalidArgumentError("state file: expected {resourceVersion, objects}");
   }
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   objects_.clear();
+  dependents_.clear();
+  namespace_contents_.clear();
+  terminating_.clear();
+  object_count_ = 0;
   history_.clear();
   rv_ = dump.value("resourceVersion", 0LL);
   uid_counter_ = dump.value("uidCounter", 0ULL);
   for (const auto& e : dump["objects"]) {
     std::string sk = e.value("storeKey", "");
+    if (sk.empty() || !e.contains("object") || !e["object"].is_object()) continue;
     const Json& o = e["object"];
-    if (sk.empty() || !o.is_object()) continue;
-    std::string key = Key(MetaStr(o, "namespace"), MetaStr(o, "name"));
-    objects_[sk][key] = std::make_shared<const Json>(o);
+    PutLocked(sk, Key(MetaStr(o, "namespace"), MetaStr(o, "name")),
+              std::make_shared<const StoredObject>(o));
     if (sk == "apiextensions.k8s.io/customresourcedefinitions") (void)registry_->RegisterCrd(o);
   }
+  return absl::OkStatus();
+}
+
+void Store::RecordChanges() {
+  std::unique_lock lock(mu_);
+  record_changes_ = true;
+}
+
+std::vector<StoreChange> Store::TakeChanges() {
+  std::lock_guard lock(changes_mu_);
+  std::vector<StoreChange> out;
+  out.swap(changes_);
+  return out;
+}
+
+absl::Status Store::Restore(const StoreChange& change) {
+  if (change.store_key.empty() || change.key.find('/') == std::string::npos) {
+    return absl::InvalidArgumentError("change log: a change needs a store key and ns/name key");
+  }
+  if (change.object &&
+      Key(MetaStr(change.object->object(), "namespace"), MetaStr(change.object->object(), "name")) !=
+          change.key) {
+    return absl::InvalidArgumentError("change log: key " + change.key +
+                                      " does not match the object's namespace/name");
+  }
+  std::unique_lock lock(mu_);
+  if (change.rv <= rv_) return absl::OkStatus();
+  rv_ = change.rv;
+  uid_counter_ = std::max(uid_counter_, change.uid_counter);
+  const bool crd = change.store_key == "apiextensions.k8s.io/customresourcedefinitions";
+  if (change.object) {
+    PutLocked(change.store_key, change.key, change.object);
+    if (crd) (void)registry_->RegisterCrd(change.object->object());
+    return absl::OkStatus();
+  }
+  if (crd) {
+    if (Stored old = FindLocked(change.store_key, change.key)) {
+      registry_->UnregisterCrd(MetaStr(old->object(), "name"));
+    }
+  }
+  EraseLocked(change.store_key, change.key);
   return absl::OkStatus();
 }
 
