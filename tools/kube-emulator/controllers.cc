@@ -279,6 +279,7 @@ void Controllers::Reconcile(const std::string& store_key, const std::string& key
 }
 
 int Controllers::RunOnce() {
+  ++passes_;
   int writes = 0;
   std::vector<std::pair<std::string, std::string>> changed;
   long long next = 0;

@@ -18,6 +18,7 @@
 // thread of Start()).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -69,6 +70,8 @@ class Controllers {
   // Stop(). Idempotent.
   void Start();
   void Stop();
+  // Passes run so far (RunOnce calls).
+  int PassesForTest() const { return passes_; }
 
  private:
   void Reconcile(const std::string& store_key, const std::string& key, bool* wrote);
@@ -91,6 +94,7 @@ class Controllers {
   bool stop_ = false;     // guarded by mu_
   bool changed_ = false;  // guarded by mu_: the store changed since the last pass began
   int listener_ = -1;
+  std::atomic<int> passes_{0};
   std::thread thread_;
 };
 

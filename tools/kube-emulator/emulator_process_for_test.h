@@ -122,6 +122,14 @@ class EmulatorProcess {
     return code;
   }
 
+  // SIGKILL and wait (a crash: nothing is flushed on the way out).
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    WaitPid(pid_, std::chrono::seconds(20));
+    pid_ = -1;
+  }
+
   const std::string& url() const { return url_; }
   const std::string& dir() const { return dir_; }
   std::string kubeconfig() const { return dir_ + "/kubeconfig"; }
