@@ -68,6 +68,9 @@ struct StreamSpec {
   Retention retention = Retention::kLimits;
   absl::Duration max_age = absl::ZeroDuration();  // zero: unlimited
   int64_t max_bytes = -1;                         // -1: unlimited
+  // At a limit: refuse new messages (Publish fails with kResourceExhausted) instead of
+  // dropping the oldest. Work streams use it so that nothing is ever dropped silently.
+  bool discard_new = false;
   absl::Duration duplicate_window = absl::Minutes(2);
   Storage storage = Storage::kFile;
 };
@@ -162,6 +165,10 @@ struct ConsumeOptions {
   // While a handler runs, tell the server it is still in progress every ack_wait / 3, so
   // long handlers are not redelivered to another replica.
   bool in_progress_heartbeats = true;
+  // A handler running longer than this (zero: no limit) is presumed hung: its heartbeats stop
+  // (so the server redelivers the item to another replica after the ack wait) and Health()
+  // reports kDeadlineExceeded until it returns (so the service turns not-ready).
+  absl::Duration handler_deadline = absl::ZeroDuration();
 };
 
 // A running consumer. Destroying it (or Stop) waits for the current handler to return, then

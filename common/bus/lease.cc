@@ -113,4 +113,71 @@ absl::StatusOr<LeaseGrant> Lease::Holder(std::string_view bucket, std::string_vi
                     held.expires};
 }
 
+LeaseKeeper::LeaseKeeper(Lease* lease, LeaseGrant grant, absl::Duration ttl)
+    : lease_(lease),
+      ttl_(ttl),
+      grant_(std::move(grant)),
+      valid_until_(SteadyClock::now() + absl::ToChronoNanoseconds(ttl)) {
+  renewer_ = std::thread([this] { Loop(); });
+}
+
+LeaseKeeper::~LeaseKeeper() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  renewer_.join();
+  LeaseGrant grant;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lost_) return;
+    grant = grant_;
+  }
+  (void)lease_->Release(grant);
+}
+
+void LeaseKeeper::Loop() {
+  const auto period = absl::ToChronoNanoseconds(ttl_ / 3);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_ && !lost_) {
+    if (cv_.wait_for(lock, period, [this] { return stopping_; })) return;
+    LeaseGrant grant = grant_;
+    const SteadyClock::time_point started = SteadyClock::now();
+    lock.unlock();
+    absl::Status s = lease_->Renew(grant, ttl_);
+    lock.lock();
+    if (s.ok()) {
+      grant_ = grant;
+      valid_until_ = started + absl::ToChronoNanoseconds(ttl_);
+    } else if (absl::IsAborted(s)) {
+      lost_ = true;
+    }
+    // Other errors (the KV store unreachable): validity runs down; Check fails in time.
+  }
+}
+
+absl::Status LeaseKeeper::Check(absl::Duration needed) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (lost_) {
+    return absl::AbortedError(internal::Cat("lease ", grant_.key, " was taken over"));
+  }
+  if (SteadyClock::now() + absl::ToChronoNanoseconds(needed) > valid_until_) {
+    return absl::AbortedError(internal::Cat("lease ", grant_.key, " may run out before a ",
+                                            absl::FormatDuration(needed),
+                                            " request would finish: stopping"));
+  }
+  return absl::OkStatus();
+}
+
+bool LeaseKeeper::lost() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lost_;
+}
+
+uint64_t LeaseKeeper::revision() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return grant_.revision;
+}
+
 }  // namespace driftless::bus

@@ -14,8 +14,12 @@
 // clock: keep clock skew between replicas well below the ttl. Thread-safe if the KvStore is.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <string_view>
 
@@ -59,6 +63,54 @@ class Lease {
  private:
   KvStore* kv_;
   NowFn now_;
+};
+
+// Holds a granted lease for as long as it lives: renews it every ttl/3 on its own thread and
+// releases it on destruction.
+//
+// Fencing. Kubernetes has no fencing token, so a holder must never start a write that could
+// outlive its lease. Check(needed) is OK only while the lease is known to be held for at least
+// `needed` more, judged on this process's monotonic clock from the start of the last
+// successful renewal (the grant counts as a renewal at construction). A holder calls it before
+// every cluster request (with that request's deadline) and every KV write, and stops on an
+// error. A process stopped (SIGSTOP, a long GC-like stall) past its ttl therefore makes no
+// write after it resumes: its validity ran out while it was stopped, unless it renews first
+// and nobody took the lease meanwhile (then it is still the holder). Once lost (a renewal
+// found it taken over) it stays lost.
+//
+//   LeaseKeeper keeper(&lease, *grant, absl::Seconds(30));
+//   DL_RETURN_IF_ERROR(keeper.Check(request_timeout));
+//   kube.Apply(...);
+//
+// Thread-safe.
+class LeaseKeeper {
+ public:
+  // `lease` must outlive the keeper; `grant` was just acquired with `ttl`.
+  LeaseKeeper(Lease* lease, LeaseGrant grant, absl::Duration ttl);
+  ~LeaseKeeper();
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  // OK while the lease is held for at least `needed` more; kAborted naming the lease
+  // otherwise (the caller must stop: another holder may take over).
+  absl::Status Check(absl::Duration needed) const;
+  bool lost() const;
+  // The lease's KV revision at the last renewal (a fencing token to stamp records with).
+  uint64_t revision() const;
+
+ private:
+  using SteadyClock = std::chrono::steady_clock;
+  void Loop();
+
+  Lease* lease_;
+  const absl::Duration ttl_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  LeaseGrant grant_;
+  SteadyClock::time_point valid_until_;
+  bool lost_ = false;
+  bool stopping_ = false;
+  std::thread renewer_;
 };
 
 }  // namespace driftless::bus

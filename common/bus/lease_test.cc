@@ -71,5 +71,45 @@ TEST_F(LeaseTest, StoreOutageIsReportedNotMistakenForContention) {
               StatusIs(absl::StatusCode::kUnavailable));
 }
 
+// The keeper renews in the background and fences: Check refuses a write that could outlive
+// the lease, and everything once another holder took it over.
+TEST(LeaseKeeperTest, ChecksValidityAndNoticesATakeover) {
+  testing::FakeKvStore kv;
+  ASSERT_OK(kv.EnsureBucket("leases", 1, absl::ZeroDuration()));
+  Lease lease(&kv);
+  ASSERT_OK_AND_ASSIGN(LeaseGrant g,
+                       lease.TryAcquire("leases", "sync.app", "w0", absl::Milliseconds(300)));
+  {
+    LeaseKeeper keeper(&lease, g, absl::Milliseconds(300));
+    EXPECT_OK(keeper.Check(absl::Milliseconds(50)));
+    // A request that may take longer than the lease has left must not start.
+    EXPECT_THAT(keeper.Check(absl::Seconds(1)),
+                StatusIs(absl::StatusCode::kAborted, ::testing::HasSubstr("may run out")));
+    // Renewed in the background: still valid after several ttls.
+    absl::SleepFor(absl::Milliseconds(700));
+    EXPECT_OK(keeper.Check(absl::Milliseconds(50)));
+    // Someone else writes the lease (a takeover): the next renewal finds out, for good.
+    ASSERT_OK(kv.Put("leases", "sync.app", "99999999999999 other").status());
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (!keeper.lost() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(keeper.lost());
+    EXPECT_THAT(keeper.Check(absl::ZeroDuration()),
+                StatusIs(absl::StatusCode::kAborted, ::testing::HasSubstr("taken over")));
+  }
+  // A lost lease is not released by the keeper: the other holder keeps it.
+  ASSERT_OK_AND_ASSIGN(LeaseGrant h, lease.Holder("leases", "sync.app"));
+  EXPECT_EQ(h.holder, "other");
+}
+
+TEST(LeaseKeeperTest, ReleasesOnDestruction) {
+  testing::FakeKvStore kv;
+  ASSERT_OK(kv.EnsureBucket("leases", 1, absl::ZeroDuration()));
+  Lease lease(&kv);
+  ASSERT_OK_AND_ASSIGN(LeaseGrant g, lease.TryAcquire("leases", "k", "w0", absl::Seconds(30)));
+  { LeaseKeeper keeper(&lease, g, absl::Seconds(30)); }
+  EXPECT_THAT(lease.Holder("leases", "k"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(lease.TryAcquire("leases", "k", "w1", absl::Seconds(30)).status());
+}
+
 }  // namespace
 }  // namespace driftless::bus

@@ -360,11 +360,16 @@ class NatsSubscription : public Subscription {
   }
 
   void SetCurrent(natsMsg* m) {
+    bool was_hung = false;
     {
       std::lock_guard<std::mutex> lock(hb_mu_);
       current_ = m;
+      current_since_ = std::chrono::steady_clock::now();
+      was_hung = hung_;
+      hung_ = false;
       ++generation_;
     }
+    if (was_hung && m == nullptr) SetHealth(absl::OkStatus());
     hb_cv_.notify_all();
   }
 
@@ -378,6 +383,18 @@ class NatsSubscription : public Subscription {
       if (HeartbeatStop()) return;
       const uint64_t gen = generation_;
       if (hb_cv_.wait_for(lock, interval, [&] { return generation_ != gen || HeartbeatStop(); })) {
+        continue;
+      }
+      if (current_ != nullptr && options_.handler_deadline > absl::ZeroDuration() &&
+          std::chrono::steady_clock::now() - current_since_ >
+              absl::ToChronoMilliseconds(options_.handler_deadline)) {
+        // Presumed hung: no more heartbeats, so the item goes to another replica; not ready.
+        if (!hung_) {
+          hung_ = true;
+          SetHealth(absl::DeadlineExceededError(
+              internal::Cat("a handler of ", stream_, "/", durable_, " has run longer than ",
+                            absl::FormatDuration(options_.handler_deadline))));
+        }
         continue;
       }
       // Under hb_mu_: SetCurrent(nullptr) cannot complete (and the message cannot be acked and
@@ -411,6 +428,8 @@ class NatsSubscription : public Subscription {
   std::mutex hb_mu_;  // guards current_, generation_
   std::condition_variable hb_cv_;
   natsMsg* current_ = nullptr;
+  std::chrono::steady_clock::time_point current_since_;
+  bool hung_ = false;
   uint64_t generation_ = 0;
 
   mutable absl::Mutex health_mu_;
@@ -459,6 +478,7 @@ absl::Status NatsEventBus::EnsureStream(const StreamSpec& spec) {
   cfg.Storage = spec.storage == Storage::kMemory ? js_MemoryStorage : js_FileStorage;
   cfg.MaxAge = internal::ToNanos(spec.max_age);
   cfg.MaxBytes = spec.max_bytes;
+  cfg.Discard = spec.discard_new ? js_DiscardNew : js_DiscardOld;
   cfg.Duplicates = internal::ToNanos(spec.duplicate_window);
 
   jsCtx* js = connection_->impl()->js;

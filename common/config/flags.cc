@@ -174,6 +174,8 @@ void RegisterServiceFlags(CLI::App& app, ServiceFlags* flags) {
                 "file to write (JSON: service, pid, addresses) once the service is ready");
   AddStringFlag(app, "replica-id", &flags->replica_id,
                 "name of this replica in events and leases (default <hostname>-<pid>)");
+  AddIntFlag(app, "workers", &flags->workers,
+             "work items handled at once by this replica (0: the stage's default)");
 }
 
 }  // namespace driftless::config

@@ -92,6 +92,9 @@ struct ServiceFlags {
   // --replica-id / DRIFTLESS_REPLICA_ID: names this replica in events and leases; default
   // "<hostname>-<pid>".
   std::string replica_id;
+  // --workers / DRIFTLESS_WORKERS: work items a replica handles at once (0: the stage's
+  // default). Still at most one sync per application at a time across all workers.
+  int workers = 0;
 };
 
 // Registers all ServiceFlags options on `app`, bound to *flags (which must outlive parsing).

@@ -242,7 +242,11 @@ absl::Status ApplicationApi::Delete(const v1::DeleteApplicationRequest& request)
     DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event, service::kStagePlan), what));
   }
   DL_RETURN_IF_ERROR(Context(resources.Delete(kApplication, request.name()), what));
-  return Context(service::StatusStore(kv_).Delete(request.name()), what);
+  DL_RETURN_IF_ERROR(Context(service::StatusStore(kv_).Delete(request.name()), what));
+  // Its history and any plan waiting for it go with it (a re-created application starts
+  // afresh; late writers of the old incarnation are refused by uid).
+  DL_RETURN_IF_ERROR(Context(service::HistoryStore(kv_).DeleteAll(request.name()), what));
+  return Context(kv_->Delete(service::kPendingBucket, service::StatusKey(request.name())), what);
 }
 
 absl::StatusOr<v1::SyncApplicationResponse> ApplicationApi::Sync(

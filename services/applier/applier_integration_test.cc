@@ -31,8 +31,7 @@ class ApplierIntegrationTest : public PipelineTest {
     applier_ = std::make_unique<ApplierService>(
         kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(),
         ApplierOptions{.emitter = "applier/test",
-                       .health_timeout = absl::Seconds(20),
-                       .lease_wait = absl::Seconds(2)});
+                       .health_timeout = absl::Seconds(20)});
   }
 
   // Runs the planner on a render and returns the plan it broadcast.

@@ -1,7 +1,6 @@
 #include "services/applier/applier_service.h"
 
 #include <algorithm>
-
 #include <map>
 #include <optional>
 #include <utility>
@@ -14,8 +13,10 @@
 #include "common/manifest/object.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
+#include "services/planner/app_spec.h"
 #include "services/planner/live.h"
 #include "services/planner/plan.h"
 
@@ -23,9 +24,10 @@ namespace driftless::applier {
 namespace {
 
 using manifest::Json;
-using planner::DescribeRef;
 using planner::KeyOf;
 using planner::KubeRefOf;
+using service::SyncIdentity;
+namespace event_type = service::event_type;
 
 constexpr char kApplication[] = "Application";
 
@@ -35,248 +37,48 @@ void SetTime(google::protobuf::Timestamp* t, absl::Time time) {
   t->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
 }
 
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
 }
 
-bool Terminal(health::HealthCode code) {
-  return code == health::HealthCode::kHealthy || code == health::HealthCode::kDegraded ||
-         code == health::HealthCode::kSuspended;
-}
-
-// One object of the plan as the sync goes.
-struct Entry {
-  v1::PlannedObject planned;
-  std::string key;
-  const Json* desired = nullptr;  // for applies
-  std::string result;             // "applied", "unchanged", "pruned", "failed", "" = not done
-  std::string message;
-  std::optional<Json> live;       // last seen live object (apply response or GET)
-  health::Health health{health::HealthCode::kUnknown, ""};
-  bool in_inventory() const { return planned.action() != v1::ACTION_DELETE; }
-};
-
-// What the run of one plan needs; lives for one Handle call.
-class Sync {
- public:
-  Sync(kube::KubeClient* kube, bus::Lease* lease, bus::LeaseGrant* grant,
-       const ApplierOptions& options, const v1::Event& event)
-      : kube_(kube), lease_(lease), grant_(grant), options_(options),
-        plan_(event.plan_ready()), app_(event.application()) {}
-
-  // Applies and prunes. Returns a non-OK status only when the work item must be retried
-  // (transient errors on a delivery that is not the last one); the outcome otherwise is in
-  // failed_ / error_.
-  absl::Status Run(const Json& manifests, bool last_delivery) {
-    std::map<std::string, const Json*> by_key;
-    if (manifests.is_array()) {
-      for (const Json& o : manifests) by_key[manifest::ObjectKey(o)] = &o;
-    }
-    for (const v1::PlannedObject& p : plan_.objects()) {
-      Entry e;
-      e.planned = p;
-      e.key = KeyOf(p.ref());
-      if (p.action() == v1::ACTION_CREATE || p.action() == v1::ACTION_UPDATE) {
-        auto it = by_key.find(e.key);
-        if (it != by_key.end()) e.desired = it->second;
-      }
-      entries_.push_back(std::move(e));
-    }
-    // Applies, wave by wave (consecutive entries with the same phase and wave).
-    size_t i = 0;
-    while (i < entries_.size()) {
-      size_t end = i;
-      while (end < entries_.size() && entries_[end].planned.phase() == entries_[i].planned.phase() &&
-             entries_[end].planned.wave() == entries_[i].planned.wave()) {
-        ++end;
-      }
-      bool applied_any = false;
-      for (size_t k = i; k < end; ++k) {
-        Entry& e = entries_[k];
-        if (e.planned.action() == v1::ACTION_DELETE) continue;
-        DL_RETURN_IF_ERROR(RenewIfDue());
-        if (e.planned.action() == v1::ACTION_NONE || e.planned.action() == v1::ACTION_UNSPECIFIED) {
-          e.result = "unchanged";
-          continue;
-        }
-        if (e.desired == nullptr) {
-          Fail(e, strings::Cat(DescribeRef(e.planned.ref()), ": not in the plan's manifests"));
-          continue;
-        }
-        absl::StatusOr<Json> live = ApplyWithRetries(*e.desired);
-        if (!live.ok()) {
-          if (planner::IsTransient(live.status()) && !last_delivery) return live.status();
-          Fail(e, std::string(live.status().message()));
-          continue;
-        }
-        e.result = "applied";
-        e.live = *std::move(live);
-        applied_any = true;
-      }
-      if (failed_) break;  // later waves wait for this one
-      bool later_applies = false;
-      for (size_t k = end; k < entries_.size(); ++k) {
-        later_applies |= entries_[k].planned.action() == v1::ACTION_CREATE ||
-                         entries_[k].planned.action() == v1::ACTION_UPDATE;
-      }
-      if (applied_any && later_applies && !plan_.dry_run()) {
-        DL_RETURN_IF_ERROR(WaitHealthy(i, end));
-      }
-      i = end;
-    }
-    // Prune (entries are already in reverse apply order at the end of the plan).
-    if (!failed_) {
-      for (Entry& e : entries_) {
-        if (e.planned.action() != v1::ACTION_DELETE) continue;
-        if (!plan_.prune()) continue;
-        DL_RETURN_IF_ERROR(RenewIfDue());
-        absl::Status s = DeleteWithRetries(e.planned.ref());
-        if (s.ok() || absl::IsNotFound(s)) {
-          e.result = "pruned";
-          continue;
-        }
-        if (planner::IsTransient(s) && !last_delivery) return s;
-        Fail(e, std::string(s.message()));
-      }
-    }
-    applied_at_ = absl::Now();
-    if (!plan_.dry_run()) DL_RETURN_IF_ERROR(WaitHealthy(0, entries_.size()));
-    return absl::OkStatus();
-  }
-
-  bool failed() const { return failed_; }
-  // When the applies and prunes were done (before the final health wait).
-  absl::Time applied_at() const { return applied_at_; }
-  const std::string& error() const { return error_; }
-  const std::vector<Entry>& entries() const { return entries_; }
-
-  health::HealthCode AppHealth() const {
-    health::HealthCode worst = health::HealthCode::kHealthy;
-    for (const Entry& e : entries_) {
-      if (e.in_inventory()) worst = health::Worst(worst, e.health.code);
-    }
-    return worst;
-  }
-  // "Deployment web/api: <message>" of the worst unhealthy objects, for the status message.
-  std::string HealthSummary() const {
-    std::string out;
-    for (const Entry& e : entries_) {
-      if (!e.in_inventory() || e.health.code == health::HealthCode::kHealthy) continue;
-      if (!out.empty()) out += "; ";
-      strings::Append(out, e.planned.ref().kind(), " ",
-                      e.planned.ref().namespace_().empty() ? "" : e.planned.ref().namespace_() + "/",
-                      e.planned.ref().name(), " is ", health::Name(e.health.code));
-      if (!e.health.message.empty()) strings::Append(out, ": ", e.health.message);
-    }
-    return out;
-  }
-
- private:
-  void Fail(Entry& e, std::string message) {
-    e.result = "failed";
-    e.message = message;
-    if (!failed_) error_ = strings::Cat("sync of application ", app_, " failed: ", message);
-    failed_ = true;
-  }
-
-  absl::Status RenewIfDue() {
-    if (absl::Now() - last_renew_ < options_.lease_ttl / 3) return absl::OkStatus();
-    absl::Status s = lease_->Renew(*grant_, options_.lease_ttl);
-    last_renew_ = absl::Now();
-    if (absl::IsAborted(s)) {
-      return absl::AbortedError(strings::Cat("lease sync.", app_, " was taken over"));
-    }
-    return absl::OkStatus();  // a KV hiccup: the lease still has most of its ttl
-  }
-
-  absl::StatusOr<Json> ApplyWithRetries(const Json& object) {
-    absl::StatusOr<Json> r;
-    for (int attempt = 1; attempt <= options_.apply_attempts; ++attempt) {
-      r = kube_->Apply(object, {.field_manager = std::string(planner::kFieldManager),
-                                .force = true,
-                                .dry_run = plan_.dry_run()});
-      if (r.ok() || !planner::IsTransient(r.status())) return r;
-      if (attempt < options_.apply_attempts) absl::SleepFor(options_.retry_backoff * attempt);
-    }
-    return r;
-  }
-
-  absl::Status DeleteWithRetries(const v1::ObjectRef& ref) {
-    absl::Status s;
-    for (int attempt = 1; attempt <= options_.apply_attempts; ++attempt) {
-      s = kube_->Delete(KubeRefOf(ref), {.propagation_policy = kube::PropagationPolicy::kBackground,
-                                         .dry_run = plan_.dry_run()});
-      if (s.ok() || !planner::IsTransient(s)) return s;
-      if (attempt < options_.apply_attempts) absl::SleepFor(options_.retry_backoff * attempt);
-    }
-    return s;
-  }
-
-  // Assesses entries [from, to) that are in the inventory: first from what is known (apply
-  // responses), reading the others once; then polls the ones still progressing at short
-  // intervals until all are settled or the health timeout passes.
-  absl::Status WaitHealthy(size_t from, size_t to) {
-    const absl::Time deadline = health_deadline_.value_or(absl::Now() + options_.health_timeout);
-    if (!health_deadline_) health_deadline_ = deadline;
-    bool first = true;
-    const absl::Time started = absl::Now();
-    absl::Duration interval = absl::Milliseconds(10);
-    while (true) {
-      bool pending = false;
-      for (size_t k = from; k < to; ++k) {
-        Entry& e = entries_[k];
-        if (!e.in_inventory() || e.result == "failed") continue;
-        if (!first || !e.live) {
-          if (!first && Terminal(e.health.code)) continue;
-          absl::StatusOr<Json> live = kube_->Get(KubeRefOf(e.planned.ref()));
-          if (absl::IsNotFound(live.status())) {
-            e.live.reset();
-            e.health = {health::HealthCode::kMissing, "not found in the cluster"};
-            pending = true;
-            continue;
-          }
-          if (!live.ok()) {
-            e.health = {health::HealthCode::kUnknown, std::string(live.status().message())};
-            pending = true;
-            continue;
-          }
-          e.live = *std::move(live);
-        }
-        e.health = health::AssessHealthOrHealthy(*e.live);
-        if (!Terminal(e.health.code)) pending = true;
-      }
-      first = false;
-      if (!pending || absl::Now() >= deadline) return absl::OkStatus();
-      DL_RETURN_IF_ERROR(RenewIfDue());
-      absl::SleepFor(std::min(interval, deadline - absl::Now()));
-      // Short intervals first (simulated and small rollouts finish in well under a second),
-      // then back off for the long ones.
-      interval = std::min(interval * 2, absl::Now() - started < absl::Seconds(2)
-                                            ? absl::Milliseconds(40)
-                                            : absl::Milliseconds(250));
-    }
-  }
-
-  kube::KubeClient* kube_;
-  bus::Lease* lease_;
-  bus::LeaseGrant* grant_;
-  const ApplierOptions& options_;
-  const v1::PlanReady& plan_;
-  const std::string& app_;
-  std::vector<Entry> entries_;
-  bool failed_ = false;
-  std::string error_;
-  absl::Time last_renew_ = absl::Now();
-  std::optional<absl::Time> health_deadline_;
-  absl::Time applied_at_ = absl::Now();
-};
-
-v1::Event ResultEvent(std::string_view type, const v1::Event& plan_event, std::string_view emitter) {
+// An event about the sync of `plan_event`, with its identity and an id derived from it.
+v1::Event ResultEvent(std::string_view type, const v1::Event& plan_event, std::string_view emitter,
+                      std::string_view extra = "") {
   const std::string& app = plan_event.application();
   v1::Event e = service::NewEvent(type, app, plan_event.revision(), emitter);
-  e.set_id(service::EventId(type, app, plan_event.revision(), plan_event.plan_ready().sync_id()));
+  const SyncIdentity identity = service::IdentityOf(plan_event);
+  if (identity.known()) {
+    service::SetIdentity(e, identity);
+    e.set_id(service::IdentityEventId(type, app, identity, extra));
+  } else {
+    e.set_id(service::EventId(type, app, plan_event.revision(), plan_event.plan_ready().sync_id(),
+                              extra));
+  }
+  e.set_cluster(plan_event.cluster());
   e.set_correlation_id(plan_event.correlation_id());
   return e;
+}
+
+// Whether a plan newer than `identity` waits in the application's pending record.
+bool NewerPending(bus::KvStore* kv, const std::string& app, const SyncIdentity& identity) {
+  if (!identity.known()) return false;
+  absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> pending =
+      service::PendingStore(kv).Get(app);
+  if (!pending.ok() || !*pending) return false;
+  const SyncIdentity waiting = service::IdentityOf((*pending)->first);
+  return waiting.uid == identity.uid && waiting.seq > identity.seq;
+}
+
+health::HealthCode WorstOf(const v1::AppStatus& status) {
+  health::HealthCode worst = health::HealthCode::kHealthy;
+  for (const v1::ResourceStatus& r : status.resources()) {
+    worst = health::Worst(worst, planner::FromProto(r.health()));
+  }
+  return worst;
 }
 
 }  // namespace
@@ -285,246 +87,554 @@ ApplierService::ApplierService(kube::KubeClient* kube, bus::KvStore* kv, bus::Bl
                                bus::EventBus* bus, ApplierOptions options)
     : kube_(kube), kv_(kv), blobs_(blobs), bus_(bus), options_(std::move(options)) {}
 
+std::string ApplierService::holder() const {
+  return strings::Cat(options_.emitter, "/w", options_.worker);
+}
+
 bus::Disposition ApplierService::Handle(const v1::Event& event, const bus::Message& message) {
-  if (event.type() != "plan.ready" || !event.has_plan_ready()) {
-    log::Info("ignoring work item", {{"event", service::Describe(event)}});
-    return bus::Disposition::Ack();
+  if (event.type() == event_type::kPlanReady && event.has_plan_ready()) {
+    return HandlePlan(event, message);
   }
+  if (event.type() == event_type::kHealthCheck && event.has_health_check()) {
+    return HandleHealthCheck(event, message);
+  }
+  log::Info("ignoring work item", {{"event", service::Describe(event)}});
+  return bus::Disposition::Ack();
+}
+
+absl::Status ApplierService::Republish(const v1::Event& plan_event, bool succeeded,
+                                       const std::string& message, const std::string& sync_id,
+                                       const std::string& initiated_by) {
+  v1::Event finished = ResultEvent(succeeded ? event_type::kSyncSucceeded : event_type::kSyncFailed,
+                                   plan_event, options_.emitter);
+  finished.set_severity(succeeded ? v1::SEVERITY_INFO : v1::SEVERITY_ERROR);
+  finished.set_message(message);
+  v1::SyncFinished* f = finished.mutable_sync_finished();
+  f->set_sync_id(sync_id);
+  f->set_succeeded(succeeded);
+  if (!succeeded) f->set_error(message);
+  f->set_initiated_by(initiated_by);
+  DL_RETURN_IF_ERROR(service::Emit(*bus_, finished));
+  absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv_).Get(plan_event.application());
+  if (!status.ok()) return absl::OkStatus();
+  v1::Event st = ResultEvent(event_type::kAppStatus, plan_event, options_.emitter);
+  *st.mutable_app_status() = *status;
+  return service::Emit(*bus_, st);
+}
+
+bus::Disposition ApplierService::HandlePlan(const v1::Event& event, const bus::Message& message) {
   const v1::PlanReady& plan = event.plan_ready();
   const std::string& app = event.application();
+  const SyncIdentity identity = service::IdentityOf(event);
   const bool last_delivery = static_cast<int>(message.delivery_count) >= options_.max_deliver;
-  service::HistoryStore history(kv_);
-  service::StatusStore statuses(kv_);
 
   // 1. Done before (a redelivery, or the same plan published again): re-publish the result.
-  auto republish = [&](const service::HistoryEntry& done) {
-    v1::Event finished = ResultEvent(done.succeeded ? "sync.succeeded" : "sync.failed", event,
-                                     options_.emitter);
-    finished.set_severity(done.succeeded ? v1::SEVERITY_INFO : v1::SEVERITY_ERROR);
-    finished.set_message(done.message);
-    v1::SyncFinished* f = finished.mutable_sync_finished();
-    f->set_sync_id(done.sync_id);
-    f->set_succeeded(done.succeeded);
-    if (!done.succeeded) f->set_error(done.message);
-    f->set_initiated_by(done.initiated_by);
-    absl::Status s = service::Emit(*bus_, finished);
-    if (s.ok()) {
-      absl::StatusOr<v1::AppStatus> status = statuses.Get(app);
-      if (status.ok()) {
-        v1::Event st = ResultEvent("app.status", event, options_.emitter);
-        *st.mutable_app_status() = *status;
-        s = service::Emit(*bus_, st);
-      }
+  absl::StatusOr<service::HistoryEntry> done =
+      service::HistoryStore(kv_, options_.history_limit).Get(app, plan.sync_id());
+  if (done.ok()) {
+    if (absl::Status s = Republish(event, done->succeeded, done->message, done->sync_id,
+                                   done->initiated_by);
+        !s.ok()) {
+      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
-    if (!s.ok()) return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     log::Info("sync already done, result re-published",
               {{"application", app}, {"syncId", plan.sync_id()}});
     return bus::Disposition::Ack();
-  };
-  absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
-  if (done.ok()) return republish(*done);
+  }
   if (!absl::IsNotFound(done.status())) {
     return bus::Disposition::Nak(service::RetryDelay(message), done.status().ToString());
   }
-
-  // 2. At most one sync per application.
-  bus::Lease lease(kv_);
-  const std::string lease_key = strings::Cat("sync.", app);
-  absl::StatusOr<bus::LeaseGrant> grant =
-      lease.TryAcquire(service::kLeasesBucket, lease_key, options_.emitter, options_.lease_ttl);
-  // Held elsewhere: wait a little here (the runtime tells the server the item is in progress,
-  // so waiting costs no delivery): a crashed holder's lease runs out within the ttl, and most
-  // syncs are short.
-  // On the last delivery a Nak would dead-letter a valid plan: wait the holder out instead.
-  const absl::Time wait_until =
-      absl::Now() + (last_delivery ? absl::Minutes(10) : options_.lease_wait);
-  while (absl::IsAborted(grant.status()) && absl::Now() < wait_until) {
-    absl::SleepFor(absl::Milliseconds(100));
-    grant = lease.TryAcquire(service::kLeasesBucket, lease_key, options_.emitter,
-                             options_.lease_ttl);
-  }
-  if (absl::IsAborted(grant.status())) {
-    // Come back when the holder's lease would have run out (it renews it while it works).
-    absl::Duration delay = options_.lease_busy_delay;
-    if (absl::StatusOr<bus::LeaseGrant> holder =
-            lease.Holder(service::kLeasesBucket, lease_key);
-        holder.ok()) {
-      delay = std::clamp(holder->expires - absl::Now() + absl::Milliseconds(100),
-                         options_.lease_busy_delay, options_.lease_ttl);
+  if (identity.known()) {
+    absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv_).Get(app);
+    if (!status.ok()) return bus::Disposition::Nak(service::RetryDelay(message), status.status().ToString());
+    if (status->application_uid() == identity.uid && status->applied_seq() >= identity.seq) {
+      log::Info("plan superseded (at or below the applied watermark), dropped",
+                {{"application", app}, {"seq", identity.seq}, {"appliedSeq", status->applied_seq()}});
+      return bus::Disposition::Ack();
     }
-    return bus::Disposition::Nak(delay,
-                                 strings::Cat("a sync of ", app, " is running elsewhere"));
   }
-  if (!grant.ok()) return bus::Disposition::Nak(service::RetryDelay(message), grant.status().ToString());
-  struct Release {
-    bus::Lease& lease;
-    bus::LeaseGrant& grant;
-    ~Release() { (void)lease.Release(grant); }
-  } release{lease, *grant};
 
-  // Under the lease, look again: another replica may have run this very plan while we
-  // waited (a redelivery after a NATS blip), or the application moved on.
-  done = history.Get(app, plan.sync_id());
-  if (done.ok()) return republish(*done);
-  if (!absl::IsNotFound(done.status())) {
-    return bus::Disposition::Nak(service::RetryDelay(message), done.status().ToString());
+  // 2-3. Under the application's lease, then its pending plans.
+  std::string error;
+  RunResult result = RunResult::kDone;
+  if (identity.known()) {
+    result = Drain(app, &event, last_delivery, &error);
+  } else {
+    // An unidentified (v1) plan: it cannot be ordered against others, so it is not coalesced;
+    // it waits for the lease like before the upgrade.
+    bus::Lease lease(kv_);
+    absl::StatusOr<bus::LeaseGrant> grant = lease.TryAcquire(
+        service::kLeasesBucket, strings::Cat("sync.", app), holder(), options_.lease_ttl);
+    if (absl::IsAborted(grant.status())) {
+      return bus::Disposition::Nak(options_.lease_busy_delay,
+                                   strings::Cat("a sync of ", app, " is running elsewhere"));
+    }
+    if (!grant.ok()) return bus::Disposition::Nak(service::RetryDelay(message), grant.status().ToString());
+    bus::LeaseKeeper keeper(&lease, *grant, options_.lease_ttl);
+    result = RunPlan(event, keeper, false, last_delivery, &error);
   }
-  if (absl::StatusOr<service::StoredResource> current =
-          service::ResourceStore(kv_).Get(kApplication, app);
-      current.ok() && !plan.spec_digest().empty() && current->spec_digest != plan.spec_digest()) {
+  switch (result) {
+    case RunResult::kDone:
+      return bus::Disposition::Ack();
+    case RunResult::kLeaseLost:
+      // Another worker holds the application now: it (or the history) decides about this item.
+      log::Warn("lease lost mid-sync: stopped without further writes",
+                {{"application", app}, {"syncId", plan.sync_id()}, {"error", error}});
+      return bus::Disposition::Nak(options_.lease_busy_delay, error);
+    case RunResult::kRetryLater:
+      break;
+  }
+  return bus::Disposition::Nak(service::RetryDelay(message), error);
+}
+
+ApplierService::RunResult ApplierService::Drain(const std::string& app, const v1::Event* first,
+                                                bool last_delivery, std::string* error) {
+  bus::Lease lease(kv_);
+  service::PendingStore pending(kv_);
+  const std::string key = strings::Cat("sync.", app);
+  for (int round = 0; round < 100; ++round) {
+    absl::StatusOr<bus::LeaseGrant> grant =
+        lease.TryAcquire(service::kLeasesBucket, key, holder(), options_.lease_ttl);
+    if (absl::IsAborted(grant.status()) && first != nullptr) {
+      // Busy: leave it to the holder, which runs the newest pending plan when its sync ends.
+      if (absl::Status s = pending.Offer(*first); !s.ok()) {
+        *error = s.ToString();
+        return RunResult::kRetryLater;
+      }
+      log::Info("application busy: plan queued as pending",
+                {{"application", app}, {"seq", first->desired_seq()}});
+      first = nullptr;
+      // The holder may have finished between the two steps: look once more.
+      grant = lease.TryAcquire(service::kLeasesBucket, key, holder(), options_.lease_ttl);
+    }
+    if (absl::IsAborted(grant.status())) return RunResult::kDone;
+    if (!grant.ok()) {
+      if (first == nullptr) return RunResult::kDone;  // pending: the sweep picks it up
+      *error = grant.status().ToString();
+      return RunResult::kRetryLater;
+    }
+    {
+      bus::LeaseKeeper keeper(&lease, *grant, options_.lease_ttl);
+      std::optional<v1::Event> taken;
+      while (true) {
+        const v1::Event* plan = first;
+        first = nullptr;
+        bool stale = false;
+        if (plan == nullptr) {
+          absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> p = pending.Get(app);
+          if (!p.ok()) {
+            log::Warn("cannot read the pending plan", {{"application", app}, {"error", p.status()}});
+            return RunResult::kDone;  // the sweep retries
+          }
+          if (!*p) break;
+          if (absl::Status s = pending.Take(app, (*p)->second); !s.ok()) {
+            if (absl::IsAborted(s)) continue;  // replaced by a newer one: read it
+            log::Warn("cannot take the pending plan", {{"application", app}, {"error", s}});
+            return RunResult::kDone;
+          }
+          taken = std::move((*p)->first);
+          plan = &*taken;
+          stale = true;  // planned while the previous sync ran
+        }
+        RunResult r = RunPlan(*plan, keeper, stale, last_delivery, error);
+        if (r != RunResult::kDone) {
+          if (plan == &*taken) (void)pending.Offer(*plan);  // not lost: run it later
+          return r;
+        }
+      }
+    }  // the lease is released here
+    // A plan offered while this worker released the lease finds the lease free only now.
+    absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> left = pending.Get(app);
+    if (!left.ok() || !*left) return RunResult::kDone;
+  }
+  return RunResult::kDone;
+}
+
+void ApplierService::SweepPending() {
+  absl::StatusOr<std::vector<std::string>> apps = service::PendingStore(kv_).Applications();
+  if (!apps.ok()) return;
+  for (const std::string& app : *apps) {
+    std::string error;
+    if (Drain(app, nullptr, false, &error) != RunResult::kDone) {
+      log::Warn("pending plan not run yet", {{"application", app}, {"error", error}});
+    }
+  }
+}
+
+ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::LeaseKeeper& keeper,
+                                                  bool stale, bool last_delivery,
+                                                  std::string* error) {
+  const v1::PlanReady& plan = event.plan_ready();
+  const std::string& app = event.application();
+  const SyncIdentity identity = service::IdentityOf(event);
+  service::HistoryStore history(kv_, options_.history_limit);
+  service::StatusStore statuses(kv_);
+  auto retry_later = [&](const absl::Status& s) {
+    *error = s.ToString();
+    return RunResult::kRetryLater;
+  };
+
+  // Under the lease, look again: another worker may have run this very plan meanwhile, or
+  // the application moved on.
+  absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
+  if (done.ok()) {
+    absl::Status s = Republish(event, done->succeeded, done->message, done->sync_id,
+                               done->initiated_by);
+    return s.ok() ? RunResult::kDone : retry_later(s);
+  }
+  if (!absl::IsNotFound(done.status())) return retry_later(done.status());
+  absl::StatusOr<service::StoredResource> stored = service::ResourceStore(kv_).Get(kApplication, app);
+  if (!stored.ok() && !absl::IsNotFound(stored.status())) return retry_later(stored.status());
+  if (identity.known()) {
+    if (!stored.ok() || stored->uid != identity.uid) {
+      log::Info("application deleted or re-created since planning, plan dropped",
+                {{"application", app}, {"syncId", plan.sync_id()}});
+      return RunResult::kDone;
+    }
+    absl::StatusOr<v1::AppStatus> status = statuses.Get(app);
+    if (!status.ok()) return retry_later(status.status());
+    if (status->application_uid() == identity.uid && status->applied_seq() >= identity.seq) {
+      log::Info("plan superseded (at or below the applied watermark), dropped",
+                {{"application", app}, {"seq", identity.seq}});
+      return RunResult::kDone;
+    }
+    if (NewerPending(kv_, app, identity)) {
+      log::Info("plan superseded by a newer pending plan, dropped",
+                {{"application", app}, {"seq", identity.seq}});
+      return RunResult::kDone;
+    }
+  } else if (stored.ok() && !plan.spec_digest().empty() &&
+             stored->spec_digest != plan.spec_digest()) {
     log::Info("plan superseded by a newer application spec, dropped",
               {{"application", app}, {"syncId", plan.sync_id()}});
-    return bus::Disposition::Ack();
+    return RunResult::kDone;
   }
 
   const absl::Time started = absl::Now();
-  // 3. Announce.
   {
-    v1::Event e = ResultEvent("sync.started", event, options_.emitter);
-    e.set_message(strings::Cat("sync of ", app, " started (", plan.objects_size(), " objects)"));
+    v1::Event e = ResultEvent(event_type::kSyncStarted, event, options_.emitter);
+    e.set_message(strings::Cat("sync of ", app, " started (", plan.objects_size(), " objects",
+                               identity.known() ? strings::Cat(", desired generation ", identity.seq)
+                                                : std::string(),
+                               identity.attempt > 1 ? strings::Cat(", attempt ", identity.attempt)
+                                                    : std::string(),
+                               ")"));
     e.mutable_sync_started()->set_sync_id(plan.sync_id());
     e.mutable_sync_started()->set_object_count(plan.objects_size());
-    if (absl::Status s = service::Emit(*bus_, e); !s.ok()) {
-      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
-    }
+    if (absl::Status s = service::Emit(*bus_, e); !s.ok()) return retry_later(s);
   }
 
-  // 4. Apply, prune, wait for health.
-  Sync sync(kube_, &lease, &*grant, options_, event);
+  SyncRun run(kube_, options_.run, plan, app,
+              {.may_write = [&keeper](absl::Duration d) { return keeper.Check(d); },
+               .superseded = [&] { return NewerPending(kv_, app, identity); }});
   std::string decode_error;
   absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, plan.manifests());
   if (!manifests.ok()) {
     if (planner::IsTransient(manifests.status()) && !last_delivery) {
-      return bus::Disposition::Nak(service::RetryDelay(message), manifests.status().ToString());
+      return retry_later(manifests.status());
     }
     decode_error = strings::Cat("sync of application ", app,
                                 " failed: the plan's manifests are unavailable: ",
                                 manifests.status().message());
-  } else if (absl::Status s = sync.Run(*manifests, last_delivery); !s.ok()) {
-    if (absl::IsAborted(s)) return bus::Disposition::Nak(options_.lease_busy_delay, s.ToString());
-    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
+  } else if (absl::Status s = run.Run(*manifests, stale || plan.stale()); !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kLeaseLost;
   }
-  const bool succeeded = decode_error.empty() && !sync.failed();
-  const std::string error = !decode_error.empty() ? decode_error : sync.error();
-  const health::HealthCode app_health = sync.AppHealth();
-  const std::string health_summary = sync.HealthSummary();
+  const bool superseded = run.superseded();
+  const bool succeeded = decode_error.empty() && !run.failed() && !superseded;
+  const std::string failure = !decode_error.empty() ? decode_error : run.error();
+  const health::HealthCode app_health = run.AppHealth();
+  const std::string health_summary = run.HealthSummary();
   const absl::Time finished_at = absl::Now();
   std::string summary =
       succeeded ? strings::Cat("sync of ", app, " succeeded (", plan.objects_size(),
                                " objects); health ", health::Name(app_health),
                                health_summary.empty() ? "" : ": " + health_summary)
-                : error;
+                : failure;
 
-  // 5. Status (unless the application is gone: a cascade delete, or a dry run).
-  absl::StatusOr<service::StoredResource> stored =
-      service::ResourceStore(kv_).Get(kApplication, app);
-  if (!stored.ok() && !absl::IsNotFound(stored.status())) {
-    return bus::Disposition::Nak(service::RetryDelay(message), stored.status().ToString());
+  // Retry decision (a new desired generation at the same revision, minted by the poller).
+  std::optional<absl::Duration> retry_in;
+  if (!succeeded && !superseded && identity.known() && stored.ok() && !plan.dry_run()) {
+    const planner::AppSpec spec = planner::ParseAppSpec(stored->object);
+    const bool transient = decode_error.empty() ? run.transient_failure() : true;
+    if (planner::ShouldRetry(spec, identity.attempt, transient)) {
+      retry_in = absl::FromChrono(planner::RetryBackoff(spec.retry, identity.attempt + 1));
+      strings::Append(summary, " (retrying in ", absl::FormatDuration(*retry_in), ", attempt ",
+                      identity.attempt + 1,
+                      spec.retry.limit > 0 ? strings::Cat(" of ", spec.retry.limit + 1) : "", ")");
+    }
   }
+
+  // Status (unless the application is gone: a cascade delete; or a dry run; or superseded).
   absl::StatusOr<v1::AppStatus> status = absl::NotFoundError("no status");
-  if (stored.ok() && !plan.dry_run()) {
-    status = statuses.Update(app, [&](v1::AppStatus& s) {
-      // The inventory: entries of this plan replace those of the same object; pruned
-      // objects leave; objects the plan did not touch (selective sync) stay.
-      std::map<std::string, const Entry*> by_key;
-      for (const Entry& e : sync.entries()) by_key[e.key] = &e;
-      google::protobuf::RepeatedPtrField<v1::ResourceStatus> kept;
-      for (const v1::ResourceStatus& r : s.resources()) {
-        if (!by_key.count(KeyOf(r.ref()))) *kept.Add() = r;
-      }
-      s.mutable_resources()->Swap(&kept);
-      for (const Entry& e : sync.entries()) {
-        if (!e.in_inventory() && e.result == "pruned") continue;
-        v1::ResourceStatus* r = s.add_resources();
-        *r->mutable_ref() = e.planned.ref();
-        bool synced = e.result == "applied" || e.result == "unchanged";
-        r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-        r->set_health(e.in_inventory() ? planner::ToProto(e.health.code)
-                                       : v1::HEALTH_STATUS_CODE_UNKNOWN);
-        r->set_message(!e.message.empty() ? e.message : e.health.message);
-      }
-      if (succeeded) {
-        // Synced only if nothing is left over: a selective sync leaves the objects it did not
-        // name as the planner found them, and with prune off, objects that left git stay
-        // OutOfSync (as in Argo CD), so the application does too.
-        const bool all_synced =
-            std::all_of(s.resources().begin(), s.resources().end(),
-                        [](const v1::ResourceStatus& r) {
-                          return r.sync() == v1::SYNC_STATUS_CODE_SYNCED;
-                        });
-        s.set_sync(all_synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-        if (!event.revision().empty()) s.set_last_applied_revision(event.revision());
-      }
-      s.set_health(planner::ToProto(app_health));
-      if (!plan.spec_digest().empty()) s.set_spec_digest(plan.spec_digest());
-      s.set_observed_generation(stored->generation);
-      const bool ready = succeeded && app_health == health::HealthCode::kHealthy;
-      service::SetCondition(
-          s, "Ready", ready,
-          !succeeded ? "SyncFailed"
-                     : (ready ? "Succeeded" : std::string(health::Name(app_health))),
-          summary);
-      s.set_message(summary);
-      SetTime(s.mutable_reconciled_at(), finished_at);
-      return true;
-    });
-    if (!status.ok()) return bus::Disposition::Nak(service::RetryDelay(message), status.status().ToString());
+  bool older = false;
+  if (stored.ok() && !plan.dry_run() && !superseded) {
+    if (absl::Status s = keeper.Check(options_.kv_timeout); !s.ok()) {
+      *error = s.ToString();
+      return RunResult::kLeaseLost;
+    }
+    status = statuses.Update(
+        app,
+        [&](v1::AppStatus& s) {
+          if (service::OlderThanStatus(identity, s)) {
+            older = true;
+            return false;
+          }
+          // The inventory: entries of this plan replace those of the same object; pruned
+          // objects leave; objects the plan did not touch (selective sync) stay.
+          std::map<std::string, const SyncEntry*> by_key;
+          for (const SyncEntry& e : run.entries()) by_key[e.key] = &e;
+          google::protobuf::RepeatedPtrField<v1::ResourceStatus> kept;
+          for (const v1::ResourceStatus& r : s.resources()) {
+            if (!by_key.count(KeyOf(r.ref()))) *kept.Add() = r;
+          }
+          s.mutable_resources()->Swap(&kept);
+          for (const SyncEntry& e : run.entries()) {
+            if (!e.in_inventory() && e.result == "pruned") continue;
+            v1::ResourceStatus* r = s.add_resources();
+            *r->mutable_ref() = e.planned.ref();
+            const bool synced = e.result == "applied" || e.result == "unchanged";
+            r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+            r->set_health(e.in_inventory() ? planner::ToProto(e.health.code)
+                                           : v1::HEALTH_STATUS_CODE_UNKNOWN);
+            r->set_message(!e.message.empty() ? e.message : e.health.message);
+          }
+          if (succeeded) {
+            // Synced only if nothing is left over: a selective sync leaves the objects it did
+            // not name as the planner found them, and with prune off, objects that left git
+            // stay OutOfSync (as in Argo CD), so the application does too.
+            const bool all_synced =
+                std::all_of(s.resources().begin(), s.resources().end(),
+                            [](const v1::ResourceStatus& r) {
+                              return r.sync() == v1::SYNC_STATUS_CODE_SYNCED;
+                            });
+            s.set_sync(all_synced ? v1::SYNC_STATUS_CODE_SYNCED
+                                  : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+            if (!event.revision().empty()) s.set_last_applied_revision(event.revision());
+          }
+          if (identity.known()) {
+            s.set_desired_seq(identity.seq);
+            s.set_attempt(identity.attempt);
+            s.set_applied_seq(std::max(s.applied_seq(), identity.seq));
+          }
+          s.set_health(planner::ToProto(app_health));
+          if (!plan.spec_digest().empty()) s.set_spec_digest(plan.spec_digest());
+          s.set_observed_generation(stored->generation);
+          const bool ready = succeeded && app_health == health::HealthCode::kHealthy;
+          service::SetCondition(
+              s, "Ready", ready,
+              !succeeded ? "SyncFailed"
+                         : (ready ? "Succeeded" : std::string(health::Name(app_health))),
+              summary);
+          s.set_message(summary);
+          SetTime(s.mutable_reconciled_at(), finished_at);
+          return true;
+        },
+        identity.known() ? std::string_view(identity.uid) : std::string_view());
+    if (!status.ok() && !absl::IsNotFound(status.status())) return retry_later(status.status());
+    if (older) {
+      log::Info("a newer desired generation wrote the status first; this result is history only",
+                {{"application", app}, {"seq", identity.seq}});
+    }
   }
 
   // History, then the broadcasts (a redelivery after a crash here re-publishes from history).
   int object_count = 0;
-  for (const Entry& e : sync.entries()) object_count += e.result == "applied" || e.result == "pruned";
-  service::HistoryEntry entry{.sync_id = plan.sync_id(),
-                              .revision = event.revision(),
-                              .spec_digest = plan.spec_digest(),
-                              .succeeded = succeeded,
-                              .message = summary,
-                              .initiated_by = plan.initiated_by(),
-                              .started_at = Rfc3339(started),
-                              .finished_at = Rfc3339(finished_at),
-                              .object_count = object_count};
-  if (absl::Status s = history.Record(app, entry); !s.ok()) {
-    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
+  for (const SyncEntry& e : run.entries()) object_count += e.result == "applied" || e.result == "pruned";
+  if (absl::Status s = keeper.Check(options_.kv_timeout); !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kLeaseLost;
+  }
+  if (absl::Status s = history.Record(app, {.sync_id = plan.sync_id(),
+                                             .desired_seq = identity.seq,
+                                             .attempt = identity.known() ? identity.attempt : 0,
+                                             .revision = event.revision(),
+                                             .spec_digest = plan.spec_digest(),
+                                             .succeeded = succeeded,
+                                             .message = summary,
+                                             .initiated_by = plan.initiated_by(),
+                                             .started_at = Rfc3339(started),
+                                             .finished_at = Rfc3339(finished_at),
+                                             .object_count = object_count});
+      !s.ok()) {
+    return retry_later(s);
   }
 
-  v1::Event finished =
-      ResultEvent(succeeded ? "sync.succeeded" : "sync.failed", event, options_.emitter);
-  finished.set_severity(succeeded ? v1::SEVERITY_INFO : v1::SEVERITY_ERROR);
+  if (retry_in) {
+    v1::Event retry = ResultEvent(event_type::kSyncRetry, event, options_.emitter);
+    retry.set_severity(v1::SEVERITY_WARNING);
+    retry.set_message(summary);
+    v1::SyncRetry* r = retry.mutable_sync_retry();
+    r->set_failed_seq(identity.seq);
+    r->set_next_attempt(identity.attempt + 1);
+    SetTime(r->mutable_not_before(), finished_at + *retry_in);
+    r->set_revision(event.revision());
+    r->set_error(failure);
+    if (plan.initiated_by() != "automated" && !plan.initiated_by().empty()) {
+      // Keep a user's request (and so a manual application's sync) alive across the retry.
+      v1::SyncRequested* req = r->mutable_sync_request();
+      req->set_sync_id(plan.sync_id());
+      req->set_revision(event.revision());
+      req->set_prune(plan.prune());
+      req->set_requested_by(plan.initiated_by());
+    }
+    if (absl::Status s = service::Emit(*bus_, retry, service::kStagePoll); !s.ok()) {
+      return retry_later(s);
+    }
+  }
+
+  v1::Event finished = ResultEvent(succeeded ? event_type::kSyncSucceeded : event_type::kSyncFailed,
+                                   event, options_.emitter);
+  finished.set_severity(succeeded ? v1::SEVERITY_INFO
+                                  : (superseded ? v1::SEVERITY_WARNING : v1::SEVERITY_ERROR));
   finished.set_message(summary);
   v1::SyncFinished* f = finished.mutable_sync_finished();
   f->set_sync_id(plan.sync_id());
   f->set_succeeded(succeeded);
-  f->set_error(succeeded ? "" : error);
+  f->set_error(succeeded ? "" : failure);
   f->set_initiated_by(plan.initiated_by());
   const absl::Duration took = finished_at - started;
   f->mutable_duration()->set_seconds(absl::ToInt64Seconds(took));
-  f->mutable_duration()->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(took - absl::Seconds(absl::ToInt64Seconds(took)))));
-  for (const Entry& e : sync.entries()) {
+  f->mutable_duration()->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(took - absl::Seconds(absl::ToInt64Seconds(took)))));
+  for (const SyncEntry& e : run.entries()) {
     v1::ObjectResult* r = f->add_results();
     *r->mutable_ref() = e.planned.ref();
     r->set_action(e.planned.action());
     r->set_result(e.result.empty() ? "skipped" : e.result);
     r->set_message(e.message);
   }
-  if (absl::Status s = service::Emit(*bus_, finished); !s.ok()) {
-    return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
-  }
-  if (status.ok()) {
-    v1::Event st = ResultEvent("app.status", event, options_.emitter);
+  if (absl::Status s = service::Emit(*bus_, finished); !s.ok()) return retry_later(s);
+  if (status.ok() && !older) {
+    v1::Event st = ResultEvent(event_type::kAppStatus, event, options_.emitter);
     *st.mutable_app_status() = *status;
+    if (absl::Status s = service::Emit(*bus_, st); !s.ok()) return retry_later(s);
+  }
+
+  // Objects still progressing: followed by health checks, not by this worker.
+  if (succeeded && status.ok() && !older && identity.known()) {
+    if (std::vector<v1::ObjectRef> unsettled = run.Unsettled(); !unsettled.empty()) {
+      v1::Event check = ResultEvent(event_type::kHealthCheck, event, options_.emitter, "r1");
+      v1::HealthCheck* hc = check.mutable_health_check();
+      hc->set_sync_id(plan.sync_id());
+      for (v1::ObjectRef& ref : unsettled) *hc->add_objects() = std::move(ref);
+      SetTime(hc->mutable_not_before(), absl::Now() + absl::Milliseconds(250));
+      SetTime(hc->mutable_deadline(), finished_at + options_.health_timeout);
+      hc->set_round(1);
+      check.set_message(strings::Cat(app, ": waiting for ", hc->objects_size(), " objects to settle"));
+      if (absl::Status s = service::Emit(*bus_, check, service::kStageApply); !s.ok()) {
+        log::Warn("cannot queue the health check", {{"application", app}, {"error", s}});
+      }
+    }
+  }
+  log::Info(succeeded ? "sync succeeded" : (superseded ? "sync superseded" : "sync failed"),
+            {{"application", app},
+             {"revision", event.revision()},
+             {"syncId", plan.sync_id()},
+             {"seq", identity.seq},
+             {"attempt", identity.attempt},
+             {"health", health::Name(app_health)},
+             {"durationMs", absl::ToInt64Milliseconds(took)},
+             {"applyMs", absl::ToInt64Milliseconds(run.applied_at() - started)},
+             {"error", failure}});
+  return RunResult::kDone;
+}
+
+bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
+                                                   const bus::Message& message) {
+  const v1::HealthCheck& hc = event.health_check();
+  const std::string& app = event.application();
+  const SyncIdentity identity = service::IdentityOf(event);
+  if (const absl::Duration wait = TimeOf(hc.not_before()) - absl::Now(); wait > absl::ZeroDuration()) {
+    return bus::Disposition::Nak(wait, "health check not due yet");
+  }
+  service::StatusStore statuses(kv_);
+  absl::StatusOr<v1::AppStatus> current = statuses.Get(app);
+  if (!current.ok()) return bus::Disposition::Nak(service::RetryDelay(message), current.status().ToString());
+  auto moot = [&](const v1::AppStatus& s) {
+    return s.application_uid() != identity.uid || s.desired_seq() != identity.seq;
+  };
+  if (moot(*current)) return bus::Disposition::Ack();  // a newer generation owns the status
+
+  std::map<std::string, health::Health> assessed;
+  bool unsettled = false;
+  for (const v1::ObjectRef& ref : hc.objects()) {
+    absl::StatusOr<Json> live = kube_->Get(KubeRefOf(ref));
+    health::Health h;
+    if (absl::IsNotFound(live.status())) {
+      h = {health::HealthCode::kMissing, "not found in the cluster"};
+    } else if (!live.ok()) {
+      if (planner::IsTransient(live.status())) {
+        return bus::Disposition::Nak(service::RetryDelay(message), live.status().ToString());
+      }
+      h = {health::HealthCode::kUnknown, std::string(live.status().message())};
+    } else {
+      h = health::AssessHealthOrHealthy(*live);
+    }
+    unsettled |= !Settled(h.code);
+    assessed[KeyOf(ref)] = std::move(h);
+  }
+  const absl::Time deadline = TimeOf(hc.deadline());
+  const bool again = unsettled && absl::Now() < deadline;
+  bool skipped = false;
+  absl::StatusOr<v1::AppStatus> updated = statuses.Update(
+      app,
+      [&](v1::AppStatus& s) {
+        if (moot(s)) {
+          skipped = true;
+          return false;
+        }
+        bool changed = false;
+        for (v1::ResourceStatus& r : *s.mutable_resources()) {
+          auto it = assessed.find(KeyOf(r.ref()));
+          if (it == assessed.end()) continue;
+          const v1::HealthStatusCode code = planner::ToProto(it->second.code);
+          changed |= r.health() != code || r.message() != it->second.message;
+          r.set_health(code);
+          r.set_message(it->second.message);
+        }
+        const health::HealthCode worst = WorstOf(s);
+        const bool timed_out = unsettled && !again;
+        if (!changed && !timed_out && planner::ToProto(worst) == s.health()) return false;
+        s.set_health(planner::ToProto(worst));
+        const bool ready = worst == health::HealthCode::kHealthy &&
+                           s.sync() == v1::SYNC_STATUS_CODE_SYNCED;
+        std::string summary = strings::Cat("health ", health::Name(worst));
+        if (timed_out) strings::Append(summary, " after the health timeout");
+        service::SetCondition(s, "Ready", ready,
+                              ready ? "Succeeded" : std::string(health::Name(worst)), summary);
+        return true;
+      },
+      identity.uid);
+  if (absl::IsNotFound(updated.status())) return bus::Disposition::Ack();
+  if (!updated.ok()) return bus::Disposition::Nak(service::RetryDelay(message), updated.status().ToString());
+  if (!skipped) {
+    v1::Event st = ResultEvent(event_type::kAppStatus, event, options_.emitter,
+                               strings::Cat("h", hc.round()));
+    *st.mutable_app_status() = *updated;
     if (absl::Status s = service::Emit(*bus_, st); !s.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
   }
-  log::Info(succeeded ? "sync succeeded" : "sync failed",
-            {{"application", app},
-             {"revision", event.revision()},
-             {"syncId", plan.sync_id()},
-             {"health", health::Name(app_health)},
-             {"durationMs", absl::ToInt64Milliseconds(took)},
-             {"applyMs", absl::ToInt64Milliseconds(sync.applied_at() - started)},
-             {"error", error}});
+  if (again && !skipped) {
+    const int round = hc.round() + 1;
+    v1::Event next = ResultEvent(event_type::kHealthCheck, event, options_.emitter,
+                                 strings::Cat("r", round));
+    v1::HealthCheck* n = next.mutable_health_check();
+    *n = hc;
+    n->clear_objects();
+    for (const v1::ObjectRef& ref : hc.objects()) {
+      if (!Settled(assessed[KeyOf(ref)].code)) *n->add_objects() = ref;
+    }
+    n->set_round(round);
+    const absl::Duration backoff =
+        std::min(absl::Milliseconds(250) * (1 << std::min(round - 1, 5)), absl::Seconds(5));
+    SetTime(n->mutable_not_before(), absl::Now() + backoff);
+    next.set_message(event.message());
+    if (absl::Status s = service::Emit(*bus_, next, service::kStageApply); !s.ok()) {
+      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
+    }
+  }
   return bus::Disposition::Ack();
 }
 

@@ -43,6 +43,14 @@ absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view s
     DL_RETURN_IF_ERROR(Annotate(bus.Publish(WorkSubject(stage), data, event.id(), {}).status(),
                                 strings::Cat("queueing ", Describe(event), " for ", stage)));
   }
+  // Public events are small: manifests travel on work streams only.
+  if (event.has_app_rendered() || event.has_plan_ready()) {
+    v1::Event pub = event;
+    if (pub.has_app_rendered()) pub.mutable_app_rendered()->mutable_manifests()->clear_location();
+    if (pub.has_plan_ready()) pub.mutable_plan_ready()->mutable_manifests()->clear_location();
+    data.clear();
+    pub.SerializeToString(&data);
+  }
   return Annotate(bus.Publish(EventSubject(event.type()), data, event.id(), {}).status(),
                   strings::Cat("publishing ", Describe(event)));
 }

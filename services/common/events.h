@@ -38,7 +38,8 @@ std::string EventId(std::string_view type, std::string_view application,
 
 // Publishes `event` to driftless.work.<stage> (when stage is not empty) and always to
 // driftless.events.<type>, both with msg id event.id(). The work item is published first:
-// a broadcast never announces work that was not queued.
+// a broadcast never announces work that was not queued. The broadcast carries no manifests
+// (size and object count stay). kResourceExhausted when the work stream is full.
 absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view stage = "");
 
 // Parses a message body. kInvalidArgument (poison: dead-letter it) if it is not an Event.

@@ -16,6 +16,7 @@
 #include "common/log/log.h"
 #include "common/manifest/manifest.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/topology.h"
 
 namespace driftless::service {
@@ -116,11 +117,47 @@ int Runtime::Serve(std::string_view stream, std::string_view durable, EventHandl
   return code;
 }
 
+int Runtime::Workers(int default_workers) const {
+  return flags_.workers > 0 ? flags_.workers : std::max(1, default_workers);
+}
+
+int Runtime::ServeStageWorkers(std::string_view stage,
+                               const std::function<EventHandler(int worker)>& make_handler,
+                               int workers) {
+  const int n = Workers(workers);
+  std::vector<std::unique_ptr<bus::Subscription>> subs;
+  auto stop_all = [&subs] {
+    for (auto& sub : subs) sub->Stop();
+  };
+  for (int i = 0; i < n; ++i) {
+    auto sub = ConsumeStage(stage, make_handler(i));
+    if (!sub.ok()) {
+      log::Error("cannot consume", {{"stage", std::string(stage)}, {"error", sub.status()}});
+      stop_all();
+      return ShuttingDown() ? 0 : 1;
+    }
+    // Ready only while every worker fetches and none is stuck past its handler deadline.
+    bus::Subscription* s = sub->get();
+    http_->AddReadinessCheck(strings::Cat("worker ", stage, "/", i), [s] { return s->Health(); });
+    subs.push_back(*std::move(sub));
+  }
+  if (absl::Status s = MarkReady({{"workers", std::to_string(n)}}); !s.ok()) {
+    log::Error("cannot write the ready file", {{"error", s}});
+    stop_all();
+    return 1;
+  }
+  int code = Run();
+  stop_all();
+  return code;
+}
+
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::string_view stage,
                                                                          EventHandler handler) {
   // One item at a time: a replica busy with a long sync (or waiting for an application's
-  // lease) must not sit on fetched items that another replica could run now.
-  return Consume(kWorkStream, stage, std::move(handler), {.batch = 1});
+  // lease) must not sit on fetched items that another replica could run now. A handler past
+  // its stage's deadline is presumed hung (see ConsumeOptions::handler_deadline).
+  return Consume(kWorkStream, stage, std::move(handler),
+                 {.batch = 1, .handler_deadline = StageHandlerDeadline(stage)});
 }
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_view stream,
@@ -131,6 +168,9 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
   auto wrapped = [handler = std::move(handler), stream_name,
                   durable_name](const bus::Message& message) {
     absl::StatusOr<v1::Event> event = DecodeEvent(message.data);
+    if (event.ok()) {
+      if (absl::Status schema = CheckSchema(*event); !schema.ok()) event = schema;
+    }
     bus::Disposition d = event.ok() ? handler(*event, message)
                                     : bus::Disposition::Term(std::string(event.status().message()));
     HandledCounter()

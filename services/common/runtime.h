@@ -85,6 +85,14 @@ class Runtime {
   // ready, runs until shutdown, stops the consumer. Returns the process exit code (0; 1 when
   // the consumer or the ready file cannot be set up).
   int ServeStage(std::string_view stage, EventHandler handler);
+  // Same with several workers: `workers` subscriptions to the stage's durable (--workers
+  // overrides it when set), each handling one item at a time with the handler
+  // make_handler(worker index) returns. Handlers run concurrently: they must be thread-safe
+  // among themselves.
+  int ServeStageWorkers(std::string_view stage,
+                        const std::function<EventHandler(int worker)>& make_handler, int workers);
+  // --workers when set, else `default_workers`.
+  int Workers(int default_workers) const;
   int Serve(std::string_view stream, std::string_view durable, EventHandler handler);
 
   // Writes --ready-file (if set) with {"service","pid","replica","http"} plus `extra`.

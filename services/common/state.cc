@@ -5,8 +5,9 @@
 #include <random>
 #include <type_traits>
 
-#include "common/strings/str.h"
+#include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
+#include "common/strings/str.h"
 #include "absl/time/time.h"
 #include "common/log/log.h"
 #include "common/manifest/object.h"
@@ -91,6 +92,7 @@ absl::StatusOr<StoredResource> ResourceStore::Decode(std::string_view key, std::
   r.name = manifest::NameOf(r.object);
   r.generation = Field(doc, "generation", int64_t{0});
   r.spec_digest = Field(doc, "specDigest", std::string());
+  r.uid = UidOf(r.object);
   r.kv_revision = kv_revision;
   return r;
 }
@@ -200,7 +202,8 @@ absl::StatusOr<v1::AppStatus> StatusStore::Get(std::string_view application) con
 }
 
 absl::StatusOr<v1::AppStatus> StatusStore::Update(
-    std::string_view application, const std::function<bool(v1::AppStatus&)>& mutate) {
+    std::string_view application, const std::function<bool(v1::AppStatus&)>& mutate,
+    std::string_view uid) {
   const std::string key = StatusKey(application);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     absl::StatusOr<bus::KvEntry> entry = kv_->Get(kStatusBucket, key);
@@ -208,6 +211,10 @@ absl::StatusOr<v1::AppStatus> StatusStore::Update(
     bool exists = entry.ok();
     if (exists) {
       if (!status.ParseFromString(entry->value)) status.Clear();
+      if (!uid.empty() && !status.application_uid().empty() && status.application_uid() != uid) {
+        return absl::NotFoundError(strings::Cat("application ", application, " (uid ", uid,
+                                                ") was deleted: its status is not written"));
+      }
     } else if (absl::IsNotFound(entry.status())) {
       status.set_sync(v1::SYNC_STATUS_CODE_UNKNOWN);
       status.set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
@@ -215,6 +222,7 @@ absl::StatusOr<v1::AppStatus> StatusStore::Update(
       return entry.status();
     }
     if (!mutate(status)) return status;
+    if (!uid.empty()) status.set_application_uid(std::string(uid));
     auto now = absl::Now();
     status.mutable_reconciled_at()->set_seconds(absl::ToUnixSeconds(now));
     std::string value;
@@ -222,6 +230,16 @@ absl::StatusOr<v1::AppStatus> StatusStore::Update(
     absl::StatusOr<uint64_t> written = exists
                                            ? kv_->Update(kStatusBucket, key, value, entry->revision)
                                            : kv_->Create(kStatusBucket, key, value);
+    if (written.ok() && !exists && !uid.empty()) {
+      // Created: make sure the application was not deleted meanwhile (a late event must not
+      // re-create the status of a deleted application).
+      absl::StatusOr<StoredResource> app = ResourceStore(kv_).Get("Application", application);
+      if ((app.ok() && app->uid != uid) || absl::IsNotFound(app.status())) {
+        (void)kv_->Delete(kStatusBucket, key);
+        return absl::NotFoundError(strings::Cat("application ", application, " (uid ", uid,
+                                                ") was deleted: its status is not written"));
+      }
+    }
     if (written.ok()) return status;
     if (absl::IsAlreadyExists(written.status()) || absl::IsAborted(written.status())) continue;
     return written.status();
@@ -263,6 +281,7 @@ namespace {
 
 manifest::Json HistoryToJson(const HistoryEntry& e) {
   return {{"syncId", e.sync_id},         {"revision", e.revision},
+          {"seq", e.desired_seq},         {"attempt", e.attempt},
           {"specDigest", e.spec_digest}, {"succeeded", e.succeeded},
           {"message", e.message},        {"initiatedBy", e.initiated_by},
           {"startedAt", e.started_at},   {"finishedAt", e.finished_at},
@@ -274,6 +293,8 @@ absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string
   if (!j.is_object()) return absl::DataLossError(strings::Cat("history ", key, " is malformed"));
   HistoryEntry e;
   e.sync_id = Field(j, "syncId", std::string());
+  e.desired_seq = Field(j, "seq", int64_t{0});
+  e.attempt = Field(j, "attempt", 0);
   e.revision = Field(j, "revision", std::string());
   e.spec_digest = Field(j, "specDigest", std::string());
   e.succeeded = Field(j, "succeeded", false);
@@ -288,10 +309,29 @@ absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string
 }  // namespace
 
 absl::Status HistoryStore::Record(std::string_view application, const HistoryEntry& entry) {
-  return kv_
-      ->Put(kHistoryBucket, strings::Cat("app.", application, ".", entry.sync_id),
-            manifest::CanonicalJson(HistoryToJson(entry)))
-      .status();
+  DL_RETURN_IF_ERROR(kv_->Put(kHistoryBucket, strings::Cat("app.", application, ".", entry.sync_id),
+                              manifest::CanonicalJson(HistoryToJson(entry)))
+                         .status());
+  if (limit_ <= 0) return absl::OkStatus();
+  absl::StatusOr<std::vector<std::string>> keys =
+      kv_->Keys(kHistoryBucket, strings::Cat("app.", application, "."));
+  if (!keys.ok() || static_cast<int>(keys->size()) <= limit_) return absl::OkStatus();
+  absl::StatusOr<std::vector<HistoryEntry>> all = List(application);
+  if (!all.ok()) {
+    log::Warn("cannot trim the sync history", {{"application", application}, {"error", all.status()}});
+    return absl::OkStatus();
+  }
+  for (size_t i = 0; i + static_cast<size_t>(limit_) < all->size(); ++i) {
+    (void)kv_->Delete(kHistoryBucket, strings::Cat("app.", application, ".", (*all)[i].sync_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HistoryStore::DeleteAll(std::string_view application) {
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                      kv_->Keys(kHistoryBucket, strings::Cat("app.", application, ".")));
+  for (const std::string& key : keys) DL_RETURN_IF_ERROR(kv_->Delete(kHistoryBucket, key));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<HistoryEntry> HistoryStore::Get(std::string_view application,
@@ -317,32 +357,134 @@ absl::StatusOr<std::vector<HistoryEntry>> HistoryStore::List(std::string_view ap
   return out;
 }
 
+namespace {
+
+manifest::Json SourceToJson(const SourceRecord& r) {
+  return {{"revision", r.revision},
+          {"specDigest", r.spec_digest},
+          {"ref", r.ref},
+          {"error", r.error},
+          {"uid", r.uid},
+          {"desiredSeq", r.desired_seq},
+          {"attempt", r.attempt},
+          {"reason", r.reason},
+          {"targetRevision", r.target_revision},
+          {"emitted", r.emitted},
+          {"request", absl::Base64Escape(r.request)},
+          {"correlationId", r.correlation_id}};
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<SourceRecord>> SourceStore::Get(std::string_view application) const {
   std::string key = StatusKey(application);
   absl::StatusOr<bus::KvEntry> entry = kv_->Get(kSourcesBucket, key);
   if (absl::IsNotFound(entry.status())) return std::optional<SourceRecord>();
   DL_RETURN_IF_ERROR(entry.status());
-  DL_ASSIGN_OR_RETURN(manifest::Json j, manifest::ParseJson(entry->value, key));
-  if (!j.is_object()) return absl::DataLossError(strings::Cat("source record ", key, " is malformed"));
+  absl::StatusOr<manifest::Json> parsed = manifest::ParseJson(entry->value, key);
+  if (!parsed.ok() || !parsed->is_object()) {
+    return absl::DataLossError(strings::Cat("source record ", key, " is malformed"));
+  }
+  const manifest::Json& j = *parsed;
   SourceRecord r;
   r.revision = Field(j, "revision", std::string());
   r.spec_digest = Field(j, "specDigest", std::string());
   r.ref = Field(j, "ref", std::string());
   r.error = Field(j, "error", std::string());
+  r.uid = Field(j, "uid", std::string());
+  r.desired_seq = Field(j, "desiredSeq", int64_t{0});
+  r.attempt = Field(j, "attempt", int32_t{1});
+  r.reason = Field(j, "reason", std::string());
+  r.target_revision = Field(j, "targetRevision", r.revision);
+  r.emitted = Field(j, "emitted", true);
+  if (!absl::Base64Unescape(Field(j, "request", std::string()), &r.request)) r.request.clear();
+  r.correlation_id = Field(j, "correlationId", std::string());
   r.kv_revision = entry->revision;
   return std::optional<SourceRecord>(std::move(r));
 }
 
 absl::Status SourceStore::Put(std::string_view application, const SourceRecord& record) {
-  manifest::Json j = {{"revision", record.revision},
-                      {"specDigest", record.spec_digest},
-                      {"ref", record.ref},
-                      {"error", record.error}};
-  return kv_->Put(kSourcesBucket, StatusKey(application), manifest::CanonicalJson(j)).status();
+  return kv_->Put(kSourcesBucket, StatusKey(application), manifest::CanonicalJson(SourceToJson(record)))
+      .status();
+}
+
+absl::StatusOr<uint64_t> SourceStore::Write(std::string_view application,
+                                            const SourceRecord& record,
+                                            uint64_t expected_kv_revision) {
+  const std::string value = manifest::CanonicalJson(SourceToJson(record));
+  absl::StatusOr<uint64_t> written =
+      expected_kv_revision == 0
+          ? kv_->Create(kSourcesBucket, StatusKey(application), value)
+          : kv_->Update(kSourcesBucket, StatusKey(application), value, expected_kv_revision);
+  if (absl::IsAlreadyExists(written.status())) {
+    return absl::AbortedError(strings::Cat("source record of ", application, " written meanwhile"));
+  }
+  return written;
 }
 
 absl::Status SourceStore::Delete(std::string_view application) {
   return kv_->Delete(kSourcesBucket, StatusKey(application));
+}
+
+absl::Status PendingStore::Offer(const v1::Event& plan) {
+  const std::string key = StatusKey(plan.application());
+  std::string value;
+  if (!plan.SerializeToString(&value)) {
+    return absl::InternalError(strings::Cat("cannot serialize the pending plan of ", plan.application()));
+  }
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(kPendingBucket, key);
+    absl::StatusOr<uint64_t> written;
+    if (entry.ok()) {
+      v1::Event stored;
+      if (stored.ParseFromString(entry->value) &&
+          stored.application_uid() == plan.application_uid() &&
+          (stored.desired_seq() > plan.desired_seq() ||
+           (stored.desired_seq() == plan.desired_seq() && stored.attempt() >= plan.attempt()))) {
+        return absl::OkStatus();  // a newer one waits already
+      }
+      written = kv_->Update(kPendingBucket, key, value, entry->revision);
+    } else if (absl::IsNotFound(entry.status())) {
+      written = kv_->Create(kPendingBucket, key, value);
+    } else {
+      return entry.status();
+    }
+    if (written.ok()) return absl::OkStatus();
+    if (!absl::IsAborted(written.status()) && !absl::IsAlreadyExists(written.status())) {
+      return written.status();
+    }
+  }
+  return absl::AbortedError(strings::Cat("too much contention on the pending plan of ",
+                                         plan.application()));
+}
+
+absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> PendingStore::Get(
+    std::string_view application) const {
+  using Result = std::optional<std::pair<v1::Event, uint64_t>>;
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kPendingBucket, StatusKey(application));
+  if (absl::IsNotFound(entry.status())) return Result();
+  DL_RETURN_IF_ERROR(entry.status());
+  if (entry->value.empty()) return Result();  // taken
+  v1::Event plan;
+  if (!plan.ParseFromString(entry->value)) {
+    (void)kv_->Delete(kPendingBucket, StatusKey(application));
+    return absl::DataLossError(
+        strings::Cat("the pending plan of application ", application, " does not decode"));
+  }
+  return Result(std::make_pair(std::move(plan), entry->revision));
+}
+
+absl::Status PendingStore::Take(std::string_view application, uint64_t kv_revision) {
+  // A compare-and-set to an empty value marks it taken; the key is deleted after.
+  const std::string key = StatusKey(application);
+  DL_RETURN_IF_ERROR(kv_->Update(kPendingBucket, key, "", kv_revision).status());
+  return kv_->Delete(kPendingBucket, key);
+}
+
+absl::StatusOr<std::vector<std::string>> PendingStore::Applications() const {
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> keys, kv_->Keys(kPendingBucket, "app."));
+  for (std::string& k : keys) k = k.substr(4);
+  return keys;
 }
 
 }  // namespace driftless::service

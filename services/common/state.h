@@ -5,8 +5,10 @@
 //   bucket     key                       value
 //   resources  <Kind>.<name>             StoredResource JSON {"object", "generation", ...}
 //   status     app.<name>                driftless.v1.AppStatus (binary protobuf)
-//   history    app.<name>.<sync id>      JSON {"syncId","revision","succeeded",...}
-//   sources    app.<name>                JSON {"revision","specDigest","ref","error"}
+//   history    app.<name>.<sync id>      JSON {"syncId","revision","succeeded","seq",...}
+//   sources    app.<name>                JSON {"revision","specDigest","ref","error",
+//                                              "uid","desiredSeq","attempt","reason",...}
+//   pending    app.<name>                the newest plan.ready that waits for a running sync
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@ struct StoredResource {
   manifest::Json object;  // the document as applied (metadata.generation set)
   int64_t generation = 0;
   std::string spec_digest;  // manifest::Digest(object["spec"])
+  std::string uid;          // metadata.uid: one per incarnation
   uint64_t kv_revision = 0;
 };
 
@@ -70,8 +73,13 @@ class StatusStore {
 
   // Read-modify-write with compare-and-set, retried on lost races. `mutate` may run several
   // times; returning false leaves the entry unchanged. Returns the status as stored.
+  // With `uid` (the incarnation the caller works for) the status of a deleted application is
+  // never re-created by a late writer: a status created for an application that is gone (or
+  // re-created with another uid) is removed again, and a status stamped with another
+  // incarnation's uid is left alone (kNotFound in both cases).
   absl::StatusOr<v1::AppStatus> Update(std::string_view application,
-                                       const std::function<bool(v1::AppStatus&)>& mutate);
+                                       const std::function<bool(v1::AppStatus&)>& mutate,
+                                       std::string_view uid = {});
   absl::Status Delete(std::string_view application);
 
  private:
@@ -87,6 +95,8 @@ const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view
 
 struct HistoryEntry {
   std::string sync_id;
+  int64_t desired_seq = 0;  // 0 for entries of v1 syncs
+  int attempt = 0;
   std::string revision;
   std::string spec_digest;
   bool succeeded = false;
@@ -97,11 +107,18 @@ struct HistoryEntry {
   int object_count = 0;
 };
 
+inline constexpr int kDefaultHistoryLimit = 20;
+
 class HistoryStore {
  public:
-  explicit HistoryStore(bus::KvStore* kv) : kv_(kv) {}
-  // Records a finished sync (idempotent per sync id).
+  // Keeps the newest `limit` entries per application (older ones are deleted on Record).
+  explicit HistoryStore(bus::KvStore* kv, int limit = kDefaultHistoryLimit)
+      : kv_(kv), limit_(limit) {}
+  // Records a finished sync (idempotent per sync id), then trims the application's history to
+  // the limit. A failed trim is logged, not returned (the entry is recorded).
   absl::Status Record(std::string_view application, const HistoryEntry& entry);
+  // Deletes every entry of `application` (its deletion finished).
+  absl::Status DeleteAll(std::string_view application);
   // kNotFound if the sync is not recorded.
   absl::StatusOr<HistoryEntry> Get(std::string_view application, std::string_view sync_id) const;
   // Every recorded sync of `application`, oldest first.
@@ -109,24 +126,60 @@ class HistoryStore {
 
  private:
   bus::KvStore* kv_;
+  int limit_;
 };
 
-// What the repo-poller last published for an application.
+// What the repo-poller last resolved for an application, and the application's desired
+// generation: the repo-poller is its one writer (compare-and-set), minting desired_seq + 1
+// for every reason to sync.
 struct SourceRecord {
-  std::string revision;
-  std::string spec_digest;
+  std::string revision;     // what the ref resolved to last
+  std::string spec_digest;  // the spec it was resolved for
   std::string ref;
   std::string error;
-  uint64_t kv_revision = 0;
+  // The desired generation.
+  std::string uid;          // application incarnation the seq belongs to
+  int64_t desired_seq = 0;  // last minted; 0 = none yet
+  int32_t attempt = 1;
+  std::string reason;           // "spec", "revision", "request", "retry", "drift"
+  std::string target_revision;  // the commit desired_seq syncs to
+  bool emitted = true;          // false between minting and publishing (re-published if so)
+  std::string request;          // serialized driftless.v1.SyncRequested of a user's request
+  std::string correlation_id;
+  uint64_t kv_revision = 0;  // for Write
 };
 
 class SourceStore {
  public:
   explicit SourceStore(bus::KvStore* kv) : kv_(kv) {}
-  // nullopt if nothing recorded.
+  // nullopt if nothing recorded. kDataLoss for a record that does not decode.
   absl::StatusOr<std::optional<SourceRecord>> Get(std::string_view application) const;
+  // Unconditional write.
   absl::Status Put(std::string_view application, const SourceRecord& record);
+  // Compare-and-set: creates when `expected_kv_revision` is 0, else updates that revision.
+  // kAborted when someone else wrote first. Returns the new kv revision.
+  absl::StatusOr<uint64_t> Write(std::string_view application, const SourceRecord& record,
+                                 uint64_t expected_kv_revision);
   absl::Status Delete(std::string_view application);
+
+ private:
+  bus::KvStore* kv_;
+};
+
+// The newest plan.ready of an application that arrived while another worker ran a sync of it
+// (bucket pending). Older pending plans coalesce into it.
+class PendingStore {
+ public:
+  explicit PendingStore(bus::KvStore* kv) : kv_(kv) {}
+  // Stores `plan` unless a pending plan with a newer (or the same) identity is stored.
+  absl::Status Offer(const v1::Event& plan);
+  // The pending plan and its kv revision, or nullopt.
+  absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> Get(
+      std::string_view application) const;
+  // Removes the pending plan if it is still the one at `kv_revision` (kAborted otherwise).
+  absl::Status Take(std::string_view application, uint64_t kv_revision);
+  // Applications with a pending plan.
+  absl::StatusOr<std::vector<std::string>> Applications() const;
 
  private:
   bus::KvStore* kv_;

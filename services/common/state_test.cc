@@ -14,7 +14,8 @@ using ::driftless::testing::StatusIs;
 class StateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* b : {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket}) {
+    for (const char* b :
+         {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket, kPendingBucket}) {
       ASSERT_OK(kv_.EnsureBucket(b, 1, absl::ZeroDuration()));
     }
   }
@@ -165,6 +166,86 @@ TEST_F(StateTest, HistoryAndSources) {
   ASSERT_OK_AND_ASSIGN(auto some, sources.Get("guestbook"));
   ASSERT_TRUE(some.has_value());
   EXPECT_EQ(some->revision, "abc");
+}
+
+TEST_F(StateTest, SourceRecordWriteIsCompareAndSet) {
+  SourceStore sources(&kv_);
+  SourceRecord r{.revision = "abc", .uid = "u1", .desired_seq = 1, .reason = "created"};
+  ASSERT_OK_AND_ASSIGN(uint64_t rev, sources.Write("guestbook", r, 0));
+  EXPECT_THAT(sources.Write("guestbook", r, 0), StatusIs(absl::StatusCode::kAborted));
+  r.desired_seq = 2;
+  r.emitted = false;
+  r.request = std::string("\x0a\x01x", 3);  // binary survives the JSON record
+  ASSERT_OK(sources.Write("guestbook", r, rev).status());
+  EXPECT_THAT(sources.Write("guestbook", r, rev), StatusIs(absl::StatusCode::kAborted));
+  ASSERT_OK_AND_ASSIGN(std::optional<SourceRecord> got, sources.Get("guestbook"));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->desired_seq, 2);
+  EXPECT_EQ(got->uid, "u1");
+  EXPECT_FALSE(got->emitted);
+  EXPECT_EQ(got->request, std::string("\x0a\x01x", 3));
+  EXPECT_EQ(got->target_revision, "");
+}
+
+TEST_F(StateTest, PendingKeepsTheNewestPlan) {
+  PendingStore pending(&kv_);
+  auto plan = [](int64_t seq) {
+    v1::Event e;
+    e.set_type("plan.ready");
+    e.set_application("guestbook");
+    e.set_schema_version(2);
+    e.set_application_uid("u1");
+    e.set_desired_seq(seq);
+    e.set_attempt(1);
+    return e;
+  };
+  ASSERT_OK(pending.Offer(plan(5)));
+  ASSERT_OK(pending.Offer(plan(3)));  // older: coalesced into 5
+  ASSERT_OK_AND_ASSIGN(auto got, pending.Get("guestbook"));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->first.desired_seq(), 5);
+  ASSERT_OK(pending.Offer(plan(7)));
+  EXPECT_THAT(pending.Take("guestbook", got->second), StatusIs(absl::StatusCode::kAborted));
+  ASSERT_OK_AND_ASSIGN(got, pending.Get("guestbook"));
+  EXPECT_EQ(got->first.desired_seq(), 7);
+  ASSERT_OK(pending.Take("guestbook", got->second));
+  ASSERT_OK_AND_ASSIGN(got, pending.Get("guestbook"));
+  EXPECT_FALSE(got);
+}
+
+TEST_F(StateTest, LateWriterDoesNotRecreateTheStatusOfADeletedApplication) {
+  ResourceStore resources(&kv_);
+  ASSERT_OK(resources.Put(App("apps/a")).status());
+  ASSERT_OK_AND_ASSIGN(StoredResource stored, resources.Get("Application", "guestbook"));
+  StatusStore statuses(&kv_);
+  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid).status());
+  ASSERT_OK(resources.Delete("Application", "guestbook"));
+  ASSERT_OK(statuses.Delete("guestbook"));
+  EXPECT_THAT(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(kv_.Get(kStatusBucket, StatusKey("guestbook")), StatusIs(absl::StatusCode::kNotFound));
+  // Re-created: a writer of the old incarnation is refused, the new one writes.
+  ASSERT_OK(resources.Put(App("apps/a")).status());
+  ASSERT_OK_AND_ASSIGN(StoredResource again, resources.Get("Application", "guestbook"));
+  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, again.uid).status());
+  EXPECT_THAT(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(StateTest, HistoryIsBounded) {
+  HistoryStore history(&kv_, 3);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK(history.Record("guestbook", {.sync_id = "s" + std::to_string(i),
+                                           .desired_seq = i + 1,
+                                           .finished_at = "2026-01-01T00:00:0" + std::to_string(i) + "Z"}));
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryEntry> all, history.List("guestbook"));
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.front().sync_id, "s2");
+  EXPECT_EQ(all.back().desired_seq, 5);
+  ASSERT_OK(history.DeleteAll("guestbook"));
+  ASSERT_OK_AND_ASSIGN(all, history.List("guestbook"));
+  EXPECT_TRUE(all.empty());
 }
 
 }  // namespace

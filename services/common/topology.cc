@@ -13,16 +13,30 @@ std::string EventSubject(std::string_view type) {
   return strings::Cat(kSubjectPrefix, ".events.", type);
 }
 
+absl::Duration StageHandlerDeadline(std::string_view stage) {
+  // Every cluster and git request has its own timeout; these bound a whole item (an apply of
+  // many objects, each retried a few times; a render with a fetch).
+  if (stage == kStageApply) return absl::Minutes(10);
+  if (stage == kStageRender) return absl::Minutes(5);
+  return absl::Minutes(2);
+}
+
 absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
   DL_RETURN_IF_ERROR(bus.EnsureStream({.name = kWorkStream,
                                        .subjects = {strings::Cat(kSubjectPrefix, ".work.>")},
-                                       .retention = bus::Retention::kWorkQueue}));
+                                       .retention = bus::Retention::kWorkQueue,
+                                       .max_age = absl::Hours(24 * 7),
+                                       .max_bytes = kWorkStreamMaxBytes,
+                                       .discard_new = true}));
   DL_RETURN_IF_ERROR(bus.EnsureStream({.name = kEventsStream,
                                        .subjects = {strings::Cat(kSubjectPrefix, ".events.>")},
                                        .retention = bus::Retention::kLimits,
-                                       .max_age = absl::Hours(24 * 7)}));
-  DL_RETURN_IF_ERROR(bus.EnsureStream(
-      bus::DeadLetterStreamSpec(kDeadLetterStream, kSubjectPrefix, absl::Hours(24 * 30))));
+                                       .max_age = absl::Hours(24 * 7),
+                                       .max_bytes = kEventsStreamMaxBytes}));
+  bus::StreamSpec dlq =
+      bus::DeadLetterStreamSpec(kDeadLetterStream, kSubjectPrefix, absl::Hours(24 * 30));
+  dlq.max_bytes = kDeadLetterStreamMaxBytes;
+  DL_RETURN_IF_ERROR(bus.EnsureStream(dlq));
   for (const char* stage : {kStagePoll, kStageRender, kStagePlan, kStageApply}) {
     // Applies wait for health and can take minutes; in-progress heartbeats (every ack_wait/3)
     // keep them owned. The ack wait is also how long the item of a crashed worker waits
@@ -45,6 +59,7 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kLeasesBucket, 1, absl::ZeroDuration()));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kBlobsBucket, 1, absl::Hours(24)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kDeliveriesBucket, 1, absl::Hours(24 * 30)));
+  DL_RETURN_IF_ERROR(kv.EnsureBucket(kPendingBucket, 1, absl::ZeroDuration()));
   return absl::OkStatus();
 }
 

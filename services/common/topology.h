@@ -2,16 +2,19 @@
 // names, and Provision(), which creates all of them idempotently. Every service calls
 // Provision() at start, so services can start in any order (see docs/design/overview.md).
 //
-//   work items      driftless.work.<stage>   stream DRIFTLESS_WORK (work queue), one durable
-//                                            consumer per stage shared by all its replicas
-//   broadcasts      driftless.events.<type>  stream DRIFTLESS_EVENTS (limits, 7 days)
-//   dead letters    driftless.dlq.<subject>  stream DRIFTLESS_DLQ (limits, 30 days)
+//   work items      driftless.work.<stage>   stream DRIFTLESS_WORK (work queue, 1 GiB, refuses
+//                                            new items when full), one durable consumer per
+//                                            stage shared by all its replicas
+//   broadcasts      driftless.events.<type>  stream DRIFTLESS_EVENTS (limits, 7 days, 1 GiB)
+//   dead letters    driftless.dlq.<subject>  stream DRIFTLESS_DLQ (limits, 30 days, 256 MiB)
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/bus/event_bus.h"
 #include "common/bus/kv_store.h"
 
@@ -43,6 +46,16 @@ inline constexpr char kSourcesBucket[] = "sources";
 inline constexpr char kLeasesBucket[] = "leases";
 inline constexpr char kBlobsBucket[] = "blobs";
 inline constexpr char kDeliveriesBucket[] = "deliveries";
+inline constexpr char kPendingBucket[] = "pending";
+
+// Stream limits. Work items are small (manifests over kMaxInlineManifestBytes travel as blob
+// references) and removed once handled; public events carry no manifests.
+inline constexpr int64_t kWorkStreamMaxBytes = int64_t{1} << 30;
+inline constexpr int64_t kEventsStreamMaxBytes = int64_t{1} << 30;
+inline constexpr int64_t kDeadLetterStreamMaxBytes = int64_t{256} << 20;
+
+// How long one work item of `stage` may take before its handler is presumed hung.
+absl::Duration StageHandlerDeadline(std::string_view stage);
 
 // Deliveries of a work item before it is dead-lettered.
 inline constexpr int kMaxDeliver = 5;

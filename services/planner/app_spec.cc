@@ -1,5 +1,9 @@
 #include "services/planner/app_spec.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "common/config/units.h"
 #include "common/manifest/object.h"
 
 namespace driftless::planner {
@@ -56,6 +60,25 @@ AppSpec ParseAppSpec(const Json& application) {
     constexpr std::string_view kPropagation = "PrunePropagationPolicy=";
     if (option.starts_with(kPropagation)) spec.prune_propagation = option.substr(kPropagation.size());
   }
+  spec.retry.limit = spec.automated ? kDefaultRetryLimit : 0;
+  if (const Json& retry = Field(policy, "retry"); retry.is_object()) {
+    spec.retry.explicit_policy = true;
+    if (const Json& limit = Field(retry, "limit"); limit.is_number_integer()) {
+      spec.retry.limit = limit.get<int>();
+    }
+    const Json& backoff = Field(retry, "backoff");
+    auto duration = [&](const char* key, std::chrono::milliseconds* out) {
+      if (absl::StatusOr<std::chrono::milliseconds> d = config::ParseDuration(Str(backoff, key));
+          d.ok() && d->count() > 0) {
+        *out = *d;
+      }
+    };
+    duration("duration", &spec.retry.duration);
+    duration("maxDuration", &spec.retry.max_duration);
+    if (const Json& factor = Field(backoff, "factor"); factor.is_number() && factor.get<double>() >= 1) {
+      spec.retry.factor = factor.get<double>();
+    }
+  }
   const Json& ignore = Field(s, "ignoreDifferences");
   if (ignore.is_array()) {
     for (const Json& rule : ignore) {
@@ -70,6 +93,19 @@ AppSpec ParseAppSpec(const Json& application) {
     }
   }
   return spec;
+}
+
+std::chrono::milliseconds RetryBackoff(const RetryPolicy& policy, int next_attempt) {
+  const double scaled = static_cast<double>(policy.duration.count()) *
+                        std::pow(policy.factor, std::max(0, next_attempt - 2));
+  const double capped = std::min(scaled, static_cast<double>(policy.max_duration.count()));
+  return std::chrono::milliseconds(static_cast<int64_t>(capped));
+}
+
+bool ShouldRetry(const AppSpec& spec, int attempt, bool transient) {
+  if (spec.retry.limit == 0) return false;
+  if (!spec.retry.explicit_policy && !transient) return false;
+  return spec.retry.limit < 0 || attempt <= spec.retry.limit;
 }
 
 }  // namespace driftless::planner

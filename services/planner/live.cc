@@ -72,7 +72,9 @@ absl::StatusOr<std::vector<Json>> ListTracked(kube::KubeClient& kube,
                                               const std::string& application,
                                               const std::set<KindRef>& kinds,
                                               const std::set<std::string>& namespaces,
-                                              std::map<std::string, Json>* all) {
+                                              std::map<std::string, Json>* all,
+                                              const std::map<KindRef, std::set<std::string>>&
+                                                  cluster_names) {
   std::vector<Json> tracked;
   auto take = [&](kube::ListResult& result) {
     for (Json& item : result.items) {
@@ -88,6 +90,18 @@ absl::StatusOr<std::vector<Json>> ListTracked(kube::KubeClient& kube,
     absl::StatusOr<kube::ResourceInfo> info = kube.ResourceFor(k.api_version, k.kind);
     if (absl::IsNotFound(info.status())) continue;  // CRD gone: nothing of it to list
     if (!info.ok()) return info.status();
+    if (auto named = cluster_names.find(k); !info->namespaced && named != cluster_names.end()) {
+      for (const std::string& name : named->second) {
+        absl::StatusOr<Json> object =
+            kube.Get({.api_version = k.api_version, .kind = k.kind, .name = name});
+        if (absl::IsNotFound(object.status())) continue;
+        if (!object.ok()) return object.status();
+        kube::ListResult one;
+        one.items.push_back(*std::move(object));
+        take(one);
+      }
+      continue;
+    }
     std::vector<std::string> scopes;
     if (info->namespaced && !namespaces.empty()) {
       scopes.assign(namespaces.begin(), namespaces.end());

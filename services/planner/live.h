@@ -35,13 +35,17 @@ struct KindRef {
 };
 
 // The live objects carrying `driftless.dev/application: <application>` among `kinds`:
-// namespaced kinds are listed in each of `namespaces` (all namespaces when it is empty),
-// cluster-scoped kinds cluster-wide. Kinds the cluster does not serve are skipped. Also
-// returns every listed object (tracked or not) by manifest::ObjectKey in `*all` when set.
-// Errors: the cluster's (kUnavailable when unreachable), naming the kind.
+// namespaced kinds are listed in each of `namespaces` (all namespaces when it is empty).
+// Cluster-scoped kinds named in `cluster_names` are read by name, one GET each (a plan's cost
+// must not grow with the cluster: a List of every Namespace per plan made the whole fleet
+// quadratic); the other cluster-scoped kinds are listed cluster-wide. Kinds the cluster does
+// not serve are skipped. Also returns every object read (tracked or not) by
+// manifest::ObjectKey in `*all` when set. Errors: the cluster's (kUnavailable when
+// unreachable), naming the kind.
 absl::StatusOr<std::vector<manifest::Json>> ListTracked(
     kube::KubeClient& kube, const std::string& application, const std::set<KindRef>& kinds,
-    const std::set<std::string>& namespaces, std::map<std::string, manifest::Json>* all);
+    const std::set<std::string>& namespaces, std::map<std::string, manifest::Json>* all,
+    const std::map<KindRef, std::set<std::string>>& cluster_names = {});
 
 // True for errors worth retrying later (cluster unreachable, throttled, timeouts, 5xx).
 bool IsTransient(const absl::Status& status);

@@ -13,6 +13,9 @@
 #include "services/common/topology.h"
 #include "services/planner/planner_service.h"
 
+// Plans wait on the cluster (lists, gets) far more than on the CPU.
+constexpr int kDefaultWorkers = 8;
+
 int main(int argc, char** argv) {
   using namespace driftless;
   CLI::App app{"driftless-planner: diffs desired against live and decides what a sync does"};
@@ -23,7 +26,7 @@ int main(int argc, char** argv) {
       ->required();
   std::string context;
   config::AddStringFlag(app, "context", &context, "kubeconfig context (default: current)");
-  double qps = 100;
+  double qps = 500;
   config::AddDoubleFlag(app, "kube-qps", &qps,
                         "Kubernetes API requests per second (<= 0: no limit)");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
@@ -35,7 +38,9 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube = kube::CurlKubeClient::New(
       *rest,
-      {.qps = qps, .burst = static_cast<int>(std::max(10.0, qps * 2)), .max_idle_connections = 4});
+      {.qps = qps,
+       .burst = static_cast<int>(std::max(10.0, qps * 2)),
+       .max_idle_connections = kDefaultWorkers * 2});
   if (!kube.ok()) {
     std::cerr << "driftless-planner: " << kube.status() << "\n";
     return 2;
@@ -49,7 +54,12 @@ int main(int argc, char** argv) {
   log::Info("planning", {{"cluster", rest->server}});
   planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
                                   runtime.emitter());
-  return runtime.ServeStage(
+  return runtime.ServeStageWorkers(
       service::kStagePlan,
-      [&planner](const v1::Event& e, const bus::Message& m) { return planner.Handle(e, m); });
+      [&planner](int) -> service::EventHandler {
+        return [&planner](const v1::Event& e, const bus::Message& m) {
+          return planner.Handle(e, m);
+        };
+      },
+      kDefaultWorkers);
 }

@@ -26,17 +26,6 @@ Json Y(std::string_view yaml) {
   return v.ok() ? *v : Json();
 }
 
-Json Fixture(const std::string& name) {
-  const auto path =
-      std::filesystem::path(DRIFTLESS_CORPUS_DIR) / "gitops-engine" / "diff-testdata" / name;
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto v = manifest::ParseYaml(ss.str(), path.string());
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : Json();
-}
-
 std::optional<bool> BuiltInScope(std::string_view, std::string_view kind) {
   if (kind == "Namespace" || kind == "ClusterRole" || kind == "CustomResourceDefinition") {
     return false;
@@ -44,32 +33,6 @@ std::optional<bool> BuiltInScope(std::string_view, std::string_view kind) {
   if (kind == "Widget") return std::nullopt;
   return true;
 }
-
-// gitops-engine pairs where the live object differs from git only by server defaults,
-// status and bookkeeping: not drift.
-class CorpusDiffTest : public ::testing::TestWithParam<std::pair<const char*, bool>> {};
-
-TEST_P(CorpusDiffTest, InSyncMatchesUpstream) {
-  if (!std::filesystem::exists(DRIFTLESS_CORPUS_DIR)) GTEST_SKIP();
-  const std::string prefix = GetParam().first;
-  const bool json =
-      std::filesystem::exists(std::filesystem::path(DRIFTLESS_CORPUS_DIR) /
-                              "gitops-engine/diff-testdata" / (prefix + "-config.json"));
-  const std::string ext = json ? ".json" : ".yaml";
-  Json config = Fixture(prefix + "-config" + ext);
-  Json live = Fixture(prefix + "-live" + ext);
-  ASSERT_OK_AND_ASSIGN(ObjectDiff d, DiffObject(config, live, {}));
-  EXPECT_EQ(d.in_sync, GetParam().second)
-      << prefix << " changed: " << ::testing::PrintToString(d.changed_paths) << "\n"
-      << UnifiedYamlDiff(StripServerFields(live), d.predicted, "live", "predicted");
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    GitopsEngine, CorpusDiffTest,
-    // Not yet: elasticsearch (an atomic volumeClaimTemplates list that the server re-defaults)
-    // and mutatingwebhookconfig (webhooks must be a list map keyed by name in merge::Schema).
-    ::testing::Values(std::make_pair("deployment", true), std::make_pair("spinnaker-sa", true),
-                      std::make_pair("smd-deploy", true), std::make_pair("sealedsecret", true)));
 
 TEST(DiffObject, MissingLiveIsCreate) {
   ASSERT_OK_AND_ASSIGN(ObjectDiff d, DiffObject(Y("apiVersion: v1\nkind: ConfigMap\n"

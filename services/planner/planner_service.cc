@@ -9,6 +9,7 @@
 #include "common/manifest/object.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
 #include "services/planner/live.h"
@@ -138,10 +139,15 @@ bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view r
     initiated_by = event.app_rendered().sync_request().requested_by();
   }
   v1::Event failed = service::NewEvent(kSyncFailed, app, event.revision(), emitter_);
-  failed.set_id(service::EventId(kSyncFailed, app, event.revision(),
-                                 digest.empty() ? manifest::Sha256Hex(message).substr(0, 16)
-                                                : std::string(digest),
-                                 sync_id));
+  if (const service::SyncIdentity identity = service::IdentityOf(event); identity.known()) {
+    service::SetIdentity(failed, identity);
+    failed.set_id(service::IdentityEventId(kSyncFailed, app, identity, "plan"));
+  } else {
+    failed.set_id(service::EventId(kSyncFailed, app, event.revision(),
+                                   digest.empty() ? manifest::Sha256Hex(message).substr(0, 16)
+                                                  : std::string(digest),
+                                   sync_id));
+  }
   failed.set_correlation_id(event.correlation_id());
   failed.set_severity(v1::SEVERITY_ERROR);
   failed.set_message(message);
@@ -170,6 +176,11 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   }
   if (!stored.ok()) return Retry(event, message, stored.status());
   if (!rendered.error().empty()) return bus::Disposition::Ack();  // the renderer reported it
+  const service::SyncIdentity identity = service::IdentityOf(event);
+  if (identity.known() && identity.uid != stored->uid) {
+    log::Info("application re-created since, dropping", {{"event", service::Describe(event)}});
+    return bus::Disposition::Ack();
+  }
   if (stored->spec_digest != rendered.spec_digest()) {
     log::Info("spec changed since rendering, dropping (a newer render follows)",
               {{"event", service::Describe(event)}});
@@ -223,6 +234,15 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   service::StatusStore statuses(kv_);
   absl::StatusOr<v1::AppStatus> previous = statuses.Get(app);
   if (!previous.ok()) return Retry(event, message, previous.status());
+  if (identity.known() && previous->application_uid() == identity.uid &&
+      (previous->applied_seq() >= identity.seq || service::OlderThanStatus(identity, *previous))) {
+    log::Info("superseded by a newer desired generation, dropping",
+              {{"event", service::Describe(event)},
+               {"seq", identity.seq},
+               {"statusSeq", previous->desired_seq()},
+               {"appliedSeq", previous->applied_seq()}});
+    return bus::Disposition::Ack();
+  }
 
   std::set<KindRef> kinds;
   std::set<std::string> namespaces;
@@ -231,12 +251,25 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     kinds.insert({manifest::ApiVersionOf(o), manifest::KindOf(o)});
     if (std::string ns = manifest::NamespaceOf(o); !ns.empty()) namespaces.insert(ns);
   }
+  // Cluster-scoped objects (desired, or in the inventory) are read by name.
+  std::map<KindRef, std::set<std::string>> cluster_names;
+  for (const Json& o : *desired) {
+    if (manifest::NamespaceOf(o).empty()) {
+      cluster_names[{manifest::ApiVersionOf(o), manifest::KindOf(o)}].insert(manifest::NameOf(o));
+    }
+  }
   for (const v1::ResourceStatus& r : previous->resources()) {
-    kinds.insert({KubeRefOf(r.ref()).api_version, r.ref().kind()});
-    if (!r.ref().namespace_().empty()) namespaces.insert(r.ref().namespace_());
+    const KindRef kind{KubeRefOf(r.ref()).api_version, r.ref().kind()};
+    kinds.insert(kind);
+    if (!r.ref().namespace_().empty()) {
+      namespaces.insert(r.ref().namespace_());
+    } else {
+      cluster_names[kind].insert(r.ref().name());
+    }
   }
   std::map<std::string, Json> live;
-  absl::StatusOr<std::vector<Json>> tracked = ListTracked(*kube_, app, kinds, namespaces, &live);
+  absl::StatusOr<std::vector<Json>> tracked =
+      ListTracked(*kube_, app, kinds, namespaces, &live, cluster_names);
   if (!tracked.ok()) {
     if (IsTransient(tracked.status())) return Retry(event, message, tracked.status());
     return Fail(event, "ClusterError",
@@ -253,8 +286,28 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
                 rendered.render_digest(), message);
   }
 
-  // Status: what the planner owns.
+  // Automated syncs run when there is something to do (objects that only require pruning
+  // with prune off keep the app OutOfSync but give the applier nothing to do).
+  const bool automated = spec.automated && !spec.suspend;
+  const bool actionable = full->creates + full->updates + full->deletes > 0;
+  const bool will_sync = request || (automated && actionable);
+
+  // Status: what the planner owns. Guarded by the identity: a plan of an older desired
+  // generation never overwrites a newer one.
+  bool superseded = false;
   absl::StatusOr<v1::AppStatus> updated = statuses.Update(app, [&](v1::AppStatus& s) {
+    if (service::OlderThanStatus(identity, s) ||
+        (identity.known() && s.application_uid() == identity.uid &&
+         s.applied_seq() >= identity.seq)) {
+      superseded = true;
+      return false;
+    }
+    if (identity.known()) {
+      s.set_desired_seq(identity.seq);
+      s.set_attempt(identity.attempt);
+      // Nothing to run for this generation: it is checked, and so done.
+      if (!will_sync) s.set_applied_seq(identity.seq);
+    }
     std::map<std::string, std::pair<v1::HealthStatusCode, std::string>> previous_health;
     for (const v1::ResourceStatus& r : s.resources()) {
       previous_health[KeyOf(r.ref())] = {r.health(), r.message()};
@@ -293,14 +346,19 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
       s.clear_message();
     }
     return true;
-  });
+  }, identity.known() ? std::string_view(identity.uid) : std::string_view());
+  if (absl::IsNotFound(updated.status())) {
+    log::Info("application deleted meanwhile, dropping", {{"event", service::Describe(event)}});
+    return bus::Disposition::Ack();
+  }
   if (!updated.ok()) return Retry(event, message, updated.status());
+  if (superseded) {
+    log::Info("superseded by a newer desired generation, dropping",
+              {{"event", service::Describe(event)}, {"seq", identity.seq}});
+    return bus::Disposition::Ack();
+  }
 
-  // Automated syncs run when there is something to do (objects that only require pruning
-  // with prune off keep the app OutOfSync but give the applier nothing to do).
-  const bool automated = spec.automated && !spec.suspend;
-  const bool actionable = full->creates + full->updates + full->deletes > 0;
-  if (!(request || (automated && actionable))) {
+  if (!will_sync) {
     log::Info("planned", {{"application", app},
                           {"revision", event.revision()},
                           {"inSync", full->in_sync},
@@ -341,12 +399,24 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     plan = &*narrowed;
   }
 
-  const std::string sync_id =
-      request && !request->sync_id().empty()
-          ? request->sync_id()
-          : AutomatedSyncId(app, event.revision(), rendered.render_digest(), rendered.spec_digest());
+  std::string sync_id;
+  if (request && !request->sync_id().empty()) {
+    // The id the user's CLI waits for; a retry of it is a sync of its own.
+    sync_id = identity.attempt > 1 ? strings::Cat(request->sync_id(), "-", identity.attempt)
+                                   : request->sync_id();
+  } else if (identity.known()) {
+    sync_id = service::SyncIdOf(identity);
+  } else {
+    sync_id = AutomatedSyncId(app, event.revision(), rendered.render_digest(), rendered.spec_digest());
+  }
   v1::Event out = service::NewEvent(kPlanReady, app, event.revision(), emitter_);
-  out.set_id(service::EventId(kPlanReady, app, event.revision(), rendered.render_digest(), sync_id));
+  out.set_cluster(spec.cluster);
+  if (identity.known()) {
+    service::SetIdentity(out, identity);
+    out.set_id(service::IdentityEventId(kPlanReady, app, identity));
+  } else {
+    out.set_id(service::EventId(kPlanReady, app, event.revision(), rendered.render_digest(), sync_id));
+  }
   out.set_correlation_id(event.correlation_id());
   v1::PlanReady* ready = out.mutable_plan_ready();
   ready->set_sync_id(sync_id);

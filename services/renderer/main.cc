@@ -3,6 +3,8 @@
 // docs/design/renderer.md and renderer_service.h.
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +14,9 @@
 #include "services/common/runtime.h"
 #include "services/common/topology.h"
 #include "services/renderer/renderer_service.h"
+
+// Renders are mostly CPU (parse, canonicalize) on a small machine: two at a time.
+constexpr int kDefaultWorkers = 2;
 
 int main(int argc, char** argv) {
   using namespace driftless;
@@ -35,12 +40,23 @@ int main(int argc, char** argv) {
                     .string();
   }
   git::Libgit2Client git({.cache_dir = state_dir + "/mirrors", .timeout = git_timeout});
-  renderer::RendererService renderer(&runtime.bus(), &runtime.kv(), &runtime.blobs(), &git,
-                                     {.emitter = runtime.emitter(),
-                                      .work_dir = state_dir + "/work",
-                                      .max_deliver = service::kMaxDeliver});
-  log::Info("rendering", {{"stateDir", state_dir}});
-  return runtime.ServeStage(
+  // One service per worker, each with its own scratch directory (a checkout directory is per
+  // application and worker); the mirrors are shared (the git client serializes per mirror).
+  const int workers = runtime.Workers(kDefaultWorkers);
+  std::vector<std::unique_ptr<renderer::RendererService>> renderers;
+  for (int i = 0; i < workers; ++i) {
+    renderers.push_back(std::make_unique<renderer::RendererService>(
+        &runtime.bus(), &runtime.kv(), &runtime.blobs(), &git,
+        renderer::RendererOptions{.emitter = runtime.emitter(),
+                                  .work_dir = state_dir + "/work/w" + std::to_string(i),
+                                  .max_deliver = service::kMaxDeliver}));
+  }
+  log::Info("rendering", {{"stateDir", state_dir}, {"workers", workers}});
+  return runtime.ServeStageWorkers(
       service::kStageRender,
-      [&renderer](const v1::Event& e, const bus::Message& m) { return renderer.Handle(e, m); });
+      [&renderers](int worker) -> service::EventHandler {
+        renderer::RendererService* r = renderers[worker].get();
+        return [r](const v1::Event& e, const bus::Message& m) { return r->Handle(e, m); };
+      },
+      workers);
 }

@@ -13,6 +13,7 @@
 #include "common/log/log.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/topology.h"
 #include "services/renderer/file_tree.h"
 #include "services/renderer/render.h"
@@ -181,6 +182,12 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
     return bus::Disposition::Nak(service::RetryDelay(message),
                                  std::string(r.status().message()));
   }
+  if (const service::SyncIdentity identity = service::IdentityOf(event);
+      identity.known() && identity.uid != r->uid) {
+    Renders("dropped").Increment();
+    logger.Info("application re-created since, dropping");
+    return bus::Disposition::Ack();
+  }
   if (r->spec_digest != changed.spec_digest()) {
     Renders("dropped").Increment();
     logger.Info("spec changed since, dropping (a newer source.changed follows)",
@@ -208,8 +215,14 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                                  std::string(payload.status().message()));
   }
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";
-  v1::Event e = service::NewEvent("app.rendered", app, commit, options_.emitter);
-  e.set_id(service::EventId("app.rendered", app, commit, r->spec_digest, sync_id));
+  v1::Event e = service::NewEvent(service::event_type::kAppRendered, app, commit, options_.emitter);
+  if (const service::SyncIdentity identity = service::IdentityOf(event); identity.known()) {
+    service::SetIdentity(e, identity);
+    e.set_id(service::IdentityEventId(service::event_type::kAppRendered, app, identity));
+  } else {
+    e.set_id(service::EventId(service::event_type::kAppRendered, app, commit, r->spec_digest,
+                              sync_id));
+  }
   e.set_correlation_id(event.correlation_id());
   e.set_severity(v1::SEVERITY_INFO);
   e.set_message(strings::Cat(app, ": rendered ", objects->size(), " objects at ",
@@ -274,8 +287,13 @@ bus::Disposition RendererService::ReportError(const v1::Event& event,
   if (!s.ok()) return bus::Disposition::Nak(absl::Seconds(1), std::string(s.message()));
 
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";
-  v1::Event e = service::NewEvent("sync.failed", app, commit, options_.emitter);
-  e.set_id(service::EventId("sync.failed", app, commit, spec_digest, sync_id));
+  v1::Event e = service::NewEvent(service::event_type::kSyncFailed, app, commit, options_.emitter);
+  if (const service::SyncIdentity identity = service::IdentityOf(event); identity.known()) {
+    service::SetIdentity(e, identity);
+    e.set_id(service::IdentityEventId(service::event_type::kSyncFailed, app, identity));
+  } else {
+    e.set_id(service::EventId(service::event_type::kSyncFailed, app, commit, spec_digest, sync_id));
+  }
   e.set_correlation_id(event.correlation_id());
   e.set_severity(v1::SEVERITY_ERROR);
   e.set_message(message);

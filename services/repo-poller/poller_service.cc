@@ -9,6 +9,7 @@
 #include "common/manifest/manifest.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/topology.h"
 
 namespace driftless::repo_poller {
@@ -43,6 +44,14 @@ std::string RandomId() {
     v >>= 4;
   }
   return out;
+}
+
+// `d` plus up to 10% (so that replicas started together do not resync in step).
+Clock::duration Jittered(absl::Duration d) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto base = absl::ToChronoMilliseconds(d);
+  return base + std::chrono::milliseconds(
+                    std::uniform_int_distribution<int64_t>(0, base.count() / 10)(rng));
 }
 
 std::string Short(std::string_view sha) { return std::string(sha.substr(0, 7)); }
@@ -164,20 +173,26 @@ void PollerService::OnWatch(const bus::WatchEvent& event) {
 }
 
 void PollerService::Track(const service::StoredResource& resource) {
+  bool head = false;
+  absl::StatusOr<AppSource> src = SourceOf(resource, &head);
+  const std::string url = src.ok() ? git::NormalizeUrl(src->repo_url) : "";
   bool due = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = apps_.find(resource.name);
     if (it == apps_.end()) {
-      apps_[resource.name] = Tracked{resource, Clock::time_point::min()};
+      apps_[resource.name] = Tracked{resource, Clock::time_point::min(), url};
       due = true;
     } else {
       if (it->second.resource.spec_digest != resource.spec_digest) {
         it->second.next_due = Clock::time_point::min();
         due = true;
       }
+      if (it->second.url != url) by_url_[it->second.url].erase(resource.name);
       it->second.resource = resource;
+      it->second.url = url;
     }
+    if (!url.empty()) by_url_[url].insert(resource.name);
   }
   if (due) cv_.notify_all();
 }
@@ -186,7 +201,15 @@ void PollerService::Untrack(const std::string& application) {
   bool known = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    known = apps_.erase(application) > 0;
+    auto it = apps_.find(application);
+    known = it != apps_.end();
+    if (known) {
+      if (auto u = by_url_.find(it->second.url); u != by_url_.end()) {
+        u->second.erase(application);
+        if (u->second.empty()) by_url_.erase(u);
+      }
+      apps_.erase(it);
+    }
   }
   if (!known) return;
   // A re-created application starts from scratch (and is rendered again).
@@ -235,7 +258,7 @@ std::chrono::steady_clock::duration PollerService::IntervalOf(
 }
 
 void PollerService::TimerLoop() {
-  Clock::time_point next_resync = Clock::now() + absl::ToChronoMilliseconds(options_.resync_interval);
+  Clock::time_point next_resync = Clock::now() + Jittered(options_.resync_interval);
   while (true) {
     std::vector<service::StoredResource> due;
     bool resync = false;
@@ -254,7 +277,7 @@ void PollerService::TimerLoop() {
         }
         if (now >= next_resync) {
           resync = true;
-          next_resync = now + absl::ToChronoMilliseconds(options_.resync_interval);
+          next_resync = now + Jittered(options_.resync_interval);
         }
         if (!due.empty() || resync) break;
         cv_.wait_until(lock, wake);
@@ -333,12 +356,17 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
     if (!fetched) fetched = git_->Fetch(url, {}).status();
     return *fetched;
   };
+  // Changed paths per (previous, commit) pair, computed once per poll for all its targets.
+  std::map<std::pair<std::string, std::string>, std::optional<std::vector<std::string>>> diffs;
   auto changed_paths = [&](const std::string& previous,
-                           const std::string& commit) -> std::vector<std::string> {
-    if (previous.empty() || previous == commit || !fetch().ok()) return {};
+                           const std::string& commit) -> std::optional<std::vector<std::string>> {
+    if (previous.empty() || previous == commit) return std::nullopt;
+    auto [it, added] = diffs.try_emplace({previous, commit});
+    if (!added) return it->second;
+    if (!fetch().ok()) return std::nullopt;
     absl::StatusOr<std::vector<std::string>> paths = git_->ChangedPaths(url, previous, commit);
-    if (!paths.ok()) return {};  // force push or history rewrite: unknown
-    return *std::move(paths);
+    if (paths.ok()) it->second = *std::move(paths);  // else force push / rewrite: unknown
+    return it->second;
   };
 
   // A requested exact revision replaces the ref.
@@ -405,10 +433,10 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
   return result;
 }
 
-absl::Status PollerService::Publish(
-    const Target& target, const std::string& commit, const std::string& ref,
-    const v1::SyncRequested* request, const std::string& correlation_id,
-    const std::function<std::vector<std::string>(const std::string&)>& changed_paths) {
+absl::Status PollerService::Publish(const Target& target, const std::string& commit,
+                                   const std::string& ref, const v1::SyncRequested* request,
+                                   const std::string& correlation_id,
+                                   const ChangedPathsFn& changed_paths) {
   const service::StoredResource& r = target.resource;
   std::shared_ptr<std::mutex> app_lock = AppLock(r.name);
   std::lock_guard<std::mutex> lock(*app_lock);
@@ -419,64 +447,180 @@ absl::Status PollerService::Publish(
     if (started_ && !apps_.contains(r.name)) return absl::OkStatus();
   }
   service::SourceStore sources(kv_);
-  DL_ASSIGN_OR_RETURN(std::optional<service::SourceRecord> record, sources.Get(r.name));
-  const bool changed =
-      !record || record->revision != commit || record->spec_digest != r.spec_digest;
-  const bool had_error = record && !record->error.empty();
-  if (changed || request != nullptr) {
-    const std::string previous = record ? record->revision : "";
-    const std::string sync_id = request != nullptr ? request->sync_id() : "";
-    v1::Event e = service::NewEvent("source.changed", r.name, commit, options_.emitter);
-    e.set_id(service::EventId("source.changed", r.name, commit, r.spec_digest, sync_id));
-    e.set_correlation_id(!correlation_id.empty() ? correlation_id : RandomId());
-    e.set_severity(v1::SEVERITY_INFO);
-    v1::SourceChanged* p = e.mutable_source_changed();
-    p->set_repo_url(git::RedactUrl(target.source.repo_url));
-    p->set_ref(ref);
-    p->set_previous_revision(previous);
-    p->set_revision(commit);
-    if (previous != commit) {
-      for (std::string& path : changed_paths(previous)) p->add_changed_paths(std::move(path));
+  for (int round = 0;; ++round) {
+    DL_ASSIGN_OR_RETURN(std::optional<service::SourceRecord> record, sources.Get(r.name));
+    const bool same_incarnation = record && record->uid == r.uid;
+    if (same_incarnation && !record->emitted) {
+      // Minted, then the process died before (or while) publishing: publish it now (the same
+      // identity, so a publish that did happen is deduplicated downstream).
+      DL_RETURN_IF_ERROR(EmitMinted(target, *record, record->revision, {}));
+      record->emitted = true;
+      (void)sources.Write(r.name, *record, record->kv_revision);
+      continue;
     }
-    p->add_applications(r.name);
-    p->set_spec_digest(r.spec_digest);
-    if (request != nullptr) *p->mutable_sync_request() = *request;
-    e.set_message(strings::Cat(r.name, ": ", ref.empty() ? "commit" : ref, " at ", Short(commit),
-                               request != nullptr ? " (sync requested)" : ""));
-    DL_RETURN_IF_ERROR(service::Emit(*bus_, e, service::kStageRender));
-    Emitted("source.changed").Increment();
-    log::Info("source changed", {{"application", r.name},
-                                 {"revision", commit},
-                                 {"previous", previous},
-                                 {"ref", ref},
-                                 {"syncId", sync_id}});
-  }
-  // A requested exact revision does not move what the ref tracks.
-  const bool record_it = changed && (request == nullptr || request->revision().empty());
-  if (record_it || had_error) {
-    service::SourceRecord next;
+    const bool new_spec = !same_incarnation || record->spec_digest != r.spec_digest;
+    const bool moved = same_incarnation && record->revision != commit;
+    const bool had_error = record && !record->error.empty();
+    std::vector<std::string> paths;
+    bool affected = new_spec || request != nullptr;
+    if (moved) {
+      std::optional<std::vector<std::string>> known = changed_paths(record->revision);
+      if (known) paths = *known;
+      // Monorepo-aware: a commit that touches none of the application's paths is recorded
+      // but mints nothing.
+      affected = affected ||
+                 !AffectedByPaths({Moved{r.name, record->revision, commit, ref}}, {target.source},
+                                  paths, known.has_value())
+                      .empty();
+    }
+    const bool record_it = (new_spec || moved) && (request == nullptr || request->revision().empty());
+    if (!affected && !record_it && !had_error) return absl::OkStatus();
+
+    service::SourceRecord next = record.value_or(service::SourceRecord{});
+    if (!same_incarnation) {
+      next = service::SourceRecord{};
+      next.uid = r.uid;
+    }
+    if (affected) {
+      next.desired_seq += 1;
+      next.attempt = 1;
+      next.reason = request != nullptr ? "request"
+                    : !same_incarnation ? "created"
+                    : new_spec          ? "spec"
+                                        : "revision";
+      next.target_revision = commit;
+      next.emitted = false;
+      next.request = request != nullptr ? request->SerializeAsString() : "";
+      next.correlation_id = !correlation_id.empty() ? correlation_id : RandomId();
+    }
     if (record_it) {
-      next = {commit, r.spec_digest, ref, "", 0};
-    } else {
-      next = *record;
-      next.error.clear();
+      next.revision = commit;
+      next.spec_digest = r.spec_digest;
+      next.ref = ref;
     }
-    DL_RETURN_IF_ERROR(sources.Put(r.name, next));
+    next.error.clear();
+    absl::StatusOr<uint64_t> written =
+        sources.Write(r.name, next, record ? record->kv_revision : 0);
+    if (absl::IsAborted(written.status()) && round < 10) continue;  // another replica wrote
+    DL_RETURN_IF_ERROR(written.status());
+    if (affected) {
+      DL_RETURN_IF_ERROR(EmitMinted(target, next, record ? record->revision : "", paths));
+      next.emitted = true;
+      // Best effort: when this write is lost, the next poll publishes the same identity again.
+      (void)sources.Write(r.name, next, *written);
+    }
+    if (had_error || !record) {
+      DL_RETURN_IF_ERROR(service::StatusStore(kv_)
+                             .Update(r.name,
+                                     [](v1::AppStatus& s) {
+                                       const v1::Condition* c =
+                                           service::FindCondition(s, "SourceError");
+                                       if (c == nullptr || !c->status()) return false;
+                                       service::SetCondition(s, "SourceError", false, "Resolved",
+                                                             "the source resolves again");
+                                       return true;
+                                     })
+                             .status());
+    }
+    return absl::OkStatus();
   }
-  if (had_error || !record) {
-    absl::Status s = service::StatusStore(kv_)
-                         .Update(r.name,
-                                 [](v1::AppStatus& s) {
-                                   const v1::Condition* c = service::FindCondition(s, "SourceError");
-                                   if (c == nullptr || !c->status()) return false;
-                                   service::SetCondition(s, "SourceError", false, "Resolved",
-                                                         "the source resolves again");
-                                   return true;
-                                 })
-                         .status();
-    DL_RETURN_IF_ERROR(s);
+}
+
+absl::Status PollerService::EmitMinted(const Target& target, const service::SourceRecord& record,
+                                       const std::string& previous,
+                                       const std::vector<std::string>& changed_paths) {
+  const service::StoredResource& r = target.resource;
+  const service::SyncIdentity identity{record.uid, record.desired_seq, record.attempt};
+  v1::SyncRequested request;
+  const bool requested = !record.request.empty() && request.ParseFromString(record.request);
+  v1::Event e = service::NewEvent(service::event_type::kSourceChanged, r.name,
+                                  record.target_revision, options_.emitter);
+  service::SetIdentity(e, identity);
+  e.set_id(service::IdentityEventId(service::event_type::kSourceChanged, r.name, identity));
+  e.set_correlation_id(record.correlation_id);
+  e.set_severity(v1::SEVERITY_INFO);
+  v1::SourceChanged* p = e.mutable_source_changed();
+  p->set_repo_url(git::RedactUrl(target.source.repo_url));
+  p->set_ref(record.ref);
+  p->set_previous_revision(previous);
+  p->set_revision(record.target_revision);
+  if (previous != record.target_revision) {
+    for (const std::string& path : changed_paths) p->add_changed_paths(path);
   }
+  p->add_applications(r.name);
+  p->set_spec_digest(r.spec_digest);
+  if (requested) *p->mutable_sync_request() = request;
+  e.set_message(strings::Cat(r.name, ": ", record.ref.empty() ? "commit" : record.ref, " at ",
+                             Short(record.target_revision), " (desired generation ",
+                             record.desired_seq, ", ", record.reason,
+                             record.attempt > 1 ? strings::Cat(", attempt ", record.attempt) : "",
+                             ")"));
+  DL_RETURN_IF_ERROR(service::Emit(*bus_, e, service::kStageRender));
+  Emitted(service::event_type::kSourceChanged).Increment();
+  log::Info("source changed", {{"application", r.name},
+                               {"revision", record.target_revision},
+                               {"previous", previous},
+                               {"ref", record.ref},
+                               {"seq", record.desired_seq},
+                               {"attempt", record.attempt},
+                               {"reason", record.reason},
+                               {"syncId", requested ? request.sync_id() : std::string()}});
   return absl::OkStatus();
+}
+
+bus::Disposition PollerService::HandleRetry(const v1::Event& event, const bus::Message& message) {
+  const v1::SyncRetry& retry = event.sync_retry();
+  const std::string& app = event.application();
+  const absl::Time due = absl::FromUnixSeconds(retry.not_before().seconds()) +
+                         absl::Nanoseconds(retry.not_before().nanos());
+  if (const absl::Duration wait = due - absl::Now(); wait > absl::ZeroDuration()) {
+    // Not due yet: come back then (one delivery; the bus dead-letters after kMaxDeliver).
+    return bus::Disposition::Nak(wait, "retry not due yet");
+  }
+  absl::StatusOr<service::StoredResource> r = service::ResourceStore(kv_).Get("Application", app);
+  if (absl::IsNotFound(r.status())) return bus::Disposition::Ack();
+  if (!r.ok()) return bus::Disposition::Nak(service::RetryDelay(message), r.status().ToString());
+  Target target;
+  target.resource = *r;
+  absl::StatusOr<AppSource> src = SourceOf(*r, &target.default_head);
+  if (!src.ok()) return bus::Disposition::Ack();  // reported by the polls
+  target.source = *std::move(src);
+
+  std::shared_ptr<std::mutex> app_lock = AppLock(app);
+  std::lock_guard<std::mutex> lock(*app_lock);
+  service::SourceStore sources(kv_);
+  for (int round = 0; round < 10; ++round) {
+    absl::StatusOr<std::optional<service::SourceRecord>> record = sources.Get(app);
+    if (!record.ok()) {
+      return bus::Disposition::Nak(service::RetryDelay(message), record.status().ToString());
+    }
+    if (!*record || (*record)->uid != event.application_uid() || (*record)->uid != r->uid ||
+        (*record)->desired_seq != retry.failed_seq()) {
+      log::Info("retry moot: a newer desired generation exists",
+                {{"application", app}, {"failedSeq", retry.failed_seq()}});
+      return bus::Disposition::Ack();
+    }
+    service::SourceRecord next = **record;
+    next.desired_seq += 1;
+    next.attempt = retry.next_attempt();
+    next.reason = "retry";
+    next.target_revision = !retry.revision().empty() ? retry.revision() : next.target_revision;
+    next.emitted = false;
+    next.request = retry.has_sync_request() ? retry.sync_request().SerializeAsString() : "";
+    next.correlation_id = event.correlation_id();
+    absl::StatusOr<uint64_t> written = sources.Write(app, next, (*record)->kv_revision);
+    if (absl::IsAborted(written.status())) continue;
+    if (!written.ok()) {
+      return bus::Disposition::Nak(service::RetryDelay(message), written.status().ToString());
+    }
+    if (absl::Status s = EmitMinted(target, next, next.revision, {}); !s.ok()) {
+      return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
+    }
+    next.emitted = true;
+    (void)sources.Write(app, next, *written);
+    return bus::Disposition::Ack();
+  }
+  return bus::Disposition::Nak(service::RetryDelay(message), "source record contention");
 }
 
 absl::Status PollerService::ReportError(const service::StoredResource& resource,
@@ -533,8 +677,10 @@ absl::Status PollerService::BroadcastFailure(const std::string& application,
 }
 
 bus::Disposition PollerService::Handle(const v1::Event& event, const bus::Message& message) {
-  (void)message;
   absl::Status s = absl::OkStatus();
+  if (event.type() == service::event_type::kSyncRetry && event.has_sync_retry()) {
+    return HandleRetry(event, message);
+  }
   if (event.type() == "sync.requested") {
     const std::string app = event.application();
     const v1::SyncRequested& request = event.sync_requested();
@@ -557,11 +703,11 @@ bus::Disposition PollerService::Handle(const v1::Event& event, const bus::Messag
     const std::string url = git::NormalizeUrl(event.webhook_push().repo_url());
     std::vector<service::StoredResource> matching;
     {
+      // Indexed by repository: no scan of every application.
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& [name, tracked] : apps_) {
-        bool head = false;
-        absl::StatusOr<AppSource> src = SourceOf(tracked.resource, &head);
-        if (src.ok() && git::NormalizeUrl(src->repo_url) == url) {
+      if (auto u = by_url_.find(url); u != by_url_.end()) {
+        for (const std::string& name : u->second) {
+          Tracked& tracked = apps_.at(name);
           matching.push_back(tracked.resource);
           tracked.next_due = Clock::now() + IntervalOf(tracked.resource);
         }

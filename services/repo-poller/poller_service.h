@@ -11,6 +11,7 @@
 //       [&](const v1::Event& e, const bus::Message& m) { return poller.Handle(e, m); });
 //
 // Work items on stage poll:
+//   sync.retry      a failed sync's next attempt (from the applier), minted when due.
 //   sync.requested  re-resolves the application's ref (or takes request.revision) now and always
 //                   emits source.changed carrying the request, even when nothing moved.
 //   webhook.push    polls now every application whose normalized repository URL matches.
@@ -28,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,8 +49,9 @@ struct PollerOptions {
   std::string emitter = "repo-poller/local";
   // Poll period of an application without spec.interval.
   absl::Duration default_interval = absl::Minutes(3);
-  // Period of the full ResourceStore.List safety net next to the KV watch.
-  absl::Duration resync_interval = absl::Seconds(5);
+  // Period of the full ResourceStore.List safety net next to the KV watch (jittered by up
+  // to +10%).
+  absl::Duration resync_interval = absl::Minutes(3);
 };
 
 class PollerService {
@@ -73,6 +76,7 @@ class PollerService {
   struct Tracked {
     service::StoredResource resource;
     std::chrono::steady_clock::time_point next_due;
+    std::string url;  // git::NormalizeUrl of spec.source.repoURL ("" if it has none)
   };
   // One application resolved against its repository.
   struct Target {
@@ -92,12 +96,24 @@ class PollerService {
                         const v1::SyncRequested* request, const std::string& correlation_id);
   absl::Status PollRepository(const std::vector<Target>& targets, const v1::SyncRequested* request,
                               const std::string& correlation_id);
-  // Emits source.changed if (commit, spec digest) differs from the record, or always for a
-  // request; records it and clears SourceError.
+  // Changed paths from a previous revision to the polled one; nullopt when unknown.
+  using ChangedPathsFn =
+      std::function<std::optional<std::vector<std::string>>(const std::string& previous)>;
+  // The one writer of an application's desired generation: when the spec changed (or the
+  // application is new), the ref moved to a commit that touches the application's path, or
+  // a user requested a sync, mints desired_seq + 1 in the source record (compare-and-set)
+  // and then publishes source.changed with that identity. Records the resolved revision and
+  // clears SourceError.
   absl::Status Publish(const Target& target, const std::string& commit, const std::string& ref,
                        const v1::SyncRequested* request, const std::string& correlation_id,
-                       const std::function<std::vector<std::string>(const std::string&)>&
-                           changed_paths);
+                       const ChangedPathsFn& changed_paths);
+  // source.changed for the desired generation `record` holds (work item on stage render).
+  absl::Status EmitMinted(const Target& target, const service::SourceRecord& record,
+                          const std::string& previous,
+                          const std::vector<std::string>& changed_paths);
+  // sync.retry: mints the next attempt of a failed desired generation once it is due, unless
+  // a newer one was minted meanwhile.
+  bus::Disposition HandleRetry(const v1::Event& event, const bus::Message& message);
   // SourceError condition + sync.failed broadcast (once per distinct error, always for a
   // request).
   absl::Status ReportError(const service::StoredResource& resource, const std::string& message,
@@ -119,6 +135,7 @@ class PollerService {
   bool stopping_ = false;
   bool started_ = false;
   std::map<std::string, Tracked> apps_;
+  std::map<std::string, std::set<std::string>> by_url_;  // normalized URL -> applications
   std::map<std::string, std::shared_ptr<std::mutex>> app_locks_;
   std::unique_ptr<bus::KvWatch> watch_;
   std::thread timer_;

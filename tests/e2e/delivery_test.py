@@ -1,0 +1,179 @@
+"""The delivery contract (../shared/DESIGN.md §1) end to end over real processes: every reason
+to sync runs (a branch moved back, a retry, a manual re-sync), the newest wins, waiting for
+health never holds a worker, and a deleted application stays deleted.
+
+    python3 tests/e2e/delivery_test.py [DeliveryTest[.test_name]]
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import harness as h  # noqa: E402
+from pipeline_test import E2EBase, syncs_of  # noqa: E402
+
+
+def deployment(name, namespace=None, rollout_delay_ms=None):
+    annotations = ""
+    if rollout_delay_ms is not None:
+        annotations = ("  annotations:\n"
+                       f"    emulator.driftless.dev/rollout-delay-ms: \"{rollout_delay_ms}\"\n")
+    ns = f"  namespace: {namespace}\n" if namespace else ""
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+{ns}{annotations}spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: web, image: "nginx:1.27"}}]
+"""
+
+
+class DeliveryTest(E2EBase):
+    def emulator(self, method, path, body=None):
+        url = self.platform.endpoints()["emulator"] + path
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read()
+
+    def dead_letters(self):
+        return h.stream_messages(self.platform.endpoints()["natsMonitor"], "DRIFTLESS_DLQ")
+
+    def test_branch_moved_back_reapplies_the_old_commit(self):
+        repo = self.new_repo("repo-back")
+        repo.write("apps/back/a.yaml", h.configmap("a", data={"color": "blue"}))
+        first = repo.commit("A: a blue")
+        self.platform.apply(h.application("back", repo.url, "apps/back", "back", interval="1s"))
+        self.wait_configmap("back", "a", lambda d: d and d.get("color") == "blue")
+
+        repo.write("apps/back/a.yaml", h.configmap("a", data={"color": "green"}))
+        repo.write("apps/back/b.yaml", h.configmap("b"))
+        second = repo.commit("B: a green, b added")
+        self.wait_configmap("back", "b", lambda d: d is not None)
+        self.wait_configmap("back", "a", lambda d: d and d.get("color") == "green")
+        self.wait_app("back", lambda a: a["status"].get("lastAppliedRevision") == second,
+                      "applied at B")
+
+        # main reset back to A (what a force-push of an older commit does to the remote).
+        repo.git("reset", "-q", "--hard", first)
+        # Automated sync alone brings A back: same content as a sync in history, new
+        # desired generation, so it runs; B-only objects are pruned.
+        self.wait_configmap("back", "a", lambda d: d and d.get("color") == "blue")
+        self.wait_configmap("back", "b", lambda d: d is None)
+        app = self.wait_app("back", lambda a: a["status"].get("lastAppliedRevision") == first,
+                            "applied at A again")
+        self.assertEqual(app["status"]["sync"], "Synced", app)
+
+    def test_failed_sync_is_retried_at_the_same_revision(self):
+        repo = self.new_repo("repo-retry")
+        repo.write("r.yaml", h.configmap("flaky", data={"v": "1"}))
+        revision = repo.commit("flaky v1")
+        # The cluster answers 500 to the first three applies of the object (every in-sync
+        # attempt of the first sync), then recovers.
+        self.emulator("POST", "/emulator/v1/faults",
+                      {"method": "PATCH", "pathContains": "/configmaps/flaky", "code": 500,
+                       "count": 3})
+        try:
+            self.platform.apply(h.application("retry", repo.url, ".", "retry"))
+            self.wait_configmap("retry", "flaky", lambda d: d and d.get("v") == "1", timeout=60)
+            self.wait_app("retry", lambda a: a["status"].get("sync") == "Synced" and
+                          a["status"].get("lastAppliedRevision") == revision, "Synced")
+        finally:
+            self.emulator("DELETE", "/emulator/v1/faults")
+        # Both attempts are on record: a failure and then a success, at the same revision.
+        failed = self.receiver.wait("sync.failed of retry", lambda b: syncs_of(b, "retry",
+                                                                               "sync.failed"))
+        succeeded = self.receiver.wait("sync.succeeded of retry",
+                                       lambda b: syncs_of(b, "retry"))
+        self.assertEqual(failed[0]["revision"], revision)
+        self.assertEqual(succeeded[-1]["revision"], revision)
+        self.assertIn("retrying", failed[0]["message"])
+        self.assertNotEqual(failed[0]["payload"]["syncId"], succeeded[-1]["payload"]["syncId"])
+
+    def test_manual_resync_at_the_same_revision_restores_a_kubectl_edit(self):
+        repo = self.new_repo("repo-resync")
+        repo.write("m.yaml", h.configmap("m", data={"v": "git"}))
+        repo.commit("m from git")
+        self.platform.apply(h.application("resync", repo.url, ".", "resync", automated=False))
+        self.platform.cli("app", "sync", "resync")
+        self.wait_configmap("resync", "m", lambda d: d and d.get("v") == "git")
+        self.platform.kubectl("patch", "configmap", "m", "-n", "resync", "--type", "merge",
+                              "-p", '{"data":{"v":"edited"}}')
+        self.assertEqual(self.platform.configmap_data("resync", "m"), {"v": "edited"})
+        # Same revision, same content as the last sync: a new request still runs.
+        self.platform.cli("app", "sync", "resync")
+        self.wait_configmap("resync", "m", lambda d: d and d.get("v") == "git")
+
+    def test_busy_application_coalesces_and_the_last_commit_wins(self):
+        repo = self.new_repo("repo-busy")
+        repo.write("apps/busy/c.yaml", h.configmap("c", data={"n": "0"}))
+        repo.commit("n=0")
+        self.platform.apply(h.application("busy", repo.url, "apps/busy", "busy", interval="1s"))
+        self.wait_configmap("busy", "c", lambda d: d and d.get("n") == "0")
+        dlq_before = self.dead_letters()
+        started_before = len(syncs_of(self.receiver.bodies, "busy", "sync.started"))
+        last = None
+        for n in range(1, 21):  # 20 commits within about two seconds, each asked to sync
+            repo.write("apps/busy/c.yaml", h.configmap("c", data={"n": str(n)}))
+            last = repo.commit(f"n={n}")
+            subprocess.Popen([h.CLI, "app", "sync", "busy", "--server",
+                              self.platform.endpoints()["api"]],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()
+        self.wait_configmap("busy", "c", lambda d: d and d.get("n") == "20", timeout=90)
+        self.wait_app("busy", lambda a: a["status"].get("lastAppliedRevision") == last and
+                      a["status"].get("sync") == "Synced", "applied at the last commit")
+        self.assertEqual(self.dead_letters(), dlq_before, "nothing is dead-lettered")
+        started = syncs_of(self.receiver.bodies, "busy", "sync.started")[started_before:]
+        self.assertLessEqual(len(started), 21, "no sync ran twice")
+        # And the configmap stays at the newest commit (no older plan applied after it).
+        self.assertEqual(self.platform.configmap_data("busy", "c"), {"n": "20"})
+
+    def test_one_never_healthy_application_does_not_stall_the_others(self):
+        repo = self.new_repo("repo-fleet")
+        repo.write("slow/d.yaml", deployment("stuck", rollout_delay_ms=600000))
+        for i in range(30):
+            repo.write(f"ok{i}/c.yaml", h.configmap("c", data={"i": str(i)}))
+        repo.commit("one stuck deployment, thirty configmaps")
+        self.platform.apply(h.application("stuck", repo.url, "slow", "stuck"))
+        self.wait_app("stuck", lambda a: a["status"].get("sync") == "Synced", "Synced")
+        started = time.monotonic()
+        self.platform.apply("---\n".join(h.application(f"ok{i}", repo.url, f"ok{i}", f"ok{i}")
+                                         for i in range(30)))
+        for i in range(30):
+            self.wait_app(f"ok{i}", lambda a: a["status"].get("sync") == "Synced" and
+                          a["status"].get("health") == "Healthy", "Synced+Healthy", timeout=40)
+        took = time.monotonic() - started
+        self.assertLess(took, 30, "the healthy applications waited for the stuck one")
+        stuck = self.platform.app_json("stuck")
+        self.assertEqual(stuck["status"]["health"], "Progressing", stuck)
+
+    def test_cascade_delete_stays_deleted(self):
+        repo = self.new_repo("repo-gone")
+        repo.write("g.yaml", h.configmap("g"))
+        repo.commit("g")
+        self.platform.apply(h.application("gone", repo.url, ".", "gone"))
+        self.wait_configmap("gone", "g", lambda d: d is not None)
+        self.platform.cli("app", "delete", "gone", "--cascade")
+        self.wait_configmap("gone", "g", lambda d: d is None)
+        h.wait_for("gone to leave `get apps`",
+                   lambda: "gone" not in self.platform.cli("get", "apps").stdout.split())
+        # Late events (the prune's own results) do not bring its status back.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            self.assertIsNone(self.platform.app_json("gone"))
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], *sys.argv[1:]], verbosity=2)
