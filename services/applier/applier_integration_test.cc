@@ -6,11 +6,13 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "common/bus/lease.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/applier/applier_service.h"
+#include "services/common/identity.h"
 #include "services/planner/planner_service.h"
 #include "services/planner/testing/pipeline_env.h"
 
@@ -19,6 +21,7 @@ namespace {
 
 using manifest::Json;
 using planner::testing::PipelineTest;
+using planner::testing::Recorder;
 using ::testing::HasSubstr;
 
 class ApplierIntegrationTest : public PipelineTest {
@@ -35,14 +38,24 @@ class ApplierIntegrationTest : public PipelineTest {
   }
 
   // Runs the planner on a render and returns the plan it broadcast.
+  // `seq` > 0: the rendered event is a v2 item of that desired generation.
   v1::Event Plan(const service::StoredResource& app, const std::string& revision,
-                 const Json& objects) {
-    size_t before = broadcasts_.Events("plan.ready").size();
+                 const Json& objects, int64_t seq = 0) {
+    if (!applies_started_) {  // the plans, as queued for the applier (broadcasts carry no manifests)
+      EXPECT_OK(applies_.Start(runtime_->bus(), service::kWorkStream, service::kStageApply, ""));
+      applies_started_ = true;
+    }
+    size_t before = applies_.Events("plan.ready").size();
     v1::Event rendered = Rendered(app, revision, objects);
+    if (seq > 0) {
+      const service::SyncIdentity id{app.uid, seq, 1};
+      service::SetIdentity(rendered, id);
+      rendered.set_id(service::IdentityEventId("app.rendered", app.name, id));
+    }
     bus::Disposition d = planner_->Handle(rendered, Delivery(rendered));
     EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
-    EXPECT_TRUE(broadcasts_.WaitFor("plan.ready", before + 1));
-    std::vector<v1::Event> plans = broadcasts_.Events("plan.ready");
+    EXPECT_TRUE(applies_.WaitFor("plan.ready", before + 1));
+    std::vector<v1::Event> plans = applies_.Events("plan.ready");
     return plans.size() > before ? plans.back() : v1::Event();
   }
 
@@ -54,8 +67,25 @@ class ApplierIntegrationTest : public PipelineTest {
                        .name = name});
   }
 
+  // `plan` as a v2 work item of desired generation `seq` (the planner copies the identity of
+  // the rendered event it plans; these tests build the plan directly).
+  static v1::Event Identified(v1::Event plan, const service::StoredResource& app, int64_t seq) {
+    const service::SyncIdentity id{app.uid, seq, 1};
+    service::SetIdentity(plan, id);
+    plan.set_id(service::IdentityEventId("plan.ready", app.name, id));
+    plan.mutable_plan_ready()->set_sync_id(service::SyncIdOf(id));
+    return plan;
+  }
+
+  void TearDown() override {
+    applies_.Stop();
+    PipelineTest::TearDown();
+  }
+
   std::unique_ptr<planner::PlannerService> planner_;
   std::unique_ptr<ApplierService> applier_;
+  Recorder applies_;
+  bool applies_started_ = false;
 };
 
 TEST_F(ApplierIntegrationTest, AppliesRecordsHistoryAndReportsSyncedHealthy) {
@@ -174,27 +204,107 @@ TEST_F(ApplierIntegrationTest, LeaseHeldByAnotherHolderNaks) {
       service::HistoryStore(&runtime_->kv()).Get("held", plan.plan_ready().sync_id()).status()));
 }
 
-// Regression: the lease of an applier killed mid-sync outlived every redelivery of its plan
-// (60 s ttl against 2 s Nak delays), so the plan was dead-lettered and the app never synced.
-// The restarted applier now waits the crashed holder's lease out.
-TEST_F(ApplierIntegrationTest, LeaseOfACrashedHolderIsWaitedOut) {
-  service::StoredResource app = PutApp("orphan", "default", "{automated: {}}");
-  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("c", "1")}));
-  bus::Lease lease(&runtime_->kv());
-  ASSERT_OK(lease.TryAcquire(service::kLeasesBucket, "sync.orphan", "applier/crashed",
-                             absl::Milliseconds(800))
-                .status());
-  bus::Disposition d = applier_->Handle(plan, Delivery(plan));
-  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
-  EXPECT_OK(Get("ConfigMap", "default", "c").status());
-}
-
 // The emulator's fault hook: the next `count` matching requests fail with `code`.
 void InjectFault(const std::string& url, const std::string& fault_json) {
   httplib::Client client(url);
   httplib::Result r = client.Post("/emulator/v1/faults", fault_json, "application/json");
   ASSERT_TRUE(r) << "emulator unreachable";
   ASSERT_EQ(r->status, 200) << r->body;
+}
+
+// Regression: the lease of an applier killed mid-sync outlived every redelivery of its plan,
+// so the plan was dead-lettered and the app never synced; later, a busy application's plan
+// was waited for inside the handler (holding the worker). Now a plan for a busy application
+// is queued as the application's pending plan and acked at once, and the holder (or, for a
+// holder that died, the periodic sweep) runs it once the lease is free.
+TEST_F(ApplierIntegrationTest, BusyApplicationQueuesThePlanAndTheSweepRunsIt) {
+  service::StoredResource app = PutApp("orphan", "default", "{automated: {}}");
+  v1::Event plan = Identified(Plan(app, "r1", Json::array({ConfigMap("c", "1")})), app, 1);
+  bus::Lease lease(&runtime_->kv());
+  ASSERT_OK(lease.TryAcquire(service::kLeasesBucket, "sync.orphan", "applier/crashed",
+                             absl::Milliseconds(800))
+                .status());
+  bus::Disposition d = applier_->Handle(plan, Delivery(plan));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
+  EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "c").status()));
+  ASSERT_OK_AND_ASSIGN(auto pending, service::PendingStore(&runtime_->kv()).Get("orphan"));
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->first.desired_seq(), 1);
+  ASSERT_TRUE(bus::WaitFor(
+      [&] { return absl::IsNotFound(lease.Holder(service::kLeasesBucket, "sync.orphan").status()); },
+      absl::Seconds(5)));
+  applier_->SweepPending();
+  EXPECT_OK(Get("ConfigMap", "default", "c").status());
+  ASSERT_OK_AND_ASSIGN(pending, service::PendingStore(&runtime_->kv()).Get("orphan"));
+  EXPECT_FALSE(pending);
+  EXPECT_EQ(Status("orphan").applied_seq(), 1);
+}
+
+// Newest wins: a plan at or below the applied watermark is dropped, even one never run.
+TEST_F(ApplierIntegrationTest, OlderGenerationIsSupersededAndNeverOverwritesTheNewer) {
+  service::StoredResource app = PutApp("order", "default", "{automated: {}}");
+  v1::Event older = Identified(Plan(app, "r1", Json::array({ConfigMap("c", "old")})), app, 1);
+  v1::Event newer = Identified(Plan(app, "r2", Json::array({ConfigMap("c", "new")})), app, 2);
+  ASSERT_EQ(applier_->Handle(newer, Delivery(newer)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_EQ(applier_->Handle(older, Delivery(older)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_OK_AND_ASSIGN(Json cm, Get("ConfigMap", "default", "c"));
+  EXPECT_EQ(cm["data"]["key"], "new");
+  v1::AppStatus s = Status("order");
+  EXPECT_EQ(s.last_applied_revision(), "r2");
+  EXPECT_EQ(s.applied_seq(), 2);
+  EXPECT_TRUE(absl::IsNotFound(service::HistoryStore(&runtime_->kv())
+                                   .Get("order", older.plan_ready().sync_id())
+                                   .status()));
+}
+
+// A plan whose content was applied before still runs under a new desired generation (a
+// re-sync after a kubectl edit, a branch moved back).
+TEST_F(ApplierIntegrationTest, NewGenerationOfTheSameContentRunsAgain) {
+  service::StoredResource app = PutApp("again", "default", "{automated: {}}");
+  v1::Event first = Plan(app, "r1", Json::array({ConfigMap("c", "git")}), 1);
+  ASSERT_EQ(applier_->Handle(first, Delivery(first)).kind(), bus::Disposition::Kind::kAck);
+  Json edited = ConfigMap("c", "edited");
+  edited["metadata"]["namespace"] = "default";
+  ASSERT_OK(kube_->Apply(edited, {.field_manager = "kubectl", .force = true}).status());
+  v1::Event second = Plan(app, "r1", Json::array({ConfigMap("c", "git")}), 2);
+  ASSERT_NE(second.plan_ready().sync_id(), first.plan_ready().sync_id());
+  ASSERT_EQ(applier_->Handle(second, Delivery(second)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_OK_AND_ASSIGN(Json cm, Get("ConfigMap", "default", "c"));
+  EXPECT_EQ(cm["data"]["key"], "git");
+  ASSERT_OK_AND_ASSIGN(auto entries, service::HistoryStore(&runtime_->kv()).List("again"));
+  EXPECT_EQ(entries.size(), 2u);
+}
+
+// A lease taken over mid-sync stops the run before its next cluster write, and the stale
+// worker writes no status and no history.
+TEST_F(ApplierIntegrationTest, LostLeaseStopsEveryWrite) {
+  service::StoredResource app = PutApp("fenced", "default", "{automated: {}}");
+  Json objects = Json::array();
+  for (int i = 0; i < 5; ++i) objects.push_back(ConfigMap("c" + std::to_string(i), "1"));
+  v1::Event plan = Identified(Plan(app, "r1", objects), app, 1);
+  // A short lease (renewed every 200 ms) and a 1.5 s apply of c1: another holder takes the
+  // lease over meanwhile, and the next renewal finds out.
+  ApplierOptions options{.emitter = "applier/fenced", .lease_ttl = absl::Milliseconds(600)};
+  options.run.request_timeout = absl::Milliseconds(100);
+  ApplierService applier(kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(),
+                         options);
+  InjectFault(emulator_.url(),
+              R"({"method": "PATCH", "pathContains": "/configmaps/c1", "code": 0, "count": 1,
+                  "delayMs": 1500})");
+  std::thread thief([&] {
+    absl::SleepFor(absl::Milliseconds(700));
+    (void)runtime_->kv().Put(service::kLeasesBucket, "sync.fenced", "99999999999999 applier/other");
+  });
+  bus::Disposition d = applier.Handle(plan, Delivery(plan));
+  thief.join();
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kNak) << "a lost lease hands the item back";
+  EXPECT_OK(Get("ConfigMap", "default", "c0").status());
+  EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "c2").status()))
+      << "no cluster write after the lease was lost";
+  EXPECT_TRUE(absl::IsNotFound(service::HistoryStore(&runtime_->kv())
+                                   .Get("fenced", plan.plan_ready().sync_id())
+                                   .status()));
+  EXPECT_EQ(Status("fenced").applied_seq(), 0);
 }
 
 TEST_F(ApplierIntegrationTest, ServerErrorsAreRetriedInsideTheSync) {

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/events.h"
+#include "services/common/identity.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
 #include "services/repo-poller/poller_service.h"
@@ -220,13 +221,19 @@ TEST_F(PollerIntegrationTest, NewApplicationThenNewCommitEachYieldSourceChanged)
   EXPECT_THAT(p.applications(), ::testing::ElementsAre("guestbook"));
   EXPECT_EQ(p.spec_digest(), SpecDigest("guestbook"));
   EXPECT_FALSE(p.has_sync_request());
-  EXPECT_EQ(first.id(), service::EventId("source.changed", "guestbook", first_, p.spec_digest()));
+  // The first desired generation of this incarnation; the id derives from the identity.
+  ASSERT_OK_AND_ASSIGN(service::StoredResource stored,
+                       service::ResourceStore(kv_.get()).Get("Application", "guestbook"));
+  const service::SyncIdentity id = service::IdentityOf(first);
+  EXPECT_EQ(id, (service::SyncIdentity{stored.uid, 1, 1}));
+  EXPECT_EQ(first.id(), service::IdentityEventId("source.changed", "guestbook", id));
   EXPECT_FALSE(first.correlation_id().empty());
 
   repo_->Write("apps/guestbook/b.yaml", "kind: Secret\n");
   const std::string second = repo_->Commit("second");
   v1::Event next = render_.WaitNth("source.changed", "guestbook", 2);
   ASSERT_EQ(next.revision(), second);
+  EXPECT_EQ(next.desired_seq(), 2);
   EXPECT_EQ(next.source_changed().previous_revision(), first_);
   EXPECT_THAT(next.source_changed().changed_paths(), Contains("apps/guestbook/b.yaml"));
 
@@ -247,7 +254,46 @@ TEST_F(PollerIntegrationTest, NewApplicationThenNewCommitEachYieldSourceChanged)
   ASSERT_OK(service::ResourceStore(kv_.get()).Put(changed).status());
   v1::Event third = render_.WaitNth("source.changed", "guestbook", 3);
   EXPECT_EQ(third.revision(), second);
+  EXPECT_EQ(third.desired_seq(), 3);
   EXPECT_EQ(third.source_changed().spec_digest(), SpecDigest("guestbook"));
+}
+
+// Regression: automated sync identity was a content hash, so a branch moved back to a commit
+// applied before was found in history and never synced again. Every move mints a new seq.
+TEST_F(PollerIntegrationTest, BranchMovedBackMintsANewGeneration) {
+  StartPoller(absl::Minutes(10));
+  ASSERT_OK(service::ResourceStore(kv_.get())
+                .Put(App("guestbook", repo_->url(), {{"branch", "main"}}))
+                .status());
+  ASSERT_EQ(render_.WaitNth("source.changed", "guestbook", 1).desired_seq(), 1);
+  repo_->Write("apps/guestbook/b.yaml", "kind: Secret\n");
+  repo_->Commit("second");
+  ASSERT_OK(poller_->PollNow("guestbook"));
+  ASSERT_EQ(render_.WaitNth("source.changed", "guestbook", 2).desired_seq(), 2);
+  repo_->Run("reset -q --hard " + first_);
+  ASSERT_OK(poller_->PollNow("guestbook"));
+  v1::Event back = render_.WaitNth("source.changed", "guestbook", 3);
+  EXPECT_EQ(back.revision(), first_);
+  EXPECT_EQ(back.desired_seq(), 3);
+}
+
+// A commit that touches none of the application's paths is recorded but syncs nothing.
+TEST_F(PollerIntegrationTest, CommitOutsideTheApplicationPathMintsNothing) {
+  StartPoller(absl::Minutes(10));
+  ASSERT_OK(service::ResourceStore(kv_.get())
+                .Put(App("guestbook", repo_->url(), {{"branch", "main"}}))
+                .status());
+  ASSERT_EQ(render_.WaitNth("source.changed", "guestbook", 1).desired_seq(), 1);
+  repo_->Write("elsewhere/readme.md", "not the app\n");
+  const std::string other = repo_->Commit("elsewhere");
+  ASSERT_OK(poller_->PollNow("guestbook"));
+  auto record = service::SourceStore(kv_.get()).Get("guestbook");
+  ASSERT_OK(record.status());
+  ASSERT_TRUE(record->has_value());
+  EXPECT_EQ((*record)->revision, other);
+  EXPECT_EQ((*record)->desired_seq, 1);
+  DrainBroadcasts();
+  EXPECT_EQ(broadcasts_.Of("source.changed", "guestbook").size(), 1u);
 }
 
 TEST_F(PollerIntegrationTest, SyncRequestedAlwaysYieldsSourceChangedWithTheRequest) {
@@ -272,8 +318,7 @@ TEST_F(PollerIntegrationTest, SyncRequestedAlwaysYieldsSourceChangedWithTheReque
   EXPECT_EQ(answer.correlation_id(), "s1");
   EXPECT_EQ(answer.source_changed().sync_request().sync_id(), "s1");
   EXPECT_TRUE(answer.source_changed().sync_request().prune());
-  EXPECT_EQ(answer.id(), service::EventId("source.changed", "guestbook", first_,
-                                          SpecDigest("guestbook"), "s1"));
+  EXPECT_EQ(answer.desired_seq(), 2);  // a request always mints a new generation
   EXPECT_LT(latency, absl::Seconds(2)) << "sync.requested took " << latency;
   std::cerr << "sync.requested -> source.changed: " << absl::FormatDuration(latency) << "\n";
 
