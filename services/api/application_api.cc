@@ -1,11 +1,14 @@
 #include "services/api/application_api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <random>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "common/log/log.h"
 #include "common/match/glob.h"
 #include "common/resources/resources.h"
 #include "common/status/status.h"
@@ -88,9 +91,182 @@ absl::StatusOr<v1::AppStatus> ReadStatus(bus::KvStore* kv, const std::string& ap
   return status;
 }
 
-// Keeps the code, adds what the API was doing to the message.
+// Keeps the code, adds what the API was doing to the message. A dependency's timeout is
+// kUnavailable: the caller's deadline did not pass (kDeadlineExceeded would say it did, and
+// clients would blame their connection to the API), NATS did not answer one call in time.
 absl::Status Context(const absl::Status& status, std::string_view what) {
+  if (absl::IsDeadlineExceeded(status)) {
+    return absl::UnavailableError(
+        strings::Cat(what, ": NATS did not answer in time (", status.message(), ")"));
+  }
   return Annotate(status, what);
+}
+
+// The page size of a List* request: `requested` if positive (at most `max`), `fallback` if 0.
+absl::StatusOr<int> PageSize(int32_t requested, int fallback, int max) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError(strings::Cat("limit ", requested, " is negative"));
+  }
+  if (requested == 0) return fallback;
+  return std::min<int>(requested, max);
+}
+
+// Page tokens are base64url of a small JSON document: opaque to clients, and checked here so
+// a token from another call (or other filters) is refused instead of silently misused.
+std::string EncodeToken(const manifest::Json& token) {
+  return absl::WebSafeBase64Escape(token.dump());
+}
+
+absl::StatusOr<manifest::Json> DecodeToken(std::string_view token, std::string_view kind) {
+  std::string text;
+  manifest::Json json;
+  if (absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &text)) {
+    json = manifest::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  }
+  if (!json.is_object() || json.value("k", std::string()) != kind) {
+    return absl::InvalidArgumentError(strings::Cat(
+        "page_token \"", token.substr(0, 64), "\" is not a ", kind,
+        " page token issued by this server (pass next_page_token back unchanged)"));
+  }
+  return json;
+}
+
+constexpr char kApplicationsToken[] = "applications";
+constexpr char kDeadLettersToken[] = "dead-letters";
+
+// The name an application page token resumes after. Bound to the filters it was issued for.
+absl::StatusOr<std::string> ApplicationsTokenPosition(const v1::ListApplicationsRequest& request) {
+  if (request.page_token().empty()) return std::string();
+  absl::StatusOr<manifest::Json> token = DecodeToken(request.page_token(), kApplicationsToken);
+  if (!token.ok()) return token.status();
+  const manifest::Json after = token->value("after", manifest::Json());
+  if (!after.is_string() || after.get<std::string>().empty()) {
+    return absl::InvalidArgumentError("page_token has no position");
+  }
+  if (token->value("project", std::string()) != request.project() ||
+      token->value("pattern", std::string()) != request.name_pattern()) {
+    return absl::InvalidArgumentError(strings::Cat(
+        "page_token was issued for project \"", token->value("project", std::string()),
+        "\" and name pattern \"", token->value("pattern", std::string()),
+        "\", not for project \"", request.project(), "\" and name pattern \"",
+        request.name_pattern(), "\""));
+  }
+  return after.get<std::string>();
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
+}
+
+// A header's value (names compared case-insensitively, as NATS and HTTP do); "" if absent.
+std::string HeaderValue(const bus::Headers& headers, std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+// "driftless.dlq."
+std::string DeadLetterPrefix() { return bus::DeadLetterSubject(service::kSubjectPrefix, ""); }
+
+// The subject a dead letter came from: its Driftless-Dlq-Subject header, else its DLQ subject
+// without the prefix. "" if neither names one.
+std::string OriginalSubject(const StoredDeadLetter& letter) {
+  std::string subject = HeaderValue(letter.headers, bus::kDlqSubjectHeader);
+  if (!subject.empty()) return subject;
+  const std::string prefix = DeadLetterPrefix();
+  if (letter.subject.starts_with(prefix)) return letter.subject.substr(prefix.size());
+  return "";
+}
+
+v1::DeadLetter ToDeadLetter(const StoredDeadLetter& letter) {
+  v1::DeadLetter out;
+  out.set_sequence(letter.sequence);
+  out.set_subject(OriginalSubject(letter));
+  out.set_error(HeaderValue(letter.headers, bus::kDlqErrorHeader));
+  int64_t deliveries = 0;
+  if (strings::ParseInt(HeaderValue(letter.headers, bus::kDlqDeliveriesHeader), &deliveries)) {
+    out.set_deliveries(deliveries);
+  }
+  out.set_stream(HeaderValue(letter.headers, bus::kDlqStreamHeader));
+  int64_t stream_sequence = 0;
+  if (strings::ParseInt(HeaderValue(letter.headers, bus::kDlqSequenceHeader), &stream_sequence) &&
+      stream_sequence > 0) {
+    out.set_stream_sequence(static_cast<uint64_t>(stream_sequence));
+  }
+  if (letter.time != absl::InfinitePast()) {
+    const int64_t nanos = absl::ToUnixNanos(letter.time);
+    out.mutable_time()->set_seconds(nanos / 1000000000);
+    out.mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  }
+  out.set_size_bytes(static_cast<int64_t>(letter.data.size()));
+  // Bodies that are not Events (or not decodable) are still listed, without these.
+  absl::StatusOr<v1::Event> event = service::DecodeEvent(letter.data);
+  if (event.ok()) {
+    out.set_type(event->type());
+    out.set_application(event->application());
+    out.set_event_id(event->id());
+  }
+  return out;
+}
+
+// Event types name a subject token sequence ("sync.failed"): no wildcards, no spaces.
+absl::Status ValidateType(std::string_view type, int index) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(
+        strings::Cat("types[", index, "] \"", type, "\" ", why));
+  };
+  if (type.empty()) return bad("is empty");
+  for (char c : type) {
+    if (c == '*' || c == '>') return bad("holds a wildcard (types are exact, e.g. sync.failed)");
+    if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) {
+      return bad("holds white space or a control character");
+    }
+  }
+  if (type.front() == '.' || type.back() == '.' || type.find("..") != std::string_view::npos) {
+    return bad("has an empty part between dots");
+  }
+  return absl::OkStatus();
+}
+
+// Seconds range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+constexpr int64_t kMinTimestampSeconds = -62135596800;
+constexpr int64_t kMaxTimestampSeconds = 253402300799;
+
+absl::StatusOr<WatchStart> StartOf(const v1::WatchEventsRequest& request) {
+  WatchStart start;
+  switch (request.start_case()) {
+    case v1::WatchEventsRequest::kStartSequence:
+      if (request.start_sequence() == 0) {
+        return absl::InvalidArgumentError(
+            "start_sequence 0: stream sequences start at 1 (use include_history for all)");
+      }
+      start.from = WatchStart::From::kSequence;
+      start.sequence = request.start_sequence();
+      return start;
+    case v1::WatchEventsRequest::kStartTime: {
+      const google::protobuf::Timestamp& t = request.start_time();
+      if (t.seconds() < kMinTimestampSeconds || t.seconds() > kMaxTimestampSeconds ||
+          t.nanos() < 0 || t.nanos() > 999999999) {
+        return absl::InvalidArgumentError(strings::Cat("start_time (", t.seconds(), " s, ",
+                                                       t.nanos(), " ns) is not a valid time"));
+      }
+      start.from = WatchStart::From::kTime;
+      start.time = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+      return start;
+    }
+    case v1::WatchEventsRequest::START_NOT_SET:
+      break;
+  }
+  start.from = request.include_history() ? WatchStart::From::kFirst : WatchStart::From::kNew;
+  return start;
 }
 
 }  // namespace
@@ -115,8 +291,12 @@ std::string NewSyncId() {
 }
 
 ApplicationApi::ApplicationApi(bus::EventBus* bus, bus::KvStore* kv, std::string emitter,
-                               EventWatcher* watcher)
-    : bus_(bus), kv_(kv), emitter_(std::move(emitter)), watcher_(watcher) {}
+                               EventWatcher* watcher, DeadLetterStore* dead_letters)
+    : bus_(bus),
+      kv_(kv),
+      emitter_(std::move(emitter)),
+      watcher_(watcher),
+      dead_letters_(dead_letters) {}
 
 absl::StatusOr<v1::ApplyResponse> ApplicationApi::Apply(const v1::ApplyRequest& request) {
   absl::StatusOr<std::vector<resources::Resource>> parsed =
@@ -193,26 +373,64 @@ absl::StatusOr<v1::Application> ApplicationApi::Get(const v1::GetApplicationRequ
 
 absl::StatusOr<v1::ListApplicationsResponse> ApplicationApi::List(
     const v1::ListApplicationsRequest& request) {
-  service::ResourceStore resources(kv_);
-  absl::StatusOr<std::vector<service::StoredResource>> stored = resources.List(kApplication);
-  if (!stored.ok()) return Context(stored.status(), "listing applications");
-  std::sort(stored->begin(), stored->end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  v1::ListApplicationsResponse response;
-  for (const service::StoredResource& app : *stored) {
-    if (!request.project().empty() && ProjectOf(app.object) != request.project()) continue;
+  absl::StatusOr<int> limit = PageSize(request.limit(), kDefaultPageSize, kMaxPageSize);
+  if (!limit.ok()) return limit.status();
+  absl::StatusOr<std::string> after = ApplicationsTokenPosition(request);
+  if (!after.ok()) return after.status();
+
+  // Names only: the one read that grows with the number of applications.
+  const std::string prefix = service::ResourceKey(kApplication, "");
+  absl::StatusOr<std::vector<std::string>> keys = kv_->Keys(service::kResourcesBucket, prefix);
+  if (!keys.ok()) return Context(keys.status(), "listing applications");
+  std::vector<std::string> names;
+  names.reserve(keys->size());
+  for (const std::string& key : *keys) names.push_back(key.substr(prefix.size()));
+  std::sort(names.begin(), names.end());
+
+  // This page: the next `limit` names after the token that match the pattern, and whether
+  // one more follows.
+  std::vector<std::string> page;
+  bool more = false;
+  for (auto it = std::upper_bound(names.begin(), names.end(), *after); it != names.end(); ++it) {
     if (!request.name_pattern().empty() &&
-        !match::GlobMatch(request.name_pattern(), app.name, {.slash_is_special = false})) {
+        !match::GlobMatch(request.name_pattern(), *it, {.slash_is_special = false})) {
       continue;
     }
-    absl::StatusOr<v1::AppStatus> status = ReadStatus(kv_, app.name);
+    if (static_cast<int>(page.size()) == *limit) {
+      more = true;
+      break;
+    }
+    page.push_back(*it);
+  }
+
+  service::ResourceStore resources(kv_);
+  v1::ListApplicationsResponse response;
+  for (const std::string& name : page) {
+    std::string what = strings::Cat("reading application \"", name, "\"");
+    absl::StatusOr<service::StoredResource> app = resources.Get(kApplication, name);
+    if (absl::IsNotFound(app.status())) continue;  // deleted since the keys were listed
+    if (absl::IsDataLoss(app.status())) {
+      // One bad record must not hide every other application.
+      log::Warn("skipping a malformed application record",
+                {{"application", name}, {"error", app.status().ToString()}});
+      continue;
+    }
+    if (!app.ok()) return Context(app.status(), what);
+    if (!request.project().empty() && ProjectOf(app->object) != request.project()) continue;
+    absl::StatusOr<v1::AppStatus> status = ReadStatus(kv_, name);
     if (!status.ok()) {
       return Context(status.status(),
-                     strings::Cat("reading the status of application \"", app.name, "\""));
+                     strings::Cat("reading the status of application \"", name, "\""));
     }
     v1::Application* out = response.add_applications();
-    *out->mutable_resource() = ToResource(app);
+    *out->mutable_resource() = ToResource(*app);
     *out->mutable_status() = *std::move(status);
+  }
+  if (more) {
+    response.set_next_page_token(EncodeToken({{"k", kApplicationsToken},
+                                              {"after", page.back()},
+                                              {"project", request.project()},
+                                              {"pattern", request.name_pattern()}}));
   }
   return response;
 }
@@ -303,6 +521,11 @@ absl::StatusOr<v1::ListResourcesResponse> ApplicationApi::ListResources(
 absl::Status ApplicationApi::WatchEvents(const v1::WatchEventsRequest& request,
                                          const std::function<bool(const v1::Event&)>& sink,
                                          const std::function<bool()>& cancelled) {
+  for (int i = 0; i < request.types_size(); ++i) {
+    DL_RETURN_IF_ERROR(ValidateType(request.types(i), i));
+  }
+  absl::StatusOr<WatchStart> start = StartOf(request);
+  if (!start.ok()) return start.status();
   if (watcher_ == nullptr) {
     return absl::UnimplementedError("WatchEvents is not available on this server");
   }
@@ -314,9 +537,98 @@ absl::Status ApplicationApi::WatchEvents(const v1::WatchEventsRequest& request,
     return std::find(request.types().begin(), request.types().end(), event.type()) !=
            request.types().end();
   };
+  // One type narrows the subscription itself; several (NATS 2.9 consumers have one filter
+  // subject) and the application are filtered here, before anything is sent.
+  const std::string subject_type = request.types_size() == 1 ? request.types(0) : "";
   return watcher_->Watch(
-      request.include_history(),
-      [&](const v1::Event& event) { return !wanted(event) || sink(event); }, cancelled);
+      *start, subject_type, [&](const v1::Event& event) { return !wanted(event) || sink(event); },
+      cancelled);
+}
+
+absl::StatusOr<v1::ListDeadLettersResponse> ApplicationApi::ListDeadLetters(
+    const v1::ListDeadLettersRequest& request) {
+  absl::StatusOr<int> limit = PageSize(request.limit(), kDefaultDeadLetterPageSize, kMaxPageSize);
+  if (!limit.ok()) return limit.status();
+  uint64_t start = request.start_sequence();
+  if (!request.page_token().empty()) {
+    absl::StatusOr<manifest::Json> token = DecodeToken(request.page_token(), kDeadLettersToken);
+    if (!token.ok()) return token.status();
+    const manifest::Json next = token->value("next", manifest::Json());
+    if (!next.is_number_unsigned() || next.get<uint64_t>() == 0) {
+      return absl::InvalidArgumentError("page_token has no position");
+    }
+    start = next.get<uint64_t>();
+  }
+  if (dead_letters_ == nullptr) {
+    return absl::UnimplementedError("ListDeadLetters is not available on this server");
+  }
+  absl::StatusOr<DeadLetterStore::Page> page = dead_letters_->List(std::max<uint64_t>(start, 1),
+                                                                   *limit);
+  if (!page.ok()) {
+    return Context(page.status(), strings::Cat("listing dead letters of ",
+                                               service::kDeadLetterStream));
+  }
+  v1::ListDeadLettersResponse response;
+  for (const StoredDeadLetter& letter : page->letters) {
+    *response.add_dead_letters() = ToDeadLetter(letter);
+  }
+  if (page->more && !page->letters.empty()) {
+    response.set_next_page_token(EncodeToken(
+        {{"k", kDeadLettersToken}, {"next", page->letters.back().sequence + 1}}));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::RedriveDeadLetterResponse> ApplicationApi::RedriveDeadLetter(
+    const v1::RedriveDeadLetterRequest& request) {
+  if (request.sequence() == 0) {
+    return absl::InvalidArgumentError("dead letter sequence 0: sequences start at 1");
+  }
+  if (dead_letters_ == nullptr) {
+    return absl::UnimplementedError("RedriveDeadLetter is not available on this server");
+  }
+  const std::string what = strings::Cat("redriving dead letter #", request.sequence(), " of ",
+                                        service::kDeadLetterStream);
+  absl::StatusOr<StoredDeadLetter> letter = dead_letters_->Get(request.sequence());
+  if (absl::IsNotFound(letter.status())) {
+    return absl::NotFoundError(strings::Cat("dead letter #", request.sequence(), " not found in ",
+                                            service::kDeadLetterStream,
+                                            " (redriven already, or aged out)"));
+  }
+  if (!letter.ok()) return Context(letter.status(), what);
+
+  const std::string subject = OriginalSubject(*letter);
+  if (subject.empty() || subject.starts_with(DeadLetterPrefix())) {
+    return absl::FailedPreconditionError(strings::Cat(
+        what, ": it names no subject to go back to (header ", bus::kDlqSubjectHeader, " is \"",
+        subject, "\", subject ", letter->subject, ")"));
+  }
+  // The original headers go back with the body (trace context and the like); what the
+  // dead-lettering added, and NATS' own (the message id), do not.
+  bus::Headers headers;
+  for (const auto& [key, value] : letter->headers) {
+    if (StartsWithIgnoreCase(key, "Driftless-Dlq-") || StartsWithIgnoreCase(key, "Nats-")) {
+      continue;
+    }
+    headers[key] = value;
+  }
+  // A new id (the original one may still be inside the duplicate window), the same for
+  // every retry of this redrive.
+  const std::string msg_id = strings::Cat("redrive:", service::kDeadLetterStream, ":",
+                                          letter->sequence, ":",
+                                          absl::ToUnixNanos(letter->time));
+  absl::StatusOr<bus::PublishAck> ack = bus_->Publish(subject, letter->data, msg_id, headers);
+  if (!ack.ok()) return Context(ack.status(), strings::Cat(what, ": publishing to ", subject));
+  absl::Status deleted = dead_letters_->Delete(letter->sequence);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) {  // not found: a concurrent redrive won
+    return Context(deleted, strings::Cat(what, ": republished to ", subject, " (", ack->stream,
+                                         " #", ack->sequence,
+                                         ") but not deleted from the DLQ; retrying is safe"));
+  }
+  v1::RedriveDeadLetterResponse response;
+  response.set_subject(subject);
+  response.set_stream_sequence(ack->sequence);
+  return response;
 }
 
 }  // namespace driftless::api

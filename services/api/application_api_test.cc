@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -15,11 +17,13 @@
 #include "common/bus/nats_connection.h"
 #include "common/bus/nats_event_bus.h"
 #include "common/bus/nats_kv_store.h"
+#include "common/bus/testing/fake_kv_store.h"
 #include "common/bus/testing/nats_server.h"
 #include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
 #include "driftless/v1/api.grpc.pb.h"
 #include "services/api/grpc_server.h"
+#include "services/api/nats_dead_letters.h"
 #include "services/api/nats_event_watcher.h"
 #include "services/common/events.h"
 #include "services/common/state.h"
@@ -73,7 +77,9 @@ class ApplicationApiTest : public ::testing::Test {
     kv_ = std::make_unique<bus::NatsKvStore>(conn_);
     ASSERT_OK(service::Provision(*bus_, *kv_));
     watcher_ = std::make_unique<NatsEventWatcher>(conn_);
-    api_ = std::make_unique<ApplicationApi>(bus_.get(), kv_.get(), "api/test", watcher_.get());
+    dead_letters_ = std::make_unique<NatsDeadLetterStore>(conn_);
+    api_ = std::make_unique<ApplicationApi>(bus_.get(), kv_.get(), "api/test", watcher_.get(),
+                                            dead_letters_.get());
   }
 
   absl::StatusOr<v1::ApplyResponse> Apply(const std::string& yaml, bool dry_run = false) {
@@ -102,7 +108,7 @@ class ApplicationApiTest : public ::testing::Test {
     if (!state.ok() || state->messages == 0) return events;
     absl::Time deadline = absl::Now() + absl::Seconds(10);
     absl::Status s = watcher_->Watch(
-        /*include_history=*/true,
+        {.from = WatchStart::From::kFirst}, "",
         [&](const v1::Event& e) {
           events.push_back(e);
           return events.size() < state->messages;
@@ -112,6 +118,79 @@ class ApplicationApiTest : public ::testing::Test {
     return events;
   }
 
+  // One page of List: the names on it and the next page token.
+  struct Page {
+    std::vector<std::string> names;
+    std::string next;
+  };
+  absl::StatusOr<Page> ListPage(int limit, const std::string& token,
+                                const std::string& project = "",
+                                const std::string& pattern = "") {
+    v1::ListApplicationsRequest request;
+    request.set_limit(limit);
+    request.set_page_token(token);
+    request.set_project(project);
+    request.set_name_pattern(pattern);
+    absl::StatusOr<v1::ListApplicationsResponse> r = api_->List(request);
+    if (!r.ok()) return r.status();
+    Page page;
+    for (const auto& a : r->applications()) page.names.push_back(a.resource().name());
+    page.next = r->next_page_token();
+    return page;
+  }
+
+  // Events WatchEvents streams for `request` until `max` arrived or `timeout` passed.
+  std::vector<v1::Event> Watch(const v1::WatchEventsRequest& request, size_t max,
+                               absl::Duration timeout = absl::Seconds(10)) {
+    std::vector<v1::Event> seen;
+    absl::Time deadline = absl::Now() + timeout;
+    EXPECT_OK(api_->WatchEvents(
+        request,
+        [&](const v1::Event& e) {
+          seen.push_back(e);
+          return seen.size() < max;
+        },
+        [&] { return absl::Now() > deadline; }));
+    return seen;
+  }
+
+  absl::StatusOr<v1::ListDeadLettersResponse> ListDeadLetters(int limit, const std::string& token,
+                                                              uint64_t start = 0) {
+    v1::ListDeadLettersRequest request;
+    request.set_limit(limit);
+    request.set_page_token(token);
+    request.set_start_sequence(start);
+    return api_->ListDeadLetters(request);
+  }
+
+  absl::StatusOr<v1::RedriveDeadLetterResponse> Redrive(uint64_t sequence) {
+    v1::RedriveDeadLetterRequest request;
+    request.set_sequence(sequence);
+    return api_->RedriveDeadLetter(request);
+  }
+
+  // Consumes one work item of `stage` and acknowledges it.
+  std::optional<bus::Message> TakeWorkItem(const char* stage) {
+    std::mutex mu;
+    std::optional<bus::Message> taken;
+    auto sub = bus_->Consume(
+        service::kWorkStream, stage,
+        [&](const bus::Message& m) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!taken.has_value()) taken = m;
+          return bus::Disposition::Ack();
+        },
+        {});
+    EXPECT_OK(sub.status());
+    if (!sub.ok()) return std::nullopt;
+    WaitFor([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return taken.has_value();
+    });
+    (*sub)->Stop();
+    return taken;
+  }
+
   // Declaration order is teardown order reversed.
   bus::testing::TempDir tmp_;
   std::unique_ptr<bus::testing::NatsServerProcess> server_;
@@ -119,6 +198,7 @@ class ApplicationApiTest : public ::testing::Test {
   std::unique_ptr<bus::NatsEventBus> bus_;
   std::unique_ptr<bus::NatsKvStore> kv_;
   std::unique_ptr<NatsEventWatcher> watcher_;
+  std::unique_ptr<NatsDeadLetterStore> dead_letters_;
   std::unique_ptr<ApplicationApi> api_;
 };
 
@@ -366,6 +446,319 @@ TEST_F(ApplicationApiTest, WatchEventsFiltersByApplicationAndType) {
   EXPECT_NE(seen[0].id(), historical_id);
 }
 
+// Backbone v2: `driftless get apps` at 1,000 applications returned 2.7 MB in one call and
+// failed one call in five. Pages follow the name order, whatever the filters.
+TEST_F(ApplicationApiTest, ListPagesByNameThreePagesOfTwo) {
+  ASSERT_OK(Apply(Guestbook("a", "web-3") + "---\n" + Guestbook("a", "db-2", "data") + "---\n" +
+                  Guestbook("a", "web-1") + "---\n" + Guestbook("a", "web-4") + "---\n" +
+                  Guestbook("a", "db-1", "data") + "---\n" + Guestbook("a", "web-2"))
+                .status());
+  ASSERT_OK_AND_ASSIGN(Page first, ListPage(2, ""));
+  EXPECT_EQ(first.names, (std::vector<std::string>{"db-1", "db-2"}));
+  ASSERT_FALSE(first.next.empty());
+  ASSERT_OK_AND_ASSIGN(Page second, ListPage(2, first.next));
+  EXPECT_EQ(second.names, (std::vector<std::string>{"web-1", "web-2"}));
+  ASSERT_FALSE(second.next.empty());
+  ASSERT_OK_AND_ASSIGN(Page third, ListPage(2, second.next));
+  EXPECT_EQ(third.names, (std::vector<std::string>{"web-3", "web-4"}));
+  EXPECT_EQ(third.next, "");  // the last page says so, no empty fourth page
+
+  // limit 0: the default page size, here everything at once.
+  ASSERT_OK_AND_ASSIGN(Page all, ListPage(0, ""));
+  EXPECT_EQ(all.names.size(), 6u);
+  EXPECT_EQ(all.next, "");
+  // Above the maximum: lowered, not refused.
+  ASSERT_OK_AND_ASSIGN(Page huge, ListPage(100000, ""));
+  EXPECT_EQ(huge.names.size(), 6u);
+
+  // An application deleted between two pages is simply not on the later one.
+  v1::DeleteApplicationRequest del;
+  del.set_name("web-1");
+  ASSERT_OK(api_->Delete(del));
+  ASSERT_OK_AND_ASSIGN(Page after_delete, ListPage(2, first.next));
+  EXPECT_EQ(after_delete.names, (std::vector<std::string>{"web-2", "web-3"}));
+}
+
+TEST_F(ApplicationApiTest, ListPagesApplyFiltersAndSayWhetherMoreRemain) {
+  ASSERT_OK(Apply(Guestbook("a", "db-1", "data") + "---\n" + Guestbook("a", "db-2", "data") +
+                  "---\n" + Guestbook("a", "web-1") + "---\n" + Guestbook("a", "web-2") + "---\n" +
+                  Guestbook("a", "web-3"))
+                .status());
+  // The name pattern applies to names before any record is read: pages are full.
+  ASSERT_OK_AND_ASSIGN(Page web1, ListPage(2, "", "", "web-*"));
+  EXPECT_EQ(web1.names, (std::vector<std::string>{"web-1", "web-2"}));
+  ASSERT_OK_AND_ASSIGN(Page web2, ListPage(2, web1.next, "", "web-*"));
+  EXPECT_EQ(web2.names, (std::vector<std::string>{"web-3"}));
+  EXPECT_EQ(web2.next, "");
+  ASSERT_OK_AND_ASSIGN(Page none, ListPage(2, "", "", "nothing-*"));
+  EXPECT_TRUE(none.names.empty());
+  EXPECT_EQ(none.next, "");
+
+  // The project is in the records: a page may hold fewer than limit (even none) while the
+  // token says more names remain.
+  ASSERT_OK_AND_ASSIGN(Page data1, ListPage(2, "", "data"));
+  EXPECT_EQ(data1.names, (std::vector<std::string>{"db-1", "db-2"}));
+  ASSERT_FALSE(data1.next.empty());
+  ASSERT_OK_AND_ASSIGN(Page data2, ListPage(2, data1.next, "data"));
+  EXPECT_TRUE(data2.names.empty());
+  ASSERT_FALSE(data2.next.empty());
+  ASSERT_OK_AND_ASSIGN(Page data3, ListPage(2, data2.next, "data"));
+  EXPECT_TRUE(data3.names.empty());
+  EXPECT_EQ(data3.next, "");
+  ASSERT_OK_AND_ASSIGN(Page default1, ListPage(3, "", "default", "*-2"));
+  EXPECT_EQ(default1.names, (std::vector<std::string>{"web-2"}));
+  EXPECT_EQ(default1.next, "");
+}
+
+TEST_F(ApplicationApiTest, ListRefusesTokensItDidNotIssueAndNegativeLimits) {
+  ASSERT_OK(Apply(Guestbook("a", "a1") + "---\n" + Guestbook("a", "a2") + "---\n" +
+                  Guestbook("a", "a3"))
+                .status());
+  ASSERT_OK_AND_ASSIGN(Page first, ListPage(1, ""));
+  ASSERT_FALSE(first.next.empty());
+  EXPECT_THAT(ListPage(1, "not-a-token").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));
+  EXPECT_THAT(ListPage(1, "e30").status(),  // base64url of "{}"
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // A token is bound to the filters it was issued for.
+  EXPECT_THAT(ListPage(1, first.next, "data").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("issued for project")));
+  EXPECT_THAT(ListPage(1, first.next, "", "a*").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ListPage(-1, "").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit -1")));
+  // A dead-letter token is no application token.
+  ASSERT_OK(bus_->Publish("driftless.dlq.driftless.work.plan", "x", "", {}).status());
+  ASSERT_OK(bus_->Publish("driftless.dlq.driftless.work.plan", "y", "", {}).status());
+  ASSERT_OK_AND_ASSIGN(auto letters, ListDeadLetters(1, ""));
+  ASSERT_FALSE(letters.next_page_token().empty());
+  EXPECT_THAT(ListPage(1, letters.next_page_token()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ListDeadLetters(1, first.next).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(ApplicationApiTest, WatchEventsStartsAtASequenceOrATime) {
+  ASSERT_OK(Apply(Guestbook("a", "one")).status());  // events stream #1
+  ASSERT_OK(Apply(Guestbook("a", "two")).status());  // #2
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time between = absl::Now();
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_OK(Apply(Guestbook("a", "three")).status());  // #3
+  v1::SyncApplicationRequest sync;
+  sync.set_name("one");
+  ASSERT_OK(api_->Sync(sync).status());  // #4 sync.requested
+  ASSERT_OK_AND_ASSIGN(bus::StreamState state, bus_->GetStreamState(service::kEventsStream));
+  ASSERT_EQ(state.last_sequence, 4u);
+
+  v1::WatchEventsRequest from_two;
+  from_two.set_start_sequence(2);
+  std::vector<v1::Event> seen = Watch(from_two, 3);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].application(), "two");
+  EXPECT_EQ(seen[1].application(), "three");
+  EXPECT_EQ(seen[2].type(), "sync.requested");
+
+  // start wins over include_history; the stream holds nothing stored after `between` but
+  // three's and the sync, so the watch ends by its deadline with exactly those.
+  v1::WatchEventsRequest since;
+  since.set_include_history(true);
+  *since.mutable_start_time() = google::protobuf::Timestamp();
+  since.mutable_start_time()->set_seconds(absl::ToUnixSeconds(between));
+  since.mutable_start_time()->set_nanos(
+      static_cast<int32_t>(absl::ToUnixNanos(between) % 1000000000));
+  seen = Watch(since, 10, absl::Seconds(2));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].application(), "three");
+  EXPECT_EQ(seen[1].type(), "sync.requested");
+
+  // Filters apply from the start position on: one type (a subject filter) and one
+  // application.
+  v1::WatchEventsRequest syncs;
+  syncs.set_start_sequence(1);
+  syncs.add_types("sync.requested");
+  seen = Watch(syncs, 1);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].type(), "sync.requested");
+  EXPECT_EQ(seen[0].application(), "one");
+  v1::WatchEventsRequest two_only;
+  two_only.set_start_sequence(1);
+  two_only.set_application("two");
+  two_only.add_types("app.changed");
+  two_only.add_types("sync.requested");
+  seen = Watch(two_only, 10, absl::Seconds(2));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].application(), "two");
+
+  // A start before the epoch is the whole stream.
+  v1::WatchEventsRequest ancient;
+  ancient.mutable_start_time()->set_seconds(-1000);
+  seen = Watch(ancient, 4);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].application(), "one");
+}
+
+TEST_F(ApplicationApiTest, WatchEventsRefusesBadStartsAndTypes) {
+  auto watch = [&](const v1::WatchEventsRequest& request) {
+    return api_->WatchEvents(
+        request, [](const v1::Event&) { return false; }, [] { return true; });
+  };
+  v1::WatchEventsRequest zero;
+  zero.set_start_sequence(0);
+  EXPECT_THAT(watch(zero), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    HasSubstr("start_sequence 0")));
+  v1::WatchEventsRequest bad_time;
+  bad_time.mutable_start_time()->set_nanos(-1);
+  EXPECT_THAT(watch(bad_time), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("start_time")));
+  for (const char* type : {"", "sync.*", "sync.>", "sync failed", "sync..failed", ".sync"}) {
+    v1::WatchEventsRequest request;
+    request.add_types("app.changed");
+    request.add_types(type);
+    EXPECT_THAT(watch(request), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("types[1]")))
+        << type;
+  }
+  ApplicationApi without_watcher(bus_.get(), kv_.get(), "api/test");
+  EXPECT_THAT(without_watcher.WatchEvents(
+                  v1::WatchEventsRequest(), [](const v1::Event&) { return false; },
+                  [] { return true; }),
+              StatusIs(absl::StatusCode::kUnimplemented));
+}
+
+TEST_F(ApplicationApiTest, DeadLettersAreListedAndRedrivenToTheirSubject) {
+  v1::Event plan = service::NewEvent("plan.ready", "guestbook", "abc1234", "planner/x");
+  plan.set_id("plan.ready/guestbook/abc1234/d/1");
+  std::string body;
+  ASSERT_TRUE(plan.SerializeToString(&body));
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  ASSERT_OK(bus_->Publish("driftless.dlq.driftless.work.plan", body, "dlq:DRIFTLESS_WORK:7",
+                          {{bus::kDlqErrorHeader, "apply failed: boom"},
+                           {bus::kDlqSubjectHeader, "driftless.work.plan"},
+                           {bus::kDlqStreamHeader, "DRIFTLESS_WORK"},
+                           {bus::kDlqSequenceHeader, "7"},
+                           {bus::kDlqDeliveriesHeader, "5"},
+                           {"Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
+                .status());  // DLQ #1
+  // No subject header: the subject comes from the DLQ subject. Not an Event: listed anyway.
+  ASSERT_OK(bus_->Publish("driftless.dlq.driftless.work.apply", "not an event", "",
+                          {{bus::kDlqErrorHeader, "undecodable"}})
+                .status());  // DLQ #2
+  // Names the DLQ itself: redriving would loop.
+  ASSERT_OK(bus_->Publish("driftless.dlq.driftless.work.render", body, "",
+                          {{bus::kDlqSubjectHeader, "driftless.dlq.driftless.work.render"}})
+                .status());  // DLQ #3
+
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse first, ListDeadLetters(2, ""));
+  ASSERT_EQ(first.dead_letters_size(), 2);
+  const v1::DeadLetter& letter = first.dead_letters(0);
+  EXPECT_EQ(letter.sequence(), 1u);
+  EXPECT_EQ(letter.subject(), "driftless.work.plan");
+  EXPECT_EQ(letter.error(), "apply failed: boom");
+  EXPECT_EQ(letter.deliveries(), 5);
+  EXPECT_EQ(letter.stream(), "DRIFTLESS_WORK");
+  EXPECT_EQ(letter.stream_sequence(), 7u);
+  EXPECT_EQ(letter.type(), "plan.ready");
+  EXPECT_EQ(letter.application(), "guestbook");
+  EXPECT_EQ(letter.event_id(), plan.id());
+  EXPECT_EQ(letter.size_bytes(), static_cast<int64_t>(body.size()));
+  EXPECT_GT(absl::FromUnixSeconds(letter.time().seconds()), before);
+  const v1::DeadLetter& raw = first.dead_letters(1);
+  EXPECT_EQ(raw.sequence(), 2u);
+  EXPECT_EQ(raw.subject(), "driftless.work.apply");
+  EXPECT_EQ(raw.error(), "undecodable");
+  EXPECT_EQ(raw.type(), "");
+  EXPECT_EQ(raw.application(), "");
+  ASSERT_FALSE(first.next_page_token().empty());
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse second,
+                       ListDeadLetters(2, first.next_page_token()));
+  ASSERT_EQ(second.dead_letters_size(), 1);
+  EXPECT_EQ(second.dead_letters(0).sequence(), 3u);
+  EXPECT_EQ(second.next_page_token(), "");
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse from_two, ListDeadLetters(0, "", 2));
+  ASSERT_EQ(from_two.dead_letters_size(), 2);
+  EXPECT_EQ(from_two.dead_letters(0).sequence(), 2u);
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse past_the_end, ListDeadLetters(0, "", 99));
+  EXPECT_EQ(past_the_end.dead_letters_size(), 0);
+  EXPECT_EQ(past_the_end.next_page_token(), "");
+
+  ASSERT_EQ(Pending(service::kStagePlan), 0u);
+  ASSERT_OK_AND_ASSIGN(v1::RedriveDeadLetterResponse redriven, Redrive(1));
+  EXPECT_EQ(redriven.subject(), "driftless.work.plan");
+  EXPECT_GT(redriven.stream_sequence(), 0u);
+  EXPECT_EQ(Pending(service::kStagePlan), 1u);
+  std::optional<bus::Message> item = TakeWorkItem(service::kStagePlan);
+  ASSERT_TRUE(item.has_value());
+  EXPECT_EQ(item->data, body);
+  EXPECT_EQ(item->subject, "driftless.work.plan");
+  EXPECT_EQ(item->stream_sequence, redriven.stream_sequence());
+  EXPECT_THAT(item->msg_id, HasSubstr("redrive:"));
+  EXPECT_EQ(item->headers.count("Traceparent"), 1u);
+  EXPECT_EQ(item->headers.count(bus::kDlqErrorHeader), 0u);
+  EXPECT_EQ(item->headers.count(bus::kDlqSubjectHeader), 0u);
+
+  // Gone from the DLQ; a second redrive finds nothing.
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse left, ListDeadLetters(0, ""));
+  ASSERT_EQ(left.dead_letters_size(), 2);
+  EXPECT_EQ(left.dead_letters(0).sequence(), 2u);
+  EXPECT_EQ(left.dead_letters(1).sequence(), 3u);
+  EXPECT_THAT(Redrive(1).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("dead letter #1 not found")));
+  EXPECT_THAT(dead_letters_->Delete(1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(dead_letters_->Get(99).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Redrive(3).status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                            HasSubstr("no subject to go back to")));
+  EXPECT_THAT(Redrive(0).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ListDeadLetters(-5, "").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  // The raw body goes back as it was.
+  ASSERT_OK_AND_ASSIGN(v1::RedriveDeadLetterResponse apply, Redrive(2));
+  EXPECT_EQ(apply.subject(), "driftless.work.apply");
+  item = TakeWorkItem(service::kStageApply);
+  ASSERT_TRUE(item.has_value());
+  EXPECT_EQ(item->data, "not an event");
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse last, ListDeadLetters(0, ""));
+  ASSERT_EQ(last.dead_letters_size(), 1);
+  EXPECT_EQ(last.dead_letters(0).sequence(), 3u);
+}
+
+// The whole loop through the real bus: a handler refuses a work item, the bus dead-letters it
+// with its headers, the API lists and redrives it, the stage gets it again.
+TEST_F(ApplicationApiTest, ATerminatedWorkItemIsListedAndRedriven) {
+  v1::Event event = service::NewEvent("source.changed", "guestbook", "abc1234", "poller/x");
+  event.set_id("source.changed/guestbook/abc1234/d/1");
+  ASSERT_OK(service::Emit(*bus_, event, service::kStageRender));
+  {
+    ASSERT_OK_AND_ASSIGN(auto sub,
+                         bus_->Consume(service::kWorkStream, service::kStageRender,
+                                       [](const bus::Message&) {
+                                         return bus::Disposition::Term("cannot render: boom");
+                                       },
+                                       {}));
+    ASSERT_TRUE(WaitFor([&] {
+      auto dlq = bus_->GetStreamState(service::kDeadLetterStream);
+      return dlq.ok() && dlq->messages == 1;
+    }));
+    sub->Stop();
+  }
+  ASSERT_OK_AND_ASSIGN(v1::ListDeadLettersResponse listed, ListDeadLetters(0, ""));
+  ASSERT_EQ(listed.dead_letters_size(), 1);
+  const v1::DeadLetter& letter = listed.dead_letters(0);
+  EXPECT_EQ(letter.subject(), "driftless.work.render");
+  EXPECT_EQ(letter.error(), "cannot render: boom");
+  EXPECT_EQ(letter.deliveries(), 1);
+  EXPECT_EQ(letter.stream(), service::kWorkStream);
+  EXPECT_EQ(letter.type(), "source.changed");
+  EXPECT_EQ(letter.application(), "guestbook");
+
+  ASSERT_OK(Redrive(letter.sequence()).status());
+  std::optional<bus::Message> item = TakeWorkItem(service::kStageRender);
+  ASSERT_TRUE(item.has_value());
+  ASSERT_OK_AND_ASSIGN(v1::Event again, service::DecodeEvent(item->data));
+  EXPECT_EQ(again.id(), event.id());
+  ASSERT_OK_AND_ASSIGN(bus::StreamState dlq, bus_->GetStreamState(service::kDeadLetterStream));
+  EXPECT_EQ(dlq.messages, 0u);
+}
+
 TEST_F(ApplicationApiTest, GrpcTransportPassesCodesAndMessagesThrough) {
   ASSERT_OK_AND_ASSIGN(auto server, GrpcServer::Start(api_.get(), "127.0.0.1", 0));
   ASSERT_GT(server->port(), 0);
@@ -399,6 +792,34 @@ TEST_F(ApplicationApiTest, GrpcTransportPassesCodesAndMessagesThrough) {
     grpc::Status s = stub->Get(&context, request, &response);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
     EXPECT_EQ(s.error_message(), "application \"missing\" not found");
+    // Answered by the API (not the transport): clients do not say "cannot reach".
+    auto origin = context.GetServerTrailingMetadata().find(kErrorOriginKey);
+    ASSERT_NE(origin, context.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(origin->second.data(), origin->second.size()), kErrorOriginApi);
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListApplicationsRequest request;
+    request.set_limit(-1);
+    v1::ListApplicationsResponse response;
+    EXPECT_EQ(stub->List(&context, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext context;
+    v1::RedriveDeadLetterRequest request;
+    request.set_sequence(42);
+    v1::RedriveDeadLetterResponse response;
+    grpc::Status s = stub->RedriveDeadLetter(&context, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(s.error_message(), HasSubstr("#42"));
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListDeadLettersResponse response;
+    grpc::Status s = stub->ListDeadLetters(&context, v1::ListDeadLettersRequest(), &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.dead_letters_size(), 0);
   }
   {
     // A stream is cancelled by the server's shutdown instead of blocking it.
@@ -440,6 +861,102 @@ TEST_F(ApplicationApiTest, NatsDownIsUnavailable) {
   EXPECT_TRUE(absl::IsUnavailable(r.status()) || absl::IsDeadlineExceeded(r.status()))
       << r.status();
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("guestbook"));
+}
+
+// A KvStore that counts reads of the resources bucket and can fail Keys, around a FakeKvStore.
+class CountingKvStore : public bus::KvStore {
+ public:
+  absl::Status EnsureBucket(std::string_view bucket, int history, absl::Duration ttl) override {
+    return inner_.EnsureBucket(bucket, history, ttl);
+  }
+  absl::StatusOr<bus::KvEntry> Get(std::string_view bucket, std::string_view key) override {
+    if (bucket == service::kResourcesBucket) ++resource_gets;
+    return inner_.Get(bucket, key);
+  }
+  absl::StatusOr<uint64_t> Put(std::string_view bucket, std::string_view key,
+                               std::string_view value) override {
+    return inner_.Put(bucket, key, value);
+  }
+  absl::StatusOr<uint64_t> Create(std::string_view bucket, std::string_view key,
+                                  std::string_view value) override {
+    return inner_.Create(bucket, key, value);
+  }
+  absl::StatusOr<uint64_t> Update(std::string_view bucket, std::string_view key,
+                                  std::string_view value, uint64_t expected_revision) override {
+    return inner_.Update(bucket, key, value, expected_revision);
+  }
+  absl::Status Delete(std::string_view bucket, std::string_view key) override {
+    return inner_.Delete(bucket, key);
+  }
+  absl::StatusOr<std::vector<std::string>> Keys(std::string_view bucket,
+                                                std::string_view prefix) override {
+    if (!keys_error.ok()) return keys_error;
+    return inner_.Keys(bucket, prefix);
+  }
+  absl::StatusOr<std::unique_ptr<bus::KvWatch>> Watch(std::string_view bucket,
+                                                      std::string_view key_pattern,
+                                                      bus::WatchCallback callback) override {
+    return inner_.Watch(bucket, key_pattern, std::move(callback));
+  }
+
+  int resource_gets = 0;
+  absl::Status keys_error;
+
+ private:
+  bus::testing::FakeKvStore inner_;
+};
+
+class ListPagingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* bucket : {service::kResourcesBucket, service::kStatusBucket,
+                               service::kSourcesBucket}) {
+      ASSERT_OK(kv_.EnsureBucket(bucket, 1, absl::ZeroDuration()));
+    }
+    service::ResourceStore store(&kv_);
+    for (int i = 0; i < 200; ++i) {
+      char name[16];
+      std::snprintf(name, sizeof(name), "app-%03d", i);
+      ASSERT_OK_AND_ASSIGN(manifest::Json object,
+                           manifest::ParseYaml(Guestbook("p", name), "app.yaml"));
+      ASSERT_OK(store.Put(object).status());
+    }
+    kv_.resource_gets = 0;
+  }
+
+  CountingKvStore kv_;
+  ApplicationApi api_{nullptr, &kv_, "api/test"};
+};
+
+// Serving one page reads that page's records, not every application's.
+TEST_F(ListPagingTest, APageReadsOnlyItsOwnRecords) {
+  v1::ListApplicationsRequest request;
+  request.set_limit(5);
+  ASSERT_OK_AND_ASSIGN(auto first, api_.List(request));
+  ASSERT_EQ(first.applications_size(), 5);
+  EXPECT_EQ(first.applications(0).resource().name(), "app-000");
+  EXPECT_EQ(kv_.resource_gets, 5);
+  request.set_page_token(first.next_page_token());
+  ASSERT_OK_AND_ASSIGN(auto second, api_.List(request));
+  EXPECT_EQ(second.applications(0).resource().name(), "app-005");
+  EXPECT_EQ(kv_.resource_gets, 10);
+  // The name pattern costs no reads of records it excludes.
+  request.Clear();
+  request.set_name_pattern("app-19*");
+  ASSERT_OK_AND_ASSIGN(auto nineties, api_.List(request));
+  EXPECT_EQ(nineties.applications_size(), 10);
+  EXPECT_EQ(kv_.resource_gets, 20);
+}
+
+// Backbone v2: a KV keys timeout reached the CLI as "cannot reach driftless-api". It is the
+// API's kUnavailable, naming the NATS call that timed out.
+TEST_F(ListPagingTest, AKeysTimeoutIsUnavailableNamingTheCall) {
+  kv_.keys_error = absl::DeadlineExceededError("kv keys resources: Timeout");
+  EXPECT_THAT(api_.List(v1::ListApplicationsRequest()).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("listing applications"),
+                                        HasSubstr("NATS did not answer in time"),
+                                        HasSubstr("kv keys resources"))));
 }
 
 TEST(SyncIdTest, SixteenHexCharactersAndFresh) {

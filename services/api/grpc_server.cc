@@ -13,15 +13,19 @@
 namespace driftless::api {
 namespace {
 
-// absl and gRPC share the canonical code numbering.
-grpc::Status ToGrpc(const absl::Status& status) {
+// absl and gRPC share the canonical code numbering. Every error the API itself answers
+// carries the trailing metadata kErrorOriginKey, so clients tell "driftless-api answered
+// UNAVAILABLE (NATS is down)" from "driftless-api could not be reached".
+grpc::Status ToGrpc(grpc::ServerContext* context, const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  context->AddTrailingMetadata(kErrorOriginKey, kErrorOriginApi);
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 template <typename Response>
-grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
-  if (!result.ok()) return ToGrpc(result.status());
+grpc::Status Reply(grpc::ServerContext* context, absl::StatusOr<Response> result,
+                   Response* response) {
+  if (!result.ok()) return ToGrpc(context, result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
@@ -34,53 +38,65 @@ class ServiceImpl final : public v1::ApplicationService::Service {
   grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
                      v1::ApplyResponse* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return Reply(api_->Apply(*request), response);
+    return Reply(context, api_->Apply(*request), response);
   }
   grpc::Status Get(grpc::ServerContext* context, const v1::GetApplicationRequest* request,
                    v1::Application* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return Reply(api_->Get(*request), response);
+    return Reply(context, api_->Get(*request), response);
   }
   grpc::Status List(grpc::ServerContext* context, const v1::ListApplicationsRequest* request,
                     v1::ListApplicationsResponse* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return Reply(api_->List(*request), response);
+    return Reply(context, api_->List(*request), response);
   }
   grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteApplicationRequest* request,
                       v1::DeleteApplicationResponse*) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return ToGrpc(api_->Delete(*request));
+    return ToGrpc(context, api_->Delete(*request));
   }
   grpc::Status Sync(grpc::ServerContext* context, const v1::SyncApplicationRequest* request,
                     v1::SyncApplicationResponse* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return Reply(api_->Sync(*request), response);
+    return Reply(context, api_->Sync(*request), response);
   }
   grpc::Status ListResources(grpc::ServerContext* context, const v1::ListResourcesRequest* request,
                              v1::ListResourcesResponse* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return Reply(api_->ListResources(*request), response);
+    return Reply(context, api_->ListResources(*request), response);
+  }
+  grpc::Status ListDeadLetters(grpc::ServerContext* context,
+                               const v1::ListDeadLettersRequest* request,
+                               v1::ListDeadLettersResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->ListDeadLetters(*request), response);
+  }
+  grpc::Status RedriveDeadLetter(grpc::ServerContext* context,
+                                 const v1::RedriveDeadLetterRequest* request,
+                                 v1::RedriveDeadLetterResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->RedriveDeadLetter(*request), response);
   }
   grpc::Status WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
                            grpc::ServerWriter<v1::Event>* writer) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return ToGrpc(api_->WatchEvents(
+    return ToGrpc(context, api_->WatchEvents(
         *request, [&](const v1::Event& event) { return writer->Write(event); },
         [&] { return context->IsCancelled() || stopping_->load(); }));
   }
 
  private:
-  grpc::Status Authorize(const grpc::ServerContext* context) const {
+  grpc::Status Authorize(grpc::ServerContext* context) const {
     if (expected_.empty()) return grpc::Status::OK;
     auto it = context->client_metadata().find("authorization");
     if (it == context->client_metadata().end()) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "missing authorization metadata (set DRIFTLESS_TOKEN)");
+      return ToGrpc(context, absl::UnauthenticatedError(
+                                 "missing authorization metadata (set DRIFTLESS_TOKEN)"));
     }
     std::string_view given(it->second.data(), it->second.size());
     if (given.size() != expected_.size() ||
         CRYPTO_memcmp(given.data(), expected_.data(), given.size()) != 0) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token");
+      return ToGrpc(context, absl::UnauthenticatedError("invalid token"));
     }
     return grpc::Status::OK;
   }

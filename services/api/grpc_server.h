@@ -16,6 +16,11 @@
 
 namespace driftless::api {
 
+// Trailing metadata on every error the API answers (not on transport errors): clients use it
+// to tell an answer of the server from a failure to reach it.
+inline constexpr char kErrorOriginKey[] = "driftless-error-origin";
+inline constexpr char kErrorOriginApi[] = "driftless-api";
+
 class GrpcServer {
  public:
   // Starts serving `api` (which must outlive the server) on address:port, without TLS;

@@ -13,6 +13,7 @@
 #include "common/strings/str.h"
 #include "services/api/application_api.h"
 #include "services/api/grpc_server.h"
+#include "services/api/nats_dead_letters.h"
 #include "services/api/nats_event_watcher.h"
 #include "services/api/webhook_receiver.h"
 #include "services/common/runtime.h"
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
   }
   service::Runtime& runtime = **rt;
   api::NatsEventWatcher watcher(runtime.connection());
-  api::ApplicationApi application_api(&runtime.bus(), &runtime.kv(), runtime.emitter(), &watcher);
+  api::NatsDeadLetterStore dead_letters(runtime.connection());
+  api::ApplicationApi application_api(&runtime.bus(), &runtime.kv(), runtime.emitter(), &watcher,
+                                      &dead_letters);
   api::WebhookReceiver webhook_receiver(&runtime.bus(), &runtime.kv(), runtime.emitter());
   hooks.store(&webhook_receiver);
   auto server = api::GrpcServer::Start(&application_api, grpc_address, grpc_port, token);

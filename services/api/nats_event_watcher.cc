@@ -15,19 +15,39 @@ constexpr int64_t kPollMillis = 250;
 
 }  // namespace
 
-absl::Status NatsEventWatcher::Watch(bool include_history,
+absl::Status NatsEventWatcher::Watch(const WatchStart& start, const std::string& type,
                                      const std::function<bool(const v1::Event&)>& sink,
                                      const std::function<bool()>& cancelled) {
   bus::NatsConnection::Impl* impl = connection_->impl();
   if (impl == nullptr || impl->js == nullptr) {
     return absl::UnavailableError("watching events: not connected to NATS");
   }
-  std::string subject = service::EventSubject(">");
+  std::string subject = service::EventSubject(type.empty() ? ">" : type);
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = service::kEventsStream;
   options.Ordered = true;
-  options.Config.DeliverPolicy = include_history ? js_DeliverAll : js_DeliverNew;
+  switch (start.from) {
+    case WatchStart::From::kNew:
+      options.Config.DeliverPolicy = js_DeliverNew;
+      break;
+    case WatchStart::From::kFirst:
+      options.Config.DeliverPolicy = js_DeliverAll;
+      break;
+    case WatchStart::From::kSequence:
+      options.Config.DeliverPolicy = js_DeliverByStartSequence;
+      options.Config.OptStartSeq = start.sequence;
+      break;
+    case WatchStart::From::kTime:
+      // JetStream takes times after the epoch only; everything stored is after an earlier one.
+      if (absl::ToUnixNanos(start.time) <= 0) {
+        options.Config.DeliverPolicy = js_DeliverAll;
+      } else {
+        options.Config.DeliverPolicy = js_DeliverByStartTime;
+        options.Config.OptStartTime = absl::ToUnixNanos(start.time);
+      }
+      break;
+  }
   natsSubscription* sub = nullptr;
   jsErrCode js_error = static_cast<jsErrCode>(0);
   natsStatus s = js_SubscribeSync(&sub, impl->js, subject.c_str(), nullptr, &options, &js_error);

@@ -18,9 +18,12 @@ class NatsEventWatcher : public EventWatcher {
   explicit NatsEventWatcher(std::shared_ptr<bus::NatsConnection> connection)
       : connection_(std::move(connection)) {}
 
-  // Thread-safe: every call has its own consumer. Messages that do not decode as an Event
-  // are skipped.
-  absl::Status Watch(bool include_history, const std::function<bool(const v1::Event&)>& sink,
+  // Thread-safe: every call has its own consumer, which starts at `start` (JetStream deliver
+  // policy new / all / by start sequence / by start time) and is filtered to
+  // driftless.events.<type> when `type` is set. Messages that do not decode as an Event are
+  // skipped.
+  absl::Status Watch(const WatchStart& start, const std::string& type,
+                     const std::function<bool(const v1::Event&)>& sink,
                      const std::function<bool()>& cancelled) override;
 
  private:
