@@ -65,16 +65,19 @@ std::vector<std::string> NatsArgs(const std::string& binary, const Layout& layou
           "-m",   strings::Cat(ports.nats_monitor_port)};
 }
 
-std::vector<std::string> EmulatorArgs(const std::string& binary, const Layout& layout, int port) {
-  return {binary,
-          "--port",
-          strings::Cat(port),
-          "--write-kubeconfig",
-          layout.Kubeconfig(),
-          "--ready-file",
-          layout.ReadyFile("emulator"),
-          "--state-file",
-          layout.EmulatorState()};
+std::vector<std::string> EmulatorArgs(const std::string& binary, const Layout& layout, int port,
+                                      const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {binary,
+                                   "--port",
+                                   strings::Cat(port),
+                                   "--write-kubeconfig",
+                                   layout.Kubeconfig(),
+                                   "--ready-file",
+                                   layout.ReadyFile("emulator"),
+                                   "--state-file",
+                                   layout.EmulatorState()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
 }
 
 std::vector<std::string> ServiceArgs(const std::string& binary, std::string_view service,

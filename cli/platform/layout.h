@@ -84,7 +84,9 @@ struct PlatformPorts {
 std::vector<std::string> NatsArgs(const std::string& binary, const Layout& layout,
                                   const PlatformPorts& ports);
 // driftless-kube-emulator --port P --write-kubeconfig ... --ready-file ... --state-file ...
-std::vector<std::string> EmulatorArgs(const std::string& binary, const Layout& layout, int port);
+// `extra` (--emulator-arg) is appended as given, e.g. {"--delay-ms=20"} for benchmarks.
+std::vector<std::string> EmulatorArgs(const std::string& binary, const Layout& layout, int port,
+                                      const std::vector<std::string>& extra = {});
 
 struct ServiceArgsInput {
   std::string nats_url;

@@ -313,7 +313,10 @@ class Platform {
       supervisor_->Add(
           {.name = kEmulatorName,
            .argv =
-               [this] { return EmulatorArgs(binaries_.emulator, layout_, PortOf(emulator_url_)); },
+               [this] {
+                 return EmulatorArgs(binaries_.emulator, layout_, PortOf(emulator_url_),
+                                     options_.emulator_args);
+               },
            .probe = [this] { return ProbeEmulator(); },
            .on_failed_start = [this] { emulator_url_.clear(); },
            .log_path = layout_.Log(kEmulatorName),

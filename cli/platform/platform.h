@@ -27,6 +27,7 @@ struct UpOptions {
   bool no_example = false;
   std::string kubeconfig;  // empty: run the bundled emulator
   std::vector<std::string> webhook_urls;
+  std::vector<std::string> emulator_args;  // --emulator-arg: passed to the bundled emulator
   bool detach = false;
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };

@@ -60,6 +60,7 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kBlobsBucket, 1, absl::Hours(24)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kDeliveriesBucket, 1, absl::Hours(24 * 30)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kPendingBucket, 1, absl::ZeroDuration()));
+  DL_RETURN_IF_ERROR(kv.EnsureBucket(kPollersBucket, 1, kPollerMemberTtl));
   return absl::OkStatus();
 }
 

@@ -47,6 +47,10 @@ inline constexpr char kLeasesBucket[] = "leases";
 inline constexpr char kBlobsBucket[] = "blobs";
 inline constexpr char kDeliveriesBucket[] = "deliveries";
 inline constexpr char kPendingBucket[] = "pending";
+// Live repo-poller replicas (key: replica, refreshed every kMemberTtl / 3, expiring after it):
+// each repository has one poll owner among them (rendezvous hashing).
+inline constexpr char kPollersBucket[] = "pollers";
+inline constexpr absl::Duration kPollerMemberTtl = absl::Seconds(15);
 
 // Stream limits. Work items are small (manifests over kMaxInlineManifestBytes travel as blob
 // references) and removed once handled; public events carry no manifests.

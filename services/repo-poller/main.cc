@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   repo_poller::PollerService poller(&runtime.bus(), &runtime.kv(), &git,
                                     {.emitter = runtime.emitter(),
                                      .default_interval = absl::FromChrono(default_interval),
-                                     .resync_interval = absl::FromChrono(resync)});
+                                     .resync_interval = absl::FromChrono(resync),
+                                     .replica_id = runtime.flags().replica_id});
   auto sub = runtime.ConsumeStage(
       service::kStagePoll,
       [&poller](const v1::Event& e, const bus::Message& m) { return poller.Handle(e, m); });

@@ -69,4 +69,40 @@ std::vector<Moved> AffectedByPaths(const std::vector<Moved>& moved,
   return out;
 }
 
+namespace {
+
+// FNV-1a, 64 bits: stable across processes and builds (std::hash is not promised to be).
+uint64_t Fnv1a(std::string_view a, std::string_view b) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  };
+  mix(a);
+  mix("\n");
+  mix(b);
+  // A final avalanche: FNV's low bits vary little for inputs differing only at the end.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+std::string OwnerOf(std::string_view repository, const std::vector<std::string>& members) {
+  std::string owner;
+  uint64_t best = 0;
+  for (const std::string& m : members) {
+    const uint64_t score = Fnv1a(repository, m);
+    if (owner.empty() || score > best || (score == best && m < owner)) {
+      owner = m;
+      best = score;
+    }
+  }
+  return owner;
+}
+
 }  // namespace driftless::repo_poller

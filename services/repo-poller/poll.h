@@ -63,4 +63,9 @@ std::vector<Moved> AffectedByPaths(const std::vector<Moved>& moved,
                                    const std::vector<AppSource>& sources,
                                    const std::vector<std::string>& changed_paths, bool paths_known);
 
+// The poll owner of `repository` (a normalized URL) among `members` (live replica ids):
+// rendezvous hashing, so a replica joining or leaving moves only its share of repositories.
+// "" when there are no members.
+std::string OwnerOf(std::string_view repository, const std::vector<std::string>& members);
+
 }  // namespace driftless::repo_poller

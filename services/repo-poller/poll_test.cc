@@ -1,5 +1,9 @@
 #include "services/repo-poller/poll.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -59,6 +63,27 @@ TEST(AffectedByPaths, OnlyApplicationsWhosePathChanged) {
               ElementsAre("root", "new"));
   EXPECT_THAT(Apps(AffectedByPaths(moved, sources, {}, false)),
               ElementsAre("web", "webby", "root", "new"));
+}
+
+TEST(OwnerOf, OneOwnerPerRepositoryAndOnlyTheLeaversShareMoves) {
+  const std::vector<std::string> three = {"a", "b", "c"};
+  const std::vector<std::string> two = {"a", "c"};
+  std::map<std::string, int> load;
+  int moved = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string repo = "https://git.example.com/team/repo-" + std::to_string(i);
+    const std::string owner = OwnerOf(repo, three);
+    EXPECT_EQ(owner, OwnerOf(repo, three));  // stable
+    ++load[owner];
+    const std::string after = OwnerOf(repo, two);
+    if (owner != "b") {
+      EXPECT_EQ(after, owner) << repo;  // only b's repositories move
+    }
+    moved += owner != after;
+  }
+  EXPECT_EQ(moved, load["b"]);
+  for (const auto& [member, n] : load) EXPECT_GT(n, 60) << member;  // roughly even
+  EXPECT_EQ(OwnerOf("r", {}), "");
 }
 
 }  // namespace

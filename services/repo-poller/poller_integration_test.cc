@@ -5,6 +5,7 @@
 // SourceError and broadcasts sync.failed once while everything else keeps working.
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 
 #include "common/bus/nats_connection.h"
@@ -36,6 +37,45 @@ bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::S
   }
   return true;
 }
+
+// The real client, counting ls-remote calls per URL.
+class CountingGit : public git::GitClient {
+ public:
+  explicit CountingGit(git::GitClient* real) : real_(real) {}
+  absl::StatusOr<git::RefMap> ListRemoteRefs(std::string_view url,
+                                             const git::Credentials& c) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++calls_[std::string(url)];
+    }
+    return real_->ListRemoteRefs(url, c);
+  }
+  absl::StatusOr<git::RefMap> Fetch(std::string_view url, const git::Credentials& c) override {
+    return real_->Fetch(url, c);
+  }
+  absl::StatusOr<std::string> ExpandCommit(std::string_view url, std::string_view sha) override {
+    return real_->ExpandCommit(url, sha);
+  }
+  absl::StatusOr<git::CheckoutResult> Checkout(std::string_view url, std::string_view commit,
+                                               const std::string& dest,
+                                               std::string_view path) override {
+    return real_->Checkout(url, commit, dest, path);
+  }
+  absl::StatusOr<std::vector<std::string>> ChangedPaths(std::string_view url,
+                                                        std::string_view from,
+                                                        std::string_view to) override {
+    return real_->ChangedPaths(url, from, to);
+  }
+  std::map<std::string, int> calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  git::GitClient* real_;
+  std::mutex mu_;
+  std::map<std::string, int> calls_;
+};
 
 // A working-tree git repository driven by the git CLI.
 class GitRepo {
@@ -447,6 +487,70 @@ TEST_F(PollerIntegrationTest, DeletedApplicationIsForgotten) {
     auto r = service::SourceStore(kv_.get()).Get("guestbook");
     return r.ok() && r->has_value() && (*r)->revision == first_;
   }));
+}
+
+// Two replicas, many repositories: each repository is polled by one replica only, and when
+// one replica stops, the other takes its repositories over.
+TEST_F(PollerIntegrationTest, EachRepositoryHasOnePollOwnerWithFailover) {
+  constexpr int kRepos = 12;
+  for (int i = 0; i < kRepos; ++i) {
+    GitRepo r(tmp_.path() + "/r" + std::to_string(i));
+    r.Write("apps/guestbook/a.yaml", "kind: ConfigMap\n");
+    r.Commit("first");
+    ASSERT_OK(service::ResourceStore(kv_.get())
+                  .Put(App("app" + std::to_string(i), r.url(), {{"branch", "main"}}))
+                  .status());
+  }
+  CountingGit git_a(git_.get()), git_b(git_.get());
+  auto options = [](const char* id) {
+    return PollerOptions{.emitter = std::string("repo-poller/") + id,
+                         .default_interval = absl::Milliseconds(400),
+                         .resync_interval = absl::Minutes(10),
+                         .replica_id = id,
+                         .membership_interval = absl::Milliseconds(100)};
+  };
+  auto a = std::make_unique<PollerService>(bus_.get(), kv_.get(), &git_a, options("a"));
+  PollerService b(bus_.get(), kv_.get(), &git_b, options("b"));
+  ASSERT_OK(a->Start());
+  ASSERT_OK(b.Start());
+  ASSERT_TRUE(WaitFor([&] { return a->Owns("x") != b.Owns("x"); }, absl::Seconds(5)))
+      << "both replicas registered";
+  // Let membership settle and the polls started before it finish, then count a few intervals.
+  absl::SleepFor(absl::Milliseconds(1500));
+  const auto a0 = git_a.calls(), b0 = git_b.calls();
+  absl::SleepFor(absl::Seconds(2));
+  const auto a1 = git_a.calls(), b1 = git_b.calls();
+  int owned_by_a = 0;
+  for (const auto& [url, n] : a1) {
+    const int da = n - (a0.count(url) ? a0.at(url) : 0);
+    const int db = (b1.count(url) ? b1.at(url) : 0) - (b0.count(url) ? b0.at(url) : 0);
+    EXPECT_TRUE(da == 0 || db == 0) << url << " polled by both: " << da << " and " << db;
+    owned_by_a += da > 0;
+  }
+  int polled = 0;
+  for (int i = 0; i < kRepos; ++i) {
+    const std::string url = "file://" + tmp_.path() + "/r" + std::to_string(i);
+    const int da = (a1.count(url) ? a1.at(url) : 0) - (a0.count(url) ? a0.at(url) : 0);
+    const int db = (b1.count(url) ? b1.at(url) : 0) - (b0.count(url) ? b0.at(url) : 0);
+    polled += (da + db) > 0;
+  }
+  EXPECT_EQ(polled, kRepos) << "every repository is polled";
+  EXPECT_GT(owned_by_a, 0);
+  EXPECT_LT(owned_by_a, kRepos);
+
+  // a stops (and leaves): b polls everything within an interval or two.
+  a->Stop();
+  a.reset();
+  absl::SleepFor(absl::Milliseconds(300));
+  const auto b2 = git_b.calls();
+  absl::SleepFor(absl::Seconds(2));
+  const auto b3 = git_b.calls();
+  for (int i = 0; i < kRepos; ++i) {
+    const std::string url = "file://" + tmp_.path() + "/r" + std::to_string(i);
+    EXPECT_GT((b3.count(url) ? b3.at(url) : 0) - (b2.count(url) ? b2.at(url) : 0), 0)
+        << url << " not taken over";
+  }
+  b.Stop();
 }
 
 }  // namespace

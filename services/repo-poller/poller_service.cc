@@ -1,5 +1,7 @@
 #include "services/repo-poller/poller_service.h"
 
+#include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "common/config/units.h"
@@ -127,7 +129,15 @@ std::string ConditionReason(absl::StatusCode code) {
 
 PollerService::PollerService(bus::EventBus* bus, bus::KvStore* kv, git::GitClient* git,
                              PollerOptions options)
-    : bus_(bus), kv_(kv), git_(git), options_(std::move(options)) {}
+    : bus_(bus), kv_(kv), git_(git), options_(std::move(options)) {
+  // A KV key: [-/_=.A-Za-z0-9], no leading/trailing/double dots.
+  const std::string& id = options_.replica_id.empty() ? options_.emitter : options_.replica_id;
+  for (char c : id) member_key_ += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                           c == '_' || c == '='
+                                       ? c
+                                       : '_';
+  if (member_key_.empty()) member_key_ = "poller";
+}
 
 PollerService::~PollerService() { Stop(); }
 
@@ -142,7 +152,44 @@ absl::Status PollerService::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   timer_ = std::thread([this] { TimerLoop(); });
+  membership_ = std::thread([this] { MembershipLoop(); });
   return absl::OkStatus();
+}
+
+void PollerService::MembershipLoop() {
+  while (true) {
+    absl::StatusOr<uint64_t> put =
+        kv_->Put(service::kPollersBucket, member_key_, absl::FormatTime(absl::Now()));
+    absl::StatusOr<std::vector<std::string>> keys = kv_->Keys(service::kPollersBucket, "");
+    if (put.ok() && keys.ok()) {
+      std::sort(keys->begin(), keys->end());
+      std::lock_guard<std::mutex> lock(mu_);
+      if (*keys != members_) {
+        log::Info("poll owners changed", {{"members", static_cast<int64_t>(keys->size())},
+                                          {"self", member_key_}});
+      }
+      members_ = *std::move(keys);
+    } else {
+      log::Debug("cannot refresh poller membership",
+                 {{"error", !put.ok() ? put.status() : keys.status()}});
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.membership_interval),
+                     [this] { return stopping_; })) {
+      break;
+    }
+  }
+  // Leave at once, so the others take this replica's repositories over now.
+  (void)kv_->Delete(service::kPollersBucket, member_key_);
+}
+
+bool PollerService::Owns(const std::string& normalized_url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (members_.empty() ||
+      std::find(members_.begin(), members_.end(), member_key_) == members_.end()) {
+    return true;  // membership unknown yet: poll rather than miss
+  }
+  return OwnerOf(normalized_url, members_) == member_key_;
 }
 
 void PollerService::Stop() {
@@ -153,6 +200,7 @@ void PollerService::Stop() {
   cv_.notify_all();
   if (watch_) watch_->Stop();
   if (timer_.joinable()) timer_.join();
+  if (membership_.joinable()) membership_.join();
 }
 
 void PollerService::OnWatch(const bus::WatchEvent& event) {
@@ -267,8 +315,16 @@ void PollerService::TimerLoop() {
       while (!stopping_) {
         Clock::time_point now = Clock::now();
         Clock::time_point wake = next_resync;
+        const bool known = !members_.empty() && std::find(members_.begin(), members_.end(),
+                                                          member_key_) != members_.end();
         for (auto& [name, tracked] : apps_) {
           if (tracked.next_due <= now) {
+            // Another replica owns this repository: it polls it; this one only keeps time.
+            if (known && !tracked.url.empty() && OwnerOf(tracked.url, members_) != member_key_) {
+              tracked.next_due = now + IntervalOf(tracked.resource);
+              wake = std::min(wake, tracked.next_due);
+              continue;
+            }
             due.push_back(tracked.resource);
             tracked.next_due = now + IntervalOf(tracked.resource);
           } else {

@@ -52,6 +52,12 @@ struct PollerOptions {
   // Period of the full ResourceStore.List safety net next to the KV watch (jittered by up
   // to +10%).
   absl::Duration resync_interval = absl::Minutes(3);
+  // This replica's name among the live pollers (bucket pollers); "" = the emitter. Timer polls
+  // cover only the repositories this replica owns; requests and webhooks are served by
+  // whichever replica receives them.
+  std::string replica_id;
+  // How often membership is refreshed (its entries expire after service::kPollerMemberTtl).
+  absl::Duration membership_interval = absl::Seconds(5);
 };
 
 class PollerService {
@@ -72,6 +78,10 @@ class PollerService {
   // Polls `application` now, as the timer would (for tests and tools).
   absl::Status PollNow(const std::string& application);
 
+  // Whether this replica polls `normalized_url` on its timer (it owns it, or no membership is
+  // known yet).
+  bool Owns(const std::string& normalized_url);
+
  private:
   struct Tracked {
     service::StoredResource resource;
@@ -91,6 +101,9 @@ class PollerService {
   void Untrack(const std::string& application);
   void Resync();
   void TimerLoop();
+  // Registers this replica in the pollers bucket and reads the live members, every
+  // membership_interval until Stop.
+  void MembershipLoop();
 
   absl::Status PollApps(const std::vector<service::StoredResource>& apps,
                         const v1::SyncRequested* request, const std::string& correlation_id);
@@ -139,6 +152,9 @@ class PollerService {
   std::map<std::string, std::shared_ptr<std::mutex>> app_locks_;
   std::unique_ptr<bus::KvWatch> watch_;
   std::thread timer_;
+  std::thread membership_;
+  std::string member_key_;
+  std::vector<std::string> members_;  // sorted live replica keys; guarded by mu_
 };
 
 }  // namespace driftless::repo_poller

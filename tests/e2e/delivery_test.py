@@ -117,27 +117,27 @@ class DeliveryTest(E2EBase):
 
     def test_busy_application_coalesces_and_the_last_commit_wins(self):
         repo = self.new_repo("repo-busy")
-        repo.write("apps/busy/c.yaml", h.configmap("c", data={"n": "0"}))
+        repo.write("apps/busy/c.yaml", h.configmap("c", data={"count": "0"}))
         repo.commit("n=0")
         self.platform.apply(h.application("busy", repo.url, "apps/busy", "busy", interval="1s"))
-        self.wait_configmap("busy", "c", lambda d: d and d.get("n") == "0")
+        self.wait_configmap("busy", "c", lambda d: d and d.get("count") == "0")
         dlq_before = self.dead_letters()
         started_before = len(syncs_of(self.receiver.bodies, "busy", "sync.started"))
         last = None
         for n in range(1, 21):  # 20 commits within about two seconds, each asked to sync
-            repo.write("apps/busy/c.yaml", h.configmap("c", data={"n": str(n)}))
+            repo.write("apps/busy/c.yaml", h.configmap("c", data={"count": str(n)}))
             last = repo.commit(f"n={n}")
             subprocess.Popen([h.CLI, "app", "sync", "busy", "--server",
                               self.platform.endpoints()["api"]],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()
-        self.wait_configmap("busy", "c", lambda d: d and d.get("n") == "20", timeout=90)
+        self.wait_configmap("busy", "c", lambda d: d and d.get("count") == "20", timeout=90)
         self.wait_app("busy", lambda a: a["status"].get("lastAppliedRevision") == last and
                       a["status"].get("sync") == "Synced", "applied at the last commit")
         self.assertEqual(self.dead_letters(), dlq_before, "nothing is dead-lettered")
         started = syncs_of(self.receiver.bodies, "busy", "sync.started")[started_before:]
         self.assertLessEqual(len(started), 21, "no sync ran twice")
         # And the configmap stays at the newest commit (no older plan applied after it).
-        self.assertEqual(self.platform.configmap_data("busy", "c"), {"n": "20"})
+        self.assertEqual(self.platform.configmap_data("busy", "c"), {"count": "20"})
 
     def test_one_never_healthy_application_does_not_stall_the_others(self):
         repo = self.new_repo("repo-fleet")
