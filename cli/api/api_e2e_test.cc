@@ -10,9 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "common/bus/event_bus.h"
+#include "common/bus/nats_connection.h"
+#include "common/bus/nats_event_bus.h"
 #include "common/bus/testing/nats_server.h"
 #include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
+#include "driftless/v1/events.pb.h"
 #include "tools/kube-emulator/emulator_process_for_test.h"
 
 namespace driftless::cli {
@@ -259,6 +263,105 @@ TEST_F(ApiEndToEndTest, TokenFromTheEnvironment) {
   EXPECT_EQ(allowed.code, 0) << allowed.err;
   kill(pid, SIGTERM);
   EXPECT_EQ(WaitPid(pid, std::chrono::seconds(20)), 0);
+}
+
+// Backbone v2: pages are followed transparently; the output is one table, one list.
+TEST_F(ApiEndToEndTest, GetAppsFollowsPagesIntoOneTableAndOneList) {
+  std::string docs;
+  for (int i = 1; i <= 5; ++i) {
+    std::string app = App("p");
+    app.replace(app.find("name: guestbook"), 15, "name: app-" + std::to_string(i));
+    docs += (i > 1 ? "---\n" : "") + app;
+  }
+  ASSERT_EQ(Cli({"apply", "-f", Write("apps.yaml", docs)}).code, 0);
+  Result table = Cli({"get", "apps", "--limit", "2"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_EQ(table.out.find("NAME"), 0u);
+  EXPECT_EQ(table.out.find("NAME", 1), std::string::npos) << table.out;  // one header
+  size_t at = 0;
+  for (int i = 1; i <= 5; ++i) {
+    size_t found = table.out.find("app-" + std::to_string(i), at);
+    ASSERT_NE(found, std::string::npos) << table.out;
+    at = found;  // in name order
+  }
+  Result json = Cli({"get", "apps", "--chunk-size", "2", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  manifest::Json list = manifest::Json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(list.is_object()) << json.out;
+  EXPECT_EQ(list["kind"], "List");
+  ASSERT_EQ(list["items"].size(), 5u);
+  EXPECT_EQ(list["items"][4]["metadata"]["name"], "app-5");
+  Result filtered = Cli({"get", "apps", "--limit", "1", "--project", "default", "--name", "app-*"});
+  ASSERT_EQ(filtered.code, 0) << filtered.err;
+  EXPECT_THAT(filtered.out, HasSubstr("app-5"));
+  EXPECT_NE(Cli({"get", "apps", "--limit", "-1"}).code, 0);
+}
+
+TEST_F(ApiEndToEndTest, EventsStartAtASequenceOrATime) {
+  ASSERT_EQ(Cli({"apply", "-f", Write("a.yaml", App("a"))}).code, 0);  // events #1: created
+  ASSERT_EQ(Cli({"apply", "-f", Write("a.yaml", App("b"))}).code, 0);  // #2: configured
+  Result from_two = Cli({"events", "--from-sequence", "2"});
+  ASSERT_EQ(from_two.code, 0) << from_two.err;
+  EXPECT_THAT(from_two.out, HasSubstr("configured"));
+  EXPECT_THAT(from_two.out, ::testing::Not(HasSubstr("created")));
+  Result since = Cli({"events", "--since", "1h"});
+  ASSERT_EQ(since.code, 0) << since.err;
+  EXPECT_THAT(since.out, HasSubstr("created"));
+  EXPECT_THAT(since.out, HasSubstr("configured"));
+  Result bad = Cli({"events", "--since", "soon"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--since"));
+  EXPECT_NE(Cli({"events", "--since", "1h", "--from-sequence", "1"}).code, 0);
+}
+
+TEST_F(ApiEndToEndTest, DeadLettersListedAndRedrivenFromTheCli) {
+  Result empty = Cli({"dlq", "list"});
+  ASSERT_EQ(empty.code, 0) << empty.err;
+  EXPECT_EQ(empty.err, "No dead letters.\n");
+
+  ASSERT_OK_AND_ASSIGN(auto conn, bus::NatsConnection::Connect(nats_->url(), "e2e"));
+  bus::NatsEventBus bus(conn);
+  v1::Event plan;
+  plan.set_id("plan.ready/guestbook/abc/d/1");
+  plan.set_type("plan.ready");
+  plan.set_application("guestbook");
+  std::string body;
+  ASSERT_TRUE(plan.SerializeToString(&body));
+  ASSERT_OK(bus.Publish("driftless.dlq.driftless.work.plan", body, "",
+                        {{bus::kDlqErrorHeader, "apply failed: boom"},
+                         {bus::kDlqSubjectHeader, "driftless.work.plan"},
+                         {bus::kDlqDeliveriesHeader, "5"}})
+                .status());
+  Result table = Cli({"dlq", "list"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("SEQ"));
+  EXPECT_THAT(table.out, HasSubstr("driftless.work.plan   plan.ready   guestbook"));
+  EXPECT_THAT(table.out, HasSubstr("apply failed: boom"));
+  Result json = Cli({"dlq", "list", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  manifest::Json list = manifest::Json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(list.is_object()) << json.out;
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_EQ(list["items"][0]["sequence"], 1);
+  EXPECT_EQ(list["items"][0]["deliveries"], 5);
+
+  Result redriven = Cli({"dlq", "redrive", "1"});
+  ASSERT_EQ(redriven.code, 0) << redriven.err;
+  EXPECT_THAT(redriven.out, HasSubstr("dead letter #1 redriven to driftless.work.plan"));
+  EXPECT_EQ(Cli({"dlq", "list"}).err, "No dead letters.\n");
+  Result again = Cli({"dlq", "redrive", "1"});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_THAT(again.err, HasSubstr("dead letter #1 not found"));
+}
+
+// Backbone v2: a NATS failure inside the API reached users as "cannot reach driftless-api".
+TEST_F(ApiEndToEndTest, NatsTroubleIsTheApiAnswerNotAnUnreachableServer) {
+  ASSERT_OK(nats_->Stop());
+  Result r = Cli({"get", "apps"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("listing applications"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("cannot reach driftless-api")));
+  ASSERT_OK(nats_->StartAgain());
 }
 
 TEST_F(ApiEndToEndTest, UnreachableServerIsNamed) {

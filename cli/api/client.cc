@@ -9,11 +9,24 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "common/manifest/manifest.h"
 #include "common/strings/str.h"
 #include "driftless/v1/api.grpc.pb.h"
 
 namespace driftless::cli {
+namespace {
+
+// Trailing metadata driftless-api puts on every error it answers itself (services/api/
+// grpc_server.h): without it, an error came from the transport (or the client's deadline).
+constexpr char kErrorOriginKey[] = "driftless-error-origin";
+
+bool AnsweredByApi(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  return trailers.find(kErrorOriginKey) != trailers.end();
+}
+
+}  // namespace
 
 struct ApiClient::Impl {
   std::string address;
@@ -30,14 +43,41 @@ struct ApiClient::Impl {
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   }
 
-  absl::Status ToStatus(const grpc::Status& s) const {
+  // The server's own answers keep their message: it names what failed over there (a KV
+  // timeout is driftless-api's UNAVAILABLE, not a connection problem of this client).
+  absl::Status ToStatus(const grpc::Status& s, const grpc::ClientContext& context) const {
     if (s.ok()) return absl::OkStatus();
     auto code = static_cast<absl::StatusCode>(s.error_code());
-    if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded) {
+    if (AnsweredByApi(context)) return absl::Status(code, s.error_message());
+    if (code == absl::StatusCode::kUnavailable) {
       return absl::Status(
           code, strings::Cat("cannot reach driftless-api at ", address, ": ", s.error_message()));
     }
+    if (code == absl::StatusCode::kDeadlineExceeded) {
+      return absl::Status(code,
+                          strings::Cat("driftless-api at ", address, " did not answer within ",
+                                       absl::FormatDuration(timeout), ": ", s.error_message()));
+    }
     return absl::Status(code, s.error_message());
+  }
+
+  // Calls `call` (one unary RPC with a fresh context) until it succeeds, fails otherwise than
+  // with the server's kUnavailable, or ran kPageAttempts times; paced 0.5 s, 1 s.
+  template <typename Call>
+  absl::Status WithPageRetries(const Call& call) const {
+    absl::Duration pause = absl::Milliseconds(500);
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext context;
+      Prepare(context);
+      grpc::Status s = call(context);
+      absl::Status status = ToStatus(s, context);
+      if (status.ok() || !absl::IsUnavailable(status) || !AnsweredByApi(context) ||
+          attempt >= ApiClient::kPageAttempts) {
+        return status;
+      }
+      absl::SleepFor(pause);  // retry pacing
+      pause *= 2;
+    }
   }
 };
 
@@ -94,7 +134,7 @@ absl::StatusOr<v1::ApplyResponse> ApiClient::Apply(const std::string& yaml, bool
   request.set_yaml(yaml);
   request.set_dry_run(dry_run);
   v1::ApplyResponse response;
-  absl::Status s = impl_->ToStatus(impl_->stub->Apply(&context, request, &response));
+  absl::Status s = impl_->ToStatus(impl_->stub->Apply(&context, request, &response), context);
   if (!s.ok()) return s;
   return response;
 }
@@ -105,23 +145,40 @@ absl::StatusOr<v1::Application> ApiClient::Get(const std::string& name) {
   v1::GetApplicationRequest request;
   request.set_name(name);
   v1::Application response;
-  absl::Status s = impl_->ToStatus(impl_->stub->Get(&context, request, &response));
+  absl::Status s = impl_->ToStatus(impl_->stub->Get(&context, request, &response), context);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::ListApplicationsResponse> ApiClient::ListPage(
+    const v1::ListApplicationsRequest& request) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::ListApplicationsResponse response;
+  absl::Status s = impl_->ToStatus(impl_->stub->List(&context, request, &response), context);
   if (!s.ok()) return s;
   return response;
 }
 
 absl::StatusOr<std::vector<v1::Application>> ApiClient::List(const std::string& project,
-                                                             const std::string& name_pattern) {
-  grpc::ClientContext context;
-  impl_->Prepare(context);
+                                                             const std::string& name_pattern,
+                                                             int page_size) {
   v1::ListApplicationsRequest request;
   request.set_project(project);
   request.set_name_pattern(name_pattern);
-  v1::ListApplicationsResponse response;
-  absl::Status s = impl_->ToStatus(impl_->stub->List(&context, request, &response));
-  if (!s.ok()) return s;
-  return std::vector<v1::Application>(response.applications().begin(),
-                                      response.applications().end());
+  request.set_limit(page_size);
+  std::vector<v1::Application> all;
+  while (true) {
+    v1::ListApplicationsResponse response;
+    absl::Status s = impl_->WithPageRetries([&](grpc::ClientContext& context) {
+      response.Clear();
+      return impl_->stub->List(&context, request, &response);
+    });
+    if (!s.ok()) return s;
+    for (v1::Application& app : *response.mutable_applications()) all.push_back(std::move(app));
+    if (response.next_page_token().empty()) return all;
+    request.set_page_token(response.next_page_token());
+  }
 }
 
 absl::Status ApiClient::Delete(const std::string& name, bool cascade) {
@@ -131,14 +188,14 @@ absl::Status ApiClient::Delete(const std::string& name, bool cascade) {
   request.set_name(name);
   request.set_cascade(cascade);
   v1::DeleteApplicationResponse response;
-  return impl_->ToStatus(impl_->stub->Delete(&context, request, &response));
+  return impl_->ToStatus(impl_->stub->Delete(&context, request, &response), context);
 }
 
 absl::StatusOr<std::string> ApiClient::Sync(const v1::SyncApplicationRequest& request) {
   grpc::ClientContext context;
   impl_->Prepare(context);
   v1::SyncApplicationResponse response;
-  absl::Status s = impl_->ToStatus(impl_->stub->Sync(&context, request, &response));
+  absl::Status s = impl_->ToStatus(impl_->stub->Sync(&context, request, &response), context);
   if (!s.ok()) return s;
   return response.sync_id();
 }
@@ -149,9 +206,43 @@ absl::StatusOr<std::vector<v1::Resource>> ApiClient::ListResources(const std::st
   v1::ListResourcesRequest request;
   request.set_kind(kind);
   v1::ListResourcesResponse response;
-  absl::Status s = impl_->ToStatus(impl_->stub->ListResources(&context, request, &response));
+  absl::Status s =
+      impl_->ToStatus(impl_->stub->ListResources(&context, request, &response), context);
   if (!s.ok()) return s;
   return std::vector<v1::Resource>(response.resources().begin(), response.resources().end());
+}
+
+absl::StatusOr<std::vector<v1::DeadLetter>> ApiClient::ListDeadLetters(uint64_t start_sequence,
+                                                                       int page_size) {
+  v1::ListDeadLettersRequest request;
+  request.set_start_sequence(start_sequence);
+  request.set_limit(page_size);
+  std::vector<v1::DeadLetter> all;
+  while (true) {
+    v1::ListDeadLettersResponse response;
+    absl::Status s = impl_->WithPageRetries([&](grpc::ClientContext& context) {
+      response.Clear();
+      return impl_->stub->ListDeadLetters(&context, request, &response);
+    });
+    if (!s.ok()) return s;
+    for (v1::DeadLetter& letter : *response.mutable_dead_letters()) {
+      all.push_back(std::move(letter));
+    }
+    if (response.next_page_token().empty()) return all;
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+absl::StatusOr<v1::RedriveDeadLetterResponse> ApiClient::RedriveDeadLetter(uint64_t sequence) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::RedriveDeadLetterRequest request;
+  request.set_sequence(sequence);
+  v1::RedriveDeadLetterResponse response;
+  absl::Status s =
+      impl_->ToStatus(impl_->stub->RedriveDeadLetter(&context, request, &response), context);
+  if (!s.ok()) return s;
+  return response;
 }
 
 absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
@@ -205,7 +296,7 @@ absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
   if (watchdog.joinable()) watchdog.join();
   grpc::Status status = reader->Finish();
   if (stopped_by_sink || idle_cancelled) return absl::OkStatus();
-  return impl_->ToStatus(status);
+  return impl_->ToStatus(status, context);
 }
 
 }  // namespace driftless::cli

@@ -314,6 +314,54 @@ std::string EventJsonLine(const v1::Event& event) {
   return text;
 }
 
+namespace {
+
+std::string Rfc3339(const google::protobuf::Timestamp& time) {
+  if (time.seconds() == 0 && time.nanos() == 0) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
+                          absl::UTCTimeZone());
+}
+
+std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
+
+}  // namespace
+
+std::string DeadLettersTable(const std::vector<v1::DeadLetter>& letters) {
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "TIME", "SUBJECT", "TYPE", "APPLICATION", "DELIVERIES", "ERROR"}};
+  for (const v1::DeadLetter& d : letters) {
+    rows.push_back({strings::Cat(d.sequence()), OrDash(Rfc3339(d.time())), OrDash(d.subject()),
+                    OrDash(d.type()), OrDash(d.application()),
+                    d.deliveries() > 0 ? strings::Cat(d.deliveries()) : "-", OneLine(d.error())});
+  }
+  return Table(rows);
+}
+
+Json DeadLetterJson(const v1::DeadLetter& d) {
+  return Json{{"sequence", d.sequence()},
+              {"time", Rfc3339(d.time())},
+              {"subject", d.subject()},
+              {"stream", d.stream()},
+              {"streamSequence", d.stream_sequence()},
+              {"deliveries", d.deliveries()},
+              {"error", d.error()},
+              {"type", d.type()},
+              {"application", d.application()},
+              {"eventId", d.event_id()},
+              {"sizeBytes", d.size_bytes()}};
+}
+
+Json DeadLetterListJson(const std::vector<v1::DeadLetter>& letters) {
+  Json items = Json::array();
+  for (const v1::DeadLetter& d : letters) items.push_back(DeadLetterJson(d));
+  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
+std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response) {
+  return strings::Cat("dead letter #", sequence, " redriven to ", response.subject(),
+                      " (stream sequence ", response.stream_sequence(), ")");
+}
+
 absl::StatusOr<v1::ObjectRef> ParseObjectRef(std::string_view text) {
   std::vector<std::string> parts;
   size_t start = 0;

@@ -7,6 +7,7 @@
 //   // guestbook   Synced  Healthy  1a2b3c4   applied 4 objects
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,18 @@ std::string WaitSummary(const v1::Application& app);
 std::string EventLine(const v1::Event& event);
 // The event as proto3 JSON, on one line (for `driftless events -o json`).
 std::string EventJsonLine(const v1::Event& event);
+
+// `driftless dlq list`: SEQ TIME SUBJECT TYPE APPLICATION DELIVERIES ERROR, one row per dead
+// letter ("-" for what the body did not say).
+std::string DeadLettersTable(const std::vector<v1::DeadLetter>& letters);
+// One dead letter as JSON with numbers as numbers and the time in RFC 3339:
+// {sequence, time, subject, stream, streamSequence, deliveries, error, type, application,
+// eventId, sizeBytes}.
+manifest::Json DeadLetterJson(const v1::DeadLetter& letter);
+// {apiVersion: v1, kind: List, items: [...]}.
+manifest::Json DeadLetterListJson(const std::vector<v1::DeadLetter>& letters);
+// "dead letter #12 redriven to driftless.work.plan (stream sequence 345)".
+std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response);
 
 // `--resource` of `app sync`: "KIND/NAME" or "KIND/NAMESPACE/NAME", where KIND may carry its
 // group as "Deployment.apps". kInvalidArgument naming the text otherwise.

@@ -186,6 +186,48 @@ TEST(FormatTest, ResourceLists) {
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(FormatTest, DeadLetters) {
+  v1::DeadLetter plan;
+  plan.set_sequence(12);
+  plan.mutable_time()->set_seconds(1795860000);  // 2026-11-28T10:00:00Z
+  plan.set_subject("driftless.work.plan");
+  plan.set_stream("DRIFTLESS_WORK");
+  plan.set_stream_sequence(345);
+  plan.set_deliveries(5);
+  plan.set_error("apply failed:\nboom");
+  plan.set_type("plan.ready");
+  plan.set_application("guestbook");
+  plan.set_event_id("plan.ready/guestbook/abc");
+  plan.set_size_bytes(99);
+  v1::DeadLetter raw;
+  raw.set_sequence(13);
+  raw.set_subject("driftless.work.apply");
+  raw.set_error("undecodable");
+  EXPECT_EQ(DeadLettersTable({plan, raw}),
+            "SEQ   TIME                   SUBJECT                TYPE         APPLICATION   "
+            "DELIVERIES   ERROR\n"
+            "12    2026-11-28T10:00:00Z   driftless.work.plan    plan.ready   guestbook     "
+            "5            apply failed: boom\n"
+            "13    -                      driftless.work.apply   -            -             "
+            "-            undecodable\n");
+  manifest::Json json = DeadLetterListJson({plan});
+  EXPECT_EQ(json["kind"], "List");
+  ASSERT_EQ(json["items"].size(), 1u);
+  const manifest::Json& item = json["items"][0];
+  EXPECT_EQ(item["sequence"], 12);  // numbers stay numbers
+  EXPECT_EQ(item["time"], "2026-11-28T10:00:00Z");
+  EXPECT_EQ(item["subject"], "driftless.work.plan");
+  EXPECT_EQ(item["streamSequence"], 345);
+  EXPECT_EQ(item["deliveries"], 5);
+  EXPECT_EQ(item["application"], "guestbook");
+  EXPECT_EQ(item["eventId"], "plan.ready/guestbook/abc");
+  v1::RedriveDeadLetterResponse redriven;
+  redriven.set_subject("driftless.work.plan");
+  redriven.set_stream_sequence(346);
+  EXPECT_EQ(RedriveLine(12, redriven),
+            "dead letter #12 redriven to driftless.work.plan (stream sequence 346)");
+}
+
 TEST(ClientTest, ApiAddressFromEndpoints) {
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":"127.0.0.1:1234"})"), "127.0.0.1:1234");
   EXPECT_EQ(ApiAddressFromEndpoints(R"({"api":{"grpc":"127.0.0.1:99","http":"x"}})"),

@@ -1,7 +1,7 @@
 // The API commands of `driftless` (gRPC client of driftless-api):
 //
 //   driftless apply -f FILE [-f FILE...] [--dry-run]
-//   driftless get apps [--project P] [--name GLOB] [-o json|yaml]
+//   driftless get apps [--project P] [--name GLOB] [--limit|--chunk-size N] [-o json|yaml]
 //   driftless get app NAME [-o json|yaml]
 //   driftless get projects|clusters|repositories|notificationproviders|alerts|receivers
 //                 [-o json|yaml]
@@ -9,7 +9,10 @@
 //                           [--dry-run]
 //   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
 //   driftless app delete NAME [--cascade]
-//   driftless events [--app NAME] [--type T...] [--follow] [-o json]
+//   driftless events [--app NAME] [--type T...] [--since 10m | --from-sequence N] [--follow]
+//                    [-o json]
+//   driftless dlq list [--from-sequence N] [--limit|--chunk-size N] [-o json|yaml]
+//   driftless dlq redrive SEQ [SEQ...]
 //
 // Every command takes --server (else $DRIFTLESS_SERVER, endpoints.json, 127.0.0.1:7070; see
 // client.h). Errors print "error: <message>" to stderr and exit 1.
@@ -125,11 +128,22 @@ struct GetOptions {
   std::string name;
   std::string project;
   std::string name_pattern;
+  int page_size = 0;  // 0: the server's default
 };
+
+// --limit / --chunk-size (kubectl's name): the page size of List calls; the command still
+// shows everything, one page after the other.
+void AddPageSizeFlag(CLI::App* cmd, int* page_size, const std::string& server_default) {
+  cmd->add_option(
+         "--limit,--chunk-size", *page_size,
+         "Items per API call (pages are followed; default " + server_default + ", at most 1000)")
+      ->check(CLI::NonNegativeNumber);
+}
 
 int RunGetApps(const GetOptions& o) {
   auto client = ApiClient::Connect(ResolveServerAddress(o.server));
-  absl::StatusOr<std::vector<v1::Application>> apps = client->List(o.project, o.name_pattern);
+  absl::StatusOr<std::vector<v1::Application>> apps =
+      client->List(o.project, o.name_pattern, o.page_size);
   if (!apps.ok()) return Fail(apps.status());
   if (!o.output.empty()) return PrintJson(ApplicationListJson(*apps), o.output);
   if (apps->empty()) {
@@ -262,6 +276,8 @@ struct EventsOptions {
   std::vector<std::string> types;
   bool follow = false;
   std::string output;
+  std::string since;           // a duration: events stored at or after now - since
+  uint64_t from_sequence = 0;  // 0: not set
 };
 
 // How long a non-follow `events` waits for the next stored event before it assumes it has
@@ -274,6 +290,16 @@ int RunEvents(const EventsOptions& o) {
   request.set_application(o.application);
   for (const std::string& t : o.types) request.add_types(t);
   request.set_include_history(true);
+  if (!o.since.empty()) {
+    absl::StatusOr<std::chrono::milliseconds> since = config::ParseDuration(o.since);
+    if (!since.ok()) return Fail(Annotate(since.status(), "--since"));
+    const absl::Time start = absl::Now() - absl::FromChrono(*since);
+    request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(start));
+    request.mutable_start_time()->set_nanos(
+        static_cast<int32_t>(absl::ToUnixNanos(start) - absl::ToUnixSeconds(start) * 1000000000));
+  } else if (o.from_sequence > 0) {
+    request.set_start_sequence(o.from_sequence);
+  }
   absl::Status s = client->WatchEvents(
       request,
       [&](const v1::Event& event) {
@@ -282,6 +308,38 @@ int RunEvents(const EventsOptions& o) {
       },
       o.follow ? absl::ZeroDuration() : kHistoryIdle);
   if (!s.ok()) return Fail(s);
+  return 0;
+}
+
+struct DlqOptions {
+  std::string server;
+  std::string output;
+  uint64_t from_sequence = 0;
+  int page_size = 0;
+  std::vector<uint64_t> sequences;
+};
+
+int RunDlqList(const DlqOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<std::vector<v1::DeadLetter>> letters =
+      client->ListDeadLetters(o.from_sequence, o.page_size);
+  if (!letters.ok()) return Fail(letters.status());
+  if (!o.output.empty()) return PrintJson(DeadLetterListJson(*letters), o.output);
+  if (letters->empty()) {
+    std::cerr << "No dead letters.\n";
+    return 0;
+  }
+  std::cout << DeadLettersTable(*letters);
+  return 0;
+}
+
+int RunDlqRedrive(const DlqOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  for (uint64_t sequence : o.sequences) {
+    absl::StatusOr<v1::RedriveDeadLetterResponse> r = client->RedriveDeadLetter(sequence);
+    if (!r.ok()) return Fail(r.status());
+    std::cout << RedriveLine(sequence, *r) << "\n";
+  }
   return 0;
 }
 
@@ -311,6 +369,7 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   CLI::App* apps_cmd = get_cmd->add_subcommand("apps", "List applications with their status");
   apps_cmd->add_option("--project", get_apps->project, "Only this project's applications");
   apps_cmd->add_option("--name", get_apps->name_pattern, "Only names matching this glob");
+  AddPageSizeFlag(apps_cmd, &get_apps->page_size, "500");
   AddOutputFlag(apps_cmd, &get_apps->output);
   AddServerFlag(apps_cmd, &get_apps->server);
   commands.Add(apps_cmd, [get_apps] { return RunGetApps(*get_apps); });
@@ -374,11 +433,42 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
       "events", "Show stored events, then (with --follow) new ones as they happen");
   events_cmd->add_option("--app", events->application, "Only this application's events");
   events_cmd->add_option("--type", events->types, "Only these event types (repeatable)");
+  CLI::Option* since = events_cmd->add_option(
+      "--since", events->since, "Start with events stored this long ago (e.g. 10m, 2h)");
+  events_cmd
+      ->add_option("--from-sequence", events->from_sequence,
+                   "Start at this DRIFTLESS_EVENTS stream sequence")
+      ->check(CLI::PositiveNumber)
+      ->excludes(since);
   events_cmd->add_flag("-f,--follow", events->follow, "Keep streaming until interrupted");
   events_cmd->add_option("-o,--output", events->output, "json: one JSON object per line")
       ->check(CLI::IsMember({"json"}));
   AddServerFlag(events_cmd, &events->server);
   commands.Add(events_cmd, [events] { return RunEvents(*events); });
+
+  // dlq list | redrive
+  CLI::App* dlq_cmd =
+      root.add_subcommand("dlq", "Show and redrive dead letters (work items that failed for good)");
+  dlq_cmd->require_subcommand(1);
+  auto dlq_list = std::make_shared<DlqOptions>();
+  CLI::App* dlq_list_cmd = dlq_cmd->add_subcommand("list", "List dead letters, oldest first");
+  dlq_list_cmd
+      ->add_option("--from-sequence", dlq_list->from_sequence,
+                   "Start at this DRIFTLESS_DLQ stream sequence")
+      ->check(CLI::PositiveNumber);
+  AddPageSizeFlag(dlq_list_cmd, &dlq_list->page_size, "100");
+  AddOutputFlag(dlq_list_cmd, &dlq_list->output);
+  AddServerFlag(dlq_list_cmd, &dlq_list->server);
+  commands.Add(dlq_list_cmd, [dlq_list] { return RunDlqList(*dlq_list); });
+
+  auto redrive = std::make_shared<DlqOptions>();
+  CLI::App* redrive_cmd = dlq_cmd->add_subcommand(
+      "redrive", "Publish dead letters again to their original subject and remove them");
+  redrive_cmd->add_option("sequence", redrive->sequences, "Dead letter sequence(s) (SEQ column)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  AddServerFlag(redrive_cmd, &redrive->server);
+  commands.Add(redrive_cmd, [redrive] { return RunDlqRedrive(*redrive); });
 }
 
 }  // namespace driftless::cli
