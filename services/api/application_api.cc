@@ -124,9 +124,9 @@ absl::StatusOr<manifest::Json> DecodeToken(std::string_view token, std::string_v
     json = manifest::Json::parse(text, nullptr, /*allow_exceptions=*/false);
   }
   if (!json.is_object() || json.value("k", std::string()) != kind) {
-    return absl::InvalidArgumentError(strings::Cat(
-        "page_token \"", token.substr(0, 64), "\" is not a ", kind,
-        " page token issued by this server (pass next_page_token back unchanged)"));
+    return absl::InvalidArgumentError(
+        strings::Cat("page_token \"", token.substr(0, 64), "\" is not a ", kind,
+                     " page token issued by this server (pass next_page_token back unchanged)"));
   }
   return json;
 }
@@ -147,9 +147,8 @@ absl::StatusOr<std::string> ApplicationsTokenPosition(const v1::ListApplications
       token->value("pattern", std::string()) != request.name_pattern()) {
     return absl::InvalidArgumentError(strings::Cat(
         "page_token was issued for project \"", token->value("project", std::string()),
-        "\" and name pattern \"", token->value("pattern", std::string()),
-        "\", not for project \"", request.project(), "\" and name pattern \"",
-        request.name_pattern(), "\""));
+        "\" and name pattern \"", token->value("pattern", std::string()), "\", not for project \"",
+        request.project(), "\" and name pattern \"", request.name_pattern(), "\""));
   }
   return after.get<std::string>();
 }
@@ -220,13 +219,13 @@ v1::DeadLetter ToDeadLetter(const StoredDeadLetter& letter) {
 // Event types name a subject token sequence ("sync.failed"): no wildcards, no spaces.
 absl::Status ValidateType(std::string_view type, int index) {
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(
-        strings::Cat("types[", index, "] \"", type, "\" ", why));
+    return absl::InvalidArgumentError(strings::Cat("types[", index, "] \"", type, "\" ", why));
   };
   if (type.empty()) return bad("is empty");
   for (char c : type) {
     if (c == '*' || c == '>') return bad("holds a wildcard (types are exact, e.g. sync.failed)");
-    if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) {
+    if (std::isspace(static_cast<unsigned char>(c)) ||
+        std::iscntrl(static_cast<unsigned char>(c))) {
       return bad("holds white space or a control character");
     }
   }
@@ -562,19 +561,19 @@ absl::StatusOr<v1::ListDeadLettersResponse> ApplicationApi::ListDeadLetters(
   if (dead_letters_ == nullptr) {
     return absl::UnimplementedError("ListDeadLetters is not available on this server");
   }
-  absl::StatusOr<DeadLetterStore::Page> page = dead_letters_->List(std::max<uint64_t>(start, 1),
-                                                                   *limit);
+  absl::StatusOr<DeadLetterStore::Page> page =
+      dead_letters_->List(std::max<uint64_t>(start, 1), *limit);
   if (!page.ok()) {
-    return Context(page.status(), strings::Cat("listing dead letters of ",
-                                               service::kDeadLetterStream));
+    return Context(page.status(),
+                   strings::Cat("listing dead letters of ", service::kDeadLetterStream));
   }
   v1::ListDeadLettersResponse response;
   for (const StoredDeadLetter& letter : page->letters) {
     *response.add_dead_letters() = ToDeadLetter(letter);
   }
   if (page->more && !page->letters.empty()) {
-    response.set_next_page_token(EncodeToken(
-        {{"k", kDeadLettersToken}, {"next", page->letters.back().sequence + 1}}));
+    response.set_next_page_token(
+        EncodeToken({{"k", kDeadLettersToken}, {"next", page->letters.back().sequence + 1}}));
   }
   return response;
 }
@@ -599,9 +598,9 @@ absl::StatusOr<v1::RedriveDeadLetterResponse> ApplicationApi::RedriveDeadLetter(
 
   const std::string subject = OriginalSubject(*letter);
   if (subject.empty() || subject.starts_with(DeadLetterPrefix())) {
-    return absl::FailedPreconditionError(strings::Cat(
-        what, ": it names no subject to go back to (header ", bus::kDlqSubjectHeader, " is \"",
-        subject, "\", subject ", letter->subject, ")"));
+    return absl::FailedPreconditionError(
+        strings::Cat(what, ": it names no subject to go back to (header ", bus::kDlqSubjectHeader,
+                     " is \"", subject, "\", subject ", letter->subject, ")"));
   }
   // The original headers go back with the body (trace context and the like); what the
   // dead-lettering added, and NATS' own (the message id), do not.
@@ -615,15 +614,14 @@ absl::StatusOr<v1::RedriveDeadLetterResponse> ApplicationApi::RedriveDeadLetter(
   // A new id (the original one may still be inside the duplicate window), the same for
   // every retry of this redrive.
   const std::string msg_id = strings::Cat("redrive:", service::kDeadLetterStream, ":",
-                                          letter->sequence, ":",
-                                          absl::ToUnixNanos(letter->time));
+                                          letter->sequence, ":", absl::ToUnixNanos(letter->time));
   absl::StatusOr<bus::PublishAck> ack = bus_->Publish(subject, letter->data, msg_id, headers);
   if (!ack.ok()) return Context(ack.status(), strings::Cat(what, ": publishing to ", subject));
   absl::Status deleted = dead_letters_->Delete(letter->sequence);
   if (!deleted.ok() && !absl::IsNotFound(deleted)) {  // not found: a concurrent redrive won
-    return Context(deleted, strings::Cat(what, ": republished to ", subject, " (", ack->stream,
-                                         " #", ack->sequence,
-                                         ") but not deleted from the DLQ; retrying is safe"));
+    return Context(deleted,
+                   strings::Cat(what, ": republished to ", subject, " (", ack->stream, " #",
+                                ack->sequence, ") but not deleted from the DLQ; retrying is safe"));
   }
   v1::RedriveDeadLetterResponse response;
   response.set_subject(subject);

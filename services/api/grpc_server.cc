@@ -80,9 +80,10 @@ class ServiceImpl final : public v1::ApplicationService::Service {
   grpc::Status WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
                            grpc::ServerWriter<v1::Event>* writer) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
-    return ToGrpc(context, api_->WatchEvents(
-        *request, [&](const v1::Event& event) { return writer->Write(event); },
-        [&] { return context->IsCancelled() || stopping_->load(); }));
+    return ToGrpc(context,
+                  api_->WatchEvents(
+                      *request, [&](const v1::Event& event) { return writer->Write(event); },
+                      [&] { return context->IsCancelled() || stopping_->load(); }));
   }
 
  private:

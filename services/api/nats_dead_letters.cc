@@ -109,8 +109,7 @@ absl::StatusOr<DeadLetterStore::Page> NatsDeadLetterStore::List(uint64_t start_s
   natsStatus s =
       js_SubscribeSync(&raw_sub, impl->js, subjects_.c_str(), nullptr, &options, &js_error);
   if (s != NATS_OK) {
-    absl::Status status =
-        bus::internal::FromNats(s, js_error, strings::Cat("reading ", stream_));
+    absl::Status status = bus::internal::FromNats(s, js_error, strings::Cat("reading ", stream_));
     return absl::IsNotFound(status) ? absl::UnavailableError(status.message()) : status;
   }
   std::unique_ptr<natsSubscription, SubscriptionCloser> sub(raw_sub);
@@ -173,7 +172,8 @@ absl::StatusOr<StoredDeadLetter> NatsDeadLetterStore::Get(uint64_t sequence) {
 absl::Status NatsDeadLetterStore::Delete(uint64_t sequence) {
   bus::NatsConnection::Impl* impl = connection_->impl();
   if (impl == nullptr || impl->js == nullptr) {
-    return absl::UnavailableError(strings::Cat("deleting from ", stream_, ": not connected to NATS"));
+    return absl::UnavailableError(
+        strings::Cat("deleting from ", stream_, ": not connected to NATS"));
   }
   jsErrCode js_error = static_cast<jsErrCode>(0);
   natsStatus s = js_DeleteMsg(impl->js, stream_.c_str(), sequence, nullptr, &js_error);
