@@ -65,10 +65,11 @@ int main(int argc, char** argv) {
   }
   service::Runtime& runtime = **rt;
   log::Info("applying", {{"cluster", rest->server}, {"healthTimeout", health_timeout}});
-  // One service per worker: each holds application leases under its own holder id.
+  // One service per worker, plus one for the sweep: each holds application leases under its
+  // own holder id (a lease is never shared by two threads).
   const int workers = runtime.Workers(kDefaultWorkers);
   std::vector<std::unique_ptr<applier::ApplierService>> appliers;
-  for (int i = 0; i < workers; ++i) {
+  for (int i = 0; i <= workers; ++i) {
     applier::ApplierOptions options{.emitter = runtime.emitter(),
                                     .worker = i,
                                     .health_timeout = absl::FromChrono(health_timeout),
@@ -81,8 +82,9 @@ int main(int argc, char** argv) {
         kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(), std::move(options)));
   }
   // The safety net for pending plans whose holder died between its sync and its pending check.
-  std::thread sweeper([&runtime, &appliers] {
-    while (!runtime.WaitForShutdown(absl::Seconds(15))) appliers.front()->SweepPending();
+  applier::ApplierService* sweep = appliers.back().get();
+  std::thread sweeper([&runtime, sweep] {
+    while (!runtime.WaitForShutdown(absl::Seconds(15))) sweep->SweepPending();
   });
   int code = runtime.ServeStageWorkers(
       service::kStageApply,

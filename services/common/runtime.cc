@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "common/strings/str.h"
 #include "common/bus/nats_connection.h"
@@ -126,8 +127,11 @@ int Runtime::ServeStageWorkers(std::string_view stage,
                                int workers) {
   const int n = Workers(workers);
   std::vector<std::unique_ptr<bus::Subscription>> subs;
+  // In parallel: each Stop waits for its worker's running item and its pending fetch.
   auto stop_all = [&subs] {
-    for (auto& sub : subs) sub->Stop();
+    std::vector<std::thread> stoppers;
+    for (auto& sub : subs) stoppers.emplace_back([s = sub.get()] { s->Stop(); });
+    for (std::thread& t : stoppers) t.join();
   };
   for (int i = 0; i < n; ++i) {
     auto sub = ConsumeStage(stage, make_handler(i));
@@ -156,8 +160,13 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::st
   // One item at a time: a replica busy with a long sync (or waiting for an application's
   // lease) must not sit on fetched items that another replica could run now. A handler past
   // its stage's deadline is presumed hung (see ConsumeOptions::handler_deadline).
+  // Idle workers keep one pull request open for 2 s at a time: each costs the server and this
+  // process a little, so the wait is long (a message is delivered at once anyway); it bounds
+  // how long Stop takes.
   return Consume(kWorkStream, stage, std::move(handler),
-                 {.batch = 1, .handler_deadline = StageHandlerDeadline(stage)});
+                 {.batch = 1,
+                  .fetch_wait = absl::Seconds(2),
+                  .handler_deadline = StageHandlerDeadline(stage)});
 }
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_view stream,

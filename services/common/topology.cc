@@ -45,7 +45,10 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
                                            .durable = stage,
                                            .filter_subject = WorkSubject(stage),
                                            .ack_wait = absl::Seconds(10),
-                                           .max_deliver = kMaxDeliver}));
+                                           .max_deliver = kMaxDeliver,
+                                           // Items waiting to be due (retries, health checks)
+                                           // count as pending: room for a whole fleet.
+                                           .max_ack_pending = 20000}));
   }
   DL_RETURN_IF_ERROR(bus.EnsureConsumer({.stream = kEventsStream,
                                          .durable = kNotifierDurable,

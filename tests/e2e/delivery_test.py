@@ -6,7 +6,9 @@ health never holds a worker, and a deleted application stays deleted.
 """
 
 import json
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -139,6 +141,36 @@ class DeliveryTest(E2EBase):
         # And the configmap stays at the newest commit (no older plan applied after it).
         self.assertEqual(self.platform.configmap_data("busy", "c"), {"count": "20"})
 
+    def test_newer_commit_wins_over_a_slow_older_sync(self):
+        repo = self.new_repo("repo-order")
+        repo.write("apps/order/c.yaml", h.configmap("c", data={"v": "0"}))
+        repo.commit("v0")
+        self.platform.apply(h.application("order", repo.url, "apps/order", "order", interval="1s"))
+        self.wait_configmap("order", "c", lambda d: d and d.get("v") == "0")
+        # The next apply of c takes 1.5 s: the second commit arrives while the first runs.
+        self.emulator("POST", "/emulator/v1/faults",
+                      {"method": "PATCH", "pathContains": "/configmaps/c", "code": 0,
+                       "count": 1, "delayMs": 1500})
+        try:
+            repo.write("apps/order/c.yaml", h.configmap("c", data={"v": "1"}))
+            repo.commit("v1")
+            self.platform.cli("app", "sync", "order")
+            repo.write("apps/order/c.yaml", h.configmap("c", data={"v": "2"}))
+            last = repo.commit("v2")
+            self.platform.cli("app", "sync", "order")
+            self.wait_configmap("order", "c", lambda d: d and d.get("v") == "2", timeout=60)
+            self.wait_app("order", lambda a: a["status"].get("lastAppliedRevision") == last,
+                          "applied at the newest commit")
+        finally:
+            self.emulator("DELETE", "/emulator/v1/faults")
+        # Afterwards the older sync never shows up again, in the cluster or in the status.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            self.assertEqual(self.platform.configmap_data("order", "c"), {"v": "2"})
+            self.assertEqual(self.platform.app_json("order")["status"]["lastAppliedRevision"],
+                             last)
+            time.sleep(0.2)
+
     def test_one_never_healthy_application_does_not_stall_the_others(self):
         repo = self.new_repo("repo-fleet")
         repo.write("slow/d.yaml", deployment("stuck", rollout_delay_ms=600000))
@@ -157,6 +189,54 @@ class DeliveryTest(E2EBase):
         self.assertLess(took, 30, "the healthy applications waited for the stuck one")
         stuck = self.platform.app_json("stuck")
         self.assertEqual(stuck["status"]["health"], "Progressing", stuck)
+
+    def test_stopped_applier_makes_no_write_after_its_lease_ran_out(self):
+        repo = self.new_repo("repo-stale")
+        for i in range(8):
+            repo.write(f"s{i}.yaml", h.configmap(f"s{i}", data={"v": "1"}))
+        repo.commit("eight configmaps")
+        # A second applier with a short lease (3 x 1 s); the supervised one is paused so that
+        # the second gets the sync.
+        stale = self.platform.start_replica("applier", "stale", ["--kube-timeout", "1s",
+                                                                 "--workers", "1"])
+        supervised = self.platform.child_pid("applier")
+        os.kill(supervised, signal.SIGSTOP)
+        resumed = False
+        try:
+            # Every apply of these objects takes 700 ms: the sync takes several seconds.
+            self.emulator("POST", "/emulator/v1/faults",
+                          {"method": "PATCH", "pathContains": "/configmaps/s", "code": 0,
+                           "count": 1000, "delayMs": 700})
+            self.platform.apply(h.application("stale", repo.url, ".", "stale"))
+            self.wait_configmap("stale", "s0", lambda d: d is not None, timeout=30)
+            os.kill(stale.pid, signal.SIGSTOP)  # mid-sync
+            os.kill(supervised, signal.SIGCONT)
+            resumed = True
+            # The supervised applier gets the item back (ack wait), waits the stopped holder's
+            # lease out (pending + sweep) and finishes the sync.
+            self.emulator("DELETE", "/emulator/v1/faults")
+            self.wait_app("stale", lambda a: a["status"].get("sync") == "Synced" and
+                          a["status"].get("health") == "Healthy", "Synced by the other replica",
+                          timeout=90)
+            before = {n: self.platform.kubectl("get", "configmap", n, "-n", "stale", "-o",
+                                               "jsonpath={.metadata.resourceVersion}").stdout
+                      for n in (f"s{i}" for i in range(8))}
+            status_before = self.platform.app_json("stale")["status"]
+        finally:
+            if not resumed:
+                os.kill(supervised, signal.SIGCONT)
+            self.emulator("DELETE", "/emulator/v1/faults")
+            os.kill(stale.pid, signal.SIGCONT)
+        log = pathlib.Path(self.root / "replica-stale" / "applier" / "log.txt")
+        h.wait_for("the resumed applier to stop on its lapsed lease",
+                   lambda: "stopped without further writes" in log.read_text(), timeout=30)
+        # No cluster write and no status write after it resumed.
+        after = {n: self.platform.kubectl("get", "configmap", n, "-n", "stale", "-o",
+                                          "jsonpath={.metadata.resourceVersion}").stdout
+                 for n in before}
+        self.assertEqual(after, before)
+        self.assertEqual(self.platform.app_json("stale")["status"].get("reconciledAt"),
+                         status_before.get("reconciledAt"))
 
     def test_cascade_delete_stays_deleted(self):
         repo = self.new_repo("repo-gone")

@@ -325,9 +325,9 @@ class Platform:
             raise AssertionError(f"kubectl get configmap {namespace}/{name}: {r.stderr}")
         return json.loads(r.stdout).get("data", {})
 
-    def start_replica(self, service, replica_id):
+    def start_replica(self, service, replica_id, extra_args=()):
         """A second process of `service` on the same NATS (and cluster), outside the
-        supervisor. Returns once it is ready."""
+        supervisor, with `extra_args` appended. Returns once it is ready."""
         ep = self.endpoints()
         binary = BUILD_DIR / "services" / service / f"driftless-{service}"
         state = self.state_dir.parent / f"replica-{replica_id}" / service
@@ -343,6 +343,7 @@ class Platform:
                 args += ["--webhook-url", url]
         if service == "api":
             args += ["--grpc-port", "0"]
+        args += list(extra_args)
         with open(state / "log.txt", "w") as log:
             p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.extra.append(p)
