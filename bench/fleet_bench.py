@@ -24,10 +24,10 @@ Targets (issue): driftless/kubectl time < 1.0; peak RSS of the six services toge
 idle: < 3 CPU seconds for the whole platform over 180 s and 0 cluster writes.
 
 With --emulator-delay-ms D every emulator request is delayed by D ms (a real API server's round
-trip). The kubectl baseline's emulator gets `--delay-ms D`; `driftless up` has no way to pass
-emulator flags, so the platform's emulator gets the same delay from its fault hook
-(`POST /emulator/v1/faults` with code 0, empty method and path: every request), set right after
-`up` returns, before anything is applied.
+trip). Both emulators get `--delay-ms D` (the platform's through `driftless up
+--emulator-arg`); an emulator without the flag gets the same delay from its
+fault hook (`POST /emulator/v1/faults` with code 0, empty method and path: every request), set
+right after `up` returns, before anything is applied.
 
 Standard library only (runs under /usr/bin/python3).
 """
@@ -805,13 +805,19 @@ def run(args, work, figures):
     started = []  # processes we start ourselves (the baseline emulator)
     try:
         print(f"- driftless up in {work / 'state'}", flush=True)
-        p = h.Platform(work / "state", timeout="180s")
+        # The platform's emulator gets the delay flag through `driftless up --emulator-arg`
+        # (every request from the start), else the fault hook after start.
+        flag = emulator_delay_flag(args.emulator_binary) if args.emulator_delay_ms > 0 else None
+        p = h.Platform(work / "state", timeout="180s",
+                       emulator_args=[f"{flag}={args.emulator_delay_ms}"] if flag else [])
         try:
             p.up()  # fails with the tail of DIR/logs/*.log
             emulator = p.endpoints().get("emulator")
             if not emulator:
                 raise RuntimeError("endpoints.json has no emulator URL")
-            if args.emulator_delay_ms > 0:
+            if args.emulator_delay_ms > 0 and flag:
+                figures["platform_delay_via"] = f"driftless up --emulator-arg={flag}"
+            elif args.emulator_delay_ms > 0:
                 set_fault_delay(emulator, args.emulator_delay_ms)
                 figures["platform_delay_via"] = "fault hook"
             sampler = Sampler(p.state_dir)

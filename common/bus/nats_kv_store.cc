@@ -227,12 +227,40 @@ absl::Status NatsKvStore::Delete(std::string_view bucket, std::string_view key) 
 absl::StatusOr<std::vector<std::string>> NatsKvStore::Keys(std::string_view bucket,
                                                            std::string_view prefix) {
   DL_ASSIGN_OR_RETURN(auto b, Open(bucket));
+  const int64_t timeout_ms = internal::ToMillis(connection_->options().request_timeout);
+  std::vector<std::string> keys;
+  if (!prefix.empty() && prefix.back() == '.') {
+    // A token prefix ("app.web.", "Application."): the server filters by subject, so the cost
+    // is the number of matching keys, not of every key in the bucket (history per
+    // application in a bucket of every application's history).
+    const std::string pattern = internal::Cat(prefix, ">");
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    wo.MetaOnly = true;
+    wo.IgnoreDeletes = true;
+    kvWatcher* w = nullptr;
+    natsStatus s = kvStore_Watch(&w, b->kv, pattern.c_str(), &wo);
+    if (s != NATS_OK) return FromNats(s, internal::Cat("kv keys ", bucket, "/", pattern));
+    const int64_t deadline = nats_Now() + timeout_ms;
+    while (true) {
+      kvEntry* e = nullptr;
+      s = kvWatcher_Next(&e, w, std::max<int64_t>(1, deadline - nats_Now()));
+      if (s != NATS_OK) break;
+      if (e == nullptr) break;  // every current value delivered
+      if (kvEntry_Operation(e) == kvOp_Put) keys.emplace_back(kvEntry_Key(e));
+      kvEntry_Destroy(e);
+    }
+    kvWatcher_Stop(w);
+    kvWatcher_Destroy(w);
+    if (s != NATS_OK) return FromNats(s, internal::Cat("kv keys ", bucket, "/", pattern));
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
   kvKeysList list{};
   kvWatchOptions wo;
   kvWatchOptions_Init(&wo);
-  wo.Timeout = internal::ToMillis(connection_->options().request_timeout);
+  wo.Timeout = timeout_ms;
   natsStatus s = kvStore_Keys(&list, b->kv, &wo);
-  std::vector<std::string> keys;
   if (s == NATS_NOT_FOUND) return keys;  // empty bucket
   if (s != NATS_OK) return FromNats(s, internal::Cat("kv keys ", bucket));
   for (int i = 0; i < list.Count; ++i) {

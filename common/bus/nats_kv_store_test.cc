@@ -83,6 +83,15 @@ TEST_F(NatsKvStoreTest, KeysByPrefix) {
   EXPECT_EQ(apps, (std::vector<std::string>{"apps.a", "apps.b"}));
   ASSERT_OK_AND_ASSIGN(auto all, kv_->Keys("state", ""));
   EXPECT_EQ(all.size(), 3u);
+  // Token prefixes are filtered by the server; none matching is an empty list, at once.
+  ASSERT_OK_AND_ASSIGN(auto none_here, kv_->Keys("state", "clusters."));
+  EXPECT_TRUE(none_here.empty());
+  ASSERT_OK(kv_->Put("state", "apps.a.h1", "1").status());
+  ASSERT_OK_AND_ASSIGN(auto nested, kv_->Keys("state", "apps.a."));
+  EXPECT_EQ(nested, (std::vector<std::string>{"apps.a.h1"}));
+  // A prefix that is not a whole token still matches by string.
+  ASSERT_OK_AND_ASSIGN(auto partial, kv_->Keys("state", "apps.g"));
+  EXPECT_TRUE(partial.empty());
 }
 
 TEST_F(NatsKvStoreTest, WatchDeliversCurrentValuesThenChanges) {

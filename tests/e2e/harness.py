@@ -191,9 +191,10 @@ class Platform:
     """`driftless up --detach` in a state dir; stopped with `driftless down`, then every pid it
     recorded is killed if still alive."""
 
-    def __init__(self, state_dir, webhook_urls=(), timeout="180s"):
+    def __init__(self, state_dir, webhook_urls=(), timeout="180s", emulator_args=()):
         self.state_dir = pathlib.Path(state_dir)
         self.webhook_urls = list(webhook_urls)
+        self.emulator_args = list(emulator_args)
         self.timeout = timeout
         self.extra = []  # extra processes we started (replicas): Popen objects
         self.kube_cache = self.state_dir.parent / "kube-cache"
@@ -211,6 +212,8 @@ class Platform:
                 "--timeout", self.timeout]
         for url in self.webhook_urls:
             args += ["--webhook-url", url]
+        for arg in self.emulator_args:
+            args.append(f"--emulator-arg={arg}")
         r = subprocess.run(args, capture_output=True, text=True, timeout=240)
         self._remember_pids()
         if r.returncode != 0:
