@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <chrono>
+#include <random>
 
 #include "common/strings/str.h"
 #include "common/status/status.h"
@@ -96,7 +97,10 @@ absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
 
 absl::Duration RetryDelay(const bus::Message& message, absl::Duration base) {
   const int n = static_cast<int>(std::min<uint64_t>(message.delivery_count, 7));
-  return std::min(absl::Seconds(30), base * (1 << std::max(0, n - 1)));
+  const absl::Duration delay = std::min(absl::Seconds(30), base * (1 << std::max(0, n - 1)));
+  // +-20% jitter: replicas retrying the same outage do not come back in step.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return delay * std::uniform_real_distribution<double>(0.8, 1.2)(rng);
 }
 
 std::string Describe(const v1::Event& event) {

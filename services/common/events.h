@@ -52,7 +52,8 @@ absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
 absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
                                                const v1::ManifestPayload& payload);
 
-// The Nak delay of a failed work item: `base` doubled per delivery so far, at most 30 s.
+// The Nak delay of a failed work item: `base` doubled per delivery so far, at most 30 s, with
+// +-20% jitter. The one retry policy of the stage shells.
 absl::Duration RetryDelay(const bus::Message& message, absl::Duration base = absl::Seconds(1));
 
 // A short human description for logs: "app.rendered guestbook@1a2b3c4".

@@ -57,5 +57,19 @@ TEST(EventsTest, SmallManifestsInlineLargeOnesByDigest) {
   EXPECT_EQ(back2, big);
 }
 
+TEST(RetryDelayTest, DoublesPerDeliveryWithJitterAndACap) {
+  bus::Message m;
+  for (uint64_t delivery : {1u, 2u, 3u, 10u}) {
+    m.delivery_count = delivery;
+    const absl::Duration expected =
+        std::min(absl::Seconds(30), absl::Seconds(1) * (1 << (std::min<uint64_t>(delivery, 7) - 1)));
+    for (int i = 0; i < 20; ++i) {
+      const absl::Duration d = RetryDelay(m);
+      EXPECT_GE(d, expected * 0.8) << delivery;
+      EXPECT_LE(d, expected * 1.2) << delivery;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace driftless::service
