@@ -238,7 +238,7 @@ ApplierService::RunResult ApplierService::Drain(const std::string& app, const v1
         }
         RunResult r = RunPlan(*plan, keeper, stale, last_delivery, error);
         if (r != RunResult::kDone) {
-          if (plan == &*taken) (void)pending.Offer(*plan);  // not lost: run it later
+          if (stale) (void)pending.Offer(*plan);  // a pending plan is not lost: run it later
           return r;
         }
       }
