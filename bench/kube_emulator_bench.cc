@@ -7,6 +7,9 @@
 // objects: 8 ConfigMaps, a Service and a Deployment labelled driftless.dev/application): the
 // per-request cost of Get, List in one namespace, a cluster-wide List with an equality label
 // selector, and delete + re-create must not grow with the cluster (100 vs 1,000 vs 5,000).
+// *Answer variants produce the body the HTTP shell sends (GetText/ListText); the Json ones
+// what in-process callers get. Run one benchmark per process for stable figures (the heap
+// left by one benchmark slows the next), e.g. --benchmark_filter='BM_ScaleGetAnswer/'.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -137,6 +140,18 @@ Json AppObject(const std::string& kind, int app, int index) {
   return d;
 }
 
+// The body a GET/LIST answers over HTTP.
+std::string GetAnswer(emu::Store& store, const emu::ResourceType& rt, const std::string& ns,
+                      const std::string& name) {
+  auto text = store.GetText(rt, ns, name);
+  return text.ok() ? std::move(*text) : std::string();
+}
+std::string ListAnswer(emu::Store& store, const emu::ResourceType& rt, const std::string& ns,
+                       const emu::ListOptions& options) {
+  auto text = store.ListText(rt, ns, options);
+  return text.ok() ? std::move(*text) : std::string();
+}
+
 // A store holding `apps` namespaces of 10 objects each, built once per size and shared by the
 // scaling benchmarks (building 5,000 applications takes seconds).
 struct Cluster {
@@ -168,15 +183,23 @@ Cluster& ClusterOf(int apps) {
     (void)c->store->Create(*c->services, ns, AppObject("Service", a, 0), {});
     (void)c->store->Create(*c->deployments, ns, AppObject("Deployment", a, 0), {});
   }
+  // Steady state: every object answered once (the first answer of an object version
+  // serialises it; see BM_ScaleFirstGetAnswer).
+  for (const auto& rt : {c->namespaces, c->configmaps, c->services, c->deployments}) {
+    benchmark::DoNotOptimize(ListAnswer(*c->store, *rt, "", {}));
+  }
   return *c;
 }
+
+// The namespace of the i-th request: spread over the whole cluster (cold memory included).
+std::string Spread(long long i, int apps) { return "app-" + std::to_string(i * 7919 % apps); }
 
 void BM_ScaleGet(benchmark::State& state) {
   const int apps = static_cast<int>(state.range(0));
   Cluster& c = ClusterOf(apps);
-  int i = 0;
+  long long i = 0;
   for (auto _ : state) {
-    const std::string ns = "app-" + std::to_string((i++ * 7919) % apps);
+    const std::string ns = Spread(i++, apps);
     auto out = c.store->Get(*c.deployments, ns, "web");
     if (!out.ok()) state.SkipWithError("get failed");
     benchmark::DoNotOptimize(out);
@@ -184,38 +207,95 @@ void BM_ScaleGet(benchmark::State& state) {
   state.counters["objects"] = static_cast<double>(c.store->ObjectCount());
 }
 
+void BM_ScaleGetAnswer(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  long long i = state.thread_index() * 13;
+  for (auto _ : state) {
+    const std::string ns = Spread(i++, apps);
+    std::string body = GetAnswer(*c.store, *c.deployments, ns, "web");
+    if (body.empty()) state.SkipWithError("get failed");
+    benchmark::DoNotOptimize(body);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The first answer after a write: the object is serialised once (then kept).
+void BM_ScaleFirstGetAnswer(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  long long i = 0;
+  for (auto _ : state) {
+    const std::string ns = Spread(i++, apps);
+    state.PauseTiming();
+    Json d = AppObject("Deployment", static_cast<int>(i), 0);
+    d["metadata"]["namespace"] = ns;
+    d["spec"]["replicas"] = static_cast<int>(i % 7) + 1;  // a real change
+    auto stored = c.store->Update(*c.deployments, ns, "web", d, {});
+    if (!stored.ok()) state.SkipWithError("update failed");
+    state.ResumeTiming();
+    std::string body = GetAnswer(*c.store, *c.deployments, ns, "web");
+    if (body.empty()) state.SkipWithError("get failed");
+    benchmark::DoNotOptimize(body);
+  }
+}
+
 void BM_ScaleListNamespace(benchmark::State& state) {
   const int apps = static_cast<int>(state.range(0));
   Cluster& c = ClusterOf(apps);
-  int i = 0;
+  long long i = 0;
   for (auto _ : state) {
-    const std::string ns = "app-" + std::to_string((i++ * 7919) % apps);
+    const std::string ns = Spread(i++, apps);
     auto out = c.store->List(*c.configmaps, ns, {});
     if (!out.ok() || (*out)["items"].size() != 8) state.SkipWithError("list failed");
     benchmark::DoNotOptimize(out);
   }
 }
 
+void BM_ScaleListNamespaceAnswer(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  long long i = 0;
+  for (auto _ : state) {
+    const std::string ns = Spread(i++, apps);
+    std::string body = ListAnswer(*c.store, *c.configmaps, ns, {});
+    if (body.empty()) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(body);
+  }
+}
+
 void BM_ScaleListLabelSelector(benchmark::State& state) {
   const int apps = static_cast<int>(state.range(0));
   Cluster& c = ClusterOf(apps);
-  int i = 0;
+  long long i = 0;
   for (auto _ : state) {
     emu::ListOptions options;
-    options.label_selector =
-        "driftless.dev/application=app-" + std::to_string((i++ * 7919) % apps);
+    options.label_selector = "driftless.dev/application=" + Spread(i++, apps);
     auto out = c.store->List(*c.configmaps, "", options);
     if (!out.ok() || (*out)["items"].size() != 8) state.SkipWithError("list failed");
     benchmark::DoNotOptimize(out);
   }
 }
 
+void BM_ScaleListLabelSelectorAnswer(benchmark::State& state) {
+  const int apps = static_cast<int>(state.range(0));
+  Cluster& c = ClusterOf(apps);
+  long long i = 0;
+  for (auto _ : state) {
+    emu::ListOptions options;
+    options.label_selector = "driftless.dev/application=" + Spread(i++, apps);
+    std::string body = ListAnswer(*c.store, *c.configmaps, "", options);
+    if (body.empty()) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(body);
+  }
+}
+
 void BM_ScaleDeleteCreate(benchmark::State& state) {
   const int apps = static_cast<int>(state.range(0));
   Cluster& c = ClusterOf(apps);
-  int i = 0;
+  long long i = 0;
   for (auto _ : state) {
-    const int app = (i++ * 7919) % apps;
+    const int app = static_cast<int>(i++ * 7919LL % apps);
     const std::string ns = "app-" + std::to_string(app);
     auto gone = c.store->Delete(*c.configmaps, ns, "config-0", {});
     auto back = c.store->Create(*c.configmaps, ns, AppObject("ConfigMap", app, 0), {});
@@ -233,19 +313,29 @@ void BM_ScaleListAllNamespaces(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_ScaleGet)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ScaleListNamespace)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ScaleListLabelSelector)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(5000)
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ScaleDeleteCreate)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ScaleListAllNamespaces)
-    ->Arg(100)
-    ->Arg(1000)
-    ->Arg(5000)
-    ->Unit(benchmark::kMicrosecond);
+void BM_ScaleListAllNamespacesAnswer(benchmark::State& state) {
+  Cluster& c = ClusterOf(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    std::string body = ListAnswer(*c.store, *c.namespaces, "", {});
+    if (body.empty()) state.SkipWithError("list failed");
+    benchmark::DoNotOptimize(body);
+  }
+}
+
+#define SCALE_ARGS ->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond)
+BENCHMARK(BM_ScaleGet) SCALE_ARGS;
+BENCHMARK(BM_ScaleGetAnswer) SCALE_ARGS;
+BENCHMARK(BM_ScaleFirstGetAnswer) SCALE_ARGS;
+// Readers in parallel (a shared lock): items/s should scale with the threads.
+BENCHMARK(BM_ScaleGetAnswer)->Arg(1000)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ScaleListNamespace) SCALE_ARGS;
+BENCHMARK(BM_ScaleListNamespaceAnswer) SCALE_ARGS;
+BENCHMARK(BM_ScaleListLabelSelector) SCALE_ARGS;
+BENCHMARK(BM_ScaleListLabelSelectorAnswer) SCALE_ARGS;
+BENCHMARK(BM_ScaleDeleteCreate) SCALE_ARGS;
+BENCHMARK(BM_ScaleListAllNamespaces) SCALE_ARGS;
+BENCHMARK(BM_ScaleListAllNamespacesAnswer) SCALE_ARGS;
+#undef SCALE_ARGS
 
 }  // namespace
 

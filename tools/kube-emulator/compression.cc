@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <string>
 
-
 namespace driftless::kube_emulator {
 
 namespace {
@@ -38,8 +37,7 @@ bool AcceptsGzip(std::string_view accept_encoding) {
                                                                   : comma + 1);
     size_t semi = part.find(';');
     std::string_view coding = Trim(part.substr(0, semi));
-    if (!EqualsIgnoreCase(coding, "gzip") && !EqualsIgnoreCase(coding, "x-gzip") &&
-        coding != "*") {
+    if (!EqualsIgnoreCase(coding, "gzip") && !EqualsIgnoreCase(coding, "x-gzip") && coding != "*") {
       continue;
     }
     double q = 1;

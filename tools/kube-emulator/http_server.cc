@@ -247,11 +247,10 @@ void ApiServer::FinishBody(const httplib::Request& req, httplib::Response& res) 
   std::string type = res.get_header_value("Content-Type");
   res.headers.erase("Content-Type");  // set_content_provider adds it again
   const size_t size = body->size();
-  res.set_content_provider(size, type,
-                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                             return sink.write(body->data() + offset,
-                                               std::min(length, body->size() - offset));
-                           });
+  res.set_content_provider(
+      size, type, [body](size_t offset, size_t length, httplib::DataSink& sink) {
+        return sink.write(body->data() + offset, std::min(length, body->size() - offset));
+      });
 }
 
 bool ApiServer::Authenticated(const httplib::Request& req) const {

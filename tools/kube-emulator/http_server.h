@@ -11,8 +11,8 @@
 //
 // Every request but the health probes and the /emulator/ hooks can be delayed by
 // ServerOptions::request_delay (a real API server's round trip, for benchmarks). Bodies are
-// never brotli-compressed; gzip (level 1) only from ServerOptions::gzip_min_bytes on, as
-// kube-apiserver does (compression.h).
+// never brotli-compressed; gzip (level 1) only when ServerOptions::gzip_min_bytes is set, from
+// that size on, as kube-apiserver does (compression.h).
 //
 //   ApiServer server(&store, &clock, options, tls ? &material : nullptr);
 //   DL_RETURN_IF_ERROR(server.Start());   // listening once this returns
@@ -59,8 +59,9 @@ struct ServerOptions {
   // /readyz nor the /emulator/ test hooks.
   std::chrono::milliseconds request_delay{0};
   // Bodies of at least this many bytes are gzip-compressed (level 1) for clients accepting
-  // gzip; negative: never compress.
-  long long gzip_min_bytes = kDefaultGzipMinBytes;
+  // gzip; negative: never compress (the default; kKubeApiserverGzipMinBytes mimics
+  // kube-apiserver).
+  long long gzip_min_bytes = -1;
 };
 
 class ApiServer {

@@ -7,8 +7,6 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -38,7 +36,7 @@ int main(int argc, char** argv) {
   std::string address = "127.0.0.1", token, kubeconfig, ready_file, state_file;
   bool tls = false, kubeconfig_client_cert = false;
   int rollout_delay_ms = 200, delay_ms = 0;
-  long long gzip_min_bytes = kDefaultGzipMinBytes;
+  long long gzip_min_bytes = -1;
   size_t threads = 256, history = 4096;
   app.add_option("--port", port, "port (0 = pick a free one)");
   app.add_option("--address", address, "listen address");
@@ -57,7 +55,8 @@ int main(int argc, char** argv) {
                  "delay every API request by this many ms (a real API server's round trip)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--gzip-min-bytes", gzip_min_bytes,
-                 "gzip (level 1) bodies of at least this many bytes; negative: never");
+                 "gzip (level 1) bodies of at least this many bytes for clients accepting it; "
+                 "negative (default): never; 131072 is kube-apiserver's threshold");
   CLI11_PARSE(app, argc, argv);
 
   // Block termination signals in every thread; main waits for them with sigwait.

@@ -40,9 +40,8 @@ absl::StatusOr<StoreChange> ParseChange(std::string_view line) {
   auto uid = j.find("uid");
   auto sk = j.find("storeKey");
   auto key = j.find("key");
-  if (rv == j.end() || !rv->is_number_integer() || uid == j.end() ||
-      !uid->is_number_integer() || sk == j.end() || !sk->is_string() || key == j.end() ||
-      !key->is_string()) {
+  if (rv == j.end() || !rv->is_number_integer() || uid == j.end() || !uid->is_number_integer() ||
+      sk == j.end() || !sk->is_string() || key == j.end() || !key->is_string()) {
     return absl::DataLossError("expected rv, uid, storeKey and key");
   }
   StoreChange c;

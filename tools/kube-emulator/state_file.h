@@ -3,7 +3,8 @@
 //
 // On disk, side by side:
 //   <path>      a snapshot, the Store::Dump() format:
-//               {"resourceVersion": N, "uidCounter": U, "objects": [{"storeKey": "apps/deployments",
+//               {"resourceVersion": N, "uidCounter": U, "objects": [{"storeKey":
+//               "apps/deployments",
 //                "object": {...}}, ...]}  (CustomResourceDefinitions first), replaced atomically
 //               (written to <path>.tmp, then renamed);
 //   <path>.log  the changes since that snapshot, appended, one JSON object per line:

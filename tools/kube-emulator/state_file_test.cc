@@ -56,8 +56,10 @@ class StateFileTest : public ::testing::Test {
   std::unique_ptr<Loaded> Reload(absl::Status* status = nullptr) {
     auto l = std::make_unique<Loaded>();
     absl::Status st = LoadState(&l->store, path_);
-    if (status) *status = st;
-    else EXPECT_OK(st);
+    if (status)
+      *status = st;
+    else
+      EXPECT_OK(st);
     return l;
   }
 

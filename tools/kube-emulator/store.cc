@@ -481,7 +481,8 @@ void Store::ScanLocked(const TypeObjects& objs, const std::string& prefix,
       }
       keys = &merged;
     }
-    auto it = start.empty() || start < prefix ? keys->lower_bound(prefix) : keys->upper_bound(start);
+    auto it =
+        start.empty() || start < prefix ? keys->lower_bound(prefix) : keys->upper_bound(start);
     for (; it != keys->end() && HasPrefix(*it, prefix); ++it) {
       auto oit = objs.by_key.find(*it);
       if (oit != objs.by_key.end() && !visit(oit->first, oit->second)) return;
@@ -496,9 +497,9 @@ void Store::ScanLocked(const TypeObjects& objs, const std::string& prefix,
 }
 
 void Store::SelectLocked(const ResourceType& rt, std::string_view ns_in,
-                                 const LabelSelector& labels, const FieldSelector& fields,
-                                 const std::string& start, long long limit,
-                                 std::vector<Stored>* out, std::string* continue_after) const {
+                         const LabelSelector& labels, const FieldSelector& fields,
+                         const std::string& start, long long limit, std::vector<Stored>* out,
+                         std::string* continue_after) const {
   continue_after->clear();
   const TypeObjects* objs = TypeLocked(rt.StoreKey());
   if (!objs) return;
@@ -516,9 +517,7 @@ void Store::SelectLocked(const ResourceType& rt, std::string_view ns_in,
   ScanLocked(*objs, prefix, name && !exact.empty() ? &exact : nullptr, labels, start,
              [&](const std::string& key, const Stored& o) {
                const Json& obj = o->object();
-               if (!labels.Empty() && !labels.Matches(LabelsOf(obj))) {
-                 return true;
-               }
+               if (!labels.Empty() && !labels.Matches(LabelsOf(obj))) return true;
                if (!fields.Matches(obj)) return true;
                if (limit > 0 && static_cast<long long>(out->size()) >= limit) {
                  *continue_after = last;
@@ -528,7 +527,6 @@ void Store::SelectLocked(const ResourceType& rt, std::string_view ns_in,
                last = key;
                return true;
              });
-  return;
 }
 
 absl::Status Store::CheckNamespaceLocked(const ResourceType& rt, std::string_view ns,
@@ -1387,9 +1385,8 @@ absl::Status Store::Restore(const StoreChange& change) {
   if (change.store_key.empty() || change.key.find('/') == std::string::npos) {
     return absl::InvalidArgumentError("change log: a change needs a store key and ns/name key");
   }
-  if (change.object &&
-      Key(MetaStr(change.object->object(), "namespace"), MetaStr(change.object->object(), "name")) !=
-          change.key) {
+  if (change.object && Key(MetaStr(change.object->object(), "namespace"),
+                           MetaStr(change.object->object(), "name")) != change.key) {
     return absl::InvalidArgumentError("change log: key " + change.key +
                                       " does not match the object's namespace/name");
   }

@@ -113,10 +113,10 @@ class StoredObject {
 // One committed change, for persistence (Store::TakeChanges): the object as stored, or a
 // deletion (object null).
 struct StoreChange {
-  long long rv = 0;                          // the resourceVersion this change produced
-  unsigned long long uid_counter = 0;        // the uid counter after it
-  std::string store_key;                     // "apps/deployments"
-  std::string key;                           // "namespace/name" ("/name" when cluster-scoped)
+  long long rv = 0;                            // the resourceVersion this change produced
+  unsigned long long uid_counter = 0;          // the uid counter after it
+  std::string store_key;                       // "apps/deployments"
+  std::string key;                             // "namespace/name" ("/name" when cluster-scoped)
   std::shared_ptr<const StoredObject> object;  // null: deleted
 };
 
@@ -291,15 +291,14 @@ class Store {
   // first), among the keys beginning with `prefix` ("ns/", or "" for all): only `exact_key`
   // when given (a metadata.name field selector), else the label index of the most selective
   // equality or `in` requirement, else the whole range. The caller checks the selectors.
-  void ScanLocked(const TypeObjects& objs, const std::string& prefix,
-                  const std::string* exact_key, const LabelSelector& labels,
-                  const std::string& start, const Visitor& visit) const;
+  void ScanLocked(const TypeObjects& objs, const std::string& prefix, const std::string* exact_key,
+                  const LabelSelector& labels, const std::string& start,
+                  const Visitor& visit) const;
   // The objects a list answers (after `start`, at most `limit` when > 0) and the key to
   // continue after ("" when complete).
-  void SelectLocked(const ResourceType& rt, std::string_view ns,
-                            const LabelSelector& labels, const FieldSelector& fields,
-                            const std::string& start, long long limit, std::vector<Stored>* out,
-                            std::string* continue_after) const;
+  void SelectLocked(const ResourceType& rt, std::string_view ns, const LabelSelector& labels,
+                    const FieldSelector& fields, const std::string& start, long long limit,
+                    std::vector<Stored>* out, std::string* continue_after) const;
   // What a list answers: the objects, the resourceVersion it was taken at, and the continue
   // token ("" when complete).
   struct Selection {
