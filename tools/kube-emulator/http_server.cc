@@ -234,16 +234,17 @@ void ApiServer::FinishBody(const httplib::Request& req, httplib::Response& res) 
   if (res.body.empty()) return;  // watch streams, empty answers
   auto body = std::make_shared<std::string>();
   body->swap(res.body);
-  if (options_.gzip_min_bytes >= 0 &&
-      body->size() >= static_cast<size_t>(options_.gzip_min_bytes) &&
-      AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
-    absl::StatusOr<std::string> gz = GzipFast(*body);
-    if (gz.ok()) {
-      *body = std::move(*gz);
-      res.set_header("Content-Encoding", "gzip");
+  if (options_.gzip_min_bytes >= 0) {
+    res.set_header("Vary", "Accept-Encoding");
+    if (body->size() >= static_cast<size_t>(options_.gzip_min_bytes) &&
+        AcceptsGzip(req.get_header_value("Accept-Encoding"))) {
+      absl::StatusOr<std::string> gz = GzipFast(*body);
+      if (gz.ok()) {
+        *body = std::move(*gz);
+        res.set_header("Content-Encoding", "gzip");
+      }
     }
   }
-  res.set_header("Vary", "Accept-Encoding");
   std::string type = res.get_header_value("Content-Type");
   res.headers.erase("Content-Type");  // set_content_provider adds it again
   const size_t size = body->size();
