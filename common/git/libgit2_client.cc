@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -17,6 +18,7 @@
 #include <git2.h>
 
 #include "common/git/internal/host_verify.h"
+#include "common/git/internal/socket_stream.h"
 #include "common/git/internal/str.h"
 #include "common/git/url.h"
 #include "common/manifest/manifest.h"
@@ -67,6 +69,9 @@ void InitLibgit2Once() {
     // Mirrors are created and used only by this process; a cache volume mounted with another
     // owner (containers) must not make them unopenable ("safe.directory").
     git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+    // Connect/read timeouts for every plain socket (http, git, under https and ssh); a
+    // failure is reported by each network operation (PrepareNetwork).
+    (void)internal::RegisterSocketStream();
   });
 }
 
@@ -90,13 +95,18 @@ struct OpContext {
   std::vector<std::string> header_storage;
   std::vector<char*> header_ptrs;
   git_strarray headers{nullptr, 0};
+  // Socket timeouts and the deadline for streams libgit2 opens during a network operation;
+  // set by PrepareNetwork, active until the operation returns.
+  std::optional<internal::NetworkScope> net;
+
+  absl::Status DeadlineStatus() const {
+    return absl::DeadlineExceededError(
+        Cat("git operation on ", url, " exceeded its timeout of ", timeout.count(), "ms"));
+  }
 
   bool Expired() {
     if (Clock::now() <= deadline) return false;
-    if (callback_status.ok()) {
-      callback_status = absl::DeadlineExceededError(
-          Cat("git operation on ", url, " exceeded its timeout of ", timeout.count(), "ms"));
-    }
+    if (callback_status.ok()) callback_status = DeadlineStatus();
     return true;
   }
 };
@@ -127,6 +137,11 @@ bool Contains(const std::string& haystack, std::string_view needle) {
 // already naming the ref if any); `network` picks kUnavailable over kInternal as the default.
 absl::Status GitError(int rc, const OpContext& ctx, std::string_view what, bool network) {
   if (!ctx.callback_status.ok()) return ctx.callback_status;
+  // Checked before git_error_last(): the TLS layer replaces the stream's message with its own.
+  if (ctx.net && ctx.net->timeout()) {
+    if (ctx.net->timeout()->operation_deadline) return ctx.DeadlineStatus();
+    return absl::DeadlineExceededError(Cat(what, ": ", ctx.net->timeout()->message));
+  }
   const git_error* e = git_error_last();
   std::string msg = Scrub(e && e->message ? e->message : "unknown libgit2 error", ctx);
   int klass = e ? e->klass : GIT_ERROR_NONE;
@@ -265,16 +280,21 @@ int UpdateTipsCb(const char* /*refname*/, const git_oid* /*a*/, const git_oid* /
   return static_cast<OpContext*>(payload)->Expired() ? -1 : 0;
 }
 
-// Prepares `ctx` and `cb` for a network operation on `url`. kUnimplemented for credential kinds
-// this build or URL scheme cannot use.
+// Prepares `ctx` and `cb` for a network operation on `url`, and activates the socket timeouts
+// and deadline on this thread until `ctx` is destroyed. kUnimplemented for credential kinds
+// this build or URL scheme cannot use; kInternal if the socket stream is not registered.
 absl::Status PrepareNetwork(std::string_view url, const Credentials& credentials,
-                            std::chrono::milliseconds timeout, OpContext& ctx,
+                            const Libgit2ClientOptions& options, OpContext& ctx,
                             git_remote_callbacks& cb) {
   ctx.raw_url = std::string(url);
   ctx.url = RedactUrl(url);
   ctx.credentials = &credentials;
-  ctx.timeout = timeout;
-  ctx.deadline = Clock::now() + timeout;
+  ctx.timeout = options.timeout;
+  ctx.deadline = Clock::now() + options.timeout;
+  DL_RETURN_IF_ERROR(internal::RegisterSocketStream());
+  ctx.net.emplace(
+      internal::StreamTimeouts{.connect = options.connect_timeout, .read = options.read_timeout},
+      ctx.deadline);
   bool ssh = url.starts_with("ssh://") ||
              (url.find("://") == std::string_view::npos &&
               url.find('@') != std::string_view::npos && url.find(':') != std::string_view::npos);
@@ -706,7 +726,7 @@ absl::StatusOr<RefMap> Libgit2Client::ListRemoteRefs(std::string_view url,
                                                      const Credentials& credentials) {
   OpContext ctx;
   git_remote_callbacks cb;
-  DL_RETURN_IF_ERROR(PrepareNetwork(url, credentials, options_.timeout, ctx, cb));
+  DL_RETURN_IF_ERROR(PrepareNetwork(url, credentials, options_, ctx, cb));
   std::string what = Cat("listing refs of ", ctx.url);
   git_remote* raw = nullptr;
   std::string url_str(url);
@@ -748,7 +768,7 @@ absl::StatusOr<RefMap> Libgit2Client::ListRemoteRefs(std::string_view url,
 absl::StatusOr<RefMap> Libgit2Client::Fetch(std::string_view url, const Credentials& credentials) {
   OpContext ctx;
   git_remote_callbacks cb;
-  DL_RETURN_IF_ERROR(PrepareNetwork(url, credentials, options_.timeout, ctx, cb));
+  DL_RETURN_IF_ERROR(PrepareNetwork(url, credentials, options_, ctx, cb));
   Mirror& m = MirrorFor(url);
   std::lock_guard<std::mutex> lock(m.mu);
   if (!m.cleaned) {

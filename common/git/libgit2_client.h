@@ -10,10 +10,22 @@
 // Thread-safety: all methods may be called concurrently; calls touching the same mirror are
 // serialized by a per-mirror mutex, different mirrors proceed in parallel.
 //
-// Timeouts: libgit2 1.5 has no connect/read timeouts, so `timeout` is enforced from its
-// callbacks (transfer progress, sideband, credentials, certificate check, ref updates), which
-// fire while data flows; a server that accepts the connection and then sends nothing can still
-// block until the OS gives up on the socket.
+// Timeouts (ListRemoteRefs and Fetch; all other methods are local). libgit2 1.5 has none of
+// its own, so this client registers its own TCP stream with libgit2 (internal/socket_stream.h),
+// used for http://, git://, https:// (under mbedTLS) and to connect ssh://:
+//   - connect_timeout: establishing the TCP connection (DNS lookup excluded);
+//   - read_timeout: the longest time without any byte arriving (or any byte accepted for
+//     sending); every read or write starts a new wait, so slow but live transfers continue;
+//   - timeout: the whole operation. Enforced by every socket wait (no wait extends past it) and
+//     by libgit2's callbacks (progress, sideband, credentials, certificate, ref updates).
+// Each is reported as kDeadlineExceeded naming the redacted URL and the limit: "listing refs of
+// http://host/repo.git: read timed out after 60s without data from host:80", "... connect to
+// host:443 timed out after 10s", "git operation on <url> exceeded its timeout of 120000ms".
+// The settings apply per call on the calling thread: clients with different options may run
+// side by side. The stream is registered process-wide, so other libgit2 users in the process
+// get its defaults (10 s connect, 60 s read). Not covered: SSH after connecting (libssh2 reads
+// the socket itself and libgit2 1.5 gives it no timeout: a silent SSH server blocks the call
+// indefinitely, callbacks aside) and local file:// repositories.
 //
 // Mirrors ignore git configuration of the host (url.*.insteadOf, credential helpers): the URL
 // and Credentials passed in are all that is used.
@@ -38,6 +50,9 @@ namespace driftless::git {
 struct Libgit2ClientOptions {
   std::string cache_dir;                       // created if missing
   std::chrono::milliseconds timeout{120'000};  // per ListRemoteRefs / Fetch
+  // See "Timeouts" above; zero or negative disables one (the operation timeout still applies).
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds read_timeout{60'000};
   uint64_t max_checkout_bytes = 512ull << 20;  // total size of files written by Checkout
   uint64_t max_checkout_files = 50'000;        // files + symlinks written by Checkout
 };

@@ -1,5 +1,5 @@
-// Libgit2Client against real repositories made with the git CLI, served over file:// and by
-// `git daemon` on 127.0.0.1.
+// Libgit2Client against real repositories made with the git CLI, served over file://, by
+// `git daemon` and by an HTTP(S) server on 127.0.0.1, and against stub servers that stall.
 #include "common/git/libgit2_client.h"
 
 #include <arpa/inet.h>
@@ -15,16 +15,22 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/git/ref_resolve.h"
 #include "common/git/testing/git_http_server.h"
+#include "common/git/testing/stub_tcp_server.h"
 #include "common/git/url.h"
 #include "common/testing/status_matchers.h"
 
@@ -531,6 +537,83 @@ TEST_F(GitClientTest, FetchOverDeadlineIsDeadlineExceeded) {
   Libgit2Client patient = MakeClient();
   ASSERT_OK_AND_ASSIGN(RefMap refs, patient.Fetch(url, {}));
   EXPECT_EQ(refs["refs/heads/main"], c2_);
+}
+
+// Regression: a server that accepted the connection and then sent nothing blocked ls-remote and
+// fetch forever (libgit2 1.5 waits in recv() with no timeout, and the operation deadline was
+// only checked in progress callbacks), stalling the repo-poller.
+TEST_F(GitClientTest, SilentServerHitsTheReadTimeout) {
+  testing::StubTcpServer silent;
+  std::string host = "127.0.0.1:" + std::to_string(silent.port());
+  Libgit2Client git = MakeClient({.read_timeout = std::chrono::milliseconds(500)});
+  for (const std::string& url : {"http://" + host + "/repo.git", "git://" + host + "/repo.git",
+                                 "https://" + host + "/repo.git"}) {
+    SCOPED_TRACE(url);
+    auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<RefMap> refs = git.ListRemoteRefs(url, {});
+    auto took = std::chrono::steady_clock::now() - start;
+    std::cerr << "ls-remote " << url << " against a silent server failed after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+              << " ms: " << refs.status() << "\n";
+    EXPECT_THAT(refs, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                               AllOf(HasSubstr(url), HasSubstr("read timed out after 500ms"),
+                                     HasSubstr("from " + host))));
+    EXPECT_LT(took, std::chrono::seconds(5));
+  }
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(git.Fetch("git://" + host + "/repo.git", {}),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("read timed out")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_GE(silent.accepted(), 4);
+}
+
+TEST_F(GitClientTest, OperationTimeoutEndsAWaitForASilentServer) {
+  testing::StubTcpServer silent;
+  std::string url = "http://alice:s3cr3t@127.0.0.1:" + std::to_string(silent.port()) + "/repo";
+  Libgit2Client git = MakeClient({.timeout = std::chrono::milliseconds(700)});  // read: 60 s
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<RefMap> fetched = git.Fetch(url, {});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(fetched, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                AllOf(HasSubstr(RedactUrl(url)), HasSubstr("700ms"),
+                                      Not(HasSubstr("s3cr3t")))));
+  EXPECT_GE(took, std::chrono::milliseconds(650));
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// libgit2 1.5's SSH transport connects through the registered stream and then hands its
+// descriptor to libssh2 (casting it to libgit2's own socket stream struct): libssh2 must talk
+// on that socket.
+TEST_F(GitClientTest, SshTalksOnTheConnectedSocket) {
+  if (!Libgit2Client::SupportsSsh()) GTEST_SKIP() << "libgit2 without SSH";
+  std::mutex mu;
+  std::string received;  // guarded by mu
+  testing::StubTcpServer server({.on_connection = [&](int fd) {
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string line;
+    char c;
+    while (line.size() < 200 && recv(fd, &c, 1, 0) == 1 && c != '\n') line += c;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      received = line;
+    }
+    shutdown(fd, SHUT_RDWR);  // no server banner: the handshake fails
+  }});
+  std::string url = "ssh://git@127.0.0.1:" + std::to_string(server.port()) + "/repo";
+  Libgit2Client git = MakeClient();
+  absl::StatusOr<RefMap> refs;
+  {
+#if defined(__SANITIZE_ADDRESS__)
+    // libgit2 1.5 leaks 32 bytes when an SSH handshake fails (also with its own socket stream).
+    __lsan::ScopedDisabler libgit2_leak;
+#endif
+    refs = git.ListRemoteRefs(url, {.ssh_private_key = "not a key"});
+  }
+  EXPECT_THAT(refs, StatusIs(absl::StatusCode::kUnavailable, HasSubstr(RedactUrl(url))));
+  EXPECT_EQ(server.accepted(), 1);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(received, ::testing::StartsWith("SSH-2.0-"));
 }
 
 TEST_F(GitClientTest, ConcurrentFetchesOfOneAndManyRepositories) {
