@@ -73,6 +73,9 @@ struct StreamSpec {
   bool discard_new = false;
   absl::Duration duplicate_window = absl::Minutes(2);
   Storage storage = Storage::kFile;
+  // Copies kept by a JetStream cluster (1..5; 3 on a 3-node cluster survives losing a node).
+  // A single server accepts only 1. Changing it on an existing stream is a stream update.
+  int replicas = 1;
 };
 
 // A durable pull consumer. The redelivery bound is enforced by the library, not the server: the

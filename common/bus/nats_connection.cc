@@ -2,6 +2,10 @@
 
 #include <chrono>
 #include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 
 #include "common/bus/internal/nats_internal.h"
 #include "common/bus/internal/str.h"
@@ -167,7 +171,18 @@ absl::StatusOr<std::shared_ptr<NatsConnection>> NatsConnection::Connect(
   if (s != NATS_OK) return internal::FromNats(s, "nats options");
   std::unique_ptr<natsOptions, OptionsDeleter> opts(raw);
   Impl* closure = impl.get();
-  s = natsOptions_SetURL(opts.get(), options.url.c_str());
+  // natsOptions_SetURL takes one URL (only natsConnection_ConnectTo splits lists): a
+  // comma-separated list becomes the server pool, which cnats tries in random order and
+  // reconnects through (plus the cluster's other nodes, which servers advertise).
+  std::vector<std::string> urls;
+  for (absl::string_view part : absl::StrSplit(options.url, ',', absl::SkipWhitespace())) {
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(part);
+    urls.emplace_back(trimmed.data(), trimmed.size());
+  }
+  if (urls.empty()) return absl::InvalidArgumentError("nats url is empty");
+  std::vector<const char*> servers;
+  for (const std::string& url : urls) servers.push_back(url.c_str());
+  s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
   if (s == NATS_OK && !options.name.empty())
     s = natsOptions_SetName(opts.get(), options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);  // forever
@@ -253,6 +268,12 @@ absl::Status NatsConnection::Ready() const {
   if (s == ConnectionState::kConnected) return absl::OkStatus();
   return absl::UnavailableError(
       internal::Cat("nats ", impl_->options.url, ": ", ConnectionStateName(s)));
+}
+
+std::string NatsConnection::connected_url() const {
+  char buf[256] = {0};
+  if (natsConnection_GetConnectedUrl(impl_->nc, buf, sizeof(buf)) != NATS_OK) return "";
+  return buf;
 }
 
 int64_t NatsConnection::max_payload() const { return natsConnection_GetMaxPayload(impl_->nc); }

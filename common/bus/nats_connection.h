@@ -26,8 +26,9 @@ enum class ConnectionState { kConnecting, kConnected, kReconnecting, kClosed };
 const char* ConnectionStateName(ConnectionState state);
 
 struct NatsConnectionOptions {
-  std::string url = "nats://127.0.0.1:4222";  // comma-separated list allowed
-  std::string name;                           // shown by the server (client name)
+  // One server, or several (a cluster) separated by commas: "nats://a:4222,nats://b:4222".
+  std::string url = "nats://127.0.0.1:4222";
+  std::string name;  // shown by the server (client name)
   absl::Duration reconnect_wait = absl::Milliseconds(500);
   absl::Duration connect_timeout = absl::Seconds(2);
   absl::Duration request_timeout = absl::Seconds(5);  // JetStream API and publish acks
@@ -59,6 +60,9 @@ class NatsConnection {
   const NatsConnectionOptions& options() const;
   // Number of reconnections since Connect (for metrics and tests).
   int64_t reconnects() const;
+  // The URL of the server this connection is attached to now ("nats://127.0.0.1:4222"), or
+  // empty while disconnected. With several URLs (a cluster), the node currently in use.
+  std::string connected_url() const;
 
   struct Impl;  // defined in nats_connection.cc; holds the cnats handles
   Impl* impl() const { return impl_.get(); }

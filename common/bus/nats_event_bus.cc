@@ -480,6 +480,7 @@ absl::Status NatsEventBus::EnsureStream(const StreamSpec& spec) {
   cfg.MaxBytes = spec.max_bytes;
   cfg.Discard = spec.discard_new ? js_DiscardNew : js_DiscardOld;
   cfg.Duplicates = internal::ToNanos(spec.duplicate_window);
+  cfg.Replicas = spec.replicas < 1 ? 1 : spec.replicas;
 
   jsCtx* js = connection_->impl()->js;
   jsStreamInfo* si = nullptr;

@@ -4,6 +4,9 @@
 #include <atomic>
 #include <thread>
 #include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -44,54 +47,114 @@ KvEntry ToEntry(kvEntry* e) {
   return out;
 }
 
+// A watch that survives losing the server it is attached to. cnats re-creates a watcher's
+// ordered consumer itself after a reconnect, but in a cluster that re-creation can fail (the
+// killed node held the consumer, or the stream has no leader yet) and the watcher then stays
+// silent forever. So after every reconnect the loop creates a fresh cnats watcher (retrying
+// until it succeeds) and abandons the old one; entries at or below the last revision already
+// delivered are skipped (revisions are per bucket and strictly increasing), so callers see
+// every current value once more only if it changed, and kInitialValuesDone only once.
 class NatsWatch : public KvWatch {
  public:
-  NatsWatch(std::shared_ptr<NatsConnection> connection, std::shared_ptr<void> bucket,
-            kvWatcher* watcher, WatchCallback callback)
+  NatsWatch(std::shared_ptr<NatsConnection> connection, std::shared_ptr<void> bucket, kvStore* kv,
+            std::string pattern, kvWatcher* watcher, int64_t reconnects_at_start,
+            WatchCallback callback)
       : connection_(std::move(connection)),
         bucket_(std::move(bucket)),
-        watcher_(watcher),
+        kv_(kv),
+        pattern_(std::move(pattern)),
         callback_(std::move(callback)),
-        reconnects_at_start_(connection_->reconnects()) {
+        current_{watcher, reconnects_at_start} {
     thread_ = std::thread([this] { Loop(); });
   }
   ~NatsWatch() override { Stop(); }
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
-    if (connection_->reconnects() != reconnects_at_start_) {
-      // cnats 3.4 bug: after a reconnect it re-creates the watcher's ordered consumer on a
-      // thread of its own, and stopping the watcher while that runs reads the freed stream
-      // name (jsSub_deleteConsumer; seen with ASan). There is no way to wait for that thread,
-      // so after a reconnect the watcher is abandoned instead: our loop stops within its
-      // 1 s Next timeout, the ephemeral consumer is removed by the server when the connection
-      // closes, and the watcher's memory goes with the process.
-      if (thread_.joinable()) thread_.join();
-#if defined(__SANITIZE_ADDRESS__)
-      __lsan_ignore_object(watcher_);
-#endif
-      return;
+    Watcher current;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current = current_;
+      // Wakes kvWatcher_Next unless the watcher must be abandoned (see Release).
+      if (current.reconnects == connection_->reconnects()) kvWatcher_Stop(current.watcher);
     }
-    kvWatcher_Stop(watcher_);  // wakes kvWatcher_Next
-    if (thread_.joinable()) thread_.join();
-    kvWatcher_Destroy(watcher_);
+    if (thread_.joinable()) thread_.join();  // within the 1 s Next timeout at worst
+    Release(current);
+    for (const Watcher& w : retired_) Release(w);
+    retired_.clear();
   }
 
  private:
+  struct Watcher {
+    kvWatcher* watcher = nullptr;
+    int64_t reconnects = 0;  // connection reconnects when it was created
+  };
+
+  // cnats 3.4 bug: after a reconnect it re-creates a watcher's ordered consumer on a thread of
+  // its own, and stopping the watcher while that runs reads the freed stream name
+  // (jsSub_deleteConsumer; seen with ASan). There is no way to wait for that thread, so a
+  // watcher that lived through a reconnect is abandoned instead: nobody calls Next on it any
+  // more, so server flow control stops its delivery after a window (bounded memory), its
+  // ephemeral consumer goes when the connection closes, and its memory goes with the process.
+  void Release(const Watcher& w) {
+    if (w.watcher == nullptr) return;
+    if (w.reconnects != connection_->reconnects()) {
+#if defined(__SANITIZE_ADDRESS__)
+      __lsan_ignore_object(w.watcher);
+#endif
+      return;
+    }
+    kvWatcher_Stop(w.watcher);
+    kvWatcher_Destroy(w.watcher);
+  }
+
+  // After a reconnect: a fresh watcher, or false (retried on the next turn of the loop).
+  bool Renew(kvWatcher** active) {
+    if (stopped_.load() || !connection_->Ready().ok()) return false;
+    const int64_t reconnects = connection_->reconnects();
+    kvWatcher* fresh = nullptr;
+    if (kvStore_Watch(&fresh, kv_, pattern_.c_str(), nullptr) != NATS_OK) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_.load()) {
+      // Stop did not see this one: release it here (Stop releases current_).
+      Release(Watcher{fresh, reconnects});
+      return false;
+    }
+    retired_.push_back(current_);
+    current_ = Watcher{fresh, reconnects};
+    *active = fresh;
+    return true;
+  }
+
   void Loop() {
+    kvWatcher* active = current_.watcher;
+    int64_t active_reconnects = current_.reconnects;
     while (!stopped_.load()) {
+      if (connection_->reconnects() != active_reconnects) {
+        if (Renew(&active)) {
+          std::lock_guard<std::mutex> lock(mu_);
+          active_reconnects = current_.reconnects;
+        }
+      }
       kvEntry* raw = nullptr;
-      natsStatus s = kvWatcher_Next(&raw, watcher_, 1000);
+      natsStatus s = kvWatcher_Next(&raw, active, 1000);
       if (s == NATS_TIMEOUT) continue;
       if (s != NATS_OK) {
-        if (stopped_.load() || s == NATS_ILLEGAL_STATE) return;
+        if (stopped_.load()) return;
+        // A watcher cnats gave up on (stopped, connection closed): wait for a reconnect.
+        absl::SleepFor(absl::Milliseconds(200));
         continue;
       }
       WatchEvent event;
       if (raw == nullptr) {
+        if (initial_done_) continue;
+        initial_done_ = true;
         event.kind = WatchEvent::Kind::kInitialValuesDone;
       } else {
         EntryPtr e(raw);
+        const uint64_t revision = kvEntry_Revision(e.get());
+        if (revision <= last_revision_) continue;  // already delivered by a previous watcher
+        last_revision_ = revision;
         event.entry = ToEntry(e.get());
         const kvOperation op = kvEntry_Operation(e.get());
         event.kind = (op == kvOp_Delete || op == kvOp_Purge) ? WatchEvent::Kind::kDelete
@@ -104,17 +167,22 @@ class NatsWatch : public KvWatch {
 
   std::shared_ptr<NatsConnection> connection_;
   std::shared_ptr<void> bucket_;  // keeps the cnats kvStore alive
-  kvWatcher* watcher_;
+  kvStore* kv_;
+  const std::string pattern_;
   WatchCallback callback_;
-  const int64_t reconnects_at_start_;
+  std::mutex mu_;
+  Watcher current_;               // guarded by mu_ (written by the loop, read by Stop)
+  std::vector<Watcher> retired_;  // touched by the loop until joined, then by Stop
+  bool initial_done_ = false;     // loop thread only
+  uint64_t last_revision_ = 0;    // loop thread only
   std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
 
 }  // namespace
 
-NatsKvStore::NatsKvStore(std::shared_ptr<NatsConnection> connection)
-    : connection_(std::move(connection)) {}
+NatsKvStore::NatsKvStore(std::shared_ptr<NatsConnection> connection, NatsKvStoreOptions options)
+    : connection_(std::move(connection)), options_(options) {}
 
 NatsKvStore::~NatsKvStore() = default;
 
@@ -145,6 +213,7 @@ absl::Status NatsKvStore::EnsureBucket(std::string_view bucket, int history, abs
   cfg.History = static_cast<uint8_t>(history);
   cfg.TTL = internal::ToNanos(ttl);
   cfg.StorageType = js_FileStorage;
+  cfg.Replicas = options_.replicas < 1 ? 1 : options_.replicas;
   kvStore* kv = nullptr;
   natsStatus s = js_CreateKeyValue(&kv, connection_->impl()->js, &cfg);
   if (s != NATS_OK) {
@@ -277,10 +346,12 @@ absl::StatusOr<std::unique_ptr<KvWatch>> NatsKvStore::Watch(std::string_view buc
   if (!callback) return absl::InvalidArgumentError("kv watch: empty callback");
   DL_ASSIGN_OR_RETURN(auto b, Open(bucket));
   const std::string pattern(key_pattern.empty() ? ">" : key_pattern);
+  const int64_t reconnects = connection_->reconnects();
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_Watch(&w, b->kv, pattern.c_str(), nullptr);
   if (s != NATS_OK) return FromNats(s, internal::Cat("kv watch ", bucket, "/", pattern));
-  return std::unique_ptr<KvWatch>(new NatsWatch(connection_, b, w, std::move(callback)));
+  return std::unique_ptr<KvWatch>(
+      new NatsWatch(connection_, b, b->kv, pattern, w, reconnects, std::move(callback)));
 }
 
 }  // namespace driftless::bus

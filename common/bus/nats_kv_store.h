@@ -1,10 +1,14 @@
 // KvStore on JetStream key-value buckets (cnats 3.4 kvStore API). Bucket handles are opened
 // lazily and cached. Watches run a cnats watcher on a thread of their own.
 //
-// Known cnats 3.4 issue: after a nats-server crash (not a graceful restart), watches keep
-// delivering, but destroying a watch while cnats is resetting its ordered consumer can read
-// freed memory inside cnats (jsSub_deleteConsumer error path; seen with ASan). Watches are
-// meant to live as long as the process.
+// Reconnects (a restarted server, or another node of a cluster after one died): after every
+// reconnect a watch creates a fresh cnats watcher and skips what it already delivered, so it
+// resumes even when cnats' own ordered-consumer reset fails (e.g. the consumer lived on the
+// killed node). Known cnats 3.4 issue: stopping a watcher while cnats is resetting its ordered
+// consumer can read freed memory inside cnats (jsSub_deleteConsumer error path; seen with
+// ASan), so a watcher that lived through a reconnect is abandoned, not destroyed (a few KiB
+// and a flow-controlled ephemeral consumer per reconnect, until the connection closes).
+// Watches are meant to live as long as the process.
 #pragma once
 
 #include <map>
@@ -18,9 +22,15 @@
 
 namespace driftless::bus {
 
+struct NatsKvStoreOptions {
+  // Copies of each bucket EnsureBucket creates (1..5; 3 on a 3-node JetStream cluster). A
+  // single server accepts only 1. Existing buckets are left as they are.
+  int replicas = 1;
+};
+
 class NatsKvStore : public KvStore {
  public:
-  explicit NatsKvStore(std::shared_ptr<NatsConnection> connection);
+  explicit NatsKvStore(std::shared_ptr<NatsConnection> connection, NatsKvStoreOptions options = {});
   ~NatsKvStore() override;
 
   absl::Status EnsureBucket(std::string_view bucket, int history, absl::Duration ttl) override;
@@ -43,6 +53,7 @@ class NatsKvStore : public KvStore {
   absl::StatusOr<std::shared_ptr<Bucket>> Open(std::string_view bucket);
 
   std::shared_ptr<NatsConnection> connection_;
+  const NatsKvStoreOptions options_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Bucket>, std::less<>> buckets_;
 };

@@ -159,7 +159,13 @@ std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv) 
 }
 
 void RegisterServiceFlags(CLI::App& app, ServiceFlags* flags) {
-  AddStringFlag(app, "nats-url", &flags->nats_url, "NATS server URL of the event backbone");
+  AddStringFlag(app, "nats-url", &flags->nats_url,
+                "NATS server URL of the event backbone; for a cluster, several separated by "
+                "commas (nats://a:4222,nats://b:4222): any is used, the others on failure");
+  AddIntFlag(app, "nats-replicas", &flags->nats_replicas,
+             "replicas of the streams and KV buckets this service creates (1: single server; "
+             "3 on a 3-node JetStream cluster)")
+      ->check(CLI::Range(1, 5));
   AddIntFlag(app, "http-port", &flags->http_port,
              "port for /healthz, /readyz and /metrics (0 picks a free port)")
       ->check(CLI::Range(0, 65535));

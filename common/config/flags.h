@@ -73,8 +73,13 @@ std::optional<int> ParseFlags(CLI::App& app, int argc, const char* const* argv);
 
 // Flags every driftless service has. Defaults are the field initialisers.
 struct ServiceFlags {
-  // --nats-url / DRIFTLESS_NATS_URL: the event backbone.
+  // --nats-url / DRIFTLESS_NATS_URL: the event backbone; several servers (the nodes of a
+  // cluster) separated by commas, any of which the connection may use and fail over to.
   std::string nats_url = "nats://127.0.0.1:4222";
+  // --nats-replicas / DRIFTLESS_NATS_REPLICAS: copies of every stream and KV bucket the
+  // service creates (1 for a single server; 3 on a 3-node JetStream cluster survives losing
+  // a node). Existing buckets keep theirs; existing streams are updated to it.
+  int nats_replicas = 1;
   // --http-port / DRIFTLESS_HTTP_PORT: /healthz, /readyz, /metrics; 0 picks a free port.
   int http_port = 0;
   // --http-address / DRIFTLESS_HTTP_ADDRESS: address the HTTP endpoint binds.

@@ -172,11 +172,31 @@ TEST(ServiceFlagsTest, DefaultsEnvAndFlags) {
   EXPECT_EQ(flags.state_dir, "/tmp/x");
 }
 
+TEST(ServiceFlagsTest, NatsReplicasAndUrlListFromFlagAndEnv) {
+  {
+    CLI::App app;
+    ServiceFlags flags;
+    RegisterServiceFlags(app, &flags);
+    ASSERT_EQ(Parse(app, {}).exit_code, std::nullopt);
+    EXPECT_EQ(flags.nats_replicas, 1);
+  }
+  ScopedEnv env("DRIFTLESS_NATS_REPLICAS", "3");
+  CLI::App app;
+  ServiceFlags flags;
+  RegisterServiceFlags(app, &flags);
+  Parsed p = Parse(app, {"--nats-url", "nats://a:4222,nats://b:4222,nats://c:4222"});
+  ASSERT_EQ(p.exit_code, std::nullopt) << p.err;
+  EXPECT_EQ(flags.nats_replicas, 3);
+  EXPECT_EQ(flags.nats_url, "nats://a:4222,nats://b:4222,nats://c:4222");
+}
+
 TEST(ServiceFlagsTest, RejectsBadChoicesAndPorts) {
   for (std::vector<const char*> args : {std::vector<const char*>{"--log-format", "xml"},
                                         std::vector<const char*>{"--log-level", "loud"},
                                         std::vector<const char*>{"--http-port", "70000"},
-                                        std::vector<const char*>{"--http-port", "eighty"}}) {
+                                        std::vector<const char*>{"--http-port", "eighty"},
+                                        std::vector<const char*>{"--nats-replicas", "0"},
+                                        std::vector<const char*>{"--nats-replicas", "7"}}) {
     CLI::App app;
     ServiceFlags flags;
     RegisterServiceFlags(app, &flags);

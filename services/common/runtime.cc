@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(
                                                     .name = "driftless-" + rt->service_,
                                                     .retry_initial_connect = true}));
   rt->bus_ = std::make_unique<bus::NatsEventBus>(rt->connection_);
-  rt->kv_ = std::make_unique<bus::NatsKvStore>(rt->connection_);
+  rt->kv_ = std::make_unique<bus::NatsKvStore>(
+      rt->connection_, bus::NatsKvStoreOptions{.replicas = flags.nats_replicas});
   rt->blobs_ = std::make_unique<bus::BlobStore>(rt->kv_.get(), kBlobsBucket);
 
   rt->http_ = std::make_unique<http::Server>(
@@ -79,7 +80,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(
 
   // Every service provisions the whole backbone, so start order does not matter.
   for (int attempt = 1;; ++attempt) {
-    absl::Status provisioned = Provision(*rt->bus_, *rt->kv_);
+    absl::Status provisioned = Provision(*rt->bus_, *rt->kv_, rt->flags_.nats_replicas);
     if (provisioned.ok()) break;
     if (attempt == 1 || attempt % 20 == 0) {
       log::Warn("backbone not ready yet, retrying", {{"error", provisioned}});
@@ -207,7 +208,7 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
                 {{"stream", stream_name}, {"durable", durable_name}, {"error", sub.status()}});
     }
     // The consumer may be missing after a nats-server that lost its data: provision again.
-    (void)Provision(*bus_, *kv_);
+    (void)Provision(*bus_, *kv_, flags_.nats_replicas);
     if (WaitForShutdown(absl::Milliseconds(500))) return sub.status();
   }
 }

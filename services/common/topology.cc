@@ -21,21 +21,24 @@ absl::Duration StageHandlerDeadline(std::string_view stage) {
   return absl::Minutes(2);
 }
 
-absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv) {
+absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv, int replicas) {
   DL_RETURN_IF_ERROR(bus.EnsureStream({.name = kWorkStream,
                                        .subjects = {strings::Cat(kSubjectPrefix, ".work.>")},
                                        .retention = bus::Retention::kWorkQueue,
                                        .max_age = absl::Hours(24 * 7),
                                        .max_bytes = kWorkStreamMaxBytes,
-                                       .discard_new = true}));
+                                       .discard_new = true,
+                                       .replicas = replicas}));
   DL_RETURN_IF_ERROR(bus.EnsureStream({.name = kEventsStream,
                                        .subjects = {strings::Cat(kSubjectPrefix, ".events.>")},
                                        .retention = bus::Retention::kLimits,
                                        .max_age = absl::Hours(24 * 7),
-                                       .max_bytes = kEventsStreamMaxBytes}));
+                                       .max_bytes = kEventsStreamMaxBytes,
+                                       .replicas = replicas}));
   bus::StreamSpec dlq =
       bus::DeadLetterStreamSpec(kDeadLetterStream, kSubjectPrefix, absl::Hours(24 * 30));
   dlq.max_bytes = kDeadLetterStreamMaxBytes;
+  dlq.replicas = replicas;
   DL_RETURN_IF_ERROR(bus.EnsureStream(dlq));
   for (const char* stage : {kStagePoll, kStageRender, kStagePlan, kStageApply}) {
     // Applies wait for health and can take minutes; in-progress heartbeats (every ack_wait/3)

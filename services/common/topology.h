@@ -64,11 +64,13 @@ absl::Duration StageHandlerDeadline(std::string_view stage);
 // Deliveries of a work item before it is dead-lettered.
 inline constexpr int kMaxDeliver = 5;
 
-std::string WorkSubject(std::string_view stage);      // "driftless.work.<stage>"
-std::string EventSubject(std::string_view type);      // "driftless.events.<type>"
+std::string WorkSubject(std::string_view stage);  // "driftless.work.<stage>"
+std::string EventSubject(std::string_view type);  // "driftless.events.<type>"
 
 // Creates (or updates) the three streams, the stage consumers, the notifier consumer and the
-// KV buckets. Idempotent and safe to run concurrently from every service.
-absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv);
+// KV buckets. Idempotent and safe to run concurrently from every service. Every stream gets
+// `replicas` copies (JetStream clustering; 1 on a single server); the buckets get what the
+// KvStore was built with (NatsKvStoreOptions::replicas), since KvStore has no such knob.
+absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv, int replicas = 1);
 
 }  // namespace driftless::service

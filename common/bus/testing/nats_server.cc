@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +115,11 @@ absl::Status NatsServerProcess::Spawn() {
   const std::string port = internal::Cat(port_);
   const std::string log = log_path();
   std::vector<std::string> args = {binary, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store_dir_};
+  if (monitor_port_ > 0) {
+    args.push_back("-m");
+    args.push_back(internal::Cat(monitor_port_));
+  }
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -199,6 +205,130 @@ absl::Status NatsServerProcess::StartAgain() {
 absl::Status NatsServerProcess::Restart() {
   if (absl::Status s = Stop(); !s.ok()) return s;
   return StartAgain();
+}
+
+absl::StatusOr<std::string> HttpGetLocal(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(internal::Cat("socket: ", std::strerror(errno)));
+  timeval tv{2, 0};  // a monitoring answer is immediate
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::UnavailableError(
+        internal::Cat("connect 127.0.0.1:", port, ": ", std::strerror(err)));
+  }
+  const std::string request = internal::Cat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::UnavailableError(internal::Cat("send to 127.0.0.1:", port, " failed"));
+  }
+  std::string response;
+  char buf[4096];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (body == std::string::npos) {
+    return absl::UnavailableError(internal::Cat("GET 127.0.0.1:", port, path, ": no response"));
+  }
+  return response.substr(body + 4);
+}
+
+absl::StatusOr<std::unique_ptr<NatsClusterProcess>> NatsClusterProcess::Start(
+    const std::string& base_dir, int size, absl::Duration startup_deadline) {
+  if (size < 1) return absl::InvalidArgumentError("cluster size must be at least 1");
+  // Picked ports can be taken before the servers bind them: start over a few times.
+  absl::Status last;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<int> client, route, monitor;
+    for (int i = 0; i < size; ++i) {
+      for (std::vector<int>* ports : {&client, &route, &monitor}) {
+        absl::StatusOr<int> port = PickFreePort();
+        if (!port.ok()) return port.status();
+        ports->push_back(*port);
+      }
+    }
+    std::unique_ptr<NatsClusterProcess> cluster(new NatsClusterProcess());
+    last = absl::OkStatus();
+    for (int i = 0; i < size && last.ok(); ++i) {
+      const std::string dir = internal::Cat(base_dir, "/n", i);
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) return absl::InternalError(internal::Cat("mkdir ", dir, ": ", ec.message()));
+      std::unique_ptr<NatsServerProcess> node(
+          new NatsServerProcess(dir, client[i], startup_deadline));
+      node->monitor_port_ = monitor[i];
+      std::string routes;
+      for (int j = 0; j < size; ++j) {
+        if (j == i) continue;
+        internal::Append(routes, routes.empty() ? "" : ",", "nats://127.0.0.1:", route[j]);
+      }
+      node->extra_args_ = {"--server_name",  internal::Cat("n", i),
+                           "--cluster_name", "c",
+                           "--cluster",      internal::Cat("nats://127.0.0.1:", route[i])};
+      if (!routes.empty()) {
+        node->extra_args_.push_back("--routes");
+        node->extra_args_.push_back(routes);
+      }
+      last = node->Spawn();
+      cluster->nodes_.push_back(std::move(node));
+    }
+    if (last.ok()) last = cluster->WaitForMetaLeader(startup_deadline);
+    if (last.ok()) return cluster;
+  }
+  return last;
+}
+
+std::string NatsClusterProcess::urls() const {
+  std::string out;
+  for (const auto& node : nodes_) internal::Append(out, out.empty() ? "" : ",", node->url());
+  return out;
+}
+
+int NatsClusterProcess::NodeWithPort(int port) const {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i]->port() == port) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::Status NatsClusterProcess::WaitForMetaLeader(absl::Duration deadline_in) {
+  const absl::Time deadline = absl::Now() + deadline_in;
+  std::string last;
+  while (true) {
+    bool all = true;
+    for (const auto& node : nodes_) {
+      if (!node->running()) continue;
+      absl::StatusOr<std::string> jsz = HttpGetLocal(node->monitor_port(), "/jsz");
+      // {"meta_cluster": {"name": "c", "leader": "n1", ...}}: no "leader" while electing.
+      if (!jsz.ok() || jsz->find("\"leader\"") == std::string::npos) {
+        all = false;
+        last = jsz.ok() ? *jsz : std::string(jsz.status().message());
+        break;
+      }
+    }
+    if (all) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      std::string logs;
+      for (const auto& node : nodes_) {
+        internal::Append(logs, "\n--- ", node->log_path(), ":\n", LogTail(node->log_path()));
+      }
+      return absl::UnavailableError(internal::Cat("no JetStream meta leader within ",
+                                                  absl::FormatDuration(deadline_in),
+                                                  "; last /jsz: ", last, logs));
+    }
+    absl::SleepFor(absl::Milliseconds(100));  // poll interval
+  }
 }
 
 TempDir::TempDir() {

@@ -10,12 +10,20 @@
 // Start returns once the server accepts TCP connections (polled with a deadline). The child
 // gets SIGKILL if the starting thread's process dies (PR_SET_PDEATHSIG), and the destructor
 // stops it by PID. Not thread-safe.
+//
+// NatsClusterProcess: several such servers clustered on 127.0.0.1 (JetStream clustering, one
+// meta group), for replication and fail-over tests:
+//
+//   ASSERT_OK_AND_ASSIGN(auto cluster, NatsClusterProcess::Start(temp_dir, 3));
+//   auto conn = NatsConnection::Connect(cluster->urls(), "test");   // every node's URL
+//   ASSERT_OK(cluster->node(1).Kill());  ASSERT_OK(cluster->node(1).StartAgain());
 #pragma once
 
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +52,8 @@ class NatsServerProcess {
   absl::Status StartAgain();
 
   bool running() const { return pid_ > 0; }
+  // The HTTP monitoring port (/jsz, /connz), 0 if the server has none.
+  int monitor_port() const { return monitor_port_; }
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
   std::string url() const;
@@ -51,6 +61,7 @@ class NatsServerProcess {
   std::string log_path() const;
 
  private:
+  friend class NatsClusterProcess;
   NatsServerProcess(std::string store_dir, int port, absl::Duration startup_deadline);
   absl::Status Spawn();
   absl::Status WaitStopped(absl::Duration deadline);
@@ -58,8 +69,37 @@ class NatsServerProcess {
   std::string store_dir_;
   int port_;
   absl::Duration startup_deadline_;
+  int monitor_port_ = 0;
+  std::vector<std::string> extra_args_;  // after the common ones (cluster flags)
   pid_t pid_ = -1;
 };
+
+// `size` nats-servers with JetStream in one cluster ("c", nodes "n0".."n<size-1>") on free
+// ports, each with its own store dir under `base_dir` and a monitoring port. Start returns once
+// every node reports a JetStream meta leader (GET /jsz), so streams can be created; kUnavailable
+// (with the logs' ends) otherwise. After restarting a node, WaitForMetaLeader again.
+class NatsClusterProcess {
+ public:
+  static absl::StatusOr<std::unique_ptr<NatsClusterProcess>> Start(
+      const std::string& base_dir, int size = 3,
+      absl::Duration startup_deadline = absl::Seconds(30));
+
+  int size() const { return static_cast<int>(nodes_.size()); }
+  NatsServerProcess& node(int i) { return *nodes_[i]; }
+  // Every node's client URL, comma-separated (what --nats-url takes).
+  std::string urls() const;
+  // The index of the node whose client port is `port` (e.g. from a connected URL), or -1.
+  int NodeWithPort(int port) const;
+  // Every running node reports a meta leader within `deadline`; kUnavailable otherwise.
+  absl::Status WaitForMetaLeader(absl::Duration deadline = absl::Seconds(30));
+
+ private:
+  NatsClusterProcess() = default;
+  std::vector<std::unique_ptr<NatsServerProcess>> nodes_;
+};
+
+// GET http://127.0.0.1:<port><path> (HTTP/1.0); the response body. For monitoring endpoints.
+absl::StatusOr<std::string> HttpGetLocal(int port, const std::string& path);
 
 // A free TCP port on 127.0.0.1 (bound to port 0, then released).
 absl::StatusOr<int> PickFreePort();
