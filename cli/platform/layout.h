@@ -32,8 +32,8 @@ inline constexpr char kNatsName[] = "nats-server";
 inline constexpr char kEmulatorName[] = "kube-emulator";
 
 // DIR/nats/, DIR/logs/<name>.log, DIR/run/<name>.ready, DIR/run/platform.json,
-// DIR/<service>/, DIR/emulator-state.json, DIR/kubeconfig, DIR/endpoints.json,
-// DIR/example-repo/.
+// DIR/<service>/, DIR/emulator-state.json (+ .log of changes while it runs), DIR/kubeconfig,
+// DIR/endpoints.json, DIR/example-repo/.
 struct Layout {
   std::string dir;  // absolute
 
