@@ -216,8 +216,7 @@ TEST_F(NatsClusterTest, KvWatchResumesAfterTheNodeItIsAttachedToIsKilled) {
       const std::vector<int> nodes = ConsumerNodes("KV_state");
       ASSERT_EQ(nodes.size(), 1u);
       killed = nodes[0];
-      std::cerr << "watch consumer on n" << killed << ", connected to n" << ConnectedNode()
-                << "\n";
+      std::cerr << "watch consumer on n" << killed << ", connected to n" << ConnectedNode() << "\n";
       ASSERT_OK(cluster_->node(killed).Kill());
     } else {
       killed = KillConnectedNode();
