@@ -21,6 +21,9 @@
 #include "services/common/topology.h"
 
 namespace driftless::service {
+
+// How long an idle consumer's pull request stays open (see ConsumeStage).
+constexpr absl::Duration kIdleFetchWait = absl::Seconds(5);
 namespace {
 
 std::string DefaultReplicaId() {
@@ -101,8 +104,9 @@ int Runtime::ServeStage(std::string_view stage, EventHandler handler) {
 }
 
 int Runtime::Serve(std::string_view stream, std::string_view durable, EventHandler handler) {
-  auto sub = stream == kWorkStream ? ConsumeStage(durable, std::move(handler))
-                                   : Consume(stream, durable, std::move(handler));
+  auto sub = stream == kWorkStream
+                 ? ConsumeStage(durable, std::move(handler))
+                 : Consume(stream, durable, std::move(handler), {.fetch_wait = kIdleFetchWait});
   if (!sub.ok()) {
     log::Error("cannot consume", {{"stream", std::string(stream)},
                                   {"durable", std::string(durable)},
@@ -161,12 +165,12 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::st
   // One item at a time: a replica busy with a long sync (or waiting for an application's
   // lease) must not sit on fetched items that another replica could run now. A handler past
   // its stage's deadline is presumed hung (see ConsumeOptions::handler_deadline).
-  // Idle workers keep one pull request open for 2 s at a time: each costs the server and this
-  // process a little, so the wait is long (a message is delivered at once anyway); it bounds
-  // how long Stop takes.
+  // Idle workers keep one pull request open for kIdleFetchWait at a time: each costs the server
+  // and this process a little, so the wait is long (a message is delivered at once anyway); it
+  // bounds how long Stop takes (workers stop in parallel).
   return Consume(kWorkStream, stage, std::move(handler),
                  {.batch = 1,
-                  .fetch_wait = absl::Seconds(2),
+                  .fetch_wait = kIdleFetchWait,
                   .handler_deadline = StageHandlerDeadline(stage)});
 }
 
