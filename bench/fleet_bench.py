@@ -123,25 +123,6 @@ def app_objects(app, namespace=None):
     return files
 
 
-def application_yaml(name, repo_url, path, interval):
-    return f"""apiVersion: driftless.dev/v1alpha1
-kind: Application
-metadata:
-  name: {name}
-spec:
-  project: default
-  source:
-    repoURL: {repo_url}
-    ref: {{branch: main}}
-    path: {path}
-  destination: {{cluster: in-cluster, namespace: {name}}}
-  interval: {interval}
-  syncPolicy:
-    automated: {{prune: true, selfHeal: true}}
-    syncOptions: [CreateNamespace=true]
-"""
-
-
 def write_fleet_repo(repo, n, width):
     """Writes and commits apps/app-XXXX for every application; returns the revision."""
     for i in range(n):
@@ -153,7 +134,8 @@ def write_fleet_repo(repo, n, width):
 
 
 def write_applications_file(path, repo_url, n, width, interval):
-    docs = [application_yaml(app_name(i, width), repo_url, app_path(i, width), interval)
+    docs = [h.application(app_name(i, width), repo_url, app_path(i, width), app_name(i, width),
+                          interval=interval)
             for i in range(n)]
     path.write_text("---\n".join(docs))
 

@@ -185,7 +185,11 @@ void PollerService::MembershipLoop() {
 
 bool PollerService::Owns(const std::string& normalized_url) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (members_.empty() ||
+  return OwnsLocked(normalized_url);
+}
+
+bool PollerService::OwnsLocked(const std::string& normalized_url) const {
+  if (normalized_url.empty() || members_.empty() ||
       std::find(members_.begin(), members_.end(), member_key_) == members_.end()) {
     return true;  // membership unknown yet: poll rather than miss
   }
@@ -315,12 +319,10 @@ void PollerService::TimerLoop() {
       while (!stopping_) {
         Clock::time_point now = Clock::now();
         Clock::time_point wake = next_resync;
-        const bool known = !members_.empty() && std::find(members_.begin(), members_.end(),
-                                                          member_key_) != members_.end();
         for (auto& [name, tracked] : apps_) {
           if (tracked.next_due <= now) {
             // Another replica owns this repository: it polls it; this one only keeps time.
-            if (known && !tracked.url.empty() && OwnerOf(tracked.url, members_) != member_key_) {
+            if (!OwnsLocked(tracked.url)) {
               tracked.next_due = now + IntervalOf(tracked.resource);
               wake = std::min(wake, tracked.next_due);
               continue;
@@ -509,9 +511,8 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     if (same_incarnation && !record->emitted) {
       // Minted, then the process died before (or while) publishing: publish it now (the same
       // identity, so a publish that did happen is deduplicated downstream).
-      DL_RETURN_IF_ERROR(EmitMinted(target, *record, record->revision, {}));
-      record->emitted = true;
-      (void)sources.Write(r.name, *record, record->kv_revision);
+      DL_RETURN_IF_ERROR(
+          EmitMinted(target, *record, record->kv_revision, record->revision, {}));
       continue;
     }
     const bool new_spec = !same_incarnation || record->spec_digest != r.spec_digest;
@@ -560,10 +561,7 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     if (absl::IsAborted(written.status()) && round < 10) continue;  // another replica wrote
     DL_RETURN_IF_ERROR(written.status());
     if (affected) {
-      DL_RETURN_IF_ERROR(EmitMinted(target, next, record ? record->revision : "", paths));
-      next.emitted = true;
-      // Best effort: when this write is lost, the next poll publishes the same identity again.
-      (void)sources.Write(r.name, next, *written);
+      DL_RETURN_IF_ERROR(EmitMinted(target, next, *written, record ? record->revision : "", paths));
     }
     if (had_error || !record) {
       DL_RETURN_IF_ERROR(service::StatusStore(kv_)
@@ -582,8 +580,8 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
   }
 }
 
-absl::Status PollerService::EmitMinted(const Target& target, const service::SourceRecord& record,
-                                       const std::string& previous,
+absl::Status PollerService::EmitMinted(const Target& target, service::SourceRecord record,
+                                       uint64_t kv_revision, const std::string& previous,
                                        const std::vector<std::string>& changed_paths) {
   const service::StoredResource& r = target.resource;
   const service::SyncIdentity identity{record.uid, record.desired_seq, record.attempt};
@@ -621,6 +619,10 @@ absl::Status PollerService::EmitMinted(const Target& target, const service::Sour
                                {"attempt", record.attempt},
                                {"reason", record.reason},
                                {"syncId", requested ? request.sync_id() : std::string()}});
+  // Mark it published. Best effort: when this write is lost, the next poll publishes the same
+  // identity again (deduplicated downstream).
+  record.emitted = true;
+  (void)service::SourceStore(kv_).Write(r.name, record, kv_revision);
   return absl::OkStatus();
 }
 
@@ -669,11 +671,9 @@ bus::Disposition PollerService::HandleRetry(const v1::Event& event, const bus::M
     if (!written.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), written.status().ToString());
     }
-    if (absl::Status s = EmitMinted(target, next, next.revision, {}); !s.ok()) {
+    if (absl::Status s = EmitMinted(target, next, *written, next.revision, {}); !s.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
-    next.emitted = true;
-    (void)sources.Write(app, next, *written);
     return bus::Disposition::Ack();
   }
   return bus::Disposition::Nak(service::RetryDelay(message), "source record contention");

@@ -104,6 +104,8 @@ class PollerService {
   // Registers this replica in the pollers bucket and reads the live members, every
   // membership_interval until Stop.
   void MembershipLoop();
+  // Owns() with mu_ held.
+  bool OwnsLocked(const std::string& normalized_url) const;
 
   absl::Status PollApps(const std::vector<service::StoredResource>& apps,
                         const v1::SyncRequested* request, const std::string& correlation_id);
@@ -120,9 +122,10 @@ class PollerService {
   absl::Status Publish(const Target& target, const std::string& commit, const std::string& ref,
                        const v1::SyncRequested* request, const std::string& correlation_id,
                        const ChangedPathsFn& changed_paths);
-  // source.changed for the desired generation `record` holds (work item on stage render).
-  absl::Status EmitMinted(const Target& target, const service::SourceRecord& record,
-                          const std::string& previous,
+  // Publishes source.changed for the desired generation `record` holds (work item on stage
+  // render), then marks the record (stored at `kv_revision`) published.
+  absl::Status EmitMinted(const Target& target, service::SourceRecord record,
+                          uint64_t kv_revision, const std::string& previous,
                           const std::vector<std::string>& changed_paths);
   // sync.retry: mints the next attempt of a failed desired generation once it is due, unless
   // a newer one was minted meanwhile.
