@@ -31,16 +31,6 @@ namespace event_type = service::event_type;
 
 constexpr char kApplication[] = "Application";
 
-void SetTime(google::protobuf::Timestamp* t, absl::Time time) {
-  const int64_t seconds = absl::ToUnixSeconds(time);
-  t->set_seconds(seconds);
-  t->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
-}
-
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
 }
@@ -427,7 +417,7 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
                          : (ready ? "Succeeded" : std::string(health::Name(app_health))),
               summary);
           s.set_message(summary);
-          SetTime(s.mutable_reconciled_at(), finished_at);
+          service::SetTimestamp(s.mutable_reconciled_at(), finished_at);
           return true;
         },
         identity.known() ? std::string_view(identity.uid) : std::string_view());
@@ -467,7 +457,7 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
     v1::SyncRetry* r = retry.mutable_sync_retry();
     r->set_failed_seq(identity.seq);
     r->set_next_attempt(identity.attempt + 1);
-    SetTime(r->mutable_not_before(), finished_at + *retry_in);
+    service::SetTimestamp(r->mutable_not_before(), finished_at + *retry_in);
     r->set_revision(event.revision());
     r->set_error(failure);
     if (plan.initiated_by() != "automated" && !plan.initiated_by().empty()) {
@@ -494,9 +484,7 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   f->set_error(succeeded ? "" : failure);
   f->set_initiated_by(plan.initiated_by());
   const absl::Duration took = finished_at - started;
-  f->mutable_duration()->set_seconds(absl::ToInt64Seconds(took));
-  f->mutable_duration()->set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(took - absl::Seconds(absl::ToInt64Seconds(took)))));
+  service::SetDuration(f->mutable_duration(), took);
   for (const SyncEntry& e : run.entries()) {
     v1::ObjectResult* r = f->add_results();
     *r->mutable_ref() = e.planned.ref();
@@ -518,8 +506,8 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
       v1::HealthCheck* hc = check.mutable_health_check();
       hc->set_sync_id(plan.sync_id());
       for (v1::ObjectRef& ref : unsettled) *hc->add_objects() = std::move(ref);
-      SetTime(hc->mutable_not_before(), absl::Now() + absl::Milliseconds(250));
-      SetTime(hc->mutable_deadline(), finished_at + options_.health_timeout);
+      service::SetTimestamp(hc->mutable_not_before(), absl::Now() + absl::Milliseconds(250));
+      service::SetTimestamp(hc->mutable_deadline(), finished_at + options_.health_timeout);
       hc->set_round(1);
       check.set_message(strings::Cat(app, ": waiting for ", hc->objects_size(), " objects to settle"));
       if (absl::Status s = service::Emit(*bus_, check, service::kStageApply); !s.ok()) {
@@ -545,7 +533,8 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
   const v1::HealthCheck& hc = event.health_check();
   const std::string& app = event.application();
   const SyncIdentity identity = service::IdentityOf(event);
-  if (const absl::Duration wait = TimeOf(hc.not_before()) - absl::Now(); wait > absl::ZeroDuration()) {
+  if (const absl::Duration wait = service::TimeOf(hc.not_before()) - absl::Now();
+      wait > absl::ZeroDuration()) {
     return bus::Disposition::Nak(wait, "health check not due yet");
   }
   service::StatusStore statuses(kv_);
@@ -574,7 +563,7 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
     unsettled |= !Settled(h.code);
     assessed[KeyOf(ref)] = std::move(h);
   }
-  const absl::Time deadline = TimeOf(hc.deadline());
+  const absl::Time deadline = service::TimeOf(hc.deadline());
   const bool again = unsettled && absl::Now() < deadline;
   bool skipped = false;
   absl::StatusOr<v1::AppStatus> updated = statuses.Update(
@@ -629,7 +618,7 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
     n->set_round(round);
     const absl::Duration backoff =
         std::min(absl::Milliseconds(250) * (1 << std::min(round - 1, 5)), absl::Seconds(5));
-    SetTime(n->mutable_not_before(), absl::Now() + backoff);
+    service::SetTimestamp(n->mutable_not_before(), absl::Now() + backoff);
     next.set_message(event.message());
     if (absl::Status s = service::Emit(*bus_, next, service::kStageApply); !s.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include <chrono>
 #include <random>
 
+#include "absl/time/clock.h"
 #include "common/strings/str.h"
 #include "common/status/status.h"
 #include "services/common/topology.h"
@@ -19,10 +19,7 @@ v1::Event NewEvent(std::string_view type, std::string_view application,
   event.set_revision(std::string(revision));
   event.set_emitter(std::string(emitter));
   event.set_severity(v1::SEVERITY_INFO);
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
-  event.mutable_time()->set_seconds(nanos / 1000000000);
-  event.mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  SetTimestamp(event.mutable_time(), absl::Now());
   return event;
 }
 
@@ -101,6 +98,24 @@ absl::Duration RetryDelay(const bus::Message& message, absl::Duration base) {
   // +-20% jitter: replicas retrying the same outage do not come back in step.
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return delay * std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+}
+
+void SetTimestamp(google::protobuf::Timestamp* out, absl::Time time) {
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  out->set_seconds(seconds);
+  out->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
+void SetDuration(google::protobuf::Duration* out, absl::Duration duration) {
+  const int64_t seconds = absl::ToInt64Seconds(duration);
+  out->set_seconds(seconds);
+  out->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(duration - absl::Seconds(seconds))));
 }
 
 std::string Describe(const v1::Event& event) {

@@ -56,6 +56,11 @@ absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
 // +-20% jitter. The one retry policy of the stage shells.
 absl::Duration RetryDelay(const bus::Message& message, absl::Duration base = absl::Seconds(1));
 
+// absl time <-> google.protobuf.Timestamp / Duration (one instant: seconds and nanos together).
+void SetTimestamp(google::protobuf::Timestamp* out, absl::Time time);
+absl::Time TimeOf(const google::protobuf::Timestamp& timestamp);
+void SetDuration(google::protobuf::Duration* out, absl::Duration duration);
+
 // A short human description for logs: "app.rendered guestbook@1a2b3c4".
 std::string Describe(const v1::Event& event);
 

@@ -71,5 +71,18 @@ TEST(RetryDelayTest, DoublesPerDeliveryWithJitterAndACap) {
   }
 }
 
+TEST(TimestampTest, RoundTripsOneInstant) {
+  const absl::Time t = absl::FromUnixNanos(1'700'000'000'123'456'789);
+  google::protobuf::Timestamp ts;
+  SetTimestamp(&ts, t);
+  EXPECT_EQ(ts.seconds(), 1'700'000'000);
+  EXPECT_EQ(ts.nanos(), 123'456'789);
+  EXPECT_EQ(TimeOf(ts), t);
+  google::protobuf::Duration d;
+  SetDuration(&d, absl::Milliseconds(2500));
+  EXPECT_EQ(d.seconds(), 2);
+  EXPECT_EQ(d.nanos(), 500'000'000);
+}
+
 }  // namespace
 }  // namespace driftless::service

@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/manifest/object.h"
 #include "common/status/status.h"
+#include "services/common/events.h"
 #include "services/common/topology.h"
 
 namespace driftless::service {
@@ -223,12 +224,7 @@ absl::StatusOr<v1::AppStatus> StatusStore::Update(
     }
     if (!mutate(status)) return status;
     if (!uid.empty()) status.set_application_uid(std::string(uid));
-    // One instant (seconds and nanos together): mutate may have set nanos of another time.
-    const absl::Time now = absl::Now();
-    const int64_t seconds = absl::ToUnixSeconds(now);
-    status.mutable_reconciled_at()->set_seconds(seconds);
-    status.mutable_reconciled_at()->set_nanos(
-        static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(seconds))));
+    SetTimestamp(status.mutable_reconciled_at(), absl::Now());
     std::string value;
     status.SerializeToString(&value);
     absl::StatusOr<uint64_t> written = exists

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "absl/time/clock.h"
 #include "common/health/health.h"
 #include "common/log/log.h"
 #include "common/manifest/object.h"
@@ -22,13 +23,6 @@ using manifest::Json;
 constexpr char kApplication[] = "Application";
 constexpr char kPlanReady[] = "plan.ready";
 constexpr char kSyncFailed[] = "sync.failed";
-
-void SetNow(google::protobuf::Timestamp* t) {
-  absl::Time now = absl::Now();
-  t->set_seconds(absl::ToUnixSeconds(now));
-  t->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(
-                                                                        absl::ToUnixSeconds(now)))));
-}
 
 v1::Action ToProto(Action action) {
   switch (action) {
@@ -128,7 +122,7 @@ bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view r
         s.set_message(message);
         if (!event.revision().empty()) s.set_last_attempted_revision(event.revision());
         if (s.sync() == v1::SYNC_STATUS_CODE_UNSPECIFIED) s.set_sync(v1::SYNC_STATUS_CODE_UNKNOWN);
-        SetNow(s.mutable_reconciled_at());
+        service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
         return true;
       });
   if (!updated.ok()) return bus::Disposition::Nak(Backoff(delivery), updated.status().ToString());
@@ -340,7 +334,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     s.set_spec_digest(stored->spec_digest);
     s.set_observed_generation(stored->generation);
     s.set_last_attempted_revision(event.revision());
-    SetNow(s.mutable_reconciled_at());
+    service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
     if (const v1::Condition* c = service::FindCondition(s, "Stalled"); c && c->status()) {
       service::SetCondition(s, "Stalled", false, "Planned", "");
       s.clear_message();

@@ -629,8 +629,7 @@ absl::Status PollerService::EmitMinted(const Target& target, service::SourceReco
 bus::Disposition PollerService::HandleRetry(const v1::Event& event, const bus::Message& message) {
   const v1::SyncRetry& retry = event.sync_retry();
   const std::string& app = event.application();
-  const absl::Time due = absl::FromUnixSeconds(retry.not_before().seconds()) +
-                         absl::Nanoseconds(retry.not_before().nanos());
+  const absl::Time due = service::TimeOf(retry.not_before());
   if (const absl::Duration wait = due - absl::Now(); wait > absl::ZeroDuration()) {
     // Not due yet: come back then (one delivery; the bus dead-letters after kMaxDeliver).
     return bus::Disposition::Nak(wait, "retry not due yet");
