@@ -39,13 +39,64 @@ int HttpStatus(const absl::Status& s) {
   }
 }
 
+// Buckets beyond this many are pruned of the full ones (idle for a whole refill).
+constexpr size_t kMaxBuckets = 10000;
+
 }  // namespace
+
+std::string WebhookReceiver::TakeToken(std::string_view receiver, const std::string& repo_url) {
+  const auto now = limits_.now();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Refills a bucket (a new one starts full); true if it holds a token.
+  auto refill = [now](Bucket& b, bool fresh, int burst,
+                      std::chrono::steady_clock::duration interval) {
+    if (fresh) {
+      b.tokens = burst;
+    } else if (now > b.updated && interval.count() > 0) {
+      b.tokens = std::min<double>(burst, b.tokens + std::chrono::duration<double>(now - b.updated) /
+                                                        std::chrono::duration<double>(interval));
+    }
+    b.updated = now;
+    return b.tokens >= 1;
+  };
+  auto [r, r_fresh] = receiver_buckets_.try_emplace(std::string(receiver));
+  auto [u, u_fresh] = repository_buckets_.try_emplace({std::string(receiver), repo_url});
+  bool receiver_ok = refill(r->second, r_fresh, limits_.receiver_burst, limits_.receiver_interval);
+  bool repo_ok = refill(u->second, u_fresh, limits_.repository_burst, limits_.repository_interval);
+  if (!receiver_ok) return strings::Cat("receiver \"", receiver, "\" is over its flood limit");
+  if (!repo_ok) {
+    return strings::Cat("repository ", repo_url, " is over its flood limit on receiver \"",
+                        receiver, "\"");
+  }
+  r->second.tokens -= 1;
+  u->second.tokens -= 1;
+  if (repository_buckets_.size() > kMaxBuckets) {
+    std::erase_if(repository_buckets_, [&](const auto& entry) {
+      const Bucket& b = entry.second;
+      return &b != &u->second &&
+             now - b.updated >= limits_.repository_interval * limits_.repository_burst;
+    });
+  }
+  if (receiver_buckets_.size() > kMaxBuckets) {
+    std::erase_if(receiver_buckets_, [&](const auto& entry) {
+      const Bucket& b = entry.second;
+      return &b != &r->second &&
+             now - b.updated >= limits_.receiver_interval * limits_.receiver_burst;
+    });
+  }
+  return "";
+}
 
 WebhookReceiver::Reply WebhookReceiver::Handle(
     std::string_view receiver, const std::function<std::string(std::string_view)>& header,
     std::string_view body) {
   if (receiver.empty() || receiver.find('/') != std::string_view::npos) {
     return Error(404, "POST /hooks/<receiver name>");
+  }
+  // The HTTP server caps bodies before reading them; this keeps the contract for any caller.
+  if (body.size() > kMaxWebhookBodyBytes) {
+    return Error(413, strings::Cat("receiver \"", receiver, "\": body of ", body.size(),
+                                   " bytes is over the ", kMaxWebhookBodyBytes, " byte limit"));
   }
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get("Receiver", receiver);
@@ -77,6 +128,10 @@ WebhookReceiver::Reply WebhookReceiver::Handle(
   }
 
   const v1::WebhookPush& push = outcome->push;
+  if (std::string limited = TakeToken(receiver, push.repo_url()); !limited.empty()) {
+    log::Warn("webhook limited", {{"receiver", std::string(receiver)}, {"reason", limited}});
+    return Error(429, std::move(limited));
+  }
   std::string key = strings::Cat("hook.", receiver, ".", outcome->delivery_id);
   Json record = {{"ref", push.ref()}, {"after", push.after()}, {"repoURL", push.repo_url()}};
   absl::StatusOr<uint64_t> created = kv_->Create(service::kDeliveriesBucket, key, record.dump());

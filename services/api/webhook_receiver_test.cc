@@ -45,7 +45,7 @@ class WebhookReceiverTest : public ::testing::Test {
                   .Put({{"apiVersion", "driftless.dev/v1alpha1"},
                         {"kind", "Receiver"},
                         {"metadata", {{"name", "tags-only"}}},
-                        {"spec", {{"type", "generic"}, {"events", {"tag"}}}}})
+                        {"spec", {{"type", "generic"}, {"secret", "t0ken"}, {"events", {"tag"}}}}})
                   .status());
   }
 
@@ -126,9 +126,90 @@ TEST_F(WebhookReceiverTest, RefusalsAndIgnoredDeliveries) {
   EXPECT_EQ(Post("hooks", {{"X-Signature", "sha256=" + HmacSha256Hex("s3cret", bad)}}, bad).status,
             400);
   // A receiver filtering on events ignores (200) what it does not want.
-  WebhookReceiver::Reply filtered = Post("tags-only", {}, kBody);
+  WebhookReceiver::Reply filtered = Post("tags-only", {{"Authorization", "Bearer t0ken"}}, kBody);
   EXPECT_EQ(filtered.status, 200) << filtered.body;
   EXPECT_THAT(filtered.body, HasSubstr("ignored"));
+  // A generic receiver needs its bearer token.
+  WebhookReceiver::Reply no_token = Post("tags-only", {}, kBody);
+  EXPECT_EQ(no_token.status, 401) << no_token.body;
+  EXPECT_THAT(no_token.body, HasSubstr("Authorization"));
+  EXPECT_EQ(PollItems(), 0u);
+}
+
+// A generic receiver stored without a secret (applied before secrets were required) accepts
+// nothing: anyone could trigger syncs through it.
+TEST_F(WebhookReceiverTest, GenericReceiverWithoutSecretIsRefused) {
+  ASSERT_OK(service::ResourceStore(kv_.get())
+                .Put({{"apiVersion", "driftless.dev/v1alpha1"},
+                      {"kind", "Receiver"},
+                      {"metadata", {{"name", "open"}}},
+                      {"spec", {{"type", "generic"}}}})
+                .status());
+  WebhookReceiver::Reply reply = Post("open", {{"Authorization", "Bearer "}}, kBody);
+  EXPECT_EQ(reply.status, 401) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("receiver \\\"open\\\" (generic) has no secret"));
+  EXPECT_EQ(PollItems(), 0u);
+}
+
+// Flood limits are per receiver and per repository; forged deliveries spend nothing, other
+// receivers are not starved, and a limited delivery can be retried once the budget refills.
+TEST_F(WebhookReceiverTest, FloodLimitedPerReceiverAndPerRepository) {
+  service::ResourceStore store(kv_.get());
+  ASSERT_OK(store
+                .Put({{"apiVersion", "driftless.dev/v1alpha1"},
+                      {"kind", "Receiver"},
+                      {"metadata", {{"name", "other"}}},
+                      {"spec", {{"type", "generic-hmac"}, {"secret", "s3cret"}}}})
+                .status());
+  auto now = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  WebhookLimits limits;
+  limits.receiver_burst = 3;
+  limits.receiver_interval = std::chrono::seconds(1);
+  limits.repository_burst = 2;
+  limits.repository_interval = std::chrono::seconds(10);
+  limits.now = [&now] { return now; };
+  WebhookReceiver limited(bus_.get(), kv_.get(), "api/test", limits);
+  auto post = [&](const std::string& receiver, const std::string& repo, const std::string& id,
+                  const std::string& secret = "s3cret") {
+    std::string body =
+        R"({"repoURL": ")" + repo + R"(", "ref": "refs/heads/main", "after": ")" + id + R"("})";
+    std::map<std::string, std::string> headers = {
+        {"X-Signature", "sha256=" + HmacSha256Hex(secret, body)}, {"X-Delivery-Id", id}};
+    return limited.Handle(
+        receiver,
+        [&headers](std::string_view name) {
+          auto it = headers.find(std::string(name));
+          return it == headers.end() ? std::string() : it->second;
+        },
+        body);
+  };
+  const std::string a = "https://git.example.com/a.git", b = "https://git.example.com/b.git";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(post("hooks", a, "forged", "wrong").status, 401);
+
+  EXPECT_EQ(post("hooks", a, "d-1").status, 202);
+  EXPECT_EQ(post("hooks", a, "d-2").status, 202);
+  WebhookReceiver::Reply repo_full = post("hooks", a, "d-3");
+  EXPECT_EQ(repo_full.status, 429) << repo_full.body;
+  EXPECT_THAT(repo_full.body, HasSubstr("repository https://git.example.com/a.git"));
+  EXPECT_EQ(post("hooks", b, "d-4").status, 202);  // another repository: its own budget
+  WebhookReceiver::Reply receiver_full = post("hooks", b, "d-5");
+  EXPECT_EQ(receiver_full.status, 429) << receiver_full.body;
+  EXPECT_THAT(receiver_full.body, HasSubstr("receiver \\\"hooks\\\" is over its flood limit"));
+  // Another receiver is not starved, even for the same repository.
+  EXPECT_EQ(post("other", a, "o-1").status, 202);
+
+  // Ten seconds later both budgets have refilled: the host's retry of d-3 is accepted, not
+  // refused as a replay (a limited delivery is not recorded).
+  now += std::chrono::seconds(10);
+  EXPECT_EQ(post("hooks", a, "d-3").status, 202);
+  EXPECT_EQ(PollItems(), 5u);
+}
+
+TEST_F(WebhookReceiverTest, OversizedBodyIsRefusedBeforeParsing) {
+  std::string body(kMaxWebhookBodyBytes + 1, ' ');
+  WebhookReceiver::Reply reply = Post("hooks", {}, body);
+  EXPECT_EQ(reply.status, 413) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("receiver \\\"hooks\\\""));
   EXPECT_EQ(PollItems(), 0u);
 }
 
