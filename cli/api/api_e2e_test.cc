@@ -212,7 +212,7 @@ TEST_F(ApiEndToEndTest, WebhookToARegisteredReceiverIsQueued) {
   std::string file = Write("receiver.yaml", R"(apiVersion: driftless.dev/v1alpha1
 kind: Receiver
 metadata: {name: push}
-spec: {type: generic}
+spec: {type: generic, secret: hook-token}
 )");
   Result applied = Cli({"apply", "-f", file});
   ASSERT_EQ(applied.code, 0) << applied.err;
@@ -225,10 +225,16 @@ spec: {type: generic}
   std::string host_port = webhooks_.substr(7, webhooks_.find('/', 7) - 7);
   httplib::Client http("http://" + host_port);
   std::string body = R"({"repoURL": "file:///srv/repo", "ref": "refs/heads/main", "after": "abc"})";
-  auto queued = http.Post("/hooks/push", {{"X-Delivery-Id", "one"}}, body, "application/json");
+  auto unauthenticated =
+      http.Post("/hooks/push", {{"X-Delivery-Id", "one"}}, body, "application/json");
+  ASSERT_TRUE(unauthenticated) << httplib::to_string(unauthenticated.error());
+  EXPECT_EQ(unauthenticated->status, 401) << unauthenticated->body;
+  const httplib::Headers signed_headers = {{"X-Delivery-Id", "one"},
+                                           {"Authorization", "Bearer hook-token"}};
+  auto queued = http.Post("/hooks/push", signed_headers, body, "application/json");
   ASSERT_TRUE(queued) << httplib::to_string(queued.error());
   EXPECT_EQ(queued->status, 202) << queued->body;
-  auto replay = http.Post("/hooks/push", {{"X-Delivery-Id", "one"}}, body, "application/json");
+  auto replay = http.Post("/hooks/push", signed_headers, body, "application/json");
   ASSERT_TRUE(replay);
   EXPECT_EQ(replay->status, 409) << replay->body;
   auto unknown = http.Post("/hooks/other", body, "application/json");
