@@ -10,8 +10,7 @@
 #include "common/git/libgit2_client.h"
 #include "common/git/url.h"
 #include "common/resources/resources.h"
-#include "services/renderer/file_tree.h"
-#include "services/renderer/render.h"
+#include "services/renderer/generate.h"
 
 namespace driftless::cli {
 namespace {
@@ -63,9 +62,10 @@ class TempDir {
   std::string path_;
 };
 
-absl::StatusOr<std::vector<renderer::SourceFile>> FetchSource(const Json& source,
-                                                              const std::string& cache_dir,
-                                                              const std::string& checkout_dir) {
+// Checks the application's repository out (whole: Kustomize bases and value files may live
+// outside spec.source.path) into `checkout_dir`.
+absl::Status FetchSource(const Json& source, const std::string& cache_dir,
+                         const std::string& checkout_dir) {
   const std::string url = source["repoURL"].get<std::string>();
   git::Libgit2Client client({.cache_dir = cache_dir});
   DL_ASSIGN_OR_RETURN(git::RefMap refs, client.Fetch(url, {}));
@@ -74,38 +74,38 @@ absl::StatusOr<std::vector<renderer::SourceFile>> FetchSource(const Json& source
                       git::Resolve(refs, spec, git::RedactUrl(url), [&](std::string_view sha) {
                         return client.ExpandCommit(url, sha);
                       }));
-  const std::string path = source.value("path", "");
-  DL_RETURN_IF_ERROR(client.Checkout(url, resolved.commit, checkout_dir, path).status());
-  return renderer::ReadFileTree(checkout_dir);
+  return client.Checkout(url, resolved.commit, checkout_dir, "").status();
 }
 
 absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& app,
                                                     const RenderOptions& options,
-                                                    const std::string& cache_dir) {
-  const Json& source = app.object["spec"]["source"];
-  if (source.contains("kustomize") || source.contains("helm")) {
-    return absl::UnimplementedError("kustomize and helm sources are not rendered yet");
-  }
-  std::vector<renderer::SourceFile> files;
-  TempDir checkout;
+                                                    const std::string& cache_dir,
+                                                    const renderer::Tools& tools) {
+  const Json& spec = app.object["spec"];
+  TempDir work;
+  if (work.path().empty()) return absl::InternalError("cannot create a temporary directory");
+  std::string checkout = work.path() + "/src";
   if (!options.local_dir.empty()) {
-    const fs::path root = fs::path(options.local_dir) / source.value("path", "");
-    DL_ASSIGN_OR_RETURN(files, renderer::ReadFileTree(root.string()));
+    std::error_code ec;
+    checkout = fs::absolute(options.local_dir, ec).lexically_normal().string();
   } else {
-    if (checkout.path().empty()) return absl::InternalError("cannot create a temporary directory");
-    DL_ASSIGN_OR_RETURN(files, FetchSource(source, cache_dir, checkout.path() + "/src"));
+    DL_RETURN_IF_ERROR(FetchSource(spec["source"], cache_dir, checkout));
   }
-  for (const auto& f : files) {
-    if (fs::path(f.path).filename() == "kustomization.yaml" ||
-        fs::path(f.path).filename() == "Chart.yaml") {
-      return absl::UnimplementedError(f.path + ": kustomize and helm sources are not rendered yet");
-    }
+  std::string destination_namespace;
+  if (spec.contains("destination")) {
+    destination_namespace = spec["destination"].value("namespace", "");
   }
-  DL_ASSIGN_OR_RETURN(auto rendered,
-                      renderer::RenderDirectory(files, "", renderer::DirectoryOptionsOf(source),
-                                                renderer::VariablesOf(source)));
+  const std::string scratch = work.path() + "/render";
+  fs::create_directories(scratch);
+  DL_ASSIGN_OR_RETURN(renderer::Generated generated,
+                      renderer::Generate({.application = app.name,
+                                          .source = spec["source"],
+                                          .destination_namespace = destination_namespace,
+                                          .checkout = checkout,
+                                          .scratch = scratch},
+                                         tools));
   std::vector<Json> out;
-  for (auto& r : rendered) out.push_back(std::move(r.object));
+  for (auto& r : generated.objects) out.push_back(std::move(r.object));
   return out;
 }
 
@@ -115,6 +115,7 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
   TempDir default_cache;
   const std::string cache_dir =
       options.cache_dir.empty() ? default_cache.path() + "/git" : options.cache_dir;
+  const renderer::Tools tools = renderer::FindTools({});
   std::vector<Json> objects;
   int apps = 0;
   for (const std::string& file : options.files) {
@@ -124,7 +125,7 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
       if (r.kind != "Application") continue;
       if (!options.application.empty() && r.name != options.application) continue;
       ++apps;
-      auto rendered = RenderApplication(r, options, cache_dir);
+      auto rendered = RenderApplication(r, options, cache_dir, tools);
       if (!rendered.ok()) {
         return Annotate(rendered.status(),
                         "application " + r.name + " (" + r.location.ToString() + ")");

@@ -73,5 +73,6 @@ function(driftless_bench name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} benchmark::benchmark)
   target_compile_definitions(${name} PRIVATE
     DRIFTLESS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    DRIFTLESS_CORPUS_DIR="${DRIFTLESS_CORPUS_DIR}")
+    DRIFTLESS_CORPUS_DIR="${DRIFTLESS_CORPUS_DIR}"
+    DRIFTLESS_TOOLS_DIR="${DRIFTLESS_TOOLS_DIR}")
 endfunction()

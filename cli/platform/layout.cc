@@ -96,6 +96,10 @@ std::vector<std::string> ServiceArgs(const std::string& binary, std::string_view
   if (service == "planner" || service == "applier") {
     args.insert(args.end(), {"--kubeconfig", input.kubeconfig});
   }
+  if (service == "renderer") {
+    if (!input.helm.empty()) args.insert(args.end(), {"--helm", input.helm});
+    if (!input.kubectl.empty()) args.insert(args.end(), {"--kubectl", input.kubectl});
+  }
   if (service == "api") args.insert(args.end(), {"--grpc-port", strings::Cat(input.grpc_port)});
   if (service == "notifier") {
     for (const std::string& url : input.webhook_urls)

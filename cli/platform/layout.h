@@ -94,9 +94,13 @@ struct ServiceArgsInput {
   std::vector<std::string> webhook_urls;
   int http_port = 0;  // 0: a free one (restarts pass the port the service had)
   int grpc_port = 0;  // api only
+  // The renderer's tools (absolute paths); empty: the renderer looks them up in PATH.
+  std::string helm;
+  std::string kubectl;
 };
 // driftless-<svc> --nats-url U --http-port P --ready-file F --state-dir D --log-format json,
-// plus --kubeconfig (planner, applier), --grpc-port (api), --webhook-url (notifier).
+// plus --kubeconfig (planner, applier), --grpc-port (api), --webhook-url (notifier), --helm and
+// --kubectl (renderer, when known).
 std::vector<std::string> ServiceArgs(const std::string& binary, std::string_view service,
                                      const Layout& layout, const ServiceArgsInput& input);
 

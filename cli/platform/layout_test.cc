@@ -70,10 +70,16 @@ TEST(ServiceArgs, ServiceSpecificFlags) {
                       .kubeconfig = "/s/kubeconfig",
                       .webhook_urls = {"http://a/1", "http://b/2"},
                       .http_port = 81,
-                      .grpc_port = 91};
+                      .grpc_port = 91,
+                      .helm = "/t/helm",
+                      .kubectl = "/t/kubectl"};
   EXPECT_THAT(ServiceArgs("p", "planner", l, in), Contains("/s/kubeconfig"));
   EXPECT_THAT(ServiceArgs("p", "applier", l, in), Contains("--kubeconfig"));
-  EXPECT_THAT(ServiceArgs("p", "renderer", l, in), Not(Contains("--kubeconfig")));
+  std::vector<std::string> renderer = ServiceArgs("p", "renderer", l, in);
+  EXPECT_THAT(renderer, Not(Contains("--kubeconfig")));
+  EXPECT_THAT(std::vector<std::string>(renderer.end() - 4, renderer.end()),
+              ElementsAre("--helm", "/t/helm", "--kubectl", "/t/kubectl"));
+  EXPECT_THAT(ServiceArgs("p", "planner", l, in), Not(Contains("--helm")));
   std::vector<std::string> api = ServiceArgs("p", "api", l, in);
   EXPECT_THAT(std::vector<std::string>(api.end() - 2, api.end()), ElementsAre("--grpc-port", "91"));
   EXPECT_THAT(api, Contains("81"));

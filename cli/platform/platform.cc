@@ -59,7 +59,29 @@ struct Binaries {
   std::string emulator;  // empty with --kubeconfig
   std::map<std::string, std::string> services;
   std::string git;  // empty with --no-example
+  // The renderer's helm 3 and kubectl (kustomize): scripts/install-deps puts them into the
+  // repository's .tools/bin; empty when not found (the renderer then looks in PATH).
+  std::string helm;
+  std::string kubectl;
 };
+
+// DRIFTLESS_TOOLS_DIR, then the .tools/bin of the source tree a build directory belongs to
+// (build/cli/driftless -> .tools/bin), then PATH.
+std::string FindTool(std::string_view name, const std::string& exe_dir, const char* path) {
+  std::vector<std::string> candidates;
+  if (const char* dir = std::getenv("DRIFTLESS_TOOLS_DIR"); dir != nullptr && *dir) {
+    candidates.push_back(strings::Cat(dir, "/", name));
+  }
+  candidates.push_back(strings::Cat(exe_dir, "/../../.tools/bin/", name));
+  for (const std::string& c : BinaryCandidates(name, "", nullptr, "", path)) {
+    candidates.push_back(c);
+  }
+  absl::StatusOr<std::string> found = FindBinary(name, candidates, IsExecutableFile);
+  if (!found.ok()) return "";
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(*found, ec).lexically_normal();
+  return ec ? *found : abs.string();
+}
 
 absl::StatusOr<Binaries> ResolveBinaries(const UpOptions& options) {
   Binaries b;
@@ -91,6 +113,8 @@ absl::StatusOr<Binaries> ResolveBinaries(const UpOptions& options) {
         FindBinary(name, BinaryCandidates(name, "services/" + svc, bin_dir, exe_dir, path),
                    IsExecutableFile));
   }
+  b.helm = FindTool("helm", exe_dir, path);
+  b.kubectl = FindTool("kubectl", exe_dir, path);
   if (!options.no_example) {
     DL_ASSIGN_OR_RETURN(
         b.git, FindBinary("git", BinaryCandidates("git", "", nullptr, "", path), IsExecutableFile));
@@ -310,17 +334,16 @@ class Platform {
     // 2. The Kubernetes API emulator, unless a kubeconfig was given.
     if (options_.kubeconfig.empty()) {
       kubeconfig_ = layout_.Kubeconfig();
-      supervisor_->Add(
-          {.name = kEmulatorName,
-           .argv =
-               [this] {
-                 return EmulatorArgs(binaries_.emulator, layout_, PortOf(emulator_url_),
-                                     options_.emulator_args);
-               },
-           .probe = [this] { return ProbeEmulator(); },
-           .on_failed_start = [this] { emulator_url_.clear(); },
-           .log_path = layout_.Log(kEmulatorName),
-           .ready_file = layout_.ReadyFile("emulator")});
+      supervisor_->Add({.name = kEmulatorName,
+                        .argv =
+                            [this] {
+                              return EmulatorArgs(binaries_.emulator, layout_,
+                                                  PortOf(emulator_url_), options_.emulator_args);
+                            },
+                        .probe = [this] { return ProbeEmulator(); },
+                        .on_failed_start = [this] { emulator_url_.clear(); },
+                        .log_path = layout_.Log(kEmulatorName),
+                        .ready_file = layout_.ReadyFile("emulator")});
       DL_RETURN_IF_ERROR(StartAndWait(kEmulatorName));
       progress_->Say(strings::Cat("\xE2\x9C\x93 kube-emulator ready (", emulator_url_,
                                   ", kubeconfig ", kubeconfig_, ")"));
@@ -356,8 +379,11 @@ class Platform {
   }
 
   std::vector<std::string> ServiceArgv(const std::string& svc) {
-    ServiceArgsInput in{
-        .nats_url = nats_url_, .kubeconfig = kubeconfig_, .webhook_urls = options_.webhook_urls};
+    ServiceArgsInput in{.nats_url = nats_url_,
+                        .kubeconfig = kubeconfig_,
+                        .webhook_urls = options_.webhook_urls,
+                        .helm = binaries_.helm,
+                        .kubectl = binaries_.kubectl};
     // A restart keeps the ports the service had, so endpoints stay valid.
     if (auto it = services_.find(svc); it != services_.end()) {
       in.http_port = PortOf(it->second.http);

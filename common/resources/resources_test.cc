@@ -65,6 +65,52 @@ spec:
 )"));
 }
 
+TEST(Validate, AcceptsTheRenderersKustomizeAndHelmOptions) {
+  EXPECT_OK(ValidateYaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  source:
+    repoURL: https://git.example.com/deploy.git
+    path: apps/web
+    kustomize:
+      namespace: web
+      labels: {team: a}
+      loadRestrictor: LoadRestrictionsNone
+      enableHelm: true
+      components: [../components/debug]
+  destination: {cluster: in-cluster, namespace: web}
+)"));
+  EXPECT_OK(ValidateYaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: chart}
+spec:
+  source:
+    repoURL: https://git.example.com/deploy.git
+    path: charts/web
+    helm:
+      valuesObject: {replicas: 2}
+      parameters: [{name: image.tag, value: "007", forceString: true}]
+      crds: CreateReplace
+      skipTests: true
+  destination: {cluster: in-cluster, namespace: web}
+)"));
+  EXPECT_THAT(ValidateYaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: chart}
+spec:
+  source:
+    repoURL: https://git.example.com/deploy.git
+    helm: {values: {a: 1}, valuesObject: {a: 2}, crds: Sometimes}
+  destination: {cluster: in-cluster, namespace: web}
+)"),
+              StatusIs(kInvalid, AllOf(HasSubstr("spec.source.helm"), HasSubstr("valuesObject"),
+                                       HasSubstr("Sometimes"))));
+}
+
 TEST(Validate, UnknownFieldNamesPathAndSuggests) {
   std::string y = kGuestbook;
   y.replace(y.find("directory:"), 10, "directoy:");

@@ -7,11 +7,11 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
-#include "common/strings/str.h"
 #include "absl/time/time.h"
 #include "common/log/log.h"
 #include "common/manifest/object.h"
 #include "common/status/status.h"
+#include "common/strings/str.h"
 #include "services/common/events.h"
 #include "services/common/topology.h"
 
@@ -71,8 +71,8 @@ std::string NewUid() {
 // re-created resource against its predecessor's.
 std::string SpecDigestOf(std::string_view uid, const manifest::Json& object) {
   auto it = object.find("spec");
-  return manifest::Digest(manifest::Json{
-      {"uid", uid}, {"spec", it == object.end() ? manifest::Json(nullptr) : *it}});
+  return manifest::Digest(
+      manifest::Json{{"uid", uid}, {"spec", it == object.end() ? manifest::Json(nullptr) : *it}});
 }
 
 }  // namespace
@@ -162,11 +162,11 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
     manifest::Json stored = desired;
     stored["metadata"]["generation"] = generation;
     stored["metadata"]["uid"] = uid;
-    manifest::Json record = {{"object", stored},
-                             {"generation", generation},
-                             {"specDigest", spec_digest},
-                             {"updatedAt", absl::FormatTime(absl::RFC3339_sec, absl::Now(),
-                                                            absl::UTCTimeZone())}};
+    manifest::Json record = {
+        {"object", stored},
+        {"generation", generation},
+        {"specDigest", spec_digest},
+        {"updatedAt", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())}};
     std::string value = manifest::CanonicalJson(record);
     absl::StatusOr<uint64_t> written =
         result == PutResult::kCreated ? kv_->Create(kResourcesBucket, key, value)
@@ -182,9 +182,7 @@ absl::Status ResourceStore::Delete(std::string_view kind, std::string_view name)
   return kv_->Delete(kResourcesBucket, ResourceKey(kind, name));
 }
 
-std::string StatusKey(std::string_view application) {
-  return strings::Cat("app.", application);
-}
+std::string StatusKey(std::string_view application) { return strings::Cat("app.", application); }
 
 absl::StatusOr<v1::AppStatus> StatusStore::Get(std::string_view application) const {
   v1::AppStatus status;
@@ -196,15 +194,15 @@ absl::StatusOr<v1::AppStatus> StatusStore::Get(std::string_view application) con
   }
   DL_RETURN_IF_ERROR(entry.status());
   if (!status.ParseFromString(entry->value)) {
-    return absl::DataLossError(strings::Cat("status of application ", application,
-                                            " is not a driftless.v1.AppStatus"));
+    return absl::DataLossError(
+        strings::Cat("status of application ", application, " is not a driftless.v1.AppStatus"));
   }
   return status;
 }
 
-absl::StatusOr<v1::AppStatus> StatusStore::Update(
-    std::string_view application, const std::function<bool(v1::AppStatus&)>& mutate,
-    std::string_view uid) {
+absl::StatusOr<v1::AppStatus> StatusStore::Update(std::string_view application,
+                                                  const std::function<bool(v1::AppStatus&)>& mutate,
+                                                  std::string_view uid) {
   const std::string key = StatusKey(application);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     absl::StatusOr<bus::KvEntry> entry = kv_->Get(kStatusBucket, key);
@@ -252,8 +250,8 @@ absl::Status StatusStore::Delete(std::string_view application) {
   return kv_->Delete(kStatusBucket, StatusKey(application));
 }
 
-void SetCondition(v1::AppStatus& status, std::string_view type, bool value,
-                  std::string_view reason, std::string_view message) {
+void SetCondition(v1::AppStatus& status, std::string_view type, bool value, std::string_view reason,
+                  std::string_view message) {
   v1::Condition* condition = nullptr;
   for (auto& c : *status.mutable_conditions()) {
     if (c.type() == type) condition = &c;
@@ -280,12 +278,11 @@ const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view
 namespace {
 
 manifest::Json HistoryToJson(const HistoryEntry& e) {
-  return {{"syncId", e.sync_id},         {"revision", e.revision},
-          {"seq", e.desired_seq},         {"attempt", e.attempt},
-          {"specDigest", e.spec_digest}, {"succeeded", e.succeeded},
-          {"message", e.message},        {"initiatedBy", e.initiated_by},
-          {"startedAt", e.started_at},   {"finishedAt", e.finished_at},
-          {"objectCount", e.object_count}};
+  return {
+      {"syncId", e.sync_id},         {"revision", e.revision},        {"seq", e.desired_seq},
+      {"attempt", e.attempt},        {"specDigest", e.spec_digest},   {"succeeded", e.succeeded},
+      {"message", e.message},        {"initiatedBy", e.initiated_by}, {"startedAt", e.started_at},
+      {"finishedAt", e.finished_at}, {"objectCount", e.object_count}};
 }
 
 absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string_view key) {
@@ -318,7 +315,8 @@ absl::Status HistoryStore::Record(std::string_view application, const HistoryEnt
   if (!keys.ok() || static_cast<int>(keys->size()) <= limit_) return absl::OkStatus();
   absl::StatusOr<std::vector<HistoryEntry>> all = List(application);
   if (!all.ok()) {
-    log::Warn("cannot trim the sync history", {{"application", application}, {"error", all.status()}});
+    log::Warn("cannot trim the sync history",
+              {{"application", application}, {"error", all.status()}});
     return absl::OkStatus();
   }
   for (size_t i = 0; i + static_cast<size_t>(limit_) < all->size(); ++i) {
@@ -404,7 +402,8 @@ absl::StatusOr<std::optional<SourceRecord>> SourceStore::Get(std::string_view ap
 }
 
 absl::Status SourceStore::Put(std::string_view application, const SourceRecord& record) {
-  return kv_->Put(kSourcesBucket, StatusKey(application), manifest::CanonicalJson(SourceToJson(record)))
+  return kv_
+      ->Put(kSourcesBucket, StatusKey(application), manifest::CanonicalJson(SourceToJson(record)))
       .status();
 }
 
@@ -430,7 +429,8 @@ absl::Status PendingStore::Offer(const v1::Event& plan) {
   const std::string key = StatusKey(plan.application());
   std::string value;
   if (!plan.SerializeToString(&value)) {
-    return absl::InternalError(strings::Cat("cannot serialize the pending plan of ", plan.application()));
+    return absl::InternalError(
+        strings::Cat("cannot serialize the pending plan of ", plan.application()));
   }
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     absl::StatusOr<bus::KvEntry> entry = kv_->Get(kPendingBucket, key);
@@ -454,8 +454,8 @@ absl::Status PendingStore::Offer(const v1::Event& plan) {
       return written.status();
     }
   }
-  return absl::AbortedError(strings::Cat("too much contention on the pending plan of ",
-                                         plan.application()));
+  return absl::AbortedError(
+      strings::Cat("too much contention on the pending plan of ", plan.application()));
 }
 
 absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> PendingStore::Get(
@@ -485,6 +485,42 @@ absl::StatusOr<std::vector<std::string>> PendingStore::Applications() const {
   DL_ASSIGN_OR_RETURN(std::vector<std::string> keys, kv_->Keys(kPendingBucket, "app."));
   for (std::string& k : keys) k = k.substr(4);
   return keys;
+}
+
+namespace {
+
+std::string ReadSetToJson(const ReadSetRecord& r) {
+  return manifest::CanonicalJson(
+      manifest::Json{{"uid", r.uid}, {"revision", r.revision}, {"paths", r.paths}});
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<ReadSetRecord>> ReadSetStore::Get(std::string_view application) const {
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kReadSetsBucket, StatusKey(application));
+  if (absl::IsNotFound(entry.status())) return std::optional<ReadSetRecord>();
+  DL_RETURN_IF_ERROR(entry.status());
+  absl::StatusOr<manifest::Json> j = manifest::ParseJson(entry->value, "read set");
+  if (!j.ok() || !j->is_object() || !j->contains("paths") || !(*j)["paths"].is_array()) {
+    return std::optional<ReadSetRecord>();
+  }
+  ReadSetRecord r{.uid = Field(*j, "uid", std::string()),
+                  .revision = Field(*j, "revision", std::string())};
+  for (const manifest::Json& p : (*j)["paths"]) {
+    if (p.is_string()) r.paths.push_back(p.get<std::string>());
+  }
+  return std::optional<ReadSetRecord>(std::move(r));
+}
+
+absl::Status ReadSetStore::Put(std::string_view application, const ReadSetRecord& record) {
+  const std::string value = ReadSetToJson(record);
+  absl::StatusOr<bus::KvEntry> entry = kv_->Get(kReadSetsBucket, StatusKey(application));
+  if (entry.ok() && entry->value == value) return absl::OkStatus();
+  return kv_->Put(kReadSetsBucket, StatusKey(application), value).status();
+}
+
+absl::Status ReadSetStore::Delete(std::string_view application) {
+  return kv_->Delete(kReadSetsBucket, StatusKey(application));
 }
 
 }  // namespace driftless::service

@@ -88,8 +88,8 @@ class StatusStore {
 
 // Sets (or replaces) the condition of `type` on `status`, keeping last_transition_time when
 // the status value does not change.
-void SetCondition(v1::AppStatus& status, std::string_view type, bool value,
-                  std::string_view reason, std::string_view message);
+void SetCondition(v1::AppStatus& status, std::string_view type, bool value, std::string_view reason,
+                  std::string_view message);
 // The condition of `type`, or nullptr.
 const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view type);
 
@@ -180,6 +180,28 @@ class PendingStore {
   absl::Status Take(std::string_view application, uint64_t kv_revision);
   // Applications with a pending plan.
   absl::StatusOr<std::vector<std::string>> Applications() const;
+
+ private:
+  bus::KvStore* kv_;
+};
+
+// The repository paths an application's last render read (its source path, Kustomize bases
+// and components, value files, a local chart), written by the renderer (bucket readsets), read
+// by the poller to tell which applications a commit touches.
+struct ReadSetRecord {
+  std::string uid;                 // the application incarnation rendered
+  std::string revision;            // the commit rendered
+  std::vector<std::string> paths;  // repository-relative; "" = the whole repository
+};
+
+class ReadSetStore {
+ public:
+  explicit ReadSetStore(bus::KvStore* kv) : kv_(kv) {}
+  // nullopt if nothing recorded (or a record that does not decode: it is only an optimisation).
+  absl::StatusOr<std::optional<ReadSetRecord>> Get(std::string_view application) const;
+  // Writes unless the stored record is the same.
+  absl::Status Put(std::string_view application, const ReadSetRecord& record);
+  absl::Status Delete(std::string_view application);
 
  private:
   bus::KvStore* kv_;

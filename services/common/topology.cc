@@ -1,7 +1,7 @@
 #include "services/common/topology.h"
 
-#include "common/strings/str.h"
 #include "common/status/status.h"
+#include "common/strings/str.h"
 
 namespace driftless::service {
 
@@ -66,6 +66,7 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv, int replicas) {
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kBlobsBucket, 1, absl::Hours(24)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kDeliveriesBucket, 1, absl::Hours(24 * 30)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kPendingBucket, 1, absl::ZeroDuration()));
+  DL_RETURN_IF_ERROR(kv.EnsureBucket(kReadSetsBucket, 1, absl::ZeroDuration()));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kPollersBucket, 1, kPollerMemberTtl));
   return absl::OkStatus();
 }

@@ -47,6 +47,7 @@ inline constexpr char kLeasesBucket[] = "leases";
 inline constexpr char kBlobsBucket[] = "blobs";
 inline constexpr char kDeliveriesBucket[] = "deliveries";
 inline constexpr char kPendingBucket[] = "pending";
+inline constexpr char kReadSetsBucket[] = "readsets";
 // Live repo-poller replicas (key: replica, refreshed every kMemberTtl / 3, expiring after it):
 // each repository has one poll owner among them (rendezvous hashing).
 inline constexpr char kPollersBucket[] = "pollers";

@@ -77,19 +77,77 @@ std::string_view PhaseName(Phase phase) {
   return "Sync";
 }
 
+namespace {
+
+// The phases of a comma-separated `helm.sh/hook` value.
+std::vector<std::string> HelmHookPhases(const Json& o) {
+  std::vector<std::string> phases;
+  const std::string value = manifest::AnnotationOf(o, "helm.sh/hook");
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t end = value.find(',', start);
+    if (end == std::string::npos) end = value.size();
+    std::string phase = value.substr(start, end - start);
+    phase.erase(0, phase.find_first_not_of(' '));
+    phase.erase(phase.find_last_not_of(' ') + 1);
+    if (!phase.empty()) phases.push_back(std::move(phase));
+    start = end + 1;
+  }
+  return phases;
+}
+
+}  // namespace
+
+bool IsSkippedHook(const Json& o) {
+  if (!AnnotationEither(o, "driftless.dev/hook", "argocd.argoproj.io/hook").empty()) return false;
+  const std::vector<std::string> phases = HelmHookPhases(o);
+  if (phases.empty()) return false;
+  for (const std::string& p : phases) {
+    if (p == "pre-install" || p == "pre-upgrade" || p == "post-install" || p == "post-upgrade" ||
+        p == "crd-install") {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+absl::StatusOr<int> WaveOf(const Json& o, std::string_view annotation, const std::string& wave) {
+  int value = 0;
+  const char* end = wave.data() + wave.size();
+  auto [ptr, ec] = std::from_chars(wave.data(), end, value);
+  if (ec != std::errc() || ptr != end) {
+    return absl::InvalidArgumentError(manifest::KindAndName(o) + ": annotation " +
+                                      std::string(annotation) + " \"" + wave +
+                                      "\" is not an integer");
+  }
+  return value;
+}
+
+}  // namespace
+
 absl::StatusOr<OrderKey> OrderKeyOf(const Json& o) {
   OrderKey k;
+  const std::vector<std::string> helm_phases = HelmHookPhases(o);
+  if (const std::string weight = manifest::AnnotationOf(o, "helm.sh/hook-weight");
+      !weight.empty() && !helm_phases.empty()) {
+    DL_ASSIGN_OR_RETURN(k.wave, WaveOf(o, "helm.sh/hook-weight", weight));
+  }
+  for (const std::string& p : helm_phases) {
+    if (p == "pre-install" || p == "pre-upgrade") {
+      k.phase = Phase::kPreSync;
+      break;
+    }
+    if (p == "post-install" || p == "post-upgrade") {
+      k.phase = Phase::kPostSync;
+      break;
+    }
+  }
   if (const std::string wave =
           AnnotationEither(o, "driftless.dev/sync-wave", "argocd.argoproj.io/sync-wave");
       !wave.empty()) {
-    int value = 0;
-    const char* end = wave.data() + wave.size();
-    auto [ptr, ec] = std::from_chars(wave.data(), end, value);
-    if (ec != std::errc() || ptr != end) {
-      return absl::InvalidArgumentError(manifest::KindAndName(o) + ": annotation sync-wave \"" +
-                                        wave + "\" is not an integer");
-    }
-    k.wave = value;
+    DL_ASSIGN_OR_RETURN(k.wave, WaveOf(o, "sync-wave", wave));
   }
   if (const std::string hook = AnnotationEither(o, "driftless.dev/hook", "argocd.argoproj.io/hook");
       !hook.empty()) {

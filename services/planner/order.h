@@ -4,7 +4,10 @@
 //
 // Waves and hooks come from annotations: `driftless.dev/sync-wave: "-1"`,
 // `driftless.dev/hook: PreSync|Sync|PostSync|SyncFail` (Argo CD's
-// `argocd.argoproj.io/sync-wave` / `argocd.argoproj.io/hook` are honoured too).
+// `argocd.argoproj.io/sync-wave` / `argocd.argoproj.io/hook` are honoured too). Helm's hook
+// annotations map as in Argo CD: `helm.sh/hook: pre-install|pre-upgrade` is PreSync,
+// `post-install|post-upgrade` PostSync, and `helm.sh/hook-weight` is the wave of a hook that
+// has no sync-wave; Helm's test, rollback and delete hooks are never applied (IsSkippedHook).
 // Pure and thread-safe.
 #pragma once
 
@@ -33,6 +36,10 @@ struct OrderKey {
 // Errors: kInvalidArgument for a wave that is not an integer or an unknown hook, naming the
 // object and annotation.
 absl::StatusOr<OrderKey> OrderKeyOf(const manifest::Json& object);
+
+// True for an object a sync never applies: a Helm hook whose phases are all ones Argo CD does
+// not run either (test, test-success, test-failure, pre/post-rollback, pre/post-delete).
+bool IsSkippedHook(const manifest::Json& object);
 
 // Position of a kind in the apply order; unknown kinds (custom resources) rank last.
 int KindRank(std::string_view kind);

@@ -38,6 +38,13 @@ std::string_view ActionName(Action action) {
 
 absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
                                                  const PrepareOptions& options) {
+  // Hooks this version does not run: Helm's test/rollback/delete hooks (never, as in Argo CD)
+  // and hooks named by generateName (each run creates a new object: that is the sync engine's
+  // hook runner, not server-side apply of a tracked object).
+  std::erase_if(objects, [](const Json& o) {
+    return IsSkippedHook(o) || (manifest::NameOf(o).empty() && o.contains("metadata") &&
+                                o["metadata"].contains("generateName"));
+  });
   // CRDs rendered alongside their custom resources define those kinds' scope.
   std::map<std::string, bool> crd_scope;  // "group/kind" -> namespaced
   for (const Json& o : objects) {

@@ -39,9 +39,10 @@ struct PrepareOptions {
   ScopeLookup is_namespaced;
 };
 
-// Prepares rendered objects for apply: namespaced objects without a namespace get the
-// destination namespace; cluster-scoped objects must not carry one; the tracking annotation
-// is set; Secret stringData is folded into base64 data (as the API server stores it);
+// Prepares rendered objects for apply: hooks a sync does not apply are left out (Helm's
+// test, rollback and delete hooks; hooks with metadata.generateName); namespaced objects without a
+// namespace get the destination namespace; cluster-scoped objects must not carry one; the tracking
+// annotation is set; Secret stringData is folded into base64 data (as the API server stores it);
 // CustomResourceDefinitions in the set define the scope of their kinds. With
 // create_namespace, a Namespace object for the destination is added when not rendered
 // (protected from pruning).

@@ -156,6 +156,54 @@ TEST(Order, NamespacesAndCrdsFirstWavesAndHooks) {
                                         HasSubstr("ConfigMap x: annotation sync-wave \"soon\"")));
 }
 
+TEST(Order, HelmHooksMapToPhasesLikeArgoCd) {
+  std::vector<Json> objects = {
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after, annotations: "
+        "{helm.sh/hook: \"post-install,post-upgrade\"}}\n"),
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n"),
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: before-late, annotations: "
+        "{helm.sh/hook: pre-upgrade, helm.sh/hook-weight: \"5\"}}\n"),
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: before, annotations: "
+        "{helm.sh/hook: \"pre-install, pre-upgrade\", helm.sh/hook-weight: \"-2\"}}\n"),
+  };
+  ASSERT_OK(SortForApply(objects));
+  std::vector<std::string> names;
+  for (const Json& o : objects) names.push_back(manifest::NameOf(o));
+  EXPECT_THAT(names, ElementsAre("before", "before-late", "plain", "after"));
+  EXPECT_THAT(OrderKeyOf(Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: w, annotations: "
+                           "{helm.sh/hook: pre-install, helm.sh/hook-weight: heavy}}\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("annotation helm.sh/hook-weight \"heavy\"")));
+  EXPECT_TRUE(
+      IsSkippedHook(Y("kind: Pod\nmetadata: {name: t, annotations: "
+                      "{helm.sh/hook: test}}\n")));
+  EXPECT_TRUE(
+      IsSkippedHook(Y("kind: Job\nmetadata: {name: t, annotations: "
+                      "{helm.sh/hook: \"pre-delete,pre-rollback\"}}\n")));
+  EXPECT_FALSE(
+      IsSkippedHook(Y("kind: Job\nmetadata: {name: t, annotations: "
+                      "{helm.sh/hook: \"pre-delete,post-install\"}}\n")));
+  EXPECT_FALSE(IsSkippedHook(Y("kind: Job\nmetadata: {name: t}\n")));
+  // An Argo CD hook annotation wins over Helm's.
+  EXPECT_FALSE(
+      IsSkippedHook(Y("kind: Job\nmetadata: {name: t, annotations: "
+                      "{helm.sh/hook: test, argocd.argoproj.io/hook: PostSync}}\n")));
+}
+
+TEST(PrepareDesired, HooksASyncDoesNotApplyAreLeftOut) {
+  ASSERT_OK_AND_ASSIGN(
+      auto out,
+      PrepareDesired(
+          {Y("apiVersion: v1\nkind: Pod\nmetadata: {name: web-test, annotations: "
+             "{helm.sh/hook: test}}\n"),
+           Y("apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-, "
+             "annotations: {helm.sh/hook: pre-install}}\n"),
+           Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")},
+          {.application = "a", .destination_namespace = "n", .is_namespaced = BuiltInScope}));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(manifest::NameOf(out[0]), "c");
+}
+
 TEST(PrepareDesired, NamespacesTrackingSecretsAndCreateNamespace) {
   std::vector<Json> objects = {
       Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),

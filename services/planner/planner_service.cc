@@ -80,8 +80,8 @@ absl::Duration Backoff(const bus::Message& message) {
 
 std::string AutomatedSyncId(std::string_view application, std::string_view revision,
                             std::string_view render_digest, std::string_view spec_digest) {
-  return "auto-" + manifest::Sha256Hex(strings::Cat(application, "/", revision, "/",
-                                                    render_digest, "/", spec_digest))
+  return "auto-" + manifest::Sha256Hex(strings::Cat(application, "/", revision, "/", render_digest,
+                                                    "/", spec_digest))
                        .substr(0, 16);
 }
 
@@ -137,10 +137,10 @@ bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view r
     service::SetIdentity(failed, identity);
     failed.set_id(service::IdentityEventId(kSyncFailed, app, identity, "plan"));
   } else {
-    failed.set_id(service::EventId(kSyncFailed, app, event.revision(),
-                                   digest.empty() ? manifest::Sha256Hex(message).substr(0, 16)
-                                                  : std::string(digest),
-                                   sync_id));
+    failed.set_id(service::EventId(
+        kSyncFailed, app, event.revision(),
+        digest.empty() ? manifest::Sha256Hex(message).substr(0, 16) : std::string(digest),
+        sync_id));
   }
   failed.set_correlation_id(event.correlation_id());
   failed.set_severity(v1::SEVERITY_ERROR);
@@ -160,7 +160,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
                                                 const bus::Message& message) {
   const v1::AppRendered& rendered = event.app_rendered();
   const std::string& app = event.application();
-  const v1::SyncRequested* request = rendered.has_sync_request() ? &rendered.sync_request() : nullptr;
+  const v1::SyncRequested* request =
+      rendered.has_sync_request() ? &rendered.sync_request() : nullptr;
 
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get(kApplication, app);
@@ -192,8 +193,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   if (!manifests.ok()) {
     if (IsTransient(manifests.status())) return Retry(event, message, manifests.status());
     return Fail(event, "ManifestsUnavailable",
-                strings::Cat("application ", app, ": rendered manifests unavailable: ",
-                             manifests.status().message()),
+                strings::Cat("application ", app,
+                             ": rendered manifests unavailable: ", manifests.status().message()),
                 "", message);
   }
   // Reachability, and discovery into the client's cache (one fetch per TTL, not per object).
@@ -270,8 +271,9 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
                 strings::Cat("application ", app, ": ", tracked.status().message()), "", message);
   }
 
-  PlanOptions options{.application = app,
-                      .prune = (spec.automated && spec.auto_prune) || (request && request->prune())};
+  PlanOptions options{
+      .application = app,
+      .prune = (spec.automated && spec.auto_prune) || (request && request->prune())};
   options.diff.ignore = spec.ignore;
   absl::StatusOr<Plan> full = BuildPlan(*desired, live, *tracked, options);
   if (!full.ok()) {
@@ -289,58 +291,65 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   // Status: what the planner owns. Guarded by the identity: a plan of an older desired
   // generation never overwrites a newer one.
   bool superseded = false;
-  absl::StatusOr<v1::AppStatus> updated = statuses.Update(app, [&](v1::AppStatus& s) {
-    if (service::OlderThanStatus(identity, s) ||
-        (identity.known() && s.application_uid() == identity.uid &&
-         s.applied_seq() >= identity.seq)) {
-      superseded = true;
-      return false;
-    }
-    if (identity.known()) {
-      s.set_desired_seq(identity.seq);
-      s.set_attempt(identity.attempt);
-      // Nothing to run for this generation: it is checked, and so done.
-      if (!will_sync) s.set_applied_seq(identity.seq);
-    }
-    std::map<std::string, std::pair<v1::HealthStatusCode, std::string>> previous_health;
-    for (const v1::ResourceStatus& r : s.resources()) {
-      previous_health[KeyOf(r.ref())] = {r.health(), r.message()};
-    }
-    s.clear_resources();
-    health::HealthCode worst = health::HealthCode::kHealthy;
-    for (const PlanItem& item : full->items) {
-      v1::ResourceStatus* r = s.add_resources();
-      *r->mutable_ref() = ProtoRefOf(item.object);
-      bool synced = item.action == Action::kNone && !item.requires_pruning;
-      r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-      r->set_message(ResourceMessage(item));
-      if (full->in_sync) {
-        auto it = live.find(item.key);
-        health::Health h = it == live.end() ? health::Health{health::HealthCode::kMissing, ""}
-                                            : health::AssessHealthOrHealthy(it->second);
-        worst = health::Worst(worst, h.code);
-        r->set_health(ToProto(h.code));
-        if (!h.message.empty()) r->set_message(h.message);
-      } else if (item.action == Action::kCreate) {
-        r->set_health(v1::HEALTH_STATUS_CODE_MISSING);
-      } else if (auto it = previous_health.find(item.key); it != previous_health.end()) {
-        r->set_health(it->second.first);
-      } else {
-        r->set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
-      }
-    }
-    s.set_sync(full->in_sync ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-    if (full->in_sync) s.set_health(ToProto(worst));
-    s.set_spec_digest(stored->spec_digest);
-    s.set_observed_generation(stored->generation);
-    s.set_last_attempted_revision(event.revision());
-    service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
-    if (const v1::Condition* c = service::FindCondition(s, "Stalled"); c && c->status()) {
-      service::SetCondition(s, "Stalled", false, "Planned", "");
-      s.clear_message();
-    }
-    return true;
-  }, identity.known() ? std::string_view(identity.uid) : std::string_view());
+  absl::StatusOr<v1::AppStatus> updated = statuses.Update(
+      app,
+      [&](v1::AppStatus& s) {
+        if (service::OlderThanStatus(identity, s) ||
+            (identity.known() && s.application_uid() == identity.uid &&
+             s.applied_seq() >= identity.seq)) {
+          superseded = true;
+          return false;
+        }
+        if (identity.known()) {
+          s.set_desired_seq(identity.seq);
+          s.set_attempt(identity.attempt);
+          // Nothing to run for this generation: it is checked, and so done.
+          if (!will_sync) s.set_applied_seq(identity.seq);
+        }
+        std::map<std::string, std::pair<v1::HealthStatusCode, std::string>> previous_health;
+        for (const v1::ResourceStatus& r : s.resources()) {
+          previous_health[KeyOf(r.ref())] = {r.health(), r.message()};
+        }
+        s.clear_resources();
+        health::HealthCode worst = health::HealthCode::kHealthy;
+        for (const PlanItem& item : full->items) {
+          v1::ResourceStatus* r = s.add_resources();
+          *r->mutable_ref() = ProtoRefOf(item.object);
+          bool synced = item.action == Action::kNone && !item.requires_pruning;
+          r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+          r->set_message(ResourceMessage(item));
+          if (full->in_sync) {
+            auto it = live.find(item.key);
+            health::Health h = it == live.end() ? health::Health{health::HealthCode::kMissing, ""}
+                                                : health::AssessHealthOrHealthy(it->second);
+            worst = health::Worst(worst, h.code);
+            r->set_health(ToProto(h.code));
+            if (!h.message.empty()) r->set_message(h.message);
+          } else if (item.action == Action::kCreate) {
+            r->set_health(v1::HEALTH_STATUS_CODE_MISSING);
+          } else if (auto it = previous_health.find(item.key); it != previous_health.end()) {
+            r->set_health(it->second.first);
+          } else {
+            r->set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);
+          }
+        }
+        s.set_sync(full->in_sync ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+        if (full->in_sync) s.set_health(ToProto(worst));
+        s.set_spec_digest(stored->spec_digest);
+        s.set_observed_generation(stored->generation);
+        s.set_last_attempted_revision(event.revision());
+        if (event.has_app_rendered()) {
+          *s.mutable_render_duration() = event.app_rendered().duration();
+          s.set_generator(event.app_rendered().generator());
+        }
+        service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
+        if (const v1::Condition* c = service::FindCondition(s, "Stalled"); c && c->status()) {
+          service::SetCondition(s, "Stalled", false, "Planned", "");
+          s.clear_message();
+        }
+        return true;
+      },
+      identity.known() ? std::string_view(identity.uid) : std::string_view());
   if (absl::IsNotFound(updated.status())) {
     log::Info("application deleted meanwhile, dropping", {{"event", service::Describe(event)}});
     return bus::Disposition::Ack();
@@ -376,11 +385,12 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
           if (Selected(o, ref)) narrow.only.push_back(manifest::ObjectKey(o));
         }
         if (narrow.only.size() == before) {
-          return Fail(event, "UnknownResource",
-                      strings::Cat("application ", app, ": sync of ", ref.kind(), " ",
-                                   ref.namespace_().empty() ? "" : ref.namespace_() + "/",
-                                   ref.name(), " requested, but the application has no such object"),
-                      rendered.render_digest(), message);
+          return Fail(
+              event, "UnknownResource",
+              strings::Cat("application ", app, ": sync of ", ref.kind(), " ",
+                           ref.namespace_().empty() ? "" : ref.namespace_() + "/", ref.name(),
+                           " requested, but the application has no such object"),
+              rendered.render_digest(), message);
         }
       }
     }
@@ -401,7 +411,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   } else if (identity.known()) {
     sync_id = service::SyncIdOf(identity);
   } else {
-    sync_id = AutomatedSyncId(app, event.revision(), rendered.render_digest(), rendered.spec_digest());
+    sync_id =
+        AutomatedSyncId(app, event.revision(), rendered.render_digest(), rendered.spec_digest());
   }
   v1::Event out = service::NewEvent(kPlanReady, app, event.revision(), emitter_);
   out.set_cluster(spec.cluster);
@@ -409,7 +420,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     service::SetIdentity(out, identity);
     out.set_id(service::IdentityEventId(kPlanReady, app, identity));
   } else {
-    out.set_id(service::EventId(kPlanReady, app, event.revision(), rendered.render_digest(), sync_id));
+    out.set_id(
+        service::EventId(kPlanReady, app, event.revision(), rendered.render_digest(), sync_id));
   }
   out.set_correlation_id(event.correlation_id());
   v1::PlanReady* ready = out.mutable_plan_ready();
@@ -418,7 +430,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   ready->set_render_digest(rendered.render_digest());
   ready->set_prune(options.prune);
   ready->set_dry_run(request && request->dry_run());
-  ready->set_initiated_by(!request ? std::string("automated")
+  ready->set_initiated_by(!request                          ? std::string("automated")
                           : request->requested_by().empty() ? std::string("user")
                                                             : request->requested_by());
   Json apply = Json::array();
@@ -484,8 +496,8 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
         static_cast<int>(message.delivery_count) < service::kMaxDeliver) {
       return bus::Disposition::Nak(Backoff(message), resources.status().ToString());
     }
-    log::Error("cannot prune a deleted application", {{"application", app},
-                                                      {"error", resources.status()}});
+    log::Error("cannot prune a deleted application",
+               {{"application", app}, {"error", resources.status()}});
     return bus::Disposition::Ack();
   }
   // Every listable kind (the status with the inventory is deleted along with the app).
@@ -505,8 +517,8 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
         static_cast<int>(message.delivery_count) < service::kMaxDeliver) {
       return bus::Disposition::Nak(Backoff(message), tracked.status().ToString());
     }
-    log::Error("cannot prune a deleted application", {{"application", app},
-                                                      {"error", tracked.status()}});
+    log::Error("cannot prune a deleted application",
+               {{"application", app}, {"error", tracked.status()}});
     return bus::Disposition::Ack();
   }
   absl::StatusOr<Plan> plan = BuildPlan({}, {}, *tracked, {.application = app, .prune = true});
@@ -523,8 +535,8 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
   v1::Event out = service::NewEvent(kPlanReady, app, "", emitter_);
   out.set_id(service::EventId(kPlanReady, app, "", "", sync_id));
   out.set_correlation_id(event.correlation_id());
-  out.set_message(strings::Cat("application ", app, " deleted: pruning ", plan->deletes,
-                               " objects"));
+  out.set_message(
+      strings::Cat("application ", app, " deleted: pruning ", plan->deletes, " objects"));
   v1::PlanReady* ready = out.mutable_plan_ready();
   ready->set_sync_id(sync_id);
   ready->set_spec_digest(changed.spec_digest());

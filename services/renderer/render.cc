@@ -34,13 +34,30 @@ std::string NormalizePath(std::string_view p) {
   return out;
 }
 
+bool IsHook(const Json& o) {
+  for (const char* key : {"driftless.dev/hook", "argocd.argoproj.io/hook", "helm.sh/hook"}) {
+    if (!manifest::AnnotationOf(o, key).empty()) return true;
+  }
+  return false;
+}
+
 absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
   auto fail = [&](const std::string& what) {
     return absl::InvalidArgumentError(where.ToString() + ": " + what);
   };
   if (!o.is_object()) return fail("a manifest must be a mapping");
+  // "Coffee morningCup: " when the object says what it is.
+  std::string subject;
+  if (o.contains("kind") && o["kind"].is_string()) {
+    subject = o["kind"].get<std::string>();
+    if (o.contains("metadata") && o["metadata"].is_object() && o["metadata"].contains("name") &&
+        o["metadata"]["name"].is_string()) {
+      subject += " " + o["metadata"]["name"].get<std::string>();
+    }
+    subject += ": ";
+  }
   for (const char* field : {"apiVersion", "kind"}) {
-    if (!o.contains(field)) return fail(std::string("missing ") + field);
+    if (!o.contains(field)) return fail(subject + "missing " + field);
     if (!o[field].is_string() || o[field].get_ref<const std::string&>().empty()) {
       return fail(std::string(field) + " must be a non-empty string");
     }
@@ -52,9 +69,13 @@ absl::Status CheckObject(const Json& o, const manifest::SourceLocation& where) {
   const Json& md = o["metadata"];
   if (!md.contains("name")) {
     if (md.contains("generateName")) {
+      if (IsHook(o) && md["generateName"].is_string() &&
+          !md["generateName"].get_ref<const std::string&>().empty()) {
+        return absl::OkStatus();  // a hook run creates a new object each time
+      }
       return fail(kind +
-                  ": metadata.generateName is not supported (an object must have a "
-                  "fixed metadata.name to be tracked)");
+                  ": metadata.generateName is only supported on hooks (any other object must "
+                  "have a fixed metadata.name to be tracked)");
     }
     return fail(kind + ": missing metadata.name");
   }
@@ -150,30 +171,36 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
   std::sort(selected.begin(), selected.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  std::vector<RenderedObject> out;
-  std::map<std::string, manifest::SourceLocation> seen;
+  std::vector<RenderedObject> objects;
   for (const auto& [rel, file] : selected) {
-    DL_ASSIGN_OR_RETURN(std::vector<RenderedObject> objects,
+    DL_ASSIGN_OR_RETURN(std::vector<RenderedObject> in_file,
                         ObjectsFromStream(file->content, NormalizePath(file->path)));
-    for (RenderedObject& r : objects) {
-      if (!vars.empty()) {
-        auto substituted = SubstituteObject(r.object, vars);
-        if (!substituted.ok()) return Annotate(substituted.status(), r.location.ToString());
-        r.object = *std::move(substituted);
-        DL_RETURN_IF_ERROR(CheckObject(r.object, r.location));
-      }
-      const std::string key = manifest::ObjectKey(r.object);
-      auto [it, inserted] = seen.emplace(key, r.location);
-      if (!inserted) {
-        return absl::InvalidArgumentError(r.location.ToString() + ": " +
-                                          r.object["kind"].get<std::string>() + " " +
-                                          r.object["metadata"]["name"].get<std::string>() +
-                                          " is also defined at " + it->second.ToString());
-      }
-      out.push_back(std::move(r));
+    for (RenderedObject& r : in_file) objects.push_back(std::move(r));
+  }
+  return FinishObjects(std::move(objects), vars);
+}
+
+absl::StatusOr<std::vector<RenderedObject>> FinishObjects(std::vector<RenderedObject> objects,
+                                                          const Variables& vars) {
+  std::map<std::string, manifest::SourceLocation> seen;
+  for (RenderedObject& r : objects) {
+    if (!vars.empty()) {
+      auto substituted = SubstituteObject(r.object, vars);
+      if (!substituted.ok()) return Annotate(substituted.status(), r.location.ToString());
+      r.object = *std::move(substituted);
+      DL_RETURN_IF_ERROR(CheckObject(r.object, r.location));
+    }
+    if (manifest::NameOf(r.object).empty()) continue;  // generateName hooks: each run is new
+    const std::string key = manifest::ObjectKey(r.object);
+    auto [it, inserted] = seen.emplace(key, r.location);
+    if (!inserted) {
+      return absl::InvalidArgumentError(r.location.ToString() + ": " +
+                                        r.object["kind"].get<std::string>() + " " +
+                                        r.object["metadata"]["name"].get<std::string>() +
+                                        " is also defined at " + it->second.ToString());
     }
   }
-  return out;
+  return objects;
 }
 
 }  // namespace driftless::renderer

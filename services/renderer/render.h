@@ -44,7 +44,8 @@ Variables VariablesOf(const manifest::Json& source);
 
 // Parses a multi-document YAML stream (a file, or kustomize/helm output) into objects: empty
 // documents are skipped, `kind: List` is flattened, and each object must be a mapping with
-// string apiVersion, kind and metadata.name (generateName is refused: it cannot be tracked).
+// string apiVersion, kind and metadata.name (metadata.generateName instead is accepted only on
+// hooks: any other object could not be tracked).
 // Errors: kInvalidArgument naming the file, document, line and field.
 absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view text,
                                                               std::string_view file);
@@ -59,5 +60,11 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
                                                             std::string_view app_path,
                                                             const DirectoryOptions& options,
                                                             const Variables& vars);
+
+// The last step of every generator: `${VAR}` substitution (when `vars` is non-empty) and the
+// duplicate check (the same group, kind, namespace and name twice is an error naming both
+// places).
+absl::StatusOr<std::vector<RenderedObject>> FinishObjects(std::vector<RenderedObject> objects,
+                                                          const Variables& vars);
 
 }  // namespace driftless::renderer

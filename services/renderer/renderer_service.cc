@@ -11,12 +11,11 @@
 #include "common/git/url.h"
 #include "common/http/metrics.h"
 #include "common/log/log.h"
+#include "common/match/glob.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
 #include "services/common/identity.h"
 #include "services/common/topology.h"
-#include "services/renderer/file_tree.h"
-#include "services/renderer/render.h"
 
 namespace driftless::renderer {
 namespace {
@@ -31,12 +30,12 @@ metrics::Counter& Renders(std::string_view result) {
   return family.WithLabels(std::vector<std::string>{std::string(result)});
 }
 
-std::string NormalizePath(std::string_view p) {
-  std::string out(p);
-  while (out.starts_with("./")) out.erase(0, 2);
-  while (!out.empty() && out.back() == '/') out.pop_back();
-  if (out == ".") out.clear();
-  return out;
+metrics::Histogram& RenderSeconds() {
+  static auto& histogram = metrics::Registry::Default().AddHistogram(
+      "driftless_renderer_render_seconds",
+      "Time from a render request to its app.rendered (a cache hit is a lookup).",
+      {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90});
+  return histogram;
 }
 
 bool IsTransient(const absl::Status& s) {
@@ -61,6 +60,8 @@ std::string ConditionReason(const absl::Status& s) {
       return "Unsupported";
     case absl::StatusCode::kResourceExhausted:
       return "TooLarge";
+    case absl::StatusCode::kFailedPrecondition:
+      return "ToolFailed";
     default:
       return "RenderFailed";
   }
@@ -76,10 +77,46 @@ RendererService::RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::Blob
         (fs::temp_directory_path() / ("driftless-renderer-work-" + std::to_string(getpid())))
             .string();
   }
+  std::error_code ec;
+  options_.work_dir = fs::absolute(options_.work_dir, ec).lexically_normal().string();
+  if (options_.tools == nullptr) {
+    own_tools_ = std::make_unique<Tools>(FindTools({}));
+    options_.tools = own_tools_.get();
+  }
+  if (options_.checkouts == nullptr) {
+    own_checkouts_ = std::make_unique<CheckoutCache>(git_, options_.work_dir + "/checkouts");
+    options_.checkouts = own_checkouts_.get();
+  }
+  if (options_.cache == nullptr) {
+    own_cache_ = std::make_unique<RenderCache>();
+    options_.cache = own_cache_.get();
+  }
 }
 
-absl::StatusOr<Json> RendererService::Render(const service::StoredResource& resource,
-                                             const std::string& commit) {
+RemotePolicy RendererService::RemotePolicyOf(const service::StoredResource& resource) {
+  const std::string project =
+      resource.object.contains("spec") ? resource.object["spec"].value("project", "") : "";
+  if (project.empty()) return nullptr;
+  absl::StatusOr<service::StoredResource> p = service::ResourceStore(kv_).Get("Project", project);
+  if (!p.ok() || !p->object.contains("spec")) return nullptr;
+  std::vector<std::string> globs;
+  if (auto repos = p->object["spec"].find("sourceRepos");
+      repos != p->object["spec"].end() && repos->is_array()) {
+    for (const Json& g : *repos) {
+      if (g.is_string()) globs.push_back(g.get<std::string>());
+    }
+  }
+  if (globs.empty()) return nullptr;
+  return [globs = std::move(globs)](std::string_view url) {
+    for (const std::string& g : globs) {
+      if (match::GlobMatch(g, url)) return true;
+    }
+    return false;
+  };
+}
+
+absl::StatusOr<RenderResult> RendererService::Render(const service::StoredResource& resource,
+                                                     const std::string& commit) {
   const std::string& app = resource.name;
   const Json* source = nullptr;
   if (resource.object.is_object() && resource.object.contains("spec") &&
@@ -91,15 +128,8 @@ absl::StatusOr<Json> RendererService::Render(const service::StoredResource& reso
     return absl::InvalidArgumentError(
         strings::Cat("application ", app, ": spec.source.repoURL is missing"));
   }
-  for (const char* tool : {"kustomize", "helm"}) {
-    if (source->contains(tool)) {
-      return absl::UnimplementedError(strings::Cat("application ", app, ": spec.source.", tool,
-                                                   " is not supported by this renderer yet"));
-    }
-  }
   const std::string url = (*source)["repoURL"].get<std::string>();
   const std::string safe_url = git::RedactUrl(url);
-  const std::string path = NormalizePath(source->value("path", ""));
 
   // A commit already in the mirror (a sync of an unchanged revision, a redelivery) needs no
   // fetch; anything else fetches first.
@@ -111,51 +141,53 @@ absl::StatusOr<Json> RendererService::Render(const service::StoredResource& reso
     full = git_->ExpandCommit(url, commit);
   }
   if (!full.ok()) {
-    return absl::Status(full.status().code(),
-                        strings::Cat("application ", app, ": revision ", commit, ": ",
-                                     full.status().message()));
+    return absl::Status(full.status().code(), strings::Cat("application ", app, ": revision ",
+                                                           commit, ": ", full.status().message()));
   }
-  const std::string dest = (fs::path(options_.work_dir) / app).string();
+  absl::StatusOr<CheckoutCache::Handle> checkout = options_.checkouts->Get(url, *full);
+  if (!checkout.ok()) {
+    return absl::Status(checkout.status().code(),
+                        strings::Cat("application ", app, ": checkout of ", safe_url, " at ",
+                                     full->substr(0, 7), ": ", checkout.status().message()));
+  }
+  const std::string scratch = (fs::path(options_.work_dir) / app).string();
   std::error_code ec;
-  fs::remove_all(dest, ec);
-  fs::create_directories(options_.work_dir, ec);
+  fs::remove_all(scratch, ec);
+  fs::create_directories(scratch, ec);
   struct Cleanup {
     std::string dir;
     ~Cleanup() {
       std::error_code ignored;
       fs::remove_all(dir, ignored);
     }
-  } cleanup{dest};
+  } cleanup{scratch};
 
-  absl::StatusOr<git::CheckoutResult> out = git_->Checkout(url, *full, dest, path);
-  if (!out.ok()) {
-    if (out.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(strings::Cat("application ", app, ": path \"", path,
-                                              "\" not found in ", safe_url, " at ",
-                                              full->substr(0, 7)));
-    }
-    return absl::Status(out.status().code(), strings::Cat("application ", app, ": checkout of ",
-                                                          safe_url, " at ", full->substr(0, 7),
-                                                          ": ", out.status().message()));
+  const Json& spec = resource.object["spec"];
+  std::string destination_namespace;
+  if (auto d = spec.find("destination"); d != spec.end() && d->is_object()) {
+    destination_namespace = d->value("namespace", "");
   }
-  absl::StatusOr<std::vector<SourceFile>> files = ReadFileTree(dest);
-  if (!files.ok()) {
-    return absl::Status(files.status().code(),
-                        strings::Cat("application ", app, ": ", files.status().message()));
+  absl::StatusOr<Generated> generated = Generate({.application = app,
+                                                  .source = *source,
+                                                  .destination_namespace = destination_namespace,
+                                                  .checkout = (*checkout)->path,
+                                                  .scratch = scratch,
+                                                  .allow_remote = RemotePolicyOf(resource)},
+                                                 *options_.tools);
+  if (!generated.ok()) {
+    // A tool stopped at its timeout will be stopped again: reported, not retried.
+    const absl::StatusCode code = absl::IsDeadlineExceeded(generated.status())
+                                      ? absl::StatusCode::kFailedPrecondition
+                                      : generated.status().code();
+    return absl::Status(code,
+                        strings::Cat("application ", app, ": ", generated.status().message()));
   }
-  // Paths relative to the repository root, so errors name the file as the user knows it.
-  if (!path.empty()) {
-    for (SourceFile& f : *files) f.path = strings::Cat(path, "/", f.path);
-  }
-  absl::StatusOr<std::vector<RenderedObject>> objects =
-      RenderDirectory(*files, path, DirectoryOptionsOf(*source), VariablesOf(*source));
-  if (!objects.ok()) {
-    return absl::Status(objects.status().code(),
-                        strings::Cat("application ", app, ": ", objects.status().message()));
-  }
-  Json array = Json::array();
-  for (RenderedObject& o : *objects) array.push_back(std::move(o.object));
-  return array;
+  RenderResult result{.objects = Json::array(),
+                      .generator = generated->generator,
+                      .reads = std::move(generated->reads),
+                      .cacheable = !generated->remote};
+  for (RenderedObject& o : generated->objects) result.objects.push_back(std::move(o.object));
+  return result;
 }
 
 bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Message& message) {
@@ -168,8 +200,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   std::string app = event.application();
   if (app.empty() && changed.applications_size() > 0) app = changed.applications(0);
   const std::string commit = !changed.revision().empty() ? changed.revision() : event.revision();
-  log::Logger logger =
-      log::Logger("renderer").With({{"application", app}, {"revision", commit}});
+  log::Logger logger = log::Logger("renderer").With({{"application", app}, {"revision", commit}});
 
   absl::StatusOr<service::StoredResource> r = service::ResourceStore(kv_).Get("Application", app);
   if (r.status().code() == absl::StatusCode::kNotFound) {
@@ -179,8 +210,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   }
   if (!r.ok()) {
     Renders("retry").Increment();
-    return bus::Disposition::Nak(service::RetryDelay(message),
-                                 std::string(r.status().message()));
+    return bus::Disposition::Nak(service::RetryDelay(message), std::string(r.status().message()));
   }
   if (const service::SyncIdentity identity = service::IdentityOf(event);
       identity.known() && identity.uid != r->uid) {
@@ -195,43 +225,73 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
     return bus::Disposition::Ack();
   }
 
-  absl::StatusOr<Json> objects = Render(*r, commit);
-  if (!objects.ok()) {
-    const bool last = options_.max_deliver > 0 &&
-                      message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
-    if (IsTransient(objects.status()) && !last) {
-      Renders("retry").Increment();
-      logger.Warn("render failed, will retry", {{"error", objects.status()}});
-      return bus::Disposition::Nak(service::RetryDelay(message),
-                                   std::string(objects.status().message()));
+  // Everything the render depends on: a hit is a lookup.
+  const Json& spec = r->object["spec"];
+  const std::string cache_key = manifest::Sha256Hex(
+      manifest::CanonicalJson(Json{{"application", app},
+                                   {"source", spec.value("source", Json())},
+                                   {"destination", spec.value("destination", Json())},
+                                   {"commit", commit},
+                                   {"tools", options_.tools->versions}}));
+  std::optional<CachedRender> cached = options_.cache->Get(cache_key);
+  const bool cache_hit = cached.has_value();
+  if (!cache_hit) {
+    absl::StatusOr<RenderResult> result = Render(*r, commit);
+    if (!result.ok()) {
+      const bool last = options_.max_deliver > 0 &&
+                        message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
+      if (IsTransient(result.status()) && !last) {
+        Renders("retry").Increment();
+        logger.Warn("render failed, will retry", {{"error", result.status()}});
+        return bus::Disposition::Nak(service::RetryDelay(message),
+                                     std::string(result.status().message()));
+      }
+      return ReportError(event, r->spec_digest, result.status());
     }
-    return ReportError(event, r->spec_digest, objects.status());
+    absl::StatusOr<v1::ManifestPayload> payload =
+        service::EncodeManifests(*blobs_, result->objects);
+    if (!payload.ok()) {
+      Renders("retry").Increment();
+      return bus::Disposition::Nak(service::RetryDelay(message),
+                                   std::string(payload.status().message()));
+    }
+    cached = CachedRender{.manifests = payload->SerializeAsString(),
+                          .render_digest = manifest::Digest(result->objects),
+                          .generator = result->generator,
+                          .objects = static_cast<int64_t>(result->objects.size()),
+                          .reads = {result->reads.begin(), result->reads.end()}};
+    if (result->cacheable) options_.cache->Put(cache_key, *cached);
+  }
+  if (absl::Status s = service::ReadSetStore(kv_).Put(
+          app, {.uid = r->uid, .revision = commit, .paths = cached->reads});
+      !s.ok()) {
+    logger.Warn("cannot record the read set", {{"error", s}});  // only an optimisation
   }
 
-  absl::StatusOr<v1::ManifestPayload> payload = service::EncodeManifests(*blobs_, *objects);
-  if (!payload.ok()) {
-    Renders("retry").Increment();
-    return bus::Disposition::Nak(service::RetryDelay(message),
-                                 std::string(payload.status().message()));
-  }
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";
   v1::Event e = service::NewEvent(service::event_type::kAppRendered, app, commit, options_.emitter);
   if (const service::SyncIdentity identity = service::IdentityOf(event); identity.known()) {
     service::SetIdentity(e, identity);
     e.set_id(service::IdentityEventId(service::event_type::kAppRendered, app, identity));
   } else {
-    e.set_id(service::EventId(service::event_type::kAppRendered, app, commit, r->spec_digest,
-                              sync_id));
+    e.set_id(
+        service::EventId(service::event_type::kAppRendered, app, commit, r->spec_digest, sync_id));
   }
   e.set_correlation_id(event.correlation_id());
   e.set_severity(v1::SEVERITY_INFO);
-  e.set_message(strings::Cat(app, ": rendered ", objects->size(), " objects at ",
-                             commit.substr(0, 7)));
+  e.set_message(strings::Cat(app, ": rendered ", cached->objects, " objects at ",
+                             commit.substr(0, 7), " (", cached->generator,
+                             cache_hit ? ", cached)" : ")"));
   v1::AppRendered* rendered = e.mutable_app_rendered();
   rendered->set_spec_digest(r->spec_digest);
-  rendered->set_render_digest(manifest::Digest(*objects));
-  *rendered->mutable_manifests() = *std::move(payload);
+  rendered->set_render_digest(cached->render_digest);
+  rendered->set_generator(cached->generator);
+  rendered->set_cache_hit(cache_hit);
+  if (!rendered->mutable_manifests()->ParseFromString(cached->manifests)) {
+    return bus::Disposition::Nak(service::RetryDelay(message), "cached render does not decode");
+  }
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  RenderSeconds().Observe(std::chrono::duration<double>(elapsed).count());
   *rendered->mutable_duration() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
   if (changed.has_sync_request()) *rendered->mutable_sync_request() = changed.sync_request();
@@ -252,7 +312,9 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                              .status();
   if (!cleared.ok()) logger.Warn("cannot clear RenderError", {{"error", cleared}});
   Renders("rendered").Increment();
-  logger.Info("rendered", {{"objects", static_cast<int64_t>(objects->size())},
+  logger.Info("rendered", {{"objects", cached->objects},
+                           {"generator", cached->generator},
+                           {"cached", cache_hit},
                            {"bytes", rendered->manifests().size_bytes()},
                            {"inline", rendered->manifests().has_inline_json()},
                            {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed)}});
@@ -270,20 +332,20 @@ bus::Disposition RendererService::ReportError(const v1::Event& event,
   log::Warn("render failed", {{"application", app}, {"revision", commit}, {"error", message}});
   Renders("failed").Increment();
 
-  absl::Status s = service::StatusStore(kv_)
-                       .Update(app,
-                               [&](v1::AppStatus& st) {
-                                 service::SetCondition(st, "RenderError", true,
-                                                       ConditionReason(error), message);
-                                 st.set_message(message);
-                                 st.set_last_attempted_revision(commit);
-                                 if (st.sync() == v1::SYNC_STATUS_CODE_UNKNOWN ||
-                                     st.sync() == v1::SYNC_STATUS_CODE_UNSPECIFIED) {
-                                   st.set_sync(v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-                                 }
-                                 return true;
-                               })
-                       .status();
+  absl::Status s =
+      service::StatusStore(kv_)
+          .Update(app,
+                  [&](v1::AppStatus& st) {
+                    service::SetCondition(st, "RenderError", true, ConditionReason(error), message);
+                    st.set_message(message);
+                    st.set_last_attempted_revision(commit);
+                    if (st.sync() == v1::SYNC_STATUS_CODE_UNKNOWN ||
+                        st.sync() == v1::SYNC_STATUS_CODE_UNSPECIFIED) {
+                      st.set_sync(v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+                    }
+                    return true;
+                  })
+          .status();
   if (!s.ok()) return bus::Disposition::Nak(absl::Seconds(1), std::string(s.message()));
 
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";

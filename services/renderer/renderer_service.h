@@ -1,24 +1,33 @@
 // The renderer's shell (docs/design/renderer.md, pipeline contract §2): for each
-// `source.changed` work item, checks out the exact commit of the application's repository from
-// its own mirror, renders spec.source.path with the pure core (render.h) and emits
-// `app.rendered` (work item on stage plan + broadcast) carrying the objects inline or, when
-// large, by blob digest.
+// `source.changed` work item, takes the application's repository at the exact commit from a
+// checkout shared by every application of that revision (checkouts.h), generates its objects
+// (generate.h: plain directory, Kustomize or Helm) and emits `app.rendered` (work item on stage
+// plan + broadcast) carrying the objects inline or, when large, by blob digest. A render whose
+// inputs were rendered before (same source, destination, commit and tool versions) is a
+// lookup in the render cache. The paths each render read go to the readsets bucket for the
+// poller.
 //
 //   git::Libgit2Client git({.cache_dir = state_dir + "/mirrors"});
+//   Tools tools = FindTools({});
+//   CheckoutCache checkouts(&git, state_dir + "/checkouts");
+//   RenderCache cache;
 //   RendererService renderer(&rt.bus(), &rt.kv(), &rt.blobs(), &git,
-//                            {.emitter = rt.emitter(), .work_dir = state_dir + "/work"});
+//                            {.emitter = rt.emitter(), .work_dir = state_dir + "/work/w0",
+//                             .tools = &tools, .checkouts = &checkouts, .cache = &cache});
 //   auto sub = rt.ConsumeStage(service::kStageRender,
 //       [&](const v1::Event& e, const bus::Message& m) { return renderer.Handle(e, m); });
 //
 // Dispositions: Ack when rendered, when the application is gone or its spec moved on (a newer
 // source.changed follows), and after a render error (malformed YAML, missing path, missing
-// commit: RenderError condition + sync.failed broadcast). Nak with backoff for transient
-// failures (git transport, NATS); on the last delivery a transient failure is reported as a
-// render error too, so the user sees it.
+// commit, a tool's error: RenderError condition + sync.failed broadcast). Nak with backoff for
+// transient failures (git transport, NATS); on the last delivery a transient failure is
+// reported as a render error too, so the user sees it.
 //
-// Handle is meant for one subscription thread (the checkout directory is per application).
+// Handle is meant for one worker thread (the scratch directory is per worker and
+// application); the tools, checkouts and cache are shared by all workers.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,41 +38,61 @@
 #include "common/manifest/manifest.h"
 #include "driftless/v1/events.pb.h"
 #include "services/common/state.h"
+#include "services/renderer/checkouts.h"
+#include "services/renderer/generate.h"
+#include "services/renderer/render_cache.h"
 
 namespace driftless::renderer {
 
 struct RendererOptions {
   std::string emitter = "renderer/local";
-  // Scratch checkouts go to <work_dir>/<application>; created if missing.
+  // Private render directories go to <work_dir>/<application>; created if missing.
   std::string work_dir;
   // The bus's delivery limit (a transient failure on this delivery is reported, then Nak'ed).
   int max_deliver = 5;
+  // Shared by the workers; not owned. Null: the service makes its own (tools from PATH,
+  // checkouts under <work_dir>/checkouts, a 64 MB cache).
+  const Tools* tools = nullptr;
+  CheckoutCache* checkouts = nullptr;
+  RenderCache* cache = nullptr;
+};
+
+struct RenderResult {
+  manifest::Json objects;  // JSON array
+  std::string generator;
+  ReadSet reads;
+  bool cacheable = true;
 };
 
 class RendererService {
  public:
   // Pointers are not owned and must outlive this object.
-  RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::BlobStore* blobs,
-                  git::GitClient* git, RendererOptions options);
+  RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::BlobStore* blobs, git::GitClient* git,
+                  RendererOptions options);
 
   bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
 
-  // Renders `resource` at `commit` into a JSON array of objects. Errors name the application:
-  // kNotFound (commit or path missing), kInvalidArgument (malformed manifests: file and line;
-  // path escaping the repository), kUnimplemented (kustomize/helm), and the git client's
-  // transport errors (kUnavailable, kDeadlineExceeded, ...).
-  absl::StatusOr<manifest::Json> Render(const service::StoredResource& resource,
-                                        const std::string& commit);
+  // Renders `resource` at `commit` (no cache). Errors name the application: kNotFound (commit,
+  // path or file missing), kInvalidArgument (malformed manifests: file and line; a path
+  // leaving the repository; a tool's error), kDeadlineExceeded / kResourceExhausted (a tool
+  // stopped), and the git client's transport errors (kUnavailable, kDeadlineExceeded, ...).
+  absl::StatusOr<RenderResult> Render(const service::StoredResource& resource,
+                                      const std::string& commit);
 
  private:
   bus::Disposition ReportError(const v1::Event& event, const std::string& spec_digest,
                                const absl::Status& error);
+  // Remote references (kustomize bases, chart dependencies) the application's Project allows.
+  RemotePolicy RemotePolicyOf(const service::StoredResource& resource);
 
   bus::EventBus* bus_;
   bus::KvStore* kv_;
   bus::BlobStore* blobs_;
   git::GitClient* git_;
   RendererOptions options_;
+  std::unique_ptr<Tools> own_tools_;
+  std::unique_ptr<CheckoutCache> own_checkouts_;
+  std::unique_ptr<RenderCache> own_cache_;
 };
 
 }  // namespace driftless::renderer

@@ -14,8 +14,9 @@ std::string Normalize(std::string_view path) {
   return p;
 }
 
+// True if `file` is `dir` itself or below it.
 bool Contains(const std::string& dir, const std::string& file) {
-  if (dir.empty()) return true;
+  if (dir.empty() || file == dir) return true;
   return file.size() > dir.size() && file.compare(0, dir.size(), dir) == 0 &&
          file[dir.size()] == '/';
 }
@@ -50,21 +51,25 @@ std::vector<Moved> AffectedByPaths(const std::vector<Moved>& moved,
                                    const std::vector<AppSource>& sources,
                                    const std::vector<std::string>& changed_paths,
                                    bool paths_known) {
-  std::map<std::string, std::string> path_of;
-  for (const AppSource& s : sources) path_of[s.application] = Normalize(s.path);
+  std::map<std::string, std::vector<std::string>> paths_of;
+  for (const AppSource& s : sources) {
+    std::vector<std::string>& paths = paths_of[s.application];
+    paths.push_back(Normalize(s.path));
+    for (const std::string& r : s.reads) paths.push_back(Normalize(r));
+  }
   std::vector<Moved> out;
   for (const Moved& m : moved) {
     if (!paths_known || m.previous.empty()) {
       out.push_back(m);
       continue;
     }
-    const std::string& dir = path_of[m.application];
-    for (const std::string& changed : changed_paths) {
-      if (Contains(dir, Normalize(changed))) {
-        out.push_back(m);
-        break;
+    bool touched = false;
+    for (const std::string& dir : paths_of[m.application]) {
+      for (const std::string& changed : changed_paths) {
+        touched = touched || Contains(dir, Normalize(changed));
       }
     }
+    if (touched) out.push_back(m);
   }
   return out;
 }

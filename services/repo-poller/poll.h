@@ -25,6 +25,9 @@ struct AppSource {
   std::string repo_url;
   git::RefSpec ref;
   std::string path;  // "" = the repository root
+  // Other repository paths its last render read (Kustomize bases, value files; the renderer's
+  // read set): a commit touching any of them affects the application too.
+  std::vector<std::string> reads;
 };
 
 // A source whose resolved commit differs from the last one seen.
@@ -55,7 +58,8 @@ std::map<std::string, std::vector<AppSource>> GroupByRepository(
 PollResult DecidePoll(const std::vector<AppSource>& sources, const git::RefMap& refs,
                       const std::map<std::string, std::string>& last_seen);
 
-// Keeps the moves whose application path contains a changed path (monorepo-aware refresh).
+// Keeps the moves whose application path, or a path of its read set, contains a changed path
+// (monorepo-aware refresh).
 // A move with no previous revision, or an empty `changed_paths` when the previous revision
 // is unknown to the caller, always counts. `paths_known` false means "could not compute
 // changed paths" (e.g. force-push): everything counts.

@@ -132,10 +132,9 @@ PollerService::PollerService(bus::EventBus* bus, bus::KvStore* kv, git::GitClien
     : bus_(bus), kv_(kv), git_(git), options_(std::move(options)) {
   // A KV key: [-/_=.A-Za-z0-9], no leading/trailing/double dots.
   const std::string& id = options_.replica_id.empty() ? options_.emitter : options_.replica_id;
-  for (char c : id) member_key_ += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                           c == '_' || c == '='
-                                       ? c
-                                       : '_';
+  for (char c : id)
+    member_key_ +=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' ? c : '_';
   if (member_key_.empty()) member_key_ = "poller";
 }
 
@@ -146,9 +145,9 @@ absl::Status PollerService::Start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_) return absl::OkStatus();
   }
-  DL_ASSIGN_OR_RETURN(watch_, kv_->Watch(service::kResourcesBucket,
-                                         strings::Cat(kApplicationPrefix, ">"),
-                                         [this](const bus::WatchEvent& e) { OnWatch(e); }));
+  DL_ASSIGN_OR_RETURN(watch_,
+                      kv_->Watch(service::kResourcesBucket, strings::Cat(kApplicationPrefix, ">"),
+                                 [this](const bus::WatchEvent& e) { OnWatch(e); }));
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
   timer_ = std::thread([this] { TimerLoop(); });
@@ -165,8 +164,8 @@ void PollerService::MembershipLoop() {
       std::sort(keys->begin(), keys->end());
       std::lock_guard<std::mutex> lock(mu_);
       if (*keys != members_) {
-        log::Info("poll owners changed", {{"members", static_cast<int64_t>(keys->size())},
-                                          {"self", member_key_}});
+        log::Info("poll owners changed",
+                  {{"members", static_cast<int64_t>(keys->size())}, {"self", member_key_}});
       }
       members_ = *std::move(keys);
     } else {
@@ -218,7 +217,8 @@ void PollerService::OnWatch(const bus::WatchEvent& event) {
   absl::StatusOr<service::StoredResource> r =
       service::ResourceStore::Decode(event.entry.key, event.entry.value, event.entry.revision);
   if (!r.ok()) {
-    log::Warn("cannot decode a stored application", {{"key", event.entry.key}, {"error", r.status()}});
+    log::Warn("cannot decode a stored application",
+              {{"key", event.entry.key}, {"error", r.status()}});
     return;
   }
   Track(*r);
@@ -402,8 +402,8 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
   const std::string safe_url = git::RedactUrl(url);
   absl::Status result = absl::OkStatus();
   auto fail = [&](const Target& t, const absl::Status& s) {
-    std::string message = strings::Cat("application ", t.resource.name, ": source ", safe_url,
-                                       " ", RefText(t.source, t.default_head), ": ", s.message());
+    std::string message = strings::Cat("application ", t.resource.name, ": source ", safe_url, " ",
+                                       RefText(t.source, t.default_head), ": ", s.message());
     result.Update(ReportError(t.resource, message, s.code(), request, correlation_id));
   };
 
@@ -440,9 +440,8 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
         fail(t, commit.status());
         continue;
       }
-      result.Update(Publish(t, *commit, "", request, correlation_id, [&](const std::string& prev) {
-        return changed_paths(prev, *commit);
-      }));
+      result.Update(Publish(t, *commit, "", request, correlation_id,
+                            [&](const std::string& prev) { return changed_paths(prev, *commit); }));
     }
     return result;
   }
@@ -470,8 +469,8 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
     if (t.default_head) {
       auto head = refs->find("HEAD");
       if (head == refs->end()) {
-        fail(t, absl::NotFoundError(strings::Cat("the repository has no HEAD (empty?) at ",
-                                                 safe_url)));
+        fail(t, absl::NotFoundError(
+                    strings::Cat("the repository has no HEAD (empty?) at ", safe_url)));
         continue;
       }
       commit = head->second;
@@ -492,9 +491,9 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
 }
 
 absl::Status PollerService::Publish(const Target& target, const std::string& commit,
-                                   const std::string& ref, const v1::SyncRequested* request,
-                                   const std::string& correlation_id,
-                                   const ChangedPathsFn& changed_paths) {
+                                    const std::string& ref, const v1::SyncRequested* request,
+                                    const std::string& correlation_id,
+                                    const ChangedPathsFn& changed_paths) {
   const service::StoredResource& r = target.resource;
   std::shared_ptr<std::mutex> app_lock = AppLock(r.name);
   std::lock_guard<std::mutex> lock(*app_lock);
@@ -511,8 +510,7 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     if (same_incarnation && !record->emitted) {
       // Minted, then the process died before (or while) publishing: publish it now (the same
       // identity, so a publish that did happen is deduplicated downstream).
-      DL_RETURN_IF_ERROR(
-          EmitMinted(target, *record, record->kv_revision, record->revision, {}));
+      DL_RETURN_IF_ERROR(EmitMinted(target, *record, record->kv_revision, record->revision, {}));
       continue;
     }
     const bool new_spec = !same_incarnation || record->spec_digest != r.spec_digest;
@@ -525,12 +523,14 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
       if (known) paths = *known;
       // Monorepo-aware: a commit that touches none of the application's paths is recorded
       // but mints nothing.
-      affected = affected ||
-                 !AffectedByPaths({Moved{r.name, record->revision, commit, ref}}, {target.source},
-                                  paths, known.has_value())
-                      .empty();
+      AppSource source = target.source;
+      if (known && !affected) source.reads = ReadSetOf(r.name, r.uid);
+      affected = affected || !AffectedByPaths({Moved{r.name, record->revision, commit, ref}},
+                                              {source}, paths, known.has_value())
+                                  .empty();
     }
-    const bool record_it = (new_spec || moved) && (request == nullptr || request->revision().empty());
+    const bool record_it =
+        (new_spec || moved) && (request == nullptr || request->revision().empty());
     if (!affected && !record_it && !had_error) return absl::OkStatus();
 
     service::SourceRecord next = record.value_or(service::SourceRecord{});
@@ -541,7 +541,7 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     if (affected) {
       next.desired_seq += 1;
       next.attempt = 1;
-      next.reason = request != nullptr ? "request"
+      next.reason = request != nullptr  ? "request"
                     : !same_incarnation ? "created"
                     : new_spec          ? "spec"
                                         : "revision";
@@ -580,6 +580,15 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
   }
 }
 
+std::vector<std::string> PollerService::ReadSetOf(const std::string& application,
+                                                  const std::string& uid) {
+  absl::StatusOr<std::optional<service::ReadSetRecord>> reads =
+      service::ReadSetStore(kv_).Get(application);
+  // Without a read set of this incarnation only the application's path counts.
+  if (!reads.ok() || !reads->has_value() || (*reads)->uid != uid) return {};
+  return (*reads)->paths;
+}
+
 absl::Status PollerService::EmitMinted(const Target& target, service::SourceRecord record,
                                        uint64_t kv_revision, const std::string& previous,
                                        const std::vector<std::string>& changed_paths) {
@@ -604,11 +613,10 @@ absl::Status PollerService::EmitMinted(const Target& target, service::SourceReco
   p->add_applications(r.name);
   p->set_spec_digest(r.spec_digest);
   if (requested) *p->mutable_sync_request() = request;
-  e.set_message(strings::Cat(r.name, ": ", record.ref.empty() ? "commit" : record.ref, " at ",
-                             Short(record.target_revision), " (desired generation ",
-                             record.desired_seq, ", ", record.reason,
-                             record.attempt > 1 ? strings::Cat(", attempt ", record.attempt) : "",
-                             ")"));
+  e.set_message(strings::Cat(
+      r.name, ": ", record.ref.empty() ? "commit" : record.ref, " at ",
+      Short(record.target_revision), " (desired generation ", record.desired_seq, ", ",
+      record.reason, record.attempt > 1 ? strings::Cat(", attempt ", record.attempt) : "", ")"));
   DL_RETURN_IF_ERROR(service::Emit(*bus_, e, service::kStageRender));
   Emitted(service::event_type::kSourceChanged).Increment();
   log::Info("source changed", {{"application", r.name},
@@ -716,8 +724,8 @@ absl::Status PollerService::BroadcastFailure(const std::string& application,
                                              const std::string& correlation_id) {
   const std::string sync_id = request != nullptr ? request->sync_id() : "";
   v1::Event e = service::NewEvent("sync.failed", application, "", options_.emitter);
-  e.set_id(service::EventId("sync.failed", application, "", manifest::Digest(Json(message)),
-                            sync_id));
+  e.set_id(
+      service::EventId("sync.failed", application, "", manifest::Digest(Json(message)), sync_id));
   e.set_correlation_id(!correlation_id.empty() ? correlation_id : RandomId());
   e.set_severity(v1::SEVERITY_ERROR);
   e.set_message(message);

@@ -122,10 +122,12 @@ class PollerService {
   absl::Status Publish(const Target& target, const std::string& commit, const std::string& ref,
                        const v1::SyncRequested* request, const std::string& correlation_id,
                        const ChangedPathsFn& changed_paths);
+  // The paths the renderer recorded for `application` (incarnation `uid`), or none.
+  std::vector<std::string> ReadSetOf(const std::string& application, const std::string& uid);
   // Publishes source.changed for the desired generation `record` holds (work item on stage
   // render), then marks the record (stored at `kv_revision`) published.
-  absl::Status EmitMinted(const Target& target, service::SourceRecord record,
-                          uint64_t kv_revision, const std::string& previous,
+  absl::Status EmitMinted(const Target& target, service::SourceRecord record, uint64_t kv_revision,
+                          const std::string& previous,
                           const std::vector<std::string>& changed_paths);
   // sync.retry: mints the next attempt of a failed desired generation once it is due, unless
   // a newer one was minted meanwhile.
