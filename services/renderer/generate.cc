@@ -208,7 +208,19 @@ absl::StatusOr<std::string> PullChart(const Json& chart, const std::string& scra
   }
   if (!version.empty()) args.insert(args.end(), {"--version", version});
   args.insert(args.end(), {"--untar", "--untardir", dest});
-  DL_RETURN_IF_ERROR(run.Helm(args).status());
+  absl::Status pulled = run.Helm(args).status();
+  if (!pulled.ok()) {
+    // A chart or version the repository does not have stays missing; anything else (the
+    // repository unreachable, a 5xx) may pass: retried like a git transport error.
+    const std::string why(pulled.message());
+    const bool missing = why.find("not found") != std::string::npos ||
+                         why.find("no chart version") != std::string::npos ||
+                         why.find("no chart name") != std::string::npos;
+    if (pulled.code() == absl::StatusCode::kInvalidArgument && !missing) {
+      pulled = absl::UnavailableError(pulled.message());
+    }
+    return Annotate(pulled, "spec.source.helm.chart");
+  }
   return dest + "/" + name;
 }
 
@@ -230,6 +242,13 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
   auto helm_runner = [&](const std::vector<std::string>& args) { return run.Helm(args); };
   std::string chart_dir;
   if (helm.contains("chart")) {
+    const std::string repo = helm["chart"].value("repoURL", "");
+    if (!req.allow_remote || !req.allow_remote(repo)) {
+      return absl::InvalidArgumentError(
+          strings::Cat("spec.source.helm.chart: repository ", repo,
+                       " is not allowed (the application's project does not list it in "
+                       "sourceRepos)"));
+    }
     DL_ASSIGN_OR_RETURN(chart_dir, PullChart(helm["chart"], req.scratch, run));
   } else {
     DL_ASSIGN_OR_RETURN(chart_dir, PrepareChart(req.checkout, path, req.scratch, req.allow_remote,
@@ -403,7 +422,8 @@ absl::StatusOr<Generated> Generate(const GenerateRequest& req, const Tools& tool
     g = RenderPlainDirectory(recording, path);
   }
   if (!g.ok()) return absl::Status(g.status().code(), run.Scrub(std::string(g.status().message())));
-  DL_ASSIGN_OR_RETURN(g->objects, FinishObjects(std::move(g->objects), VariablesOf(req.source)));
+  DL_ASSIGN_OR_RETURN(g->objects, FinishObjects(std::move(g->objects), VariablesOf(req.source),
+                                                StrictSubstitutionOf(req.source)));
   g->remote = remote;
   return g;
 }

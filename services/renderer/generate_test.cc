@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "common/process/run.h"
 #include "common/testing/status_matchers.h"
@@ -504,6 +506,15 @@ TEST_F(GenerateTest, SubstitutionAndDuplicatesApplyToEveryGenerator) {
   ASSERT_NE(cm, nullptr);
   EXPECT_EQ((*cm)["data"]["cluster"], "prod");
   EXPECT_EQ((*cm)["data"]["region"], "eu");
+  // Unset without a default: "" like Flux, or an error naming variable and object when strict.
+  ASSERT_OK_AND_ASSIGN(Generated lenient,
+                       Run({{"path", "apps/vars"}, {"substitute", {{"X", "1"}}}}));
+  // As in Flux, substitution runs on the YAML text: `cluster: ${CLUSTER}` becomes `cluster: `.
+  EXPECT_TRUE((*Find(lenient, "ConfigMap", "vars"))["data"]["cluster"].is_null());
+  EXPECT_THAT(Run({{"path", "apps/vars"}, {"substitute", {{"X", "1"}}}, {"substituteStrict", true}})
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("ConfigMap vars"), HasSubstr("${CLUSTER} is not set"))));
   WriteChart("charts/web");
   Write("charts/web/templates/dup.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-config, "
@@ -521,6 +532,86 @@ TEST_F(GenerateTest, DirectoryStaysTheDefault) {
   EXPECT_THAT(g.reads, ElementsAre("unrelated"));
   EXPECT_THAT(Run({{"path", "nope"}}).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("path \"nope\" not found")));
+}
+
+// A Helm repository on 127.0.0.1 (`helm package` + `helm repo index`, served over HTTP).
+class HelmRepository {
+ public:
+  explicit HelmRepository(const std::string& dir) : dir_(dir) {
+    server_.set_mount_point("/", dir_);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    // Bound already: connections queue in the backlog until the thread accepts them.
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~HelmRepository() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(GenerateTest, ChartsFromAHelmRepositoryNeedTheProjectsPermission) {
+  WriteChart("src/web");
+  const std::string charts = dir_ + "/helm-repo";
+  fs::create_directories(charts);
+  auto helm = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), tools_.helm);
+    absl::StatusOr<process::RunResult> r =
+        process::Run({.argv = args, .env = process::ScrubbedEnv({"HOME=" + dir_})});
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0) << r->err;
+  };
+  helm({"package", repo_ + "/src/web", "--destination", charts});
+  Write("src/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.2.0\n");
+  Write("src/web/values.yaml", "replicas: 7\ncolor: red\nimage: nginx:1.27\n");
+  helm({"package", repo_ + "/src/web", "--destination", charts});
+  HelmRepository server(charts);
+  helm({"repo", "index", charts, "--url", server.url()});
+
+  const Json source = {
+      {"helm", {{"chart", {{"repoURL", server.url()}, {"name", "web"}, {"version", "~0.1.0"}}}}}};
+  ASSERT_OK_AND_ASSIGN(Generated g, Run(source, [](std::string_view) { return true; }));
+  EXPECT_TRUE(g.remote);  // not cached: the repository may change under the same commit
+  EXPECT_EQ((*Find(g, "Deployment", "web"))["spec"]["replicas"], 1);  // 0.1.0, not 0.2.0
+  ASSERT_OK_AND_ASSIGN(Generated latest,
+                       Run({{"helm", {{"chart", {{"repoURL", server.url()}, {"name", "web"}}}}}},
+                           [](std::string_view) { return true; }));
+  EXPECT_EQ((*Find(latest, "Deployment", "web"))["spec"]["replicas"], 7);
+  EXPECT_THAT(Run(source).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("spec.source.helm.chart: repository " + server.url()),
+                             HasSubstr("is not allowed"))));
+  EXPECT_THAT(Run({{"helm", {{"chart", {{"repoURL", server.url()}, {"name", "nope"}}}}}},
+                  [](std::string_view) { return true; })
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("spec.source.helm.chart"), HasSubstr("nope"))));
+  // An unreachable repository may come back: transient.
+  EXPECT_THAT(Run({{"helm", {{"chart", {{"repoURL", "http://127.0.0.1:1"}, {"name", "web"}}}}}},
+                  [](std::string_view) { return true; })
+                  .status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("spec.source.helm.chart")));
+}
+
+TEST_F(GenerateTest, KustomizeEnableHelmInflatesALocalChart) {
+  WriteChart("apps/inflate/charts/web");
+  Write("apps/inflate/kustomization.yaml",
+        "helmCharts:\n- {name: web, releaseName: inflated, valuesInline: {replicas: 4}}\n");
+  ASSERT_OK_AND_ASSIGN(Generated g,
+                       Run({{"path", "apps/inflate"}, {"kustomize", {{"enableHelm", true}}}}));
+  ASSERT_NE(Find(g, "Deployment", "inflated"), nullptr);
+  EXPECT_EQ((*Find(g, "Deployment", "inflated"))["spec"]["replicas"], 4);
+  EXPECT_THAT(g.reads, Contains("apps/inflate/charts/web"));
+  // Without enableHelm kustomize refuses the helmCharts field.
+  EXPECT_THAT(
+      Run({{"path", "apps/inflate"}}).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("apps/inflate/kustomization")));
 }
 
 TEST_F(GenerateTest, MissingToolIsAClearPrecondition) {

@@ -80,17 +80,17 @@ class GitRepo {
 class Collector {
  public:
   absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(
-                                  stream, durable,
-                                  [this](const bus::Message& m) {
-                                    absl::StatusOr<v1::Event> e = service::DecodeEvent(m.data);
-                                    if (e.ok()) {
-                                      std::lock_guard<std::mutex> lock(mu_);
-                                      events_.push_back(*e);
-                                    }
-                                    return bus::Disposition::Ack();
-                                  },
-                                  {}));
+    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
+                                          [this](const bus::Message& m) {
+                                            absl::StatusOr<v1::Event> e =
+                                                service::DecodeEvent(m.data);
+                                            if (e.ok()) {
+                                              std::lock_guard<std::mutex> lock(mu_);
+                                              events_.push_back(*e);
+                                            }
+                                            return bus::Disposition::Ack();
+                                          },
+                                          {}));
     return absl::OkStatus();
   }
   void Stop() {
@@ -172,19 +172,20 @@ TEST(PollerRendererPipelineTest, CommitsAndSyncRequestsReachThePlanStageQuickly)
   // Separate mirrors, as the two processes would have.
   git::Libgit2Client poller_git({.cache_dir = tmp.path() + "/poller/mirrors"});
   git::Libgit2Client renderer_git({.cache_dir = tmp.path() + "/renderer/mirrors"});
-  repo_poller::PollerService poller(&bus, &kv, &poller_git,
-                                    {.emitter = "repo-poller/test",
-                                     .default_interval = absl::Minutes(10)});
+  repo_poller::PollerService poller(
+      &bus, &kv, &poller_git,
+      {.emitter = "repo-poller/test", .default_interval = absl::Minutes(10)});
   RendererService renderer(&bus, &kv, &blobs, &renderer_git,
                            {.emitter = "renderer/test", .work_dir = tmp.path() + "/renderer/work"});
   ASSERT_OK(poller.Start());
   Collector plan;
   {
-    Consumer poll_stage(bus, service::kStagePoll,
-                        [&](const v1::Event& e, const bus::Message& m) { return poller.Handle(e, m); });
-    Consumer render_stage(bus, service::kStageRender, [&](const v1::Event& e, const bus::Message& m) {
-      return renderer.Handle(e, m);
+    Consumer poll_stage(bus, service::kStagePoll, [&](const v1::Event& e, const bus::Message& m) {
+      return poller.Handle(e, m);
     });
+    Consumer render_stage(
+        bus, service::kStageRender,
+        [&](const v1::Event& e, const bus::Message& m) { return renderer.Handle(e, m); });
     ASSERT_OK(plan.Start(bus, service::kWorkStream, service::kStagePlan));
 
     absl::Time t0 = absl::Now();
@@ -207,7 +208,8 @@ TEST(PollerRendererPipelineTest, CommitsAndSyncRequestsReachThePlanStageQuickly)
     const absl::Duration webhook = absl::Now() - t0;
     ASSERT_EQ(pushed.revision(), second);
     EXPECT_EQ(pushed.correlation_id(), "push-2");
-    ASSERT_OK_AND_ASSIGN(Json objects, service::DecodeManifests(blobs, pushed.app_rendered().manifests()));
+    ASSERT_OK_AND_ASSIGN(Json objects,
+                         service::DecodeManifests(blobs, pushed.app_rendered().manifests()));
     ASSERT_EQ(objects.size(), 1u);
     EXPECT_EQ(objects[0]["data"]["v"], "2");
 

@@ -111,6 +111,11 @@ Variables VariablesOf(const Json& source) {
   return vars;
 }
 
+bool StrictSubstitutionOf(const Json& source) {
+  auto it = source.find("substituteStrict");
+  return it != source.end() && it->is_boolean() && it->get<bool>();
+}
+
 absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view text,
                                                               std::string_view file) {
   DL_ASSIGN_OR_RETURN(std::vector<manifest::Document> docs,
@@ -137,7 +142,8 @@ absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view t
 absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<SourceFile>& files,
                                                             std::string_view app_path,
                                                             const DirectoryOptions& options,
-                                                            const Variables& vars) {
+                                                            const Variables& vars,
+                                                            bool strict_substitution) {
   const std::string base = NormalizePath(app_path);
   std::vector<std::pair<std::string, const SourceFile*>> selected;  // (relative path, file)
   bool path_exists = base.empty();
@@ -177,15 +183,16 @@ absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<So
                         ObjectsFromStream(file->content, NormalizePath(file->path)));
     for (RenderedObject& r : in_file) objects.push_back(std::move(r));
   }
-  return FinishObjects(std::move(objects), vars);
+  return FinishObjects(std::move(objects), vars, strict_substitution);
 }
 
 absl::StatusOr<std::vector<RenderedObject>> FinishObjects(std::vector<RenderedObject> objects,
-                                                          const Variables& vars) {
+                                                          const Variables& vars,
+                                                          bool strict_substitution) {
   std::map<std::string, manifest::SourceLocation> seen;
   for (RenderedObject& r : objects) {
     if (!vars.empty()) {
-      auto substituted = SubstituteObject(r.object, vars);
+      auto substituted = SubstituteObject(r.object, vars, strict_substitution);
       if (!substituted.ok()) return Annotate(substituted.status(), r.location.ToString());
       r.object = *std::move(substituted);
       DL_RETURN_IF_ERROR(CheckObject(r.object, r.location));

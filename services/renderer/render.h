@@ -41,6 +41,8 @@ struct RenderedObject {
 // service and the CLI's offline render so both read the spec the same way.
 DirectoryOptions DirectoryOptionsOf(const manifest::Json& source);
 Variables VariablesOf(const manifest::Json& source);
+// spec.source.substituteStrict: an unset variable without a default is an error, not "".
+bool StrictSubstitutionOf(const manifest::Json& source);
 
 // Parses a multi-document YAML stream (a file, or kustomize/helm output) into objects: empty
 // documents are skipped, `kind: List` is flattened, and each object must be a mapping with
@@ -59,12 +61,14 @@ absl::StatusOr<std::vector<RenderedObject>> ObjectsFromStream(std::string_view t
 absl::StatusOr<std::vector<RenderedObject>> RenderDirectory(const std::vector<SourceFile>& files,
                                                             std::string_view app_path,
                                                             const DirectoryOptions& options,
-                                                            const Variables& vars);
+                                                            const Variables& vars,
+                                                            bool strict_substitution = false);
 
 // The last step of every generator: `${VAR}` substitution (when `vars` is non-empty) and the
 // duplicate check (the same group, kind, namespace and name twice is an error naming both
 // places).
 absl::StatusOr<std::vector<RenderedObject>> FinishObjects(std::vector<RenderedObject> objects,
-                                                          const Variables& vars);
+                                                          const Variables& vars,
+                                                          bool strict_substitution = false);
 
 }  // namespace driftless::renderer

@@ -112,9 +112,12 @@ TEST(RenderDirectory, SubstitutesVariables) {
   ASSERT_OK_AND_ASSIGN(auto out, RenderDirectory(repo, "a", {}, {{"CLUSTER", "prod"}}));
   EXPECT_EQ(out[0].object["metadata"]["name"], "cm-prod");
   EXPECT_EQ(out[0].object["data"]["region"], "eu");
-  EXPECT_THAT(RenderDirectory(repo, "a", {}, {{"OTHER", "x"}}),
+  EXPECT_THAT(RenderDirectory(repo, "a", {}, {{"OTHER", "x"}}, /*strict_substitution=*/true),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("a/x.yaml"), HasSubstr("${CLUSTER} is not set"))));
+  // Like Flux: an unset variable without a default becomes "".
+  ASSERT_OK_AND_ASSIGN(auto lenient, RenderDirectory(repo, "a", {}, {{"OTHER", "x"}}));
+  EXPECT_EQ(lenient[0].object["metadata"]["name"], "cm-");
 }
 
 }  // namespace

@@ -24,8 +24,8 @@
 namespace driftless::renderer {
 namespace {
 
-using ::testing::HasSubstr;
 using manifest::Json;
+using ::testing::HasSubstr;
 
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30)) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -81,17 +81,17 @@ class GitRepo {
 class Collector {
  public:
   absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(
-                                  stream, durable,
-                                  [this](const bus::Message& m) {
-                                    absl::StatusOr<v1::Event> e = service::DecodeEvent(m.data);
-                                    if (e.ok()) {
-                                      std::lock_guard<std::mutex> lock(mu_);
-                                      events_.push_back(*e);
-                                    }
-                                    return bus::Disposition::Ack();
-                                  },
-                                  {}));
+    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
+                                          [this](const bus::Message& m) {
+                                            absl::StatusOr<v1::Event> e =
+                                                service::DecodeEvent(m.data);
+                                            if (e.ok()) {
+                                              std::lock_guard<std::mutex> lock(mu_);
+                                              events_.push_back(*e);
+                                            }
+                                            return bus::Disposition::Ack();
+                                          },
+                                          {}));
     return absl::OkStatus();
   }
   void Stop() {
@@ -128,7 +128,9 @@ Json App(const std::string& name, const std::string& url, const std::string& pat
           {"metadata", {{"name", name}}},
           {"spec",
            {{"source",
-             {{"repoURL", url}, {"ref", {{"branch", "main"}}}, {"path", path},
+             {{"repoURL", url},
+              {"ref", {{"branch", "main"}}},
+              {"path", path},
               {"substitute", {{"ENV", "prod"}}}}},
             {"destination", {{"cluster", "in-cluster"}, {"namespace", "gb"}}}}}};
 }
@@ -155,15 +157,15 @@ class RendererIntegrationTest : public ::testing::Test {
         RendererOptions{.emitter = "renderer/test", .work_dir = tmp_.path() + "/state/work"});
     ASSERT_OK(plan_.Start(*bus_, service::kWorkStream, service::kStagePlan));
     ASSERT_OK(broadcasts_.Start(*bus_, service::kEventsStream, service::kNotifierDurable));
-    ASSERT_OK_AND_ASSIGN(render_sub_, bus_->Consume(
-                                          service::kWorkStream, service::kStageRender,
-                                          [this](const bus::Message& m) {
-                                            absl::StatusOr<v1::Event> e =
-                                                service::DecodeEvent(m.data);
-                                            if (!e.ok()) return bus::Disposition::Term("bad");
-                                            return renderer_->Handle(*e, m);
-                                          },
-                                          {}));
+    ASSERT_OK_AND_ASSIGN(render_sub_, bus_->Consume(service::kWorkStream, service::kStageRender,
+                                                    [this](const bus::Message& m) {
+                                                      absl::StatusOr<v1::Event> e =
+                                                          service::DecodeEvent(m.data);
+                                                      if (!e.ok())
+                                                        return bus::Disposition::Term("bad");
+                                                      return renderer_->Handle(*e, m);
+                                                    },
+                                                    {}));
   }
 
   void TearDown() override {
@@ -254,7 +256,8 @@ TEST_F(RendererIntegrationTest, SourceChangedYieldsAppRenderedWithTheObjectsOfTh
   SourceChanged(app, second);
   v1::Event e2 = plan_.WaitNth("app.rendered", "guestbook", 2);
   EXPECT_EQ(e2.revision(), second);
-  ASSERT_OK_AND_ASSIGN(Json objects2, service::DecodeManifests(*blobs_, e2.app_rendered().manifests()));
+  ASSERT_OK_AND_ASSIGN(Json objects2,
+                       service::DecodeManifests(*blobs_, e2.app_rendered().manifests()));
   ASSERT_EQ(objects2.size(), 2u);
   EXPECT_EQ(objects2[1]["data"]["v"], "changed");
   EXPECT_FALSE(e2.app_rendered().has_sync_request());

@@ -94,10 +94,15 @@ RendererService::RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::Blob
 }
 
 RemotePolicy RendererService::RemotePolicyOf(const service::StoredResource& resource) {
-  const std::string project =
+  std::string project =
       resource.object.contains("spec") ? resource.object["spec"].value("project", "") : "";
-  if (project.empty()) return nullptr;
+  if (project.empty()) project = "default";
   absl::StatusOr<service::StoredResource> p = service::ResourceStore(kv_).Get("Project", project);
+  // The built-in `default` project allows everything until a user defines one (Argo CD's
+  // default AppProject has sourceRepos ["*"]); any other project must exist to allow anything.
+  if (absl::IsNotFound(p.status()) && project == "default") {
+    return [](std::string_view) { return true; };
+  }
   if (!p.ok() || !p->object.contains("spec")) return nullptr;
   std::vector<std::string> globs;
   if (auto repos = p->object["spec"].find("sourceRepos");

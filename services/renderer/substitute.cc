@@ -20,7 +20,8 @@ bool SubstitutionDisabled(const manifest::Json& o) {
 
 }  // namespace
 
-absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variables& vars) {
+absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variables& vars,
+                                           bool strict) {
   std::string out;
   out.reserve(text.size());
   size_t i = 0;
@@ -70,13 +71,13 @@ absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variable
     const bool unset = it == vars.end();
     const bool empty = unset || it->second.empty();
     if (op.empty()) {
-      if (unset) {
+      if (unset && strict) {
         return absl::InvalidArgumentError(
             "variable ${" + std::string(name) +
             "} is not set (set it in spec.source.substitute or give a default: ${" +
             std::string(name) + ":=value})");
       }
-      out.append(it->second);
+      if (!unset) out.append(it->second);
     } else if ((op.size() == 2 && empty) || (op.size() == 1 && unset)) {
       out.append(fallback);
     } else {
@@ -87,12 +88,12 @@ absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variable
   return out;
 }
 
-absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
-                                                const Variables& vars) {
+absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object, const Variables& vars,
+                                                bool strict) {
   if (SubstitutionDisabled(object)) return object;
   const std::string yaml = manifest::ToYaml(object);
   if (yaml.find('$') == std::string::npos) return object;
-  auto text = SubstituteText(yaml, vars);
+  auto text = SubstituteText(yaml, vars, strict);
   if (!text.ok()) return Annotate(text.status(), manifest::KindAndName(object));
   auto parsed = manifest::ParseYaml(*text, manifest::KindAndName(object) + " after substitution");
   if (!parsed.ok()) return parsed.status();

@@ -1,6 +1,6 @@
-// `${VAR}` substitution in rendered manifests (Flux postBuild.substitute semantics, strict).
+// `${VAR}` substitution in rendered manifests (Flux postBuild.substitute semantics).
 //
-//   ${NAME}            the value; an error if NAME is not set
+//   ${NAME}            the value; unset: "" (as in Flux), or an error in strict mode
 //   ${NAME:=default}   the value, or `default` when NAME is unset or empty (also ${NAME:-default})
 //   ${NAME=default}    the value, or `default` when NAME is unset (also ${NAME-default})
 //   $${NAME}           the literal text ${NAME}
@@ -25,12 +25,15 @@ namespace driftless::renderer {
 
 using Variables = std::map<std::string, std::string, std::less<>>;
 
-// Errors: kInvalidArgument "variable ${NAME} is not set ..." for an unset variable with no
-// default, or an unterminated "${".
-absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variables& vars);
+// `strict`: an unset variable with no default is an error instead of "" (spec.source.
+// substituteStrict; Flux's StrictPostBuildSubstitutions).
+// Errors: kInvalidArgument "variable ${NAME} is not set ..." (strict only), or an unterminated
+// "${".
+absl::StatusOr<std::string> SubstituteText(std::string_view text, const Variables& vars,
+                                           bool strict = false);
 
 // Substitutes one object (see above). Errors name the object: "Deployment web: variable ...".
-absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object,
-                                                const Variables& vars);
+absl::StatusOr<manifest::Json> SubstituteObject(const manifest::Json& object, const Variables& vars,
+                                                bool strict = false);
 
 }  // namespace driftless::renderer

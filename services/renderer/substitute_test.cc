@@ -35,9 +35,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"${a.b}", "${a.b}"}, Case{"${{ github.sha }}", "${{ github.sha }}"},
                       Case{"${N}${N}", "33"}, Case{"${MISSING:=a b:c}", "a b:c"}));
 
-TEST(SubstituteText, UnsetVariableIsAnError) {
+TEST(SubstituteText, UnsetVariableIsEmptyUnlessStrict) {
+  ASSERT_OK_AND_ASSIGN(std::string lenient, SubstituteText("region: ${REGION}", {}));
+  EXPECT_EQ(lenient, "region: ");
   EXPECT_THAT(
-      SubstituteText("region: ${REGION}", {}),
+      SubstituteText("region: ${REGION}", {}, /*strict=*/true),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("variable ${REGION} is not set")));
   EXPECT_THAT(SubstituteText("${REGION", {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unterminated")));
@@ -50,7 +52,7 @@ TEST(SubstituteObject, RetypesAndNamesObjectOnError) {
   // The emitter writes "${N}" unquoted, so after substitution it is read as the number 3.
   ASSERT_OK_AND_ASSIGN(auto out, SubstituteObject(obj, {{"N", "3"}}));
   EXPECT_EQ(out["spec"]["replicas"], 3);
-  EXPECT_THAT(SubstituteObject(obj, {}),
+  EXPECT_THAT(SubstituteObject(obj, {}, /*strict=*/true),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Deployment web: variable")));
 }
 
