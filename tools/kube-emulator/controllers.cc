@@ -202,6 +202,24 @@ StatusDecision SimulateStatus(const ResourceType& rt, const Json& obj, milliseco
                                  ready ? "" : "ContainersNotReady", "", now, false),
                        Condition(old, "ContainersReady", ready ? "True" : "False",
                                  ready ? "" : "ContainersNotReady", "", now, false)})}};
+  } else if (k == "HorizontalPodAutoscaler" && obj.value("apiVersion", "") != "autoscaling/v1") {
+    // What the HPA controller reports once it has metrics: at minReplicas, within range.
+    // (autoscaling/v1 keeps conditions in an annotation, which a status write cannot set.)
+    if (!done) return StatusDecision{false, Json(), d.recheck_after};
+    const long long current = spec.value("minReplicas", 1LL);
+    s = {
+        {"currentReplicas", current},
+        {"desiredReplicas", current},
+        {"currentMetrics", Json::array()},
+        {"conditions",
+         Json::array({Condition(old, "AbleToScale", "True", "ReadyForNewScale",
+                                "recommended size matches current size", now, false),
+                      Condition(old, "ScalingActive", "True", "ValidMetricFound",
+                                "the HPA was able to successfully calculate a replica count "
+                                "from cpu resource utilization (percentage of request)",
+                                now, false),
+                      Condition(old, "ScalingLimited", "False", "DesiredWithinRange",
+                                "the desired count is within the acceptable range", now, false)})}};
   } else if (k == "PersistentVolumeClaim") {
     if (!done) {
       s = {{"phase", "Pending"}};
