@@ -10,6 +10,10 @@ All processes on this machine. Three phases in one run:
    each is its status's reconciledAt when the poll first saw it so). Every second the CPU time
    and RSS of every platform process (the children in DIR/run/platform.json and the
    supervisor) are sampled from /proc.
+1b. Webhook pushes (--webhook-rounds, 5): each round commits a change to --webhook-apps (5)
+   applications' ConfigMaps and POSTs one authenticated push to a generic Receiver; measured
+   from the POST until those applications are applied at the new commit, and checked that only
+   they got a new desired generation and were rendered (monorepo-aware refresh).
 2. Idle. After the fleet is synced (and --settle-seconds), --idle-seconds of nothing: the CPU
    seconds of every platform process, and the cluster writes in that window (the emulator's
    cluster-wide resourceVersion before and after; it moves only on real changes).
@@ -527,6 +531,99 @@ def run_fleet(p, args, work, width, sampler):
 
 
 # --------------------------------------------------------------------------------------------
+# Phase 1b: webhook pushes into the registered fleet
+
+def metric_value(metrics_url, name, labels):
+    """One series of a Prometheus metric, e.g. labels='result="rendered"' (None: unreadable)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=10) as r:
+            text = r.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def desired_seqs(p):
+    r = p.cli("get", "apps", "-o", "json", timeout=120)
+    return {i["metadata"]["name"]: int(i.get("status", {}).get("desiredSeq", 0) or 0)
+            for i in json.loads(r.stdout).get("items", [])}
+
+
+def run_webhook(p, args, work, width):
+    """--webhook-rounds commits, each changing --webhook-apps applications' ConfigMaps, each
+    announced by one authenticated POST to a generic Receiver. Per round: from the POST to every
+    touched application applied at the new commit (its status's reconciledAt), how many
+    applications got a new desired generation (must be exactly the touched ones: the others'
+    paths did not change) and how many renders ran (the renderer's counter)."""
+    repo = h.GitRepo(work / "repo")
+    p.apply("apiVersion: driftless.dev/v1alpha1\nkind: Receiver\nmetadata: {name: fleet-push}\n"
+            "spec: {type: generic, secret: fleet-bench-token}\n")
+    endpoints = p.endpoints()
+    hook = endpoints["webhooks"].rstrip("/") + "/hooks/fleet-push"
+    renderer_metrics = endpoints["services"]["renderer"]["metrics"]
+    rounds = []
+    step = max(1, args.apps // max(1, args.webhook_apps))
+    for rnd in range(args.webhook_rounds):
+        touched = [((k * step) + rnd) % args.apps for k in range(args.webhook_apps)]
+        names = [app_name(i, width) for i in touched]
+        before = desired_seqs(p)
+        renders_before = metric_value(renderer_metrics, "driftless_renderer_renders_total",
+                                      'result="rendered"')
+        for i in touched:
+            path = repo.path / app_path(i, width) / "config-0.yaml"
+            path.write_text(configmap_yaml(0, app_name(i, width)).replace(
+                f'index: "0"', f'index: "0-round-{rnd}"'))
+        commit = repo.commit(f"webhook round {rnd}: {len(touched)} applications")
+        body = json.dumps({"repoURL": repo.url, "ref": "refs/heads/main",
+                           "after": commit}).encode()
+        req = urllib.request.Request(hook, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Authorization": "Bearer fleet-bench-token",
+            "X-Delivery-Id": f"fleet-bench-{os.getpid()}-{rnd}"})
+        posted = time.time()
+        with urllib.request.urlopen(req, timeout=30) as r:
+            if r.status != 202:
+                raise RuntimeError(f"webhook answered {r.status}")
+        applied = {}
+        deadline = posted + 60
+        while len(applied) < len(names) and time.time() < deadline:
+            for n in names:
+                if n in applied:
+                    continue
+                st = p.app_json(n).get("status", {})
+                if st.get("lastAppliedRevision") == commit and st.get("sync") == "Synced":
+                    try:
+                        applied[n] = rfc3339(st["reconciledAt"]) - posted
+                    except (KeyError, ValueError):
+                        applied[n] = time.time() - posted
+            time.sleep(0.05)
+        if len(applied) < len(names):
+            raise RuntimeError(f"webhook round {rnd}: {len(applied)}/{len(names)} applied in 60s")
+        time.sleep(2)  # anything else the commit minted would show by now
+        after = desired_seqs(p)
+        minted = sorted(n for n, seq in after.items() if seq != before.get(n))
+        renders = metric_value(renderer_metrics, "driftless_renderer_renders_total",
+                               'result="rendered"')
+        rounds.append({"commit": commit[:7], "all_applied_seconds": round(max(applied.values()), 3),
+                       "per_app_seconds": sorted(round(v, 3) for v in applied.values()),
+                       "minted": len(minted), "minted_exactly_touched": minted == sorted(names),
+                       "renders": (int(renders - renders_before)
+                                   if renders is not None and renders_before is not None
+                                   else None)})
+        print(f"  round {rnd}: {len(names)} applied {rounds[-1]['all_applied_seconds']:.3f} s "
+              f"after the POST; minted {len(minted)}, rendered {rounds[-1]['renders']}",
+              flush=True)
+    alls = sorted(r["all_applied_seconds"] for r in rounds)
+    per_app = sorted(v for r in rounds for v in r["per_app_seconds"])
+    return {"rounds": rounds, "apps_per_round": args.webhook_apps,
+            "all_applied_p50_seconds": alls[len(alls) // 2],
+            "per_app_p50_seconds": per_app[len(per_app) // 2],
+            "minted_exactly_touched": all(r["minted_exactly_touched"] for r in rounds)}
+
+
+# --------------------------------------------------------------------------------------------
 # Phase 2: idle
 
 def metric_sum(metrics_url, name):
@@ -664,6 +761,11 @@ def targets(fig):
             fig["driftless_over_kubectl"] < 1.0
     if f:
         out["peak_services_rss_sum_lt_200_mib"] = f["peak_services_rss_sum_mib"] < 200
+    w = fig.get("webhook")
+    if w:
+        out["webhook_all_applied_p50_lt_2_s"] = w["all_applied_p50_seconds"] < 2.0
+        out["webhook_per_app_p50_lt_500_ms"] = w["per_app_p50_seconds"] < 0.5
+        out["webhook_minted_exactly_touched"] = w["minted_exactly_touched"]
     if idle:
         out["idle_cpu_lt_3_s"] = idle["cpu_total"] < 3.0
         out["idle_cluster_writes_0"] = idle["cluster_writes"] == 0
@@ -689,6 +791,12 @@ def print_report(fig):
               f"   get apps calls {f['get_apps_calls']}, failures {f['get_apps_failures']}, "
               f"every {f['poll_mean_interval_seconds']:.2f} s"
               + (", per hundred" if f["polled_per_hundred"] else ""))
+    w = fig.get("webhook")
+    if w:
+        print(f"  webhook push -> {w['apps_per_round']} apps applied   p50 "
+              f"{w['all_applied_p50_seconds']:.3f} s (each app p50 {w['per_app_p50_seconds']:.3f} s)"
+              f"; only the touched apps minted: {w['minted_exactly_touched']}; renders per round "
+              f"{[r['renders'] for r in w['rounds']]}")
     if k:
         print(f"  kubectl apply --server-side    {k['seconds']:8.2f} s  ({k['objects']} objects, "
               f"exit {k['exit_code']}; kubectl {k['kubectl_cpu_seconds']:.2f} CPU s, "
@@ -750,6 +858,10 @@ def parse_args():
                     help="give up when the fleet is not Synced+Healthy after this many seconds")
     ap.add_argument("--interval", default="3m", help="spec.interval of every Application")
     ap.add_argument("--skip-kubectl", action="store_true", help="no kubectl baseline")
+    ap.add_argument("--webhook-rounds", type=int, default=5,
+                    help="webhook pushes after the fleet sync (0: none)")
+    ap.add_argument("--webhook-apps", type=int, default=5,
+                    help="applications each webhook push's commit touches")
     ap.add_argument("--build-dir", default=str(ROOT / "build"))
     ap.add_argument("--kubectl", help="kubectl 1.32 (default: .tools/bin/kubectl, "
                                       "else /usr/lib/google-cloud-sdk/bin/kubectl.1.32)")
@@ -812,6 +924,10 @@ def run(args, work, figures):
                                         f"Synced+Healthy after {args.sync_timeout:.0f}s")
                     figures["log_tail"] = p.logs_tail(20)
                     return
+                if args.webhook_rounds > 0:
+                    print(f"- webhook pushes: {args.webhook_rounds} rounds of "
+                          f"{args.webhook_apps} applications", flush=True)
+                    figures["webhook"] = run_webhook(p, args, work, width)
                 if args.idle_seconds > 0:
                     figures["idle"] = run_idle(p, args, sampler)
             finally:
