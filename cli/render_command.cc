@@ -115,7 +115,10 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
   TempDir default_cache;
   const std::string cache_dir =
       options.cache_dir.empty() ? default_cache.path() + "/git" : options.cache_dir;
-  const renderer::Tools tools = renderer::FindTools({});
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  const renderer::Tools tools =
+      renderer::FindTools(renderer::DefaultToolPaths(ec ? "" : self.parent_path().string()));
   std::vector<Json> objects;
   int apps = 0;
   for (const std::string& file : options.files) {

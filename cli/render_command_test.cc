@@ -92,6 +92,42 @@ TEST_F(RenderCommandTest, MissingBranchNamesIt) {
                AllOf(HasSubstr("application web"), HasSubstr("nope"))));
 }
 
+// helm and kubectl are found next to the build (.tools/bin of the source tree), not only in
+// PATH: a user's shell does not have .tools/bin in PATH.
+TEST_F(RenderCommandTest, HelmAndKustomizeWithToolsFromTheSourceTree) {
+  fs::create_directories(dir_ / "repo/charts/web/templates");
+  fs::create_directories(dir_ / "repo/apps/k");
+  Write("repo/charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  Write("repo/charts/web/values.yaml", "color: blue\n");
+  Write("repo/charts/web/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}-cm'}\n"
+        "data: {color: '{{ .Values.color }}'}\n");
+  Write("repo/apps/k/kustomization.yaml", "resources: [cm.yaml]\nnamePrefix: k-\n");
+  Write("repo/apps/k/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-prod}\n");
+  Git("add -A");
+  Git("-c user.email=t@example.com -c user.name=t commit -q -m charts");
+  Write("apps.yaml",
+        "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: chart}\n"
+        "spec:\n  source:\n    repoURL: file://" +
+            (dir_ / "repo").string() +
+            "\n    path: charts/web\n    helm: {releaseName: shop, values: {color: red}}\n"
+            "  destination: {cluster: in-cluster, namespace: web}\n---\n"
+            "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: k}\n"
+            "spec:\n  source:\n    repoURL: file://" +
+            (dir_ / "repo").string() +
+            "\n    path: apps/k\n  destination: {cluster: in-cluster, namespace: web}\n");
+  const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+  setenv("PATH", "/usr/bin:/bin", 1);
+  unsetenv("DRIFTLESS_TOOLS_DIR");
+  std::ostringstream out;
+  absl::Status s = RunRender(
+      {.files = {(dir_ / "apps.yaml").string()}, .cache_dir = (dir_ / "cache").string()}, out);
+  setenv("PATH", saved.c_str(), 1);
+  ASSERT_OK(s);
+  EXPECT_THAT(out.str(), AllOf(HasSubstr("name: shop-cm"), HasSubstr("color: red"),
+                               HasSubstr("name: k-web-prod")));
+}
+
 TEST_F(RenderCommandTest, InvalidApplicationNamesField) {
   Write("bad.yaml",
         "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: x}\n"

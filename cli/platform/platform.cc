@@ -29,6 +29,7 @@
 #include "common/status/status.h"
 #include "common/strings/str.h"
 #include "example_files.inc"
+#include "services/renderer/generate.h"
 
 namespace driftless::cli::platform {
 namespace {
@@ -65,24 +66,6 @@ struct Binaries {
   std::string kubectl;
 };
 
-// DRIFTLESS_TOOLS_DIR, then the .tools/bin of the source tree a build directory belongs to
-// (build/cli/driftless -> .tools/bin), then PATH.
-std::string FindTool(std::string_view name, const std::string& exe_dir, const char* path) {
-  std::vector<std::string> candidates;
-  if (const char* dir = std::getenv("DRIFTLESS_TOOLS_DIR"); dir != nullptr && *dir) {
-    candidates.push_back(strings::Cat(dir, "/", name));
-  }
-  candidates.push_back(strings::Cat(exe_dir, "/../../.tools/bin/", name));
-  for (const std::string& c : BinaryCandidates(name, "", nullptr, "", path)) {
-    candidates.push_back(c);
-  }
-  absl::StatusOr<std::string> found = FindBinary(name, candidates, IsExecutableFile);
-  if (!found.ok()) return "";
-  std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(*found, ec).lexically_normal();
-  return ec ? *found : abs.string();
-}
-
 absl::StatusOr<Binaries> ResolveBinaries(const UpOptions& options) {
   Binaries b;
   DL_ASSIGN_OR_RETURN(b.self, SelfExecutable());
@@ -113,8 +96,9 @@ absl::StatusOr<Binaries> ResolveBinaries(const UpOptions& options) {
         FindBinary(name, BinaryCandidates(name, "services/" + svc, bin_dir, exe_dir, path),
                    IsExecutableFile));
   }
-  b.helm = FindTool("helm", exe_dir, path);
-  b.kubectl = FindTool("kubectl", exe_dir, path);
+  const renderer::ToolPaths tools = renderer::DefaultToolPaths(exe_dir);
+  b.helm = tools.helm;
+  b.kubectl = tools.kubectl;
   if (!options.no_example) {
     DL_ASSIGN_OR_RETURN(
         b.git, FindBinary("git", BinaryCandidates("git", "", nullptr, "", path), IsExecutableFile));

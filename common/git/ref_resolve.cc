@@ -66,7 +66,11 @@ absl::StatusOr<Resolved> Resolve(const RefMap& refs, const RefSpec& spec, std::s
         return absl::InvalidArgumentError(Cat(
             "empty ", spec.kind == RefSpec::Kind::kBranch ? "branch" : "tag", " name for ", url));
       }
-      std::string full = FullName(spec.value, spec.kind == RefSpec::Kind::kBranch ? kHeads : kTags);
+      // No ref in the application: the repository's default branch (HEAD), as in Argo CD.
+      std::string full = spec.kind == RefSpec::Kind::kBranch && spec.value == "HEAD"
+                             ? std::string("HEAD")
+                             : FullName(spec.value,
+                                        spec.kind == RefSpec::Kind::kBranch ? kHeads : kTags);
       auto it = refs.find(full);
       if (it == refs.end()) return NotFound(spec, url);
       return Resolved{it->second, full, ""};

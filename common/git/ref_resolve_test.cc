@@ -43,6 +43,19 @@ TEST(ResolveTest, Branch) {
   EXPECT_EQ(full.commit, Sha('a'));
 }
 
+// An application without spec.source.ref follows the default branch (regression: the CLI's
+// offline render looked for a branch named refs/heads/HEAD).
+TEST(ResolveTest, BranchHeadIsTheDefaultBranch) {
+  RefMap refs = Refs();
+  refs["HEAD"] = Sha('b');
+  ASSERT_OK_AND_ASSIGN(Resolved r, Resolve(refs, RefSpec::Branch("HEAD"), kUrl));
+  EXPECT_EQ(r.commit, Sha('b'));
+  EXPECT_EQ(r.ref, "HEAD");
+  refs.erase("HEAD");
+  EXPECT_THAT(Resolve(refs, RefSpec::Branch("HEAD"), kUrl),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("branch HEAD")));
+}
+
 TEST(ResolveTest, MissingBranchNamesRefAndUrl) {
   EXPECT_THAT(
       Resolve(Refs(), RefSpec::Branch("develop"), kUrl),

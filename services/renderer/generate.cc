@@ -362,6 +362,24 @@ std::string FindInPath(const std::string& name) {
 
 }  // namespace
 
+ToolPaths DefaultToolPaths(const std::string& exe_dir) {
+  auto find = [&](const std::string& name) {
+    std::vector<std::string> dirs;
+    if (const char* d = std::getenv("DRIFTLESS_TOOLS_DIR"); d != nullptr && *d) dirs.push_back(d);
+    if (!exe_dir.empty()) dirs.push_back(exe_dir + "/../../.tools/bin");
+    for (const std::string& dir : dirs) {
+      const std::string candidate = dir + "/" + name;
+      if (access(candidate.c_str(), X_OK) == 0) {
+        std::error_code ec;
+        const fs::path abs = fs::absolute(candidate, ec).lexically_normal();
+        return ec ? candidate : abs.string();
+      }
+    }
+    return FindInPath(name);
+  };
+  return {.helm = find("helm"), .kubectl = find("kubectl")};
+}
+
 Tools FindTools(const ToolPaths& paths) {
   Tools tools;
   tools.helm = FindInPath(paths.helm.empty() ? "helm" : paths.helm);

@@ -46,6 +46,11 @@ struct ToolPaths {
   std::string kubectl;    // "" = look up `kubectl` in PATH
 };
 
+// helm and kubectl as a driftless build finds them: in DRIFTLESS_TOOLS_DIR, else in the
+// `.tools/bin` of the source tree whose build directory holds `exe_dir` (<exe_dir>/../../.tools/
+// bin: scripts/install-deps puts them there), else in PATH. Absolute paths; "" when not found.
+ToolPaths DefaultToolPaths(const std::string& exe_dir);
+
 // Resolves the tools (absolute paths) and asks them their versions. A missing tool is left
 // empty: applications that need it then fail with a message saying so.
 Tools FindTools(const ToolPaths& paths);
