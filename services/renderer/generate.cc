@@ -8,20 +8,13 @@
 #include "common/strings/str.h"
 #include "services/renderer/file_tree.h"
 #include "services/renderer/helm.h"
+#include "services/renderer/paths.h"
 
 namespace driftless::renderer {
 namespace {
 
 namespace fs = std::filesystem;
 using manifest::Json;
-
-std::string NormalizePath(std::string_view p) {
-  std::string out(p);
-  while (out.starts_with("./")) out.erase(0, 2);
-  while (!out.empty() && out.back() == '/') out.pop_back();
-  if (out == ".") out.clear();
-  return out;
-}
 
 std::string Display(const std::string& rel) { return rel.empty() ? "." : rel; }
 
@@ -34,23 +27,18 @@ absl::StatusOr<std::string> InsideRepository(const std::string& checkout, const 
     return absl::InvalidArgumentError(strings::Cat(what, ": path ", path, " is absolute"));
   }
   const fs::path root = fs::path(checkout).lexically_normal();
-  const fs::path full = (root / base / path).lexically_normal();
-  const fs::path rel = full.lexically_relative(root);
-  if (rel.empty() || *rel.begin() == "..") {
+  const fs::path full = root / base / path;
+  std::optional<std::string> rel = ContainedPath(root, full);
+  if (!rel) {
     return absl::InvalidArgumentError(
         strings::Cat(what, ": path ", path, " leaves the repository"));
   }
   std::error_code ec;
-  if (fs::exists(full, ec)) {
-    const fs::path real = fs::canonical(full, ec);
-    const fs::path real_root = fs::canonical(root, ec);
-    const fs::path real_rel = real.lexically_relative(real_root);
-    if (ec || real_rel.empty() || *real_rel.begin() == "..") {
-      return absl::InvalidArgumentError(
-          strings::Cat(what, ": path ", path, " resolves outside the repository"));
-    }
+  if (fs::exists(full, ec) && !ResolvesInside(root, full)) {
+    return absl::InvalidArgumentError(
+        strings::Cat(what, ": path ", path, " resolves outside the repository"));
   }
-  return NormalizePath(rel.generic_string());
+  return *rel;
 }
 
 absl::StatusOr<std::string> ReadFile(const fs::path& path, const std::string& display) {
@@ -198,15 +186,7 @@ absl::StatusOr<std::string> PullChart(const Json& chart, const std::string& scra
   const std::string name = chart.value("name", "");
   const std::string version = chart.value("version", "");
   const std::string dest = scratch + "/pulled";
-  std::vector<std::string> args = {"pull"};
-  if (repo.starts_with("oci://")) {
-    std::string ref = repo;
-    while (ref.ends_with("/")) ref.pop_back();
-    args.push_back(ref + "/" + name);
-  } else {
-    args.insert(args.end(), {name, "--repo", repo});
-  }
-  if (!version.empty()) args.insert(args.end(), {"--version", version});
+  std::vector<std::string> args = HelmPullArgs(repo, name, version);
   args.insert(args.end(), {"--untar", "--untardir", dest});
   absl::Status pulled = run.Helm(args).status();
   if (!pulled.ok()) {

@@ -412,6 +412,18 @@ TEST_F(GenerateTest, HelmFileDependenciesAreVendoredIntoAPrivateCopy) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("charts/web/Chart.yaml: dependency lib"),
                              HasSubstr("leaves the repository"))));
+  // A dependency directory that is a symlink out of the repository.
+  fs::create_directories(fs::path(dir_) / "elsewhere-chart/templates");
+  std::ofstream(fs::path(dir_) / "elsewhere-chart/Chart.yaml")
+      << "apiVersion: v2\nname: lib\nversion: 0.1.0\n";
+  fs::create_directory_symlink(fs::path(dir_) / "elsewhere-chart",
+                               fs::path(repo_) / "charts/linked");
+  Write("charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n"
+        "- {name: lib, version: 0.1.0, repository: \"file://../linked\"}\n");
+  EXPECT_THAT(Run({{"path", "charts/web"}}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("file://../linked resolves outside the repository")));
   Write("charts/web/Chart.yaml",
         "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n"
         "- {name: redis, version: 1.0.0, repository: \"https://charts.example.com\"}\n");

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/strings/str.h"
+#include "services/renderer/paths.h"
 
 namespace driftless::renderer {
 namespace {
@@ -13,15 +14,6 @@ namespace fs = std::filesystem;
 using manifest::Json;
 
 constexpr int kMaxDependencyDepth = 8;
-
-std::optional<std::string> Contained(const fs::path& root, const fs::path& path) {
-  const fs::path rel = path.lexically_normal().lexically_relative(root.lexically_normal());
-  if (rel.empty() || *rel.begin() == "..") return std::nullopt;
-  std::string out = rel.generic_string();
-  if (out == ".") out.clear();
-  while (!out.empty() && out.back() == '/') out.pop_back();
-  return out;
-}
 
 absl::StatusOr<Json> ReadChartYaml(const fs::path& dir, const std::string& display) {
   std::ifstream in(dir / "Chart.yaml", std::ios::binary);
@@ -98,7 +90,7 @@ class ChartPreparer {
     if (repository.starts_with("file://")) {
       const std::string path = repository.substr(7);
       const fs::path full = path.starts_with("/") ? fs::path(path) : root_ / rel / path;
-      std::optional<std::string> dep_rel = Contained(root_, full);
+      std::optional<std::string> dep_rel = ContainedPath(root_, full);
       if (!dep_rel) {
         return absl::InvalidArgumentError(
             strings::Cat(where, ": ", repository, " leaves the repository"));
@@ -106,6 +98,10 @@ class ChartPreparer {
       std::error_code ec;
       if (!fs::is_directory(full, ec)) {
         return absl::NotFoundError(strings::Cat(where, ": ", repository, " does not exist"));
+      }
+      if (!ResolvesInside(root_, full)) {
+        return absl::InvalidArgumentError(
+            strings::Cat(where, ": ", repository, " resolves outside the repository"));
       }
       return Prepare(*dep_rel, into / "charts" / name, /*copy=*/true, depth + 1).status();
     }
@@ -119,15 +115,7 @@ class ChartPreparer {
                        " is not allowed (the application's project does not list it in "
                        "sourceRepos)"));
     }
-    std::vector<std::string> args = {"pull"};
-    if (repository.starts_with("oci://")) {
-      std::string ref = repository;
-      while (ref.ends_with("/")) ref.pop_back();
-      args.push_back(ref + "/" + name);
-    } else {
-      args.insert(args.end(), {name, "--repo", repository});
-    }
-    if (!version.empty()) args.insert(args.end(), {"--version", version});
+    std::vector<std::string> args = HelmPullArgs(repository, name, version);
     args.insert(args.end(), {"--destination", (into / "charts").string()});
     std::error_code ec;
     fs::create_directories(into / "charts", ec);
@@ -144,6 +132,20 @@ class ChartPreparer {
 };
 
 }  // namespace
+
+std::vector<std::string> HelmPullArgs(const std::string& repository, const std::string& name,
+                                      const std::string& version) {
+  std::vector<std::string> args = {"pull"};
+  if (repository.starts_with("oci://")) {
+    std::string ref = repository;
+    while (ref.ends_with("/")) ref.pop_back();
+    args.push_back(ref + "/" + name);
+  } else {
+    args.insert(args.end(), {name, "--repo", repository});
+  }
+  if (!version.empty()) args.insert(args.end(), {"--version", version});
+  return args;
+}
 
 absl::StatusOr<std::string> PrepareChart(const std::string& root, const std::string& chart_path,
                                          const std::string& scratch,

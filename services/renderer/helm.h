@@ -22,6 +22,12 @@
 
 namespace driftless::renderer {
 
+// `pull <chart>` for a chart of a Helm repository (`--repo URL`) or an OCI registry
+// (`oci://host/path/<name>`), with `--version` (an exact version or a semver constraint) when
+// given; the caller adds where the chart goes.
+std::vector<std::string> HelmPullArgs(const std::string& repository, const std::string& name,
+                                      const std::string& version);
+
 // Runs helm with `args` (after the program name) in the render's private environment;
 // returns its stdout. Errors carry helm's own message.
 using HelmRunner = std::function<absl::StatusOr<std::string>(const std::vector<std::string>& args)>;

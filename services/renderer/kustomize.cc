@@ -7,33 +7,13 @@
 #include <vector>
 
 #include "common/strings/str.h"
+#include "services/renderer/paths.h"
 
 namespace driftless::renderer {
 namespace {
 
 namespace fs = std::filesystem;
 using manifest::Json;
-
-// `path` lexically normalized and relative to the root; nullopt if it leaves the root.
-std::optional<std::string> Contained(const fs::path& root, const fs::path& path) {
-  const fs::path rel = path.lexically_normal().lexically_relative(root.lexically_normal());
-  if (rel.empty() || *rel.begin() == "..") return std::nullopt;
-  std::string out = rel.generic_string();
-  if (out == ".") out.clear();
-  while (!out.empty() && out.back() == '/') out.pop_back();
-  return out;
-}
-
-// True if `path` (which exists) resolves, following symlinks, inside `root`.
-bool ResolvesInside(const fs::path& root, const fs::path& path) {
-  std::error_code ec;
-  const fs::path real_root = fs::canonical(root, ec);
-  if (ec) return false;
-  const fs::path real = fs::canonical(path, ec);
-  if (ec) return false;
-  const fs::path rel = real.lexically_relative(real_root);
-  return !rel.empty() && *rel.begin() != "..";
-}
 
 std::string Display(const std::string& rel) { return rel.empty() ? "." : rel; }
 
@@ -177,7 +157,7 @@ class Walker {
       return absl::InvalidArgumentError(strings::Cat(file, ": ", field, ": empty path"));
     if (ref[0] == '/') return escapes();
     const fs::path full = root_ / dir / ref;
-    std::optional<std::string> rel = Contained(root_, full);
+    std::optional<std::string> rel = ContainedPath(root_, full);
     if (!rel) return escapes();
     if (!fs::exists(full, ec)) {
       return absl::NotFoundError(

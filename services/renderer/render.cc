@@ -26,14 +26,6 @@ bool HasDotComponent(std::string_view rel) {
   return false;
 }
 
-std::string NormalizePath(std::string_view p) {
-  std::string out(p);
-  while (out.starts_with("./")) out.erase(0, 2);
-  while (!out.empty() && out.back() == '/') out.pop_back();
-  if (out == ".") out.clear();
-  return out;
-}
-
 bool IsHook(const Json& o) {
   for (const char* key : {"driftless.dev/hook", "argocd.argoproj.io/hook", "helm.sh/hook"}) {
     if (!manifest::AnnotationOf(o, key).empty()) return true;
@@ -109,6 +101,14 @@ Variables VariablesOf(const Json& source) {
     if (it.value().is_string()) vars[it.key()] = it.value().get<std::string>();
   }
   return vars;
+}
+
+std::string NormalizePath(std::string_view path) {
+  std::string out(path);
+  while (out.starts_with("./")) out.erase(0, 2);
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (out == ".") out.clear();
+  return out;
 }
 
 bool StrictSubstitutionOf(const Json& source) {

@@ -41,6 +41,9 @@ struct RenderedObject {
 // service and the CLI's offline render so both read the spec the same way.
 DirectoryOptions DirectoryOptionsOf(const manifest::Json& source);
 Variables VariablesOf(const manifest::Json& source);
+// A repository-relative path without leading "./" or trailing "/" ("." and "./" are "").
+std::string NormalizePath(std::string_view path);
+
 // spec.source.substituteStrict: an unset variable without a default is an error, not "".
 bool StrictSubstitutionOf(const manifest::Json& source);
 
