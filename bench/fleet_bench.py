@@ -562,7 +562,7 @@ def run_webhook(p, args, work, width):
     p.apply("apiVersion: driftless.dev/v1alpha1\nkind: Receiver\nmetadata: {name: fleet-push}\n"
             "spec: {type: generic, secret: fleet-bench-token}\n")
     endpoints = p.endpoints()
-    hook = endpoints["webhooks"].rstrip("/") + "/hooks/fleet-push"
+    hook = endpoints["webhooks"].rstrip("/") + "/fleet-push"  # the base already ends in /hooks
     renderer_metrics = endpoints["services"]["renderer"]["metrics"]
     rounds = []
     step = max(1, args.apps // max(1, args.webhook_apps))

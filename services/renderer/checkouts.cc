@@ -24,8 +24,9 @@ CheckoutCache::CheckoutCache(git::GitClient* git, std::string dir, size_t keep)
 }
 
 absl::StatusOr<CheckoutCache::Handle> CheckoutCache::Get(const std::string& url,
-                                                         const std::string& commit) {
-  const std::string key = url + " " + commit;
+                                                         const std::string& commit,
+                                                         const std::string& subpath) {
+  const std::string key = strings::Cat(url, " ", commit, " ", subpath);
   std::shared_ptr<Entry> entry;
   uint64_t id = 0;
   {
@@ -47,7 +48,8 @@ absl::StatusOr<CheckoutCache::Handle> CheckoutCache::Get(const std::string& url,
   auto checkout = std::make_shared<Checkout>();
   const std::string path = strings::Cat(dir_, "/", manifest::Sha256Hex(url).substr(0, 12), "-",
                                         commit.substr(0, 12), "-", id);
-  if (absl::Status s = git_->Checkout(url, commit, path, "").status(); !s.ok()) {
+  const std::string dest = subpath.empty() ? path : strings::Cat(path, "/", subpath);
+  if (absl::Status s = git_->Checkout(url, commit, dest, subpath).status(); !s.ok()) {
     std::error_code ignored;
     fs::remove_all(path, ignored);
     return s;

@@ -149,7 +149,23 @@ absl::StatusOr<RenderResult> RendererService::Render(const service::StoredResour
     return absl::Status(full.status().code(), strings::Cat("application ", app, ": revision ",
                                                            commit, ": ", full.status().message()));
   }
-  absl::StatusOr<CheckoutCache::Handle> checkout = options_.checkouts->Get(url, *full);
+  // A plain directory needs only its path; Kustomize and Helm the whole repository. Without
+  // a generator in the spec, the path's own files tell (a kustomization, a Chart.yaml).
+  const std::string path = NormalizePath(source->value("path", ""));
+  // A path that is absolute or climbs out goes to Generate whole, which names the problem.
+  const bool whole = source->contains("kustomize") || source->contains("helm") ||
+                     path.starts_with("/") || path.find("..") != std::string::npos;
+  absl::StatusOr<CheckoutCache::Handle> checkout =
+      options_.checkouts->Get(url, *full, whole ? "" : path);
+  if (checkout.ok() && !whole && !path.empty() && !source->contains("directory") &&
+      GeneratorOf(*source, (*checkout)->path) != "directory") {
+    checkout = options_.checkouts->Get(url, *full, "");
+  }
+  if (absl::IsNotFound(checkout.status()) && !whole && !path.empty()) {
+    return absl::NotFoundError(strings::Cat("application ", app, ": path \"", path,
+                                            "\" not found in ", safe_url, " at ",
+                                            full->substr(0, 7)));
+  }
   if (!checkout.ok()) {
     return absl::Status(checkout.status().code(),
                         strings::Cat("application ", app, ": checkout of ", safe_url, " at ",

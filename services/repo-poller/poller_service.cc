@@ -464,6 +464,13 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
   std::map<std::string, absl::Status> errors;
   for (const AppError& e : decided.errors) errors[e.application] = e.status;
 
+  // Minting first (pass 1), recording the rest after (pass 2): with a thousand applications
+  // on one repository, the ones a push touches do not wait for a thousand record writes.
+  struct Later {
+    const Target* target;
+    std::string commit, ref;
+  };
+  std::vector<Later> later;
   for (const Target& t : targets) {
     std::string commit, ref;
     if (t.default_head) {
@@ -484,8 +491,17 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
     } else {
       continue;  // unreachable: DecidePoll reports every source
     }
-    result.Update(Publish(t, commit, ref, request, correlation_id,
-                          [&](const std::string& prev) { return changed_paths(prev, commit); }));
+    bool deferred = false;
+    result.Update(Publish(
+        t, commit, ref, request, correlation_id,
+        [&](const std::string& prev) { return changed_paths(prev, commit); },
+        /*defer_unaffected=*/true, &deferred));
+    if (deferred) later.push_back({&t, commit, ref});
+  }
+  // The applications the move did not affect: only their recorded revision changes.
+  for (const Later& l : later) {
+    result.Update(Publish(*l.target, l.commit, l.ref, request, correlation_id,
+                          [&](const std::string& prev) { return changed_paths(prev, l.commit); }));
   }
   return result;
 }
@@ -493,7 +509,8 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
 absl::Status PollerService::Publish(const Target& target, const std::string& commit,
                                     const std::string& ref, const v1::SyncRequested* request,
                                     const std::string& correlation_id,
-                                    const ChangedPathsFn& changed_paths) {
+                                    const ChangedPathsFn& changed_paths, bool defer_unaffected,
+                                    bool* deferred) {
   const service::StoredResource& r = target.resource;
   std::shared_ptr<std::mutex> app_lock = AppLock(r.name);
   std::lock_guard<std::mutex> lock(*app_lock);
@@ -532,6 +549,10 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     const bool record_it =
         (new_spec || moved) && (request == nullptr || request->revision().empty());
     if (!affected && !record_it && !had_error) return absl::OkStatus();
+    if (defer_unaffected && !affected && !had_error) {
+      *deferred = true;
+      return absl::OkStatus();
+    }
 
     service::SourceRecord next = record.value_or(service::SourceRecord{});
     if (!same_incarnation) {
