@@ -369,7 +369,8 @@ manifest::Json SourceToJson(const SourceRecord& r) {
           {"targetRevision", r.target_revision},
           {"emitted", r.emitted},
           {"request", absl::Base64Escape(r.request)},
-          {"correlationId", r.correlation_id}};
+          {"correlationId", r.correlation_id},
+          {"handledRequests", r.handled_requests}};
 }
 
 }  // namespace
@@ -397,6 +398,11 @@ absl::StatusOr<std::optional<SourceRecord>> SourceStore::Get(std::string_view ap
   r.emitted = Field(j, "emitted", true);
   if (!absl::Base64Unescape(Field(j, "request", std::string()), &r.request)) r.request.clear();
   r.correlation_id = Field(j, "correlationId", std::string());
+  if (auto h = j.find("handledRequests"); h != j.end() && h->is_array()) {
+    for (const manifest::Json& id : *h) {
+      if (id.is_string()) r.handled_requests.push_back(id.get<std::string>());
+    }
+  }
   r.kv_revision = entry->revision;
   return std::optional<SourceRecord>(std::move(r));
 }

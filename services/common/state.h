@@ -146,6 +146,11 @@ struct SourceRecord {
   bool emitted = true;          // false between minting and publishing (re-published if so)
   std::string request;          // serialized driftless.v1.SyncRequested of a user's request
   std::string correlation_id;
+  // Sync ids of the last kMaxHandledRequests user requests that minted a generation: a
+  // redelivered sync.requested (its first delivery's ack lost with a killed replica) is a
+  // no-op instead of a second generation that supersedes newer work.
+  std::vector<std::string> handled_requests;
+  static constexpr size_t kMaxHandledRequests = 32;
   uint64_t kv_revision = 0;  // for Write
 };
 

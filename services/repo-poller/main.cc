@@ -23,8 +23,9 @@ int main(int argc, char** argv) {
   std::chrono::milliseconds git_timeout{std::chrono::seconds(60)};
   config::AddDurationFlag(app, "default-interval", &default_interval,
                           "poll period of an application without spec.interval");
-  config::AddDurationFlag(app, "resync-interval", &resync,
-                          "period of the full application list next to the KV watch (+0-10% jitter)");
+  config::AddDurationFlag(
+      app, "resync-interval", &resync,
+      "period of the full application list next to the KV watch (+0-10% jitter)");
   config::AddDurationFlag(app, "git-timeout", &git_timeout, "timeout of one ls-remote or fetch");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
 

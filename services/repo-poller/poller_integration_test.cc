@@ -25,9 +25,9 @@
 namespace driftless::repo_poller {
 namespace {
 
+using manifest::Json;
 using ::testing::Contains;
 using ::testing::HasSubstr;
-using manifest::Json;
 
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(20)) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -61,8 +61,7 @@ class CountingGit : public git::GitClient {
                                                std::string_view path) override {
     return real_->Checkout(url, commit, dest, path);
   }
-  absl::StatusOr<std::vector<std::string>> ChangedPaths(std::string_view url,
-                                                        std::string_view from,
+  absl::StatusOr<std::vector<std::string>> ChangedPaths(std::string_view url, std::string_view from,
                                                         std::string_view to) override {
     return real_->ChangedPaths(url, from, to);
   }
@@ -122,17 +121,17 @@ class GitRepo {
 class Collector {
  public:
   absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(
-                                  stream, durable,
-                                  [this](const bus::Message& m) {
-                                    absl::StatusOr<v1::Event> e = service::DecodeEvent(m.data);
-                                    if (e.ok()) {
-                                      std::lock_guard<std::mutex> lock(mu_);
-                                      events_.push_back(*e);
-                                    }
-                                    return bus::Disposition::Ack();
-                                  },
-                                  {}));
+    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
+                                          [this](const bus::Message& m) {
+                                            absl::StatusOr<v1::Event> e =
+                                                service::DecodeEvent(m.data);
+                                            if (e.ok()) {
+                                              std::lock_guard<std::mutex> lock(mu_);
+                                              events_.push_back(*e);
+                                            }
+                                            return bus::Disposition::Ack();
+                                          },
+                                          {}));
     return absl::OkStatus();
   }
   void Stop() {
@@ -168,11 +167,12 @@ Json App(const std::string& name, const std::string& url, const Json& ref,
          const std::string& path = "apps/guestbook") {
   Json source = {{"repoURL", url}, {"path", path}};
   if (!ref.is_null()) source["ref"] = ref;
-  return {{"apiVersion", "driftless.dev/v1alpha1"},
-          {"kind", "Application"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"source", source}, {"destination", {{"cluster", "in-cluster"}, {"namespace", "gb"}}}}}};
+  return {
+      {"apiVersion", "driftless.dev/v1alpha1"},
+      {"kind", "Application"},
+      {"metadata", {{"name", name}}},
+      {"spec",
+       {{"source", source}, {"destination", {{"cluster", "in-cluster"}, {"namespace", "gb"}}}}}};
 }
 
 class PollerIntegrationTest : public ::testing::Test {
@@ -201,20 +201,20 @@ class PollerIntegrationTest : public ::testing::Test {
   }
 
   void StartPoller(absl::Duration default_interval) {
-    poller_ = std::make_unique<PollerService>(
-        bus_.get(), kv_.get(), git_.get(),
-        PollerOptions{.emitter = "repo-poller/test",
-                      .default_interval = default_interval,
-                      .resync_interval = absl::Seconds(1)});
+    poller_ = std::make_unique<PollerService>(bus_.get(), kv_.get(), git_.get(),
+                                              PollerOptions{.emitter = "repo-poller/test",
+                                                            .default_interval = default_interval,
+                                                            .resync_interval = absl::Seconds(1)});
     ASSERT_OK(poller_->Start());
-    ASSERT_OK_AND_ASSIGN(poll_sub_, bus_->Consume(
-                                        service::kWorkStream, service::kStagePoll,
-                                        [this](const bus::Message& m) {
-                                          absl::StatusOr<v1::Event> e = service::DecodeEvent(m.data);
-                                          if (!e.ok()) return bus::Disposition::Term("undecodable");
-                                          return poller_->Handle(*e, m);
-                                        },
-                                        {}));
+    ASSERT_OK_AND_ASSIGN(poll_sub_, bus_->Consume(service::kWorkStream, service::kStagePoll,
+                                                  [this](const bus::Message& m) {
+                                                    absl::StatusOr<v1::Event> e =
+                                                        service::DecodeEvent(m.data);
+                                                    if (!e.ok())
+                                                      return bus::Disposition::Term("undecodable");
+                                                    return poller_->Handle(*e, m);
+                                                  },
+                                                  {}));
   }
 
   std::string SpecDigest(const std::string& app) {
@@ -375,6 +375,20 @@ TEST_F(PollerIntegrationTest, SyncRequestedAlwaysYieldsSourceChangedWithTheReque
   EXPECT_EQ(at.revision(), first_);
   EXPECT_EQ(at.source_changed().sync_request().sync_id(), "s2");
 
+  // Regression (e2e ResilienceTest, a poller killed before its ack): request s1 delivered
+  // again after s2 minted nothing; had it minted, its generation would supersede s2's and the
+  // applier would skip it as a sync already done. The next source.changed is s4's.
+  v1::Event again = request;
+  again.set_id("sync.requested/guestbook/s1-redelivered");
+  ASSERT_OK(service::Emit(*bus_, again, service::kStagePoll));
+  v1::Event later = request;
+  later.set_id("sync.requested/guestbook/s4");
+  later.mutable_sync_requested()->set_sync_id("s4");
+  ASSERT_OK(service::Emit(*bus_, later, service::kStagePoll));
+  v1::Event fourth = render_.WaitNth("source.changed", "guestbook", 4);
+  EXPECT_EQ(fourth.source_changed().sync_request().sync_id(), "s4");
+  EXPECT_EQ(fourth.desired_seq(), 4);
+
   // A sync for an application that does not exist fails visibly.
   v1::Event unknown = request;
   unknown.set_application("nope");
@@ -411,8 +425,9 @@ TEST_F(PollerIntegrationTest, MissingBranchOrRepositorySetsSourceErrorOnceAndOth
   StartPoller(absl::Milliseconds(300));
   service::ResourceStore resources(kv_.get());
   ASSERT_OK(resources.Put(App("broken", repo_->url(), {{"branch", "nope"}})).status());
-  ASSERT_OK(resources.Put(App("gone", "file://" + tmp_.path() + "/no-such-repo", {{"branch", "main"}}))
-                .status());
+  ASSERT_OK(
+      resources.Put(App("gone", "file://" + tmp_.path() + "/no-such-repo", {{"branch", "main"}}))
+          .status());
   ASSERT_OK(resources.Put(App("good", repo_->url(), nlohmann::json())).status());  // HEAD
 
   v1::Event good = render_.WaitNth("source.changed", "good", 1);

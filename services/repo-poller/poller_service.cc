@@ -530,6 +530,13 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
       DL_RETURN_IF_ERROR(EmitMinted(target, *record, record->kv_revision, record->revision, {}));
       continue;
     }
+    if (request != nullptr && same_incarnation && !request->sync_id().empty() &&
+        std::find(record->handled_requests.begin(), record->handled_requests.end(),
+                  request->sync_id()) != record->handled_requests.end()) {
+      log::Info("sync request already minted, ignoring the redelivery",
+                {{"application", r.name}, {"syncId", request->sync_id()}});
+      return absl::OkStatus();
+    }
     const bool new_spec = !same_incarnation || record->spec_digest != r.spec_digest;
     const bool moved = same_incarnation && record->revision != commit;
     const bool had_error = record && !record->error.empty();
@@ -569,6 +576,12 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
       next.target_revision = commit;
       next.emitted = false;
       next.request = request != nullptr ? request->SerializeAsString() : "";
+      if (request != nullptr && !request->sync_id().empty()) {
+        next.handled_requests.push_back(request->sync_id());
+        if (next.handled_requests.size() > service::SourceRecord::kMaxHandledRequests) {
+          next.handled_requests.erase(next.handled_requests.begin());
+        }
+      }
       next.correlation_id = !correlation_id.empty() ? correlation_id : RandomId();
     }
     if (record_it) {
