@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_replace.h"
 #include "common/process/run.h"
 #include "common/strings/str.h"
 #include "services/renderer/file_tree.h"
@@ -59,15 +60,6 @@ absl::Status WriteFile(const fs::path& path, std::string_view text) {
   return absl::OkStatus();
 }
 
-// Replaces every occurrence of `from` in `text` with `to`.
-std::string ReplaceAll(std::string text, std::string_view from, std::string_view to) {
-  if (from.empty()) return text;
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
 // Runs the tools of one render: private HOME and helm directories, no inherited environment,
 // paths of the private directories removed from what the tools print.
 class ToolRunner {
@@ -93,8 +85,7 @@ class ToolRunner {
       if (r.status().code() == absl::StatusCode::kNotFound) {
         return absl::FailedPreconditionError(strings::Cat(tool, " is not installed"));
       }
-      return absl::Status(r.status().code(),
-                          strings::Cat(tool, ": ", Scrub(std::string(r.status().message()))));
+      return absl::Status(r.status().code(), strings::Cat(tool, ": ", Scrub(r.status().message())));
     }
     if (r->exit_code != 0) {
       std::string why = process::FirstLines(r->err, 8);
@@ -128,10 +119,10 @@ class ToolRunner {
   }
 
   // Tool output and errors never show the private directories.
-  std::string Scrub(std::string text) const {
-    text = ReplaceAll(std::move(text), checkout_ + "/", "");
-    text = ReplaceAll(std::move(text), checkout_, ".");
-    return ReplaceAll(std::move(text), scratch_, "<render>");
+  std::string Scrub(absl::string_view text) const {
+    // Longest match first at each position: "<checkout>/x" becomes "x", "<checkout>" ".".
+    return absl::StrReplaceAll(text,
+                               {{checkout_ + "/", ""}, {checkout_, "."}, {scratch_, "<render>"}});
   }
 
  private:
@@ -139,6 +130,18 @@ class ToolRunner {
   std::string checkout_;
   std::string scratch_;
 };
+
+// Reads patch files named by `field` (relative to the application's directory `path`) from the
+// repository, adding each to `reads`.
+PatchReader RepositoryPatchReader(const GenerateRequest& req, const std::string& path,
+                                  std::string field, ReadSet* reads) {
+  return [&req, path, field = std::move(field),
+          reads](const std::string& p) -> absl::StatusOr<std::string> {
+    DL_ASSIGN_OR_RETURN(std::string rel, InsideRepository(req.checkout, path, p, field));
+    reads->insert(rel);
+    return ReadFile(fs::path(req.checkout) / rel, strings::Cat(field, ": ", rel));
+  };
+}
 
 absl::StatusOr<Generated> RenderKustomize(const GenerateRequest& req, const std::string& path,
                                           ToolRunner& run) {
@@ -158,12 +161,8 @@ absl::StatusOr<Generated> RenderKustomize(const GenerateRequest& req, const std:
         DL_RETURN_IF_ERROR(CheckKustomization(req.checkout, rel, req.allow_remote, &g.reads));
       }
     }
-    auto read_patch = [&](const std::string& p) -> absl::StatusOr<std::string> {
-      DL_ASSIGN_OR_RETURN(std::string rel,
-                          InsideRepository(req.checkout, path, p, "spec.source.kustomize.patches"));
-      g.reads.insert(rel);
-      return ReadFile(fs::path(req.checkout) / rel, "spec.source.kustomize.patches: " + rel);
-    };
+    const PatchReader read_patch =
+        RepositoryPatchReader(req, path, "spec.source.kustomize.patches", &g.reads);
     const fs::path overlay = fs::path(req.scratch) / "overlay";
     const std::string app_dir = fs::path(build_dir).lexically_relative(overlay).generic_string();
     DL_ASSIGN_OR_RETURN(std::string text, OverlayKustomization(options, app_dir, read_patch));
@@ -272,16 +271,11 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
   }
   std::string out = *std::move(templated);
   if (helm.contains("postRenderers") && helm["postRenderers"].is_array()) {
+    const PatchReader read_patch = RepositoryPatchReader(
+        req, path, "spec.source.helm.postRenderers.kustomize.patches", &g.reads);
     int i = 0;
     for (const Json& post : helm["postRenderers"]) {
       const fs::path dir = fs::path(req.scratch) / strings::Cat("post-render-", i++);
-      auto read_patch = [&](const std::string& p) -> absl::StatusOr<std::string> {
-        DL_ASSIGN_OR_RETURN(std::string rel,
-                            InsideRepository(req.checkout, path, p,
-                                             "spec.source.helm.postRenderers.kustomize.patches"));
-        g.reads.insert(rel);
-        return ReadFile(fs::path(req.checkout) / rel, rel);
-      };
       DL_RETURN_IF_ERROR(WriteFile(dir / "helm-output.yaml", out));
       DL_ASSIGN_OR_RETURN(std::string k, PostRenderKustomization(post["kustomize"],
                                                                  "helm-output.yaml", read_patch));
@@ -414,12 +408,11 @@ absl::StatusOr<Generated> Generate(const GenerateRequest& req, const Tools& tool
   if (generator == "kustomize") {
     g = RenderKustomize(recording, path, run);
   } else if (generator == "helm") {
-    g = RenderHelm(recording, path, run);
-    remote = remote || (req.source.contains("helm") && req.source["helm"].contains("chart"));
+    g = RenderHelm(recording, path, run);  // a pulled chart asks the policy too
   } else {
     g = RenderPlainDirectory(recording, path);
   }
-  if (!g.ok()) return absl::Status(g.status().code(), run.Scrub(std::string(g.status().message())));
+  if (!g.ok()) return absl::Status(g.status().code(), run.Scrub(g.status().message()));
   DL_ASSIGN_OR_RETURN(g->objects, FinishObjects(std::move(g->objects), VariablesOf(req.source),
                                                 StrictSubstitutionOf(req.source)));
   g->remote = remote;

@@ -23,6 +23,7 @@ struct CachedRender {
   std::string generator;
   int64_t objects = 0;
   std::vector<std::string> reads;
+  std::string reads_uid;  // the incarnation whose read set (readsets bucket) holds `reads`
 };
 
 class RenderCache {
@@ -56,7 +57,8 @@ class RenderCache {
   };
 
   static uint64_t SizeOf(const std::string& key, const CachedRender& v) {
-    uint64_t size = key.size() + v.manifests.size() + v.render_digest.size() + 64;
+    uint64_t size =
+        key.size() + v.manifests.size() + v.render_digest.size() + v.reads_uid.size() + 64;
     for (const std::string& r : v.reads) size += r.size() + 32;
     return size;
   }

@@ -222,6 +222,20 @@ class RendererIntegrationTest : public ::testing::Test {
   std::unique_ptr<bus::Subscription> render_sub_;
 };
 
+// The policy for remote references (kustomize bases, chart repositories), a pure decision.
+TEST(SourceReposOf, TheBuiltInDefaultProjectAllowsAllUntilDefined) {
+  EXPECT_EQ(SourceReposOf("default", nullptr, /*missing=*/true), std::vector<std::string>{"*"});
+  EXPECT_TRUE(SourceReposOf("team", nullptr, /*missing=*/true).empty());
+  EXPECT_TRUE(SourceReposOf("default", nullptr, /*missing=*/false).empty());  // unreadable
+  service::StoredResource defined;
+  defined.object = Json::parse(R"({"spec": {"sourceRepos": ["https://git.example.com/*", 3]}})");
+  EXPECT_EQ(SourceReposOf("default", &defined, false),
+            std::vector<std::string>{"https://git.example.com/*"});
+  service::StoredResource empty;
+  empty.object = Json::parse(R"({"spec": {}})");
+  EXPECT_TRUE(SourceReposOf("team", &empty, false).empty());
+}
+
 TEST_F(RendererIntegrationTest, SourceChangedYieldsAppRenderedWithTheObjectsOfThatCommit) {
   repo_->Write("apps/guestbook/web.yaml",
                ConfigMap("web", "${ENV}") + "---\n" + ConfigMap("web-extra", "x"));

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <system_error>
 
 #include <unistd.h>
@@ -69,6 +70,24 @@ std::string ConditionReason(const absl::Status& s) {
 
 }  // namespace
 
+std::vector<std::string> SourceReposOf(const std::string& project_name,
+                                       const service::StoredResource* project, bool missing) {
+  // The built-in `default` project allows everything until a user defines one (Argo CD's
+  // default AppProject has sourceRepos ["*"]); any other project must exist to allow anything.
+  if (project == nullptr) {
+    return missing && project_name == "default" ? std::vector<std::string>{"*"}
+                                                : std::vector<std::string>{};
+  }
+  std::vector<std::string> globs;
+  const Json& spec = project->object.contains("spec") ? project->object["spec"] : Json();
+  if (auto repos = spec.find("sourceRepos"); repos != spec.end() && repos->is_array()) {
+    for (const Json& g : *repos) {
+      if (g.is_string()) globs.push_back(g.get<std::string>());
+    }
+  }
+  return globs;
+}
+
 RendererService::RendererService(bus::EventBus* bus, bus::KvStore* kv, bus::BlobStore* blobs,
                                  git::GitClient* git, RendererOptions options)
     : bus_(bus), kv_(kv), blobs_(blobs), git_(git), options_(std::move(options)) {
@@ -97,23 +116,19 @@ RemotePolicy RendererService::RemotePolicyOf(const service::StoredResource& reso
   std::string project =
       resource.object.contains("spec") ? resource.object["spec"].value("project", "") : "";
   if (project.empty()) project = "default";
-  absl::StatusOr<service::StoredResource> p = service::ResourceStore(kv_).Get("Project", project);
-  // The built-in `default` project allows everything until a user defines one (Argo CD's
-  // default AppProject has sourceRepos ["*"]); any other project must exist to allow anything.
-  if (absl::IsNotFound(p.status()) && project == "default") {
-    return [](std::string_view) { return true; };
-  }
-  if (!p.ok() || !p->object.contains("spec")) return nullptr;
-  std::vector<std::string> globs;
-  if (auto repos = p->object["spec"].find("sourceRepos");
-      repos != p->object["spec"].end() && repos->is_array()) {
-    for (const Json& g : *repos) {
-      if (g.is_string()) globs.push_back(g.get<std::string>());
-    }
-  }
-  if (globs.empty()) return nullptr;
-  return [globs = std::move(globs)](std::string_view url) {
-    for (const std::string& g : globs) {
+  // Read on the first remote reference only: most renders have none and cost no KV read.
+  struct Lazy {
+    std::once_flag once;
+    std::vector<std::string> globs;
+  };
+  auto lazy = std::make_shared<Lazy>();
+  return [this, project, lazy](std::string_view url) {
+    std::call_once(lazy->once, [&] {
+      absl::StatusOr<service::StoredResource> p =
+          service::ResourceStore(kv_).Get("Project", project);
+      lazy->globs = SourceReposOf(project, p.ok() ? &*p : nullptr, absl::IsNotFound(p.status()));
+    });
+    for (const std::string& g : lazy->globs) {
       if (match::GlobMatch(g, url)) return true;
     }
     return false;
@@ -256,6 +271,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                                    {"tools", options_.tools->versions}}));
   std::optional<CachedRender> cached = options_.cache->Get(cache_key);
   const bool cache_hit = cached.has_value();
+  bool cacheable = false;
   if (!cache_hit) {
     absl::StatusOr<RenderResult> result = Render(*r, commit);
     if (!result.ok()) {
@@ -269,6 +285,7 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
       }
       return ReportError(event, r->spec_digest, result.status());
     }
+    cacheable = result->cacheable;
     absl::StatusOr<v1::ManifestPayload> payload =
         service::EncodeManifests(*blobs_, result->objects);
     if (!payload.ok()) {
@@ -281,12 +298,17 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                           .generator = result->generator,
                           .objects = static_cast<int64_t>(result->objects.size()),
                           .reads = {result->reads.begin(), result->reads.end()}};
-    if (result->cacheable) options_.cache->Put(cache_key, *cached);
   }
-  if (absl::Status s = service::ReadSetStore(kv_).Put(
-          app, {.uid = r->uid, .revision = commit, .paths = cached->reads});
-      !s.ok()) {
-    logger.Warn("cannot record the read set", {{"error", s}});  // only an optimisation
+  // A hit for the incarnation whose read set is recorded already costs no KV write.
+  if (!cache_hit || cached->reads_uid != r->uid) {
+    if (absl::Status s = service::ReadSetStore(kv_).Put(
+            app, {.uid = r->uid, .revision = commit, .paths = cached->reads});
+        !s.ok()) {
+      logger.Warn("cannot record the read set", {{"error", s}});  // only an optimisation
+    } else {
+      cached->reads_uid = r->uid;
+    }
+    if (cache_hit || cacheable) options_.cache->Put(cache_key, *cached);
   }
 
   const std::string sync_id = changed.has_sync_request() ? changed.sync_request().sync_id() : "";

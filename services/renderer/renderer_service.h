@@ -64,6 +64,12 @@ struct RenderResult {
   bool cacheable = true;
 };
 
+// The sourceRepos globs of the application's Project: `project` as stored, or null when it
+// could not be read (`missing`: it does not exist). The built-in `default` project, until a
+// user defines one, allows everything ("*"); an unreadable or missing other project nothing.
+std::vector<std::string> SourceReposOf(const std::string& project_name,
+                                       const service::StoredResource* project, bool missing);
+
 class RendererService {
  public:
   // Pointers are not owned and must outlive this object.
