@@ -469,6 +469,7 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
   struct Later {
     const Target* target;
     std::string commit, ref;
+    service::SourceRecord seen;
   };
   std::vector<Later> later;
   for (const Target& t : targets) {
@@ -491,26 +492,48 @@ absl::Status PollerService::PollRepository(const std::vector<Target>& targets,
     } else {
       continue;  // unreachable: DecidePoll reports every source
     }
-    bool deferred = false;
+    std::optional<service::SourceRecord> deferred;
     result.Update(Publish(
         t, commit, ref, request, correlation_id,
-        [&](const std::string& prev) { return changed_paths(prev, commit); },
-        /*defer_unaffected=*/true, &deferred));
-    if (deferred) later.push_back({&t, commit, ref});
+        [&](const std::string& prev) { return changed_paths(prev, commit); }, &deferred));
+    if (deferred) later.push_back({&t, commit, ref, *std::move(deferred)});
   }
   // The applications the move did not affect: only their recorded revision changes.
   for (const Later& l : later) {
-    result.Update(Publish(*l.target, l.commit, l.ref, request, correlation_id,
-                          [&](const std::string& prev) { return changed_paths(prev, l.commit); }));
+    result.Update(
+        RecordMoved(*l.target, l.commit, l.ref, l.seen, correlation_id,
+                    [&](const std::string& prev) { return changed_paths(prev, l.commit); }));
   }
   return result;
+}
+
+absl::Status PollerService::RecordMoved(const Target& target, const std::string& commit,
+                                        const std::string& ref, const service::SourceRecord& seen,
+                                        const std::string& correlation_id,
+                                        const ChangedPathsFn& changed_paths) {
+  {
+    std::shared_ptr<std::mutex> app_lock = AppLock(target.resource.name);
+    std::lock_guard<std::mutex> lock(*app_lock);
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      if (started_ && !apps_.contains(target.resource.name)) return absl::OkStatus();
+    }
+    service::SourceRecord next = seen;
+    next.revision = commit;
+    next.ref = ref;
+    absl::StatusOr<uint64_t> written =
+        service::SourceStore(kv_).Write(target.resource.name, next, seen.kv_revision);
+    if (!absl::IsAborted(written.status())) return written.status();
+  }
+  // Written by someone else since Publish read it: decide again from the current record.
+  return Publish(target, commit, ref, nullptr, correlation_id, changed_paths);
 }
 
 absl::Status PollerService::Publish(const Target& target, const std::string& commit,
                                     const std::string& ref, const v1::SyncRequested* request,
                                     const std::string& correlation_id,
-                                    const ChangedPathsFn& changed_paths, bool defer_unaffected,
-                                    bool* deferred) {
+                                    const ChangedPathsFn& changed_paths,
+                                    std::optional<service::SourceRecord>* deferred) {
   const service::StoredResource& r = target.resource;
   std::shared_ptr<std::mutex> app_lock = AppLock(r.name);
   std::lock_guard<std::mutex> lock(*app_lock);
@@ -556,8 +579,8 @@ absl::Status PollerService::Publish(const Target& target, const std::string& com
     const bool record_it =
         (new_spec || moved) && (request == nullptr || request->revision().empty());
     if (!affected && !record_it && !had_error) return absl::OkStatus();
-    if (defer_unaffected && !affected && !had_error) {
-      *deferred = true;
+    if (deferred != nullptr && !affected && !had_error) {
+      *deferred = std::move(record);
       return absl::OkStatus();
     }
 

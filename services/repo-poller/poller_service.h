@@ -118,13 +118,19 @@ class PollerService {
   // application is new), the ref moved to a commit that touches the application's path, or
   // a user requested a sync, mints desired_seq + 1 in the source record (compare-and-set)
   // and then publishes source.changed with that identity. Records the resolved revision and
-  // clears SourceError. With `defer_unaffected`, an application the move does not affect
-  // (nothing to mint, no error to clear) is left untouched and `*deferred` set: the caller
-  // records it in a second pass, so that the applications a push touches are minted first.
+  // clears SourceError. With `deferred` set, an application the move does not affect
+  // (nothing to mint, no error to clear) is left untouched and the record it read goes to
+  // `*deferred`: the caller records it later (RecordMoved), so that the applications a push
+  // touches are minted first.
   absl::Status Publish(const Target& target, const std::string& commit, const std::string& ref,
                        const v1::SyncRequested* request, const std::string& correlation_id,
-                       const ChangedPathsFn& changed_paths, bool defer_unaffected = false,
-                       bool* deferred = nullptr);
+                       const ChangedPathsFn& changed_paths,
+                       std::optional<service::SourceRecord>* deferred = nullptr);
+  // Records the revision a ref moved to for an application it does not affect, over `seen`
+  // (the record Publish read); falls back to Publish when the record changed since.
+  absl::Status RecordMoved(const Target& target, const std::string& commit, const std::string& ref,
+                           const service::SourceRecord& seen, const std::string& correlation_id,
+                           const ChangedPathsFn& changed_paths);
   // The paths the renderer recorded for `application` (incarnation `uid`), or none.
   std::vector<std::string> ReadSetOf(const std::string& application, const std::string& uid);
   // Publishes source.changed for the desired generation `record` holds (work item on stage
