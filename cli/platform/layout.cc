@@ -93,6 +93,9 @@ std::vector<std::string> ServiceArgs(const std::string& binary, std::string_view
                                    layout.ServiceStateDir(service),
                                    "--log-format",
                                    "json"};
+  if (input.nats_replicas != 1) {
+    args.insert(args.end(), {"--nats-replicas", strings::Cat(input.nats_replicas)});
+  }
   if (service == "planner" || service == "applier") {
     args.insert(args.end(), {"--kubeconfig", input.kubeconfig});
   }

@@ -90,6 +90,7 @@ std::vector<std::string> EmulatorArgs(const std::string& binary, const Layout& l
 
 struct ServiceArgsInput {
   std::string nats_url;
+  int nats_replicas = 1;  // passed as --nats-replicas when not 1
   std::string kubeconfig;
   std::vector<std::string> webhook_urls;
   int http_port = 0;  // 0: a free one (restarts pass the port the service had)
@@ -99,7 +100,8 @@ struct ServiceArgsInput {
   std::string kubectl;
 };
 // driftless-<svc> --nats-url U --http-port P --ready-file F --state-dir D --log-format json,
-// plus --kubeconfig (planner, applier), --grpc-port (api), --webhook-url (notifier), --helm and
+// plus --nats-replicas (when not 1), --kubeconfig (planner, applier), --grpc-port (api),
+// --webhook-url (notifier), --helm and
 // --kubectl (renderer, when known).
 std::vector<std::string> ServiceArgs(const std::string& binary, std::string_view service,
                                      const Layout& layout, const ServiceArgsInput& input);

@@ -1,5 +1,6 @@
 #include "cli/platform/layout.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/testing/status_matchers.h"
@@ -86,6 +87,18 @@ TEST(ServiceArgs, ServiceSpecificFlags) {
   std::vector<std::string> notifier = ServiceArgs("p", "notifier", l, in);
   EXPECT_THAT(std::vector<std::string>(notifier.end() - 4, notifier.end()),
               ElementsAre("--webhook-url", "http://a/1", "--webhook-url", "http://b/2"));
+}
+
+TEST(ServiceArgs, ReplicasOnlyWhenNotOne) {
+  Layout l = Layout::For("/s");
+  EXPECT_THAT(ServiceArgs("p", "api", l, {.nats_url = "nats://a:1,nats://b:2"}),
+              Not(Contains("--nats-replicas")));
+  std::vector<std::string> args =
+      ServiceArgs("p", "renderer", l, {.nats_url = "nats://a:1,nats://b:2", .nats_replicas = 3});
+  auto it = std::find(args.begin(), args.end(), "--nats-replicas");
+  ASSERT_NE(it, args.end());
+  EXPECT_EQ(*(it + 1), "3");
+  EXPECT_THAT(args, Contains("nats://a:1,nats://b:2"));
 }
 
 TEST(NatsAndEmulatorArgs, AsDocumented) {

@@ -81,7 +81,9 @@ absl::StatusOr<Binaries> ResolveBinaries(const UpOptions& options) {
   for (const std::string& c : BinaryCandidates("nats-server", "", nullptr, "", path)) {
     nats_candidates.push_back(c);
   }
-  DL_ASSIGN_OR_RETURN(b.nats, FindBinary("nats-server", nats_candidates, IsExecutableFile));
+  if (options.nats_url.empty()) {
+    DL_ASSIGN_OR_RETURN(b.nats, FindBinary("nats-server", nats_candidates, IsExecutableFile));
+  }
   if (options.kubeconfig.empty()) {
     DL_ASSIGN_OR_RETURN(
         b.emulator, FindBinary("driftless-kube-emulator",
@@ -292,7 +294,13 @@ class Platform {
     record_.supervisor = {.pid = getpid(), .start_time = ProcessStartTime(getpid()).value_or(0)};
     DL_RETURN_IF_ERROR(SaveRecord());
 
-    // 1. nats-server.
+    // 1. nats-server, unless the platform runs on given NATS servers (e.g. a cluster).
+    if (!options_.nats_url.empty()) {
+      nats_url_ = options_.nats_url;
+      progress_->Say(strings::Cat("  using NATS at ", nats_url_, " (", options_.nats_replicas,
+                                  options_.nats_replicas == 1 ? " replica" : " replicas", ")"));
+      return StartEmulator();
+    }
     DL_ASSIGN_OR_RETURN(ports_.nats_port, FreePort());
     DL_ASSIGN_OR_RETURN(ports_.nats_monitor_port, FreePort());
     while (ports_.nats_monitor_port == ports_.nats_port) {
@@ -314,8 +322,11 @@ class Platform {
     DL_RETURN_IF_ERROR(StartAndWait(kNatsName));
     progress_->Say(strings::Cat("\xE2\x9C\x93 nats-server ready (", nats_url_, ", JetStream in ",
                                 layout_.NatsDir(), ")"));
+    return StartEmulator();
+  }
 
-    // 2. The Kubernetes API emulator, unless a kubeconfig was given.
+  // 2. The Kubernetes API emulator, unless a kubeconfig was given.
+  absl::Status StartEmulator() {
     if (options_.kubeconfig.empty()) {
       kubeconfig_ = layout_.Kubeconfig();
       supervisor_->Add({.name = kEmulatorName,
@@ -364,6 +375,7 @@ class Platform {
 
   std::vector<std::string> ServiceArgv(const std::string& svc) {
     ServiceArgsInput in{.nats_url = nats_url_,
+                        .nats_replicas = options_.nats_replicas,
                         .kubeconfig = kubeconfig_,
                         .webhook_urls = options_.webhook_urls,
                         .helm = binaries_.helm,

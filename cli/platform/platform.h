@@ -28,6 +28,10 @@ struct UpOptions {
   std::string kubeconfig;  // empty: run the bundled emulator
   std::vector<std::string> webhook_urls;
   std::vector<std::string> emulator_args;  // --emulator-arg: passed to the bundled emulator
+  // --nats-url: run on these NATS servers (comma-separated, e.g. a JetStream cluster) instead of
+  // starting one; --nats-replicas: copies of every stream and KV bucket (1 with the bundled one).
+  std::string nats_url;
+  int nats_replicas = 1;
   bool detach = false;
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };

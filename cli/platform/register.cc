@@ -20,10 +20,18 @@ void RegisterPlatformCommands(CLI::App& root, Commands& commands) {
   up_cmd->add_option("--kubeconfig", up->kubeconfig,
                      "Deploy to this cluster instead of the bundled emulator");
   up_cmd->add_option("--webhook-url", up->webhook_urls, "Notifier webhook URL (repeatable)");
-  up_cmd->add_option("--emulator-arg", up->emulator_args,
-                     "Extra flag for the bundled emulator, e.g. --emulator-arg=--delay-ms=20 "
-                     "(repeatable)")
+  up_cmd
+      ->add_option("--emulator-arg", up->emulator_args,
+                   "Extra flag for the bundled emulator, e.g. --emulator-arg=--delay-ms=20 "
+                   "(repeatable)")
       ->allow_extra_args(false);
+  up_cmd->add_option("--nats-url", up->nats_url,
+                     "Use these NATS servers (comma-separated) instead of starting nats-server");
+  up_cmd
+      ->add_option("--nats-replicas", up->nats_replicas,
+                   "Copies of every stream and KV bucket (3 on a 3-node NATS cluster)")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
   up_cmd->add_flag("--detach", up->detach, "Return once ready; stop with `driftless down`");
   up_cmd->add_option("--timeout", *up_timeout, "How long startup (and the example sync) may take")
       ->capture_default_str();
