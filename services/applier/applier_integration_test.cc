@@ -33,15 +33,15 @@ class ApplierIntegrationTest : public PipelineTest {
         kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(), "planner/test");
     applier_ = std::make_unique<ApplierService>(
         kube_.get(), &runtime_->kv(), &runtime_->blobs(), &runtime_->bus(),
-        ApplierOptions{.emitter = "applier/test",
-                       .health_timeout = absl::Seconds(20)});
+        ApplierOptions{.emitter = "applier/test", .health_timeout = absl::Seconds(20)});
   }
 
   // Runs the planner on a render and returns the plan it broadcast.
   // `seq` > 0: the rendered event is a v2 item of that desired generation.
   v1::Event Plan(const service::StoredResource& app, const std::string& revision,
                  const Json& objects, int64_t seq = 0) {
-    if (!applies_started_) {  // the plans, as queued for the applier (broadcasts carry no manifests)
+    // The plans, as queued for the applier (broadcasts carry no manifests).
+    if (!applies_started_) {
       EXPECT_OK(applies_.Start(runtime_->bus(), service::kWorkStream, service::kStageApply, ""));
       applies_started_ = true;
     }
@@ -102,13 +102,15 @@ TEST_F(ApplierIntegrationTest, AppliesRecordsHistoryAndReportsSyncedHealthy) {
   EXPECT_EQ(cm["data"]["key"], "v1");
   bool driftless_manager = false;
   for (const Json& f : cm["metadata"]["managedFields"]) {
-    driftless_manager |= f.value("manager", "") == "driftless" && f.value("operation", "") == "Apply";
+    driftless_manager |=
+        f.value("manager", "") == "driftless" && f.value("operation", "") == "Apply";
   }
   EXPECT_TRUE(driftless_manager) << cm["metadata"]["managedFields"].dump();
   ASSERT_OK(Get("Deployment", "web-ns", "web").status());
 
-  ASSERT_OK_AND_ASSIGN(service::HistoryEntry h,
-                       service::HistoryStore(&runtime_->kv()).Get("web", plan.plan_ready().sync_id()));
+  ASSERT_OK_AND_ASSIGN(
+      service::HistoryEntry h,
+      service::HistoryStore(&runtime_->kv()).Get("web", plan.plan_ready().sync_id()));
   EXPECT_TRUE(h.succeeded);
   EXPECT_EQ(h.revision, "rev1");
   EXPECT_EQ(h.initiated_by, "automated");
@@ -127,13 +129,15 @@ TEST_F(ApplierIntegrationTest, AppliesRecordsHistoryAndReportsSyncedHealthy) {
   ASSERT_TRUE(broadcasts_.WaitFor("sync.started", 1));
   ASSERT_TRUE(broadcasts_.WaitFor("app.status", 1));
   v1::Event ok = broadcasts_.Events("sync.succeeded")[0];
-  EXPECT_EQ(ok.id(), service::EventId("sync.succeeded", "web", "rev1", plan.plan_ready().sync_id()));
+  EXPECT_EQ(ok.id(),
+            service::EventId("sync.succeeded", "web", "rev1", plan.plan_ready().sync_id()));
   EXPECT_EQ(ok.correlation_id(), "corr-rev1");
   ASSERT_EQ(ok.sync_finished().results_size(), 3);
   for (const v1::ObjectResult& r : ok.sync_finished().results()) EXPECT_EQ(r.result(), "applied");
 
   // The planner now sees everything in sync.
-  v1::Event rendered = Rendered(app, "rev1b", Json::array({ConfigMap("config", "v1"), Deployment("web")}));
+  v1::Event rendered =
+      Rendered(app, "rev1b", Json::array({ConfigMap("config", "v1"), Deployment("web")}));
   ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
   EXPECT_EQ(Status("web").sync(), v1::SYNC_STATUS_CODE_SYNCED);
 }
@@ -176,9 +180,8 @@ TEST_F(ApplierIntegrationTest, RedeliveredPlanAppliesNothingTwice) {
   v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("c", "1")}));
   ASSERT_EQ(applier_->Handle(plan, Delivery(plan)).kind(), bus::Disposition::Kind::kAck);
   // Someone deletes the object; a redelivery of the same plan must not bring it back.
-  ASSERT_OK(kube_->Delete({.api_version = "v1", .kind = "ConfigMap", .namespace_ = "default",
-                           .name = "c"},
-                          {}));
+  ASSERT_OK(kube_->Delete(
+      {.api_version = "v1", .kind = "ConfigMap", .namespace_ = "default", .name = "c"}, {}));
   ASSERT_EQ(applier_->Handle(plan, Delivery(plan, 2)).kind(), bus::Disposition::Kind::kAck);
   EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "c").status()));
   ASSERT_OK_AND_ASSIGN(auto entries, service::HistoryStore(&runtime_->kv()).List("once"));
@@ -192,8 +195,9 @@ TEST_F(ApplierIntegrationTest, LeaseHeldByAnotherHolderNaks) {
   service::StoredResource app = PutApp("held", "default", "{automated: {}}");
   v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("c", "1")}));
   bus::Lease lease(&runtime_->kv());
-  ASSERT_OK(lease.TryAcquire(service::kLeasesBucket, "sync.held", "applier/other", absl::Seconds(60))
-                .status());
+  ASSERT_OK(
+      lease.TryAcquire(service::kLeasesBucket, "sync.held", "applier/other", absl::Seconds(60))
+          .status());
   bus::Disposition d = applier_->Handle(plan, Delivery(plan));
   EXPECT_EQ(d.kind(), bus::Disposition::Kind::kNak);
   // Back when the holder's lease would run out, capped at the ttl.
@@ -221,8 +225,9 @@ TEST_F(ApplierIntegrationTest, BusyApplicationQueuesThePlanAndTheSweepRunsIt) {
   service::StoredResource app = PutApp("orphan", "default", "{automated: {}}");
   v1::Event plan = Identified(Plan(app, "r1", Json::array({ConfigMap("c", "1")})), app, 1);
   bus::Lease lease(&runtime_->kv());
-  ASSERT_OK(lease.TryAcquire(service::kLeasesBucket, "sync.orphan", "applier/crashed",
-                             absl::Milliseconds(800))
+  ASSERT_OK(lease
+                .TryAcquire(service::kLeasesBucket, "sync.orphan", "applier/crashed",
+                            absl::Milliseconds(800))
                 .status());
   bus::Disposition d = applier_->Handle(plan, Delivery(plan));
   EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
@@ -231,7 +236,9 @@ TEST_F(ApplierIntegrationTest, BusyApplicationQueuesThePlanAndTheSweepRunsIt) {
   ASSERT_TRUE(pending);
   EXPECT_EQ(pending->first.desired_seq(), 1);
   ASSERT_TRUE(bus::WaitFor(
-      [&] { return absl::IsNotFound(lease.Holder(service::kLeasesBucket, "sync.orphan").status()); },
+      [&] {
+        return absl::IsNotFound(lease.Holder(service::kLeasesBucket, "sync.orphan").status());
+      },
       absl::Seconds(5)));
   applier_->SweepPending();
   EXPECT_OK(Get("ConfigMap", "default", "c").status());
@@ -252,9 +259,8 @@ TEST_F(ApplierIntegrationTest, OlderGenerationIsSupersededAndNeverOverwritesTheN
   v1::AppStatus s = Status("order");
   EXPECT_EQ(s.last_applied_revision(), "r2");
   EXPECT_EQ(s.applied_seq(), 2);
-  EXPECT_TRUE(absl::IsNotFound(service::HistoryStore(&runtime_->kv())
-                                   .Get("order", older.plan_ready().sync_id())
-                                   .status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      service::HistoryStore(&runtime_->kv()).Get("order", older.plan_ready().sync_id()).status()));
 }
 
 // A plan whose content was applied before still runs under a new desired generation (a
@@ -301,9 +307,8 @@ TEST_F(ApplierIntegrationTest, LostLeaseStopsEveryWrite) {
   EXPECT_OK(Get("ConfigMap", "default", "c0").status());
   EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "c2").status()))
       << "no cluster write after the lease was lost";
-  EXPECT_TRUE(absl::IsNotFound(service::HistoryStore(&runtime_->kv())
-                                   .Get("fenced", plan.plan_ready().sync_id())
-                                   .status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      service::HistoryStore(&runtime_->kv()).Get("fenced", plan.plan_ready().sync_id()).status()));
   EXPECT_EQ(Status("fenced").applied_seq(), 0);
 }
 
@@ -338,7 +343,8 @@ TEST_F(ApplierIntegrationTest, ConflictFailsTheObjectWithTheClusterMessage) {
 
 TEST_F(ApplierIntegrationTest, InvalidObjectFailsTheSyncNamingIt) {
   service::StoredResource app = PutApp("bad", "default", "{automated: {}}");
-  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("fine", "1"), ConfigMap("Not_Valid", "1")}));
+  v1::Event plan =
+      Plan(app, "r1", Json::array({ConfigMap("fine", "1"), ConfigMap("Not_Valid", "1")}));
   ASSERT_EQ(applier_->Handle(plan, Delivery(plan)).kind(), bus::Disposition::Kind::kAck);
   ASSERT_TRUE(broadcasts_.WaitFor("sync.failed", 1));
   v1::Event failed = broadcasts_.Events("sync.failed")[0];
@@ -358,8 +364,9 @@ TEST_F(ApplierIntegrationTest, InvalidObjectFailsTheSyncNamingIt) {
   const v1::Condition* ready = service::FindCondition(s, "Ready");
   ASSERT_NE(ready, nullptr);
   EXPECT_FALSE(ready->status());
-  ASSERT_OK_AND_ASSIGN(service::HistoryEntry h,
-                       service::HistoryStore(&runtime_->kv()).Get("bad", plan.plan_ready().sync_id()));
+  ASSERT_OK_AND_ASSIGN(
+      service::HistoryEntry h,
+      service::HistoryStore(&runtime_->kv()).Get("bad", plan.plan_ready().sync_id()));
   EXPECT_FALSE(h.succeeded);
 }
 
@@ -376,7 +383,8 @@ TEST_F(ApplierIntegrationTest, TwentyObjectsRenderedToAppliedThroughTheStages) {
       [this](const v1::Event& e, const bus::Message& m) { return applier_->Handle(e, m); });
   ASSERT_OK(apply_sub.status());
 
-  service::StoredResource app = PutApp("big", "big", "{automated: {prune: true}, syncOptions: [CreateNamespace=true]}");
+  service::StoredResource app =
+      PutApp("big", "big", "{automated: {prune: true}, syncOptions: [CreateNamespace=true]}");
   std::vector<absl::Duration> latencies;
   for (int round = 0; round < 3; ++round) {
     Json objects = Json::array();
@@ -384,11 +392,11 @@ TEST_F(ApplierIntegrationTest, TwentyObjectsRenderedToAppliedThroughTheStages) {
       objects.push_back(ConfigMap(strings::Cat("cm-", i), strings::Cat("v", round)));
     }
     for (int i = 0; i < 5; ++i) {
-      objects.push_back(Json{{"apiVersion", "v1"},
-                             {"kind", "Service"},
-                             {"metadata", {{"name", strings::Cat("svc-", i)}}},
-                             {"spec", {{"selector", {{"app", "web"}}},
-                                       {"ports", {{{"port", 80 + round}}}}}}});
+      objects.push_back(
+          Json{{"apiVersion", "v1"},
+               {"kind", "Service"},
+               {"metadata", {{"name", strings::Cat("svc-", i)}}},
+               {"spec", {{"selector", {{"app", "web"}}}, {"ports", {{{"port", 80 + round}}}}}}});
       Json deploy = Deployment(strings::Cat("web-", i));
       deploy["spec"]["template"]["metadata"]["labels"]["round"] = strings::Cat(round);
       objects.push_back(deploy);

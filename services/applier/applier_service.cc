@@ -16,17 +16,17 @@
 #include "services/common/identity.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
-#include "services/planner/app_spec.h"
-#include "services/planner/live.h"
-#include "services/planner/plan.h"
+#include "services/sync/app_spec.h"
+#include "services/sync/live.h"
+#include "services/sync/plan.h"
 
 namespace driftless::applier {
 namespace {
 
 using manifest::Json;
-using planner::KeyOf;
-using planner::KubeRefOf;
 using service::SyncIdentity;
+using sync::KeyOf;
+using sync::KubeRefOf;
 namespace event_type = service::event_type;
 
 constexpr char kApplication[] = "Application";
@@ -66,7 +66,7 @@ bool NewerPending(bus::KvStore* kv, const std::string& app, const SyncIdentity& 
 health::HealthCode WorstOf(const v1::AppStatus& status) {
   health::HealthCode worst = health::HealthCode::kHealthy;
   for (const v1::ResourceStatus& r : status.resources()) {
-    worst = health::Worst(worst, planner::FromProto(r.health()));
+    worst = health::Worst(worst, sync::FromProto(r.health()));
   }
   return worst;
 }
@@ -122,8 +122,8 @@ bus::Disposition ApplierService::HandlePlan(const v1::Event& event, const bus::M
   absl::StatusOr<service::HistoryEntry> done =
       service::HistoryStore(kv_, options_.history_limit).Get(app, plan.sync_id());
   if (done.ok()) {
-    if (absl::Status s = Republish(event, done->succeeded, done->message, done->sync_id,
-                                   done->initiated_by);
+    if (absl::Status s =
+            Republish(event, done->succeeded, done->message, done->sync_id, done->initiated_by);
         !s.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
     }
@@ -136,10 +136,12 @@ bus::Disposition ApplierService::HandlePlan(const v1::Event& event, const bus::M
   }
   if (identity.known()) {
     absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv_).Get(app);
-    if (!status.ok()) return bus::Disposition::Nak(service::RetryDelay(message), status.status().ToString());
+    if (!status.ok())
+      return bus::Disposition::Nak(service::RetryDelay(message), status.status().ToString());
     if (status->application_uid() == identity.uid && status->applied_seq() >= identity.seq) {
-      log::Info("plan superseded (at or below the applied watermark), dropped",
-                {{"application", app}, {"seq", identity.seq}, {"appliedSeq", status->applied_seq()}});
+      log::Info(
+          "plan superseded (at or below the applied watermark), dropped",
+          {{"application", app}, {"seq", identity.seq}, {"appliedSeq", status->applied_seq()}});
       return bus::Disposition::Ack();
     }
   }
@@ -159,7 +161,8 @@ bus::Disposition ApplierService::HandlePlan(const v1::Event& event, const bus::M
       return bus::Disposition::Nak(options_.lease_busy_delay,
                                    strings::Cat("a sync of ", app, " is running elsewhere"));
     }
-    if (!grant.ok()) return bus::Disposition::Nak(service::RetryDelay(message), grant.status().ToString());
+    if (!grant.ok())
+      return bus::Disposition::Nak(service::RetryDelay(message), grant.status().ToString());
     bus::LeaseKeeper keeper(&lease, *grant, options_.lease_ttl);
     result = RunPlan(event, keeper, false, last_delivery, &error);
   }
@@ -213,7 +216,8 @@ ApplierService::RunResult ApplierService::Drain(const std::string& app, const v1
         if (plan == nullptr) {
           absl::StatusOr<std::optional<std::pair<v1::Event, uint64_t>>> p = pending.Get(app);
           if (!p.ok()) {
-            log::Warn("cannot read the pending plan", {{"application", app}, {"error", p.status()}});
+            log::Warn("cannot read the pending plan",
+                      {{"application", app}, {"error", p.status()}});
             return RunResult::kDone;  // the sweep retries
           }
           if (!*p) break;
@@ -268,12 +272,13 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   // the application moved on.
   absl::StatusOr<service::HistoryEntry> done = history.Get(app, plan.sync_id());
   if (done.ok()) {
-    absl::Status s = Republish(event, done->succeeded, done->message, done->sync_id,
-                               done->initiated_by);
+    absl::Status s =
+        Republish(event, done->succeeded, done->message, done->sync_id, done->initiated_by);
     return s.ok() ? RunResult::kDone : retry_later(s);
   }
   if (!absl::IsNotFound(done.status())) return retry_later(done.status());
-  absl::StatusOr<service::StoredResource> stored = service::ResourceStore(kv_).Get(kApplication, app);
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, app);
   if (!stored.ok() && !absl::IsNotFound(stored.status())) return retry_later(stored.status());
   if (identity.known()) {
     if (!stored.ok() || stored->uid != identity.uid) {
@@ -303,12 +308,10 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   const absl::Time started = absl::Now();
   {
     v1::Event e = ResultEvent(event_type::kSyncStarted, event, options_.emitter);
-    e.set_message(strings::Cat("sync of ", app, " started (", plan.objects_size(), " objects",
-                               identity.known() ? strings::Cat(", desired generation ", identity.seq)
-                                                : std::string(),
-                               identity.attempt > 1 ? strings::Cat(", attempt ", identity.attempt)
-                                                    : std::string(),
-                               ")"));
+    e.set_message(strings::Cat(
+        "sync of ", app, " started (", plan.objects_size(), " objects",
+        identity.known() ? strings::Cat(", desired generation ", identity.seq) : std::string(),
+        identity.attempt > 1 ? strings::Cat(", attempt ", identity.attempt) : std::string(), ")"));
     e.mutable_sync_started()->set_sync_id(plan.sync_id());
     e.mutable_sync_started()->set_object_count(plan.objects_size());
     if (absl::Status s = service::Emit(*bus_, e); !s.ok()) return retry_later(s);
@@ -320,12 +323,12 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   std::string decode_error;
   absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, plan.manifests());
   if (!manifests.ok()) {
-    if (planner::IsTransient(manifests.status()) && !last_delivery) {
+    if (sync::IsTransient(manifests.status()) && !last_delivery) {
       return retry_later(manifests.status());
     }
-    decode_error = strings::Cat("sync of application ", app,
-                                " failed: the plan's manifests are unavailable: ",
-                                manifests.status().message());
+    decode_error = strings::Cat(
+        "sync of application ", app,
+        " failed: the plan's manifests are unavailable: ", manifests.status().message());
   } else if (absl::Status s = run.Run(*manifests, stale || plan.stale()); !s.ok()) {
     *error = s.ToString();
     return RunResult::kLeaseLost;
@@ -336,19 +339,19 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   const health::HealthCode app_health = run.AppHealth();
   const std::string health_summary = run.HealthSummary();
   const absl::Time finished_at = absl::Now();
-  std::string summary =
-      succeeded ? strings::Cat("sync of ", app, " succeeded (", plan.objects_size(),
-                               " objects); health ", health::Name(app_health),
-                               health_summary.empty() ? "" : ": " + health_summary)
-                : failure;
+  std::string summary = succeeded
+                            ? strings::Cat("sync of ", app, " succeeded (", plan.objects_size(),
+                                           " objects); health ", health::Name(app_health),
+                                           health_summary.empty() ? "" : ": " + health_summary)
+                            : failure;
 
   // Retry decision (a new desired generation at the same revision, minted by the poller).
   std::optional<absl::Duration> retry_in;
   if (!succeeded && !superseded && identity.known() && stored.ok() && !plan.dry_run()) {
-    const planner::AppSpec spec = planner::ParseAppSpec(stored->object);
+    const sync::AppSpec spec = sync::ParseAppSpec(stored->object);
     const bool transient = decode_error.empty() ? run.transient_failure() : true;
-    if (planner::ShouldRetry(spec, identity.attempt, transient)) {
-      retry_in = absl::FromChrono(planner::RetryBackoff(spec.retry, identity.attempt + 1));
+    if (sync::ShouldRetry(spec, identity.attempt, transient)) {
+      retry_in = absl::FromChrono(sync::RetryBackoff(spec.retry, identity.attempt + 1));
       strings::Append(summary, " (retrying in ", absl::FormatDuration(*retry_in), ", attempt ",
                       identity.attempt + 1,
                       spec.retry.limit > 0 ? strings::Cat(" of ", spec.retry.limit + 1) : "", ")");
@@ -385,7 +388,7 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
             *r->mutable_ref() = e.planned.ref();
             const bool synced = e.result == "applied" || e.result == "unchanged";
             r->set_sync(synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-            r->set_health(e.in_inventory() ? planner::ToProto(e.health.code)
+            r->set_health(e.in_inventory() ? sync::ToProto(e.health.code)
                                            : v1::HEALTH_STATUS_CODE_UNKNOWN);
             r->set_message(!e.message.empty() ? e.message : e.health.message);
           }
@@ -393,13 +396,11 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
             // Synced only if nothing is left over: a selective sync leaves the objects it did
             // not name as the planner found them, and with prune off, objects that left git
             // stay OutOfSync (as in Argo CD), so the application does too.
-            const bool all_synced =
-                std::all_of(s.resources().begin(), s.resources().end(),
-                            [](const v1::ResourceStatus& r) {
-                              return r.sync() == v1::SYNC_STATUS_CODE_SYNCED;
-                            });
-            s.set_sync(all_synced ? v1::SYNC_STATUS_CODE_SYNCED
-                                  : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+            const bool all_synced = std::all_of(s.resources().begin(), s.resources().end(),
+                                                [](const v1::ResourceStatus& r) {
+                                                  return r.sync() == v1::SYNC_STATUS_CODE_SYNCED;
+                                                });
+            s.set_sync(all_synced ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
             if (!event.revision().empty()) s.set_last_applied_revision(event.revision());
           }
           if (identity.known()) {
@@ -407,15 +408,15 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
             s.set_attempt(identity.attempt);
             s.set_applied_seq(std::max(s.applied_seq(), identity.seq));
           }
-          s.set_health(planner::ToProto(app_health));
+          s.set_health(sync::ToProto(app_health));
           if (!plan.spec_digest().empty()) s.set_spec_digest(plan.spec_digest());
           s.set_observed_generation(stored->generation);
           const bool ready = succeeded && app_health == health::HealthCode::kHealthy;
-          service::SetCondition(
-              s, "Ready", ready,
-              !succeeded ? "SyncFailed"
-                         : (ready ? "Succeeded" : std::string(health::Name(app_health))),
-              summary);
+          service::SetCondition(s, "Ready", ready,
+                                !succeeded
+                                    ? "SyncFailed"
+                                    : (ready ? "Succeeded" : std::string(health::Name(app_health))),
+                                summary);
           s.set_message(summary);
           service::SetTimestamp(s.mutable_reconciled_at(), finished_at);
           return true;
@@ -430,22 +431,23 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
 
   // History, then the broadcasts (a redelivery after a crash here re-publishes from history).
   int object_count = 0;
-  for (const SyncEntry& e : run.entries()) object_count += e.result == "applied" || e.result == "pruned";
+  for (const SyncEntry& e : run.entries())
+    object_count += e.result == "applied" || e.result == "pruned";
   if (absl::Status s = keeper.Check(options_.kv_timeout); !s.ok()) {
     *error = s.ToString();
     return RunResult::kLeaseLost;
   }
   if (absl::Status s = history.Record(app, {.sync_id = plan.sync_id(),
-                                             .desired_seq = identity.seq,
-                                             .attempt = identity.known() ? identity.attempt : 0,
-                                             .revision = event.revision(),
-                                             .spec_digest = plan.spec_digest(),
-                                             .succeeded = succeeded,
-                                             .message = summary,
-                                             .initiated_by = plan.initiated_by(),
-                                             .started_at = Rfc3339(started),
-                                             .finished_at = Rfc3339(finished_at),
-                                             .object_count = object_count});
+                                            .desired_seq = identity.seq,
+                                            .attempt = identity.known() ? identity.attempt : 0,
+                                            .revision = event.revision(),
+                                            .spec_digest = plan.spec_digest(),
+                                            .succeeded = succeeded,
+                                            .message = summary,
+                                            .initiated_by = plan.initiated_by(),
+                                            .started_at = Rfc3339(started),
+                                            .finished_at = Rfc3339(finished_at),
+                                            .object_count = object_count});
       !s.ok()) {
     return retry_later(s);
   }
@@ -509,7 +511,8 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
       service::SetTimestamp(hc->mutable_not_before(), absl::Now() + absl::Milliseconds(250));
       service::SetTimestamp(hc->mutable_deadline(), finished_at + options_.health_timeout);
       hc->set_round(1);
-      check.set_message(strings::Cat(app, ": waiting for ", hc->objects_size(), " objects to settle"));
+      check.set_message(
+          strings::Cat(app, ": waiting for ", hc->objects_size(), " objects to settle"));
       if (absl::Status s = service::Emit(*bus_, check, service::kStageApply); !s.ok()) {
         log::Warn("cannot queue the health check", {{"application", app}, {"error", s}});
       }
@@ -539,7 +542,8 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
   }
   service::StatusStore statuses(kv_);
   absl::StatusOr<v1::AppStatus> current = statuses.Get(app);
-  if (!current.ok()) return bus::Disposition::Nak(service::RetryDelay(message), current.status().ToString());
+  if (!current.ok())
+    return bus::Disposition::Nak(service::RetryDelay(message), current.status().ToString());
   auto moot = [&](const v1::AppStatus& s) {
     return s.application_uid() != identity.uid || s.desired_seq() != identity.seq;
   };
@@ -553,7 +557,7 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
     if (absl::IsNotFound(live.status())) {
       h = {health::HealthCode::kMissing, "not found in the cluster"};
     } else if (!live.ok()) {
-      if (planner::IsTransient(live.status())) {
+      if (sync::IsTransient(live.status())) {
         return bus::Disposition::Nak(service::RetryDelay(message), live.status().ToString());
       }
       h = {health::HealthCode::kUnknown, std::string(live.status().message())};
@@ -577,17 +581,17 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
         for (v1::ResourceStatus& r : *s.mutable_resources()) {
           auto it = assessed.find(KeyOf(r.ref()));
           if (it == assessed.end()) continue;
-          const v1::HealthStatusCode code = planner::ToProto(it->second.code);
+          const v1::HealthStatusCode code = sync::ToProto(it->second.code);
           changed |= r.health() != code || r.message() != it->second.message;
           r.set_health(code);
           r.set_message(it->second.message);
         }
         const health::HealthCode worst = WorstOf(s);
         const bool timed_out = unsettled && !again;
-        if (!changed && !timed_out && planner::ToProto(worst) == s.health()) return false;
-        s.set_health(planner::ToProto(worst));
-        const bool ready = worst == health::HealthCode::kHealthy &&
-                           s.sync() == v1::SYNC_STATUS_CODE_SYNCED;
+        if (!changed && !timed_out && sync::ToProto(worst) == s.health()) return false;
+        s.set_health(sync::ToProto(worst));
+        const bool ready =
+            worst == health::HealthCode::kHealthy && s.sync() == v1::SYNC_STATUS_CODE_SYNCED;
         std::string summary = strings::Cat("health ", health::Name(worst));
         if (timed_out) strings::Append(summary, " after the health timeout");
         service::SetCondition(s, "Ready", ready,
@@ -596,10 +600,11 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
       },
       identity.uid);
   if (absl::IsNotFound(updated.status())) return bus::Disposition::Ack();
-  if (!updated.ok()) return bus::Disposition::Nak(service::RetryDelay(message), updated.status().ToString());
+  if (!updated.ok())
+    return bus::Disposition::Nak(service::RetryDelay(message), updated.status().ToString());
   if (!skipped) {
-    v1::Event st = ResultEvent(event_type::kAppStatus, event, options_.emitter,
-                               strings::Cat("h", hc.round()));
+    v1::Event st =
+        ResultEvent(event_type::kAppStatus, event, options_.emitter, strings::Cat("h", hc.round()));
     *st.mutable_app_status() = *updated;
     if (absl::Status s = service::Emit(*bus_, st); !s.ok()) {
       return bus::Disposition::Nak(service::RetryDelay(message), s.ToString());
@@ -607,8 +612,8 @@ bus::Disposition ApplierService::HandleHealthCheck(const v1::Event& event,
   }
   if (again && !skipped) {
     const int round = hc.round() + 1;
-    v1::Event next = ResultEvent(event_type::kHealthCheck, event, options_.emitter,
-                                 strings::Cat("r", round));
+    v1::Event next =
+        ResultEvent(event_type::kHealthCheck, event, options_.emitter, strings::Cat("r", round));
     v1::HealthCheck* n = next.mutable_health_check();
     *n = hc;
     n->clear_objects();

@@ -8,24 +8,27 @@
 #include "common/manifest/object.h"
 #include "common/status/status.h"
 #include "common/strings/str.h"
-#include "services/planner/live.h"
-#include "services/planner/plan.h"
+#include "services/sync/live.h"
+#include "services/sync/plan.h"
 
 namespace driftless::applier {
 
 using manifest::Json;
-using planner::DescribeRef;
-using planner::KeyOf;
-using planner::KubeRefOf;
+using sync::DescribeRef;
+using sync::KeyOf;
+using sync::KubeRefOf;
 
 bool Settled(health::HealthCode code) {
   return code == health::HealthCode::kHealthy || code == health::HealthCode::kDegraded ||
          code == health::HealthCode::kSuspended;
 }
 
-SyncRun::SyncRun(kube::KubeClient* kube, const SyncRunOptions& options,
-                 const v1::PlanReady& plan, std::string application, SyncHooks hooks)
-    : kube_(kube), options_(options), plan_(plan), app_(std::move(application)),
+SyncRun::SyncRun(kube::KubeClient* kube, const SyncRunOptions& options, const v1::PlanReady& plan,
+                 std::string application, SyncHooks hooks)
+    : kube_(kube),
+      options_(options),
+      plan_(plan),
+      app_(std::move(application)),
       hooks_(std::move(hooks)) {
   if (!hooks_.may_write) hooks_.may_write = [](absl::Duration) { return absl::OkStatus(); };
   if (!hooks_.superseded) hooks_.superseded = [] { return false; };
@@ -112,7 +115,8 @@ absl::Status SyncRun::Run(const Json& manifests, bool stale) {
     }
   }
   applied_at_ = absl::Now();
-  if (!plan_.dry_run()) DL_RETURN_IF_ERROR(WaitHealthy(0, entries_.size(), options_.inline_health_wait));
+  if (!plan_.dry_run())
+    DL_RETURN_IF_ERROR(WaitHealthy(0, entries_.size(), options_.inline_health_wait));
   return absl::OkStatus();
 }
 
@@ -150,7 +154,7 @@ std::vector<v1::ObjectRef> SyncRun::Unsettled() const {
 void SyncRun::Fail(SyncEntry& e, const absl::Status& status) {
   e.result = "failed";
   e.message = std::string(status.message());
-  all_failures_transient_ = all_failures_transient_ && planner::IsTransient(status);
+  all_failures_transient_ = all_failures_transient_ && sync::IsTransient(status);
   if (!failed_) error_ = strings::Cat("sync of application ", app_, " failed: ", status.message());
   failed_ = true;
 }
@@ -160,10 +164,10 @@ absl::StatusOr<Json> SyncRun::ApplyWithRetries(const Json& object) {
   for (int attempt = 1; attempt <= options_.apply_attempts; ++attempt) {
     fence_ = hooks_.may_write(options_.request_timeout);
     if (!fence_.ok()) return fence_;
-    r = kube_->Apply(object, {.field_manager = std::string(planner::kFieldManager),
+    r = kube_->Apply(object, {.field_manager = std::string(sync::kFieldManager),
                               .force = true,
                               .dry_run = plan_.dry_run()});
-    if (r.ok() || !planner::IsTransient(r.status())) return r;
+    if (r.ok() || !sync::IsTransient(r.status())) return r;
     if (attempt < options_.apply_attempts) absl::SleepFor(options_.retry_backoff * attempt);
   }
   return r;
@@ -176,7 +180,7 @@ absl::Status SyncRun::DeleteWithRetries(const v1::ObjectRef& ref) {
     if (!fence_.ok()) return fence_;
     s = kube_->Delete(KubeRefOf(ref), {.propagation_policy = kube::PropagationPolicy::kBackground,
                                        .dry_run = plan_.dry_run()});
-    if (s.ok() || !planner::IsTransient(s)) return s;
+    if (s.ok() || !sync::IsTransient(s)) return s;
     if (attempt < options_.apply_attempts) absl::SleepFor(options_.retry_backoff * attempt);
   }
   return s;
@@ -218,9 +222,9 @@ absl::Status SyncRun::WaitHealthy(size_t from, size_t to, absl::Duration wait) {
     absl::SleepFor(std::min(interval, deadline - absl::Now()));
     // Short intervals first (simulated and small rollouts finish in well under a second),
     // then back off for the long ones.
-    interval = std::min(interval * 2, absl::Now() - started < absl::Seconds(2)
-                                          ? absl::Milliseconds(40)
-                                          : absl::Milliseconds(250));
+    interval =
+        std::min(interval * 2, absl::Now() - started < absl::Seconds(2) ? absl::Milliseconds(40)
+                                                                        : absl::Milliseconds(250));
   }
 }
 

@@ -10,9 +10,9 @@ namespace driftless::planner {
 namespace {
 
 using manifest::Json;
+using ::testing::HasSubstr;
 using testing::PipelineTest;
 using testing::Recorder;
-using ::testing::HasSubstr;
 
 class PlannerIntegrationTest : public PipelineTest {
  protected:
@@ -47,7 +47,8 @@ TEST_F(PlannerIntegrationTest, AutomatedAppGetsPlanReadyWithCreatesAndIsOutOfSyn
   EXPECT_EQ(plan.revision(), "abc123");
   EXPECT_EQ(plan.correlation_id(), "corr-abc123");
   const v1::PlanReady& p = plan.plan_ready();
-  EXPECT_EQ(p.sync_id(), AutomatedSyncId("guestbook", "abc123", p.render_digest(), app.spec_digest));
+  EXPECT_EQ(p.sync_id(),
+            AutomatedSyncId("guestbook", "abc123", p.render_digest(), app.spec_digest));
   EXPECT_EQ(plan.id(), service::EventId("plan.ready", "guestbook", "abc123",
                                         manifest::Digest(objects), p.sync_id()));
   EXPECT_TRUE(p.prune());
@@ -125,9 +126,8 @@ TEST_F(PlannerIntegrationTest, EverythingAppliedIsSyncedAndHealthy) {
 
 TEST_F(PlannerIntegrationTest, UnknownKindStallsAndFailsNamingTheObject) {
   service::StoredResource app = PutApp("widgets", "default", "{automated: {}}");
-  Json objects = Json::array({Json{{"apiVersion", "example.com/v1"},
-                                   {"kind", "Widget"},
-                                   {"metadata", {{"name", "w"}}}}});
+  Json objects = Json::array(
+      {Json{{"apiVersion", "example.com/v1"}, {"kind", "Widget"}, {"metadata", {{"name", "w"}}}}});
   v1::Event rendered = Rendered(app, "111", objects);
   ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
   v1::AppStatus s = Status("widgets");

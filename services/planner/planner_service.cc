@@ -13,12 +13,32 @@
 #include "services/common/identity.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
-#include "services/planner/live.h"
+#include "services/sync/app_spec.h"
+#include "services/sync/live.h"
+#include "services/sync/plan.h"
 
 namespace driftless::planner {
 namespace {
 
 using manifest::Json;
+using sync::Action;
+using sync::AppSpec;
+using sync::BuildPlan;
+using sync::IsTransient;
+using sync::KeyOf;
+using sync::kInCluster;
+using sync::KindRef;
+using sync::KubeRefOf;
+using sync::ListTracked;
+using sync::ParseAppSpec;
+using sync::PhaseName;
+using sync::Plan;
+using sync::PlanItem;
+using sync::PlanOptions;
+using sync::PrepareDesired;
+using sync::PrepareOptions;
+using sync::ProtoRefOf;
+using sync::ToProto;
 
 constexpr char kApplication[] = "Application";
 constexpr char kPlanReady[] = "plan.ready";

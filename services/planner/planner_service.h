@@ -2,7 +2,8 @@
 // `plan` it reads the application, the live objects of its destination and plans a sync.
 //
 //   PlannerService planner(kube.get(), &rt.kv(), &rt.blobs(), &rt.bus(), rt.emitter());
-//   auto sub = rt.ConsumeStage(service::kStagePlan, [&](const v1::Event& e, const bus::Message& m) {
+//   auto sub = rt.ConsumeStage(service::kStagePlan, [&](const v1::Event& e, const bus::Message& m)
+//   {
 //     return planner.Handle(e, m);
 //   });
 //
@@ -29,8 +30,6 @@
 #include "common/bus/kv_store.h"
 #include "common/kube/kube_client.h"
 #include "driftless/v1/events.pb.h"
-#include "services/planner/app_spec.h"
-#include "services/planner/plan.h"
 
 namespace driftless::planner {
 
@@ -53,9 +52,8 @@ class PlannerService {
   bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
   // Reports a planning error: Stalled condition + message on the status, "sync.failed"
   // broadcast. Returns Ack (or Nak when even that cannot be written).
-  bus::Disposition Fail(const v1::Event& event, std::string_view reason,
-                        const std::string& message, std::string_view digest,
-                        const bus::Message& delivery);
+  bus::Disposition Fail(const v1::Event& event, std::string_view reason, const std::string& message,
+                        std::string_view digest, const bus::Message& delivery);
   bus::Disposition Retry(const v1::Event& event, const bus::Message& message,
                          const absl::Status& status);
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "common/manifest/manifest.h"
-#include "services/planner/diff.h"
+#include "services/sync/diff.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 // The cluster name that means "the cluster of --kubeconfig".
 inline constexpr char kInCluster[] = "in-cluster";
@@ -34,12 +34,12 @@ struct AppSpec {
   bool automated = false;            // spec.syncPolicy.automated present
   bool auto_prune = false;           // spec.syncPolicy.automated.prune
   bool self_heal = false;
-  bool suspend = false;              // spec.syncPolicy.suspend
-  bool create_namespace = false;     // syncOptions CreateNamespace=true
+  bool suspend = false;           // spec.syncPolicy.suspend
+  bool create_namespace = false;  // syncOptions CreateNamespace=true
   bool apply_out_of_sync_only = false;
   bool prune_last = false;
-  std::string prune_propagation;     // "", "foreground", "background", "orphan"
-  std::vector<IgnoreRule> ignore;    // spec.ignoreDifferences
+  std::string prune_propagation;   // "", "foreground", "background", "orphan"
+  std::vector<IgnoreRule> ignore;  // spec.ignoreDifferences
   // Without spec.syncPolicy.retry, automated applications retry failures the cluster reports
   // as transient (5xx, timeouts) up to kDefaultRetryLimit times; with it, every failure is
   // retried up to its limit (like Argo CD). Manual applications retry only when it is set.
@@ -60,4 +60,4 @@ bool ShouldRetry(const AppSpec& spec, int attempt, bool transient);
 // yields the defaults with the name.
 AppSpec ParseAppSpec(const manifest::Json& application);
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

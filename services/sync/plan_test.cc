@@ -7,11 +7,11 @@
 
 #include "common/manifest/object.h"
 #include "common/testing/status_matchers.h"
-#include "services/planner/diff.h"
-#include "services/planner/order.h"
-#include "services/planner/plan.h"
+#include "services/sync/diff.h"
+#include "services/sync/order.h"
+#include "services/sync/plan.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using ::driftless::testing::StatusIs;
@@ -307,4 +307,4 @@ TEST(BuildPlan, RefusesObjectsOfAnotherApplication) {
 }
 
 }  // namespace
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,15 +1,16 @@
-#include "services/planner/app_spec.h"
+#include "services/sync/app_spec.h"
 
 #include <gtest/gtest.h>
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
 using std::chrono::milliseconds;
 
 Json App(Json policy) {
-  return {{"kind", "Application"}, {"metadata", {{"name", "web"}}}, {"spec", {{"syncPolicy", policy}}}};
+  return {
+      {"kind", "Application"}, {"metadata", {{"name", "web"}}}, {"spec", {{"syncPolicy", policy}}}};
 }
 
 TEST(RetryPolicy, AutomatedAppsRetryTransientFailuresByDefault) {
@@ -24,8 +25,10 @@ TEST(RetryPolicy, AutomatedAppsRetryTransientFailuresByDefault) {
 }
 
 TEST(RetryPolicy, ExplicitPolicyRetriesEveryFailureWithBackoff) {
-  const AppSpec spec = ParseAppSpec(App(
-      {{"retry", {{"limit", 3}, {"backoff", {{"duration", "2s"}, {"factor", 3}, {"maxDuration", "10s"}}}}}}));
+  const AppSpec spec = ParseAppSpec(
+      App({{"retry",
+            {{"limit", 3},
+             {"backoff", {{"duration", "2s"}, {"factor", 3}, {"maxDuration", "10s"}}}}}}));
   EXPECT_TRUE(spec.retry.explicit_policy);
   EXPECT_TRUE(ShouldRetry(spec, 1, /*transient=*/false));
   EXPECT_TRUE(ShouldRetry(spec, 3, false));
@@ -38,4 +41,4 @@ TEST(RetryPolicy, ExplicitPolicyRetriesEveryFailureWithBackoff) {
 }
 
 }  // namespace
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,4 +1,4 @@
-#include "services/planner/order.h"
+#include "services/sync/order.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 
 #include "common/manifest/object.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
@@ -188,4 +188,4 @@ absl::Status SortForApply(std::vector<Json>& objects) {
   return absl::OkStatus();
 }
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

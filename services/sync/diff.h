@@ -14,7 +14,7 @@
 #include "common/merge/merge.h"
 #include "common/status/status.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 inline constexpr std::string_view kFieldManager = "driftless";
 
@@ -59,4 +59,4 @@ void MaskSecretValues(manifest::Json& live, manifest::Json& desired);
 std::string UnifiedYamlDiff(const manifest::Json& from, const manifest::Json& to,
                             std::string_view from_label, std::string_view to_label);
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,4 +1,4 @@
-#include "services/planner/app_spec.h"
+#include "services/sync/app_spec.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "common/config/units.h"
 #include "common/manifest/object.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
@@ -58,7 +58,8 @@ AppSpec ParseAppSpec(const Json& application) {
     if (option == "ApplyOutOfSyncOnly=true") spec.apply_out_of_sync_only = true;
     if (option == "PruneLast=true") spec.prune_last = true;
     constexpr std::string_view kPropagation = "PrunePropagationPolicy=";
-    if (option.starts_with(kPropagation)) spec.prune_propagation = option.substr(kPropagation.size());
+    if (option.starts_with(kPropagation))
+      spec.prune_propagation = option.substr(kPropagation.size());
   }
   spec.retry.limit = spec.automated ? kDefaultRetryLimit : 0;
   if (const Json& retry = Field(policy, "retry"); retry.is_object()) {
@@ -75,7 +76,8 @@ AppSpec ParseAppSpec(const Json& application) {
     };
     duration("duration", &spec.retry.duration);
     duration("maxDuration", &spec.retry.max_duration);
-    if (const Json& factor = Field(backoff, "factor"); factor.is_number() && factor.get<double>() >= 1) {
+    if (const Json& factor = Field(backoff, "factor");
+        factor.is_number() && factor.get<double>() >= 1) {
       spec.retry.factor = factor.get<double>();
     }
   }
@@ -108,4 +110,4 @@ bool ShouldRetry(const AppSpec& spec, int attempt, bool transient) {
   return spec.retry.limit < 0 || attempt <= spec.retry.limit;
 }
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

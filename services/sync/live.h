@@ -13,7 +13,7 @@
 #include "common/status/status.h"
 #include "driftless/v1/events.pb.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 namespace v1 = ::driftless::v1;
 
@@ -50,4 +50,4 @@ absl::StatusOr<std::vector<manifest::Json>> ListTracked(
 // True for errors worth retrying later (cluster unreachable, throttled, timeouts, 5xx).
 bool IsTransient(const absl::Status& status);
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

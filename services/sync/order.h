@@ -18,7 +18,7 @@
 #include "common/manifest/manifest.h"
 #include "common/status/status.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 enum class Phase { kPreSync = 0, kSync = 1, kPostSync = 2, kSyncFail = 3 };
 
@@ -49,4 +49,4 @@ absl::Status SortForApply(std::vector<manifest::Json>& objects);
 
 std::string_view PhaseName(Phase phase);
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

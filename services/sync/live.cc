@@ -1,10 +1,10 @@
-#include "services/planner/live.h"
+#include "services/sync/live.h"
 
 #include "common/manifest/object.h"
 #include "common/strings/str.h"
-#include "services/planner/plan.h"
+#include "services/sync/plan.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 using manifest::Json;
 
@@ -20,8 +20,8 @@ v1::ObjectRef ProtoRefOf(const Json& object) {
 }
 
 kube::ObjectRef KubeRefOf(const v1::ObjectRef& ref) {
-  return {.api_version = ref.group().empty() ? ref.version()
-                                             : strings::Cat(ref.group(), "/", ref.version()),
+  return {.api_version =
+              ref.group().empty() ? ref.version() : strings::Cat(ref.group(), "/", ref.version()),
           .kind = ref.kind(),
           .namespace_ = ref.namespace_(),
           .name = ref.name()};
@@ -68,13 +68,10 @@ health::HealthCode FromProto(v1::HealthStatusCode code) {
   }
 }
 
-absl::StatusOr<std::vector<Json>> ListTracked(kube::KubeClient& kube,
-                                              const std::string& application,
-                                              const std::set<KindRef>& kinds,
-                                              const std::set<std::string>& namespaces,
-                                              std::map<std::string, Json>* all,
-                                              const std::map<KindRef, std::set<std::string>>&
-                                                  cluster_names) {
+absl::StatusOr<std::vector<Json>> ListTracked(
+    kube::KubeClient& kube, const std::string& application, const std::set<KindRef>& kinds,
+    const std::set<std::string>& namespaces, std::map<std::string, Json>* all,
+    const std::map<KindRef, std::set<std::string>>& cluster_names) {
   std::vector<Json> tracked;
   auto take = [&](kube::ListResult& result) {
     for (Json& item : result.items) {
@@ -132,4 +129,4 @@ bool IsTransient(const absl::Status& status) {
   }
 }
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,4 +1,4 @@
-#include "services/planner/plan.h"
+#include "services/sync/plan.h"
 
 #include <algorithm>
 #include <set>
@@ -6,7 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "common/manifest/object.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
@@ -199,4 +199,4 @@ absl::StatusOr<Plan> BuildPlan(const std::vector<Json>& desired,
   return plan;
 }
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,10 +1,10 @@
-#include "services/planner/diff.h"
+#include "services/sync/diff.h"
 
 #include <algorithm>
 
 #include "common/manifest/object.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
@@ -268,4 +268,4 @@ std::string UnifiedYamlDiff(const Json& from, const Json& to, std::string_view f
   return out;
 }
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

@@ -1,5 +1,5 @@
-// The planner's pure core: from rendered objects and what the cluster holds, decide what a
-// sync does — which objects to create, update or prune, in which order.
+// The sync core's plan (used by the planner): from rendered objects and what the cluster
+// holds, decide what a sync does — which objects to create, update or prune, in which order.
 //
 //   DL_ASSIGN_OR_RETURN(auto desired, PrepareDesired(rendered, prepare_options));
 //   ... GET each desired object and list the tracked ones (the shell does the I/O) ...
@@ -16,10 +16,10 @@
 
 #include "common/manifest/manifest.h"
 #include "common/status/status.h"
-#include "services/planner/diff.h"
-#include "services/planner/order.h"
+#include "services/sync/diff.h"
+#include "services/sync/order.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 
 // Set on every object driftless applies; its value is the application's name. Objects that
 // carry it are the application's inventory (what pruning considers).
@@ -88,4 +88,4 @@ absl::StatusOr<Plan> BuildPlan(const std::vector<manifest::Json>& desired,
                                const std::vector<manifest::Json>& tracked,
                                const PlanOptions& options);
 
-}  // namespace driftless::planner
+}  // namespace driftless::sync

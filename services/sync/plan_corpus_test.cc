@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>
 
 #include "common/testing/status_matchers.h"
-#include "services/planner/diff.h"
+#include "services/sync/diff.h"
 
-namespace driftless::planner {
+namespace driftless::sync {
 namespace {
 
 using manifest::Json;
@@ -52,4 +52,4 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair("smd-deploy", true), std::make_pair("sealedsecret", true)));
 
 }  // namespace
-}  // namespace driftless::planner
+}  // namespace driftless::sync
