@@ -13,15 +13,15 @@
 #include "gtest/gtest.h"
 #include "services/applier/applier_service.h"
 #include "services/common/identity.h"
+#include "services/common/testing/pipeline_env.h"
 #include "services/planner/planner_service.h"
-#include "services/planner/testing/pipeline_env.h"
 
 namespace driftless::applier {
 namespace {
 
 using manifest::Json;
-using planner::testing::PipelineTest;
-using planner::testing::Recorder;
+using service::testing::EventCollector;
+using service::testing::PipelineTest;
 using ::testing::HasSubstr;
 
 class ApplierIntegrationTest : public PipelineTest {
@@ -84,7 +84,7 @@ class ApplierIntegrationTest : public PipelineTest {
 
   std::unique_ptr<planner::PlannerService> planner_;
   std::unique_ptr<ApplierService> applier_;
-  Recorder applies_;
+  EventCollector applies_;
   bool applies_started_ = false;
 };
 

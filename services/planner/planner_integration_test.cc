@@ -3,16 +3,16 @@
 // application's objects are planned for pruning.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/common/testing/pipeline_env.h"
 #include "services/planner/planner_service.h"
-#include "services/planner/testing/pipeline_env.h"
 
 namespace driftless::planner {
 namespace {
 
 using manifest::Json;
+using service::testing::EventCollector;
+using service::testing::PipelineTest;
 using ::testing::HasSubstr;
-using testing::PipelineTest;
-using testing::Recorder;
 
 class PlannerIntegrationTest : public PipelineTest {
  protected:
@@ -30,7 +30,7 @@ class PlannerIntegrationTest : public PipelineTest {
   }
 
   std::unique_ptr<PlannerService> planner_;
-  Recorder apply_stage_;
+  EventCollector apply_stage_;
 };
 
 TEST_F(PlannerIntegrationTest, AutomatedAppGetsPlanReadyWithCreatesAndIsOutOfSync) {

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "services/common/events.h"
 #include "services/common/state.h"
+#include "services/common/testing/fixtures.h"
 #include "services/common/topology.h"
 #include "services/renderer/renderer_service.h"
 #include "services/repo-poller/poller_service.h"
@@ -25,101 +26,14 @@ namespace driftless::renderer {
 namespace {
 
 using manifest::Json;
-
-bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!pred()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
+using service::testing::ConfigMapYaml;
+using service::testing::EventCollector;
+using service::testing::GitRepo;
+using service::testing::WaitFor;
 
 // A working-tree git repository driven by the git CLI.
-class GitRepo {
- public:
-  explicit GitRepo(std::string dir) : dir_(std::move(dir)) {
-    EXPECT_EQ(std::system(("mkdir -p '" + dir_ + "'").c_str()), 0);
-    Run("init -q -b main");
-    Run("config user.email test@example.com");
-    Run("config user.name test");
-    Run("config commit.gpgsign false");
-  }
-  std::string url() const { return "file://" + dir_; }
-  void Write(const std::string& path, const std::string& content) {
-    std::string full = dir_ + "/" + path;
-    std::string parent = full.substr(0, full.rfind('/'));
-    EXPECT_EQ(std::system(("mkdir -p '" + parent + "'").c_str()), 0);
-    std::ofstream(full) << content;
-  }
-  std::string Commit(const std::string& message) {
-    Run("add -A");
-    Run("commit -q -m '" + message + "'");
-    return Output("rev-parse HEAD");
-  }
-  void Run(const std::string& args) {
-    ASSERT_EQ(std::system(("git -C '" + dir_ + "' " + args + " >/dev/null 2>&1").c_str()), 0)
-        << args;
-  }
-  std::string Output(const std::string& args) {
-    std::string out;
-    FILE* p = popen(("git -C '" + dir_ + "' " + args).c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[256];
-    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
-  }
-
- private:
-  std::string dir_;
-};
 
 // Collects decoded events from a durable consumer, acking each.
-class Collector {
- public:
-  absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
-                                          [this](const bus::Message& m) {
-                                            absl::StatusOr<v1::Event> e =
-                                                service::DecodeEvent(m.data);
-                                            if (e.ok()) {
-                                              std::lock_guard<std::mutex> lock(mu_);
-                                              events_.push_back(*e);
-                                            }
-                                            return bus::Disposition::Ack();
-                                          },
-                                          {}));
-    return absl::OkStatus();
-  }
-  void Stop() {
-    if (sub_) sub_->Stop();
-  }
-  std::vector<v1::Event> Of(const std::string& type, const std::string& app) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::Event> out;
-    for (const v1::Event& e : events_) {
-      if (e.type() == type && e.application() == app) out.push_back(e);
-    }
-    return out;
-  }
-  v1::Event WaitNth(const std::string& type, const std::string& app, size_t n) {
-    v1::Event out;
-    WaitFor([&] {
-      auto all = Of(type, app);
-      if (all.size() < n) return false;
-      out = all[n - 1];
-      return true;
-    });
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<v1::Event> events_;
-  std::unique_ptr<bus::Subscription> sub_;
-};
 
 Json App(const std::string& name, const std::string& url) {
   return {{"apiVersion", "driftless.dev/v1alpha1"},
@@ -128,11 +42,6 @@ Json App(const std::string& name, const std::string& url) {
           {"spec",
            {{"source", {{"repoURL", url}, {"ref", {{"branch", "main"}}}, {"path", "apps/web"}}},
             {"destination", {{"cluster", "in-cluster"}, {"namespace", "web"}}}}}};
-}
-
-std::string ConfigMap(const std::string& name, const std::string& value) {
-  return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  v: \"" +
-         value + "\"\n";
 }
 
 class Consumer {
@@ -166,7 +75,7 @@ TEST(PollerRendererPipelineTest, CommitsAndSyncRequestsReachThePlanStageQuickly)
   bus::BlobStore blobs(&kv, service::kBlobsBucket);
   ASSERT_OK(service::Provision(bus, kv));
   GitRepo repo(tmp.path() + "/repo");
-  repo.Write("apps/web/cm.yaml", ConfigMap("web", "1"));
+  repo.Write("apps/web/cm.yaml", ConfigMapYaml("web", "1"));
   const std::string first = repo.Commit("first");
 
   // Separate mirrors, as the two processes would have.
@@ -178,7 +87,7 @@ TEST(PollerRendererPipelineTest, CommitsAndSyncRequestsReachThePlanStageQuickly)
   RendererService renderer(&bus, &kv, &blobs, &renderer_git,
                            {.emitter = "renderer/test", .work_dir = tmp.path() + "/renderer/work"});
   ASSERT_OK(poller.Start());
-  Collector plan;
+  EventCollector plan;
   {
     Consumer poll_stage(bus, service::kStagePoll, [&](const v1::Event& e, const bus::Message& m) {
       return poller.Handle(e, m);
@@ -195,7 +104,7 @@ TEST(PollerRendererPipelineTest, CommitsAndSyncRequestsReachThePlanStageQuickly)
     ASSERT_EQ(rendered.revision(), first);
 
     // A push (webhook) of a new commit.
-    repo.Write("apps/web/cm.yaml", ConfigMap("web", "2"));
+    repo.Write("apps/web/cm.yaml", ConfigMapYaml("web", "2"));
     const std::string second = repo.Commit("second");
     t0 = absl::Now();
     v1::Event push = service::NewEvent("webhook.push", "", "", "api/test");

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "services/common/events.h"
 #include "services/common/state.h"
+#include "services/common/testing/fixtures.h"
 #include "services/common/topology.h"
 #include "services/renderer/renderer_service.h"
 
@@ -25,102 +26,15 @@ namespace driftless::renderer {
 namespace {
 
 using manifest::Json;
+using service::testing::ConfigMapYaml;
+using service::testing::EventCollector;
+using service::testing::GitRepo;
+using service::testing::WaitFor;
 using ::testing::HasSubstr;
 
-bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!pred()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
 // A working-tree git repository driven by the git CLI.
-class GitRepo {
- public:
-  explicit GitRepo(std::string dir) : dir_(std::move(dir)) {
-    EXPECT_EQ(std::system(("mkdir -p '" + dir_ + "'").c_str()), 0);
-    Run("init -q -b main");
-    Run("config user.email test@example.com");
-    Run("config user.name test");
-    Run("config commit.gpgsign false");
-  }
-  std::string url() const { return "file://" + dir_; }
-  void Write(const std::string& path, const std::string& content) {
-    std::string full = dir_ + "/" + path;
-    std::string parent = full.substr(0, full.rfind('/'));
-    EXPECT_EQ(std::system(("mkdir -p '" + parent + "'").c_str()), 0);
-    std::ofstream(full) << content;
-  }
-  std::string Commit(const std::string& message) {
-    Run("add -A");
-    Run("commit -q -m '" + message + "'");
-    return Output("rev-parse HEAD");
-  }
-  void Run(const std::string& args) {
-    ASSERT_EQ(std::system(("git -C '" + dir_ + "' " + args + " >/dev/null 2>&1").c_str()), 0)
-        << args;
-  }
-  std::string Output(const std::string& args) {
-    std::string out;
-    FILE* p = popen(("git -C '" + dir_ + "' " + args).c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[256];
-    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
-  }
-
- private:
-  std::string dir_;
-};
 
 // Collects decoded events from a durable consumer, acking each.
-class Collector {
- public:
-  absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
-                                          [this](const bus::Message& m) {
-                                            absl::StatusOr<v1::Event> e =
-                                                service::DecodeEvent(m.data);
-                                            if (e.ok()) {
-                                              std::lock_guard<std::mutex> lock(mu_);
-                                              events_.push_back(*e);
-                                            }
-                                            return bus::Disposition::Ack();
-                                          },
-                                          {}));
-    return absl::OkStatus();
-  }
-  void Stop() {
-    if (sub_) sub_->Stop();
-  }
-  std::vector<v1::Event> Of(const std::string& type, const std::string& app) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::Event> out;
-    for (const v1::Event& e : events_) {
-      if (e.type() == type && e.application() == app) out.push_back(e);
-    }
-    return out;
-  }
-  v1::Event WaitNth(const std::string& type, const std::string& app, size_t n) {
-    v1::Event out;
-    WaitFor([&] {
-      auto all = Of(type, app);
-      if (all.size() < n) return false;
-      out = all[n - 1];
-      return true;
-    });
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<v1::Event> events_;
-  std::unique_ptr<bus::Subscription> sub_;
-};
 
 Json App(const std::string& name, const std::string& url, const std::string& path) {
   return {{"apiVersion", "driftless.dev/v1alpha1"},
@@ -133,11 +47,6 @@ Json App(const std::string& name, const std::string& url, const std::string& pat
               {"path", path},
               {"substitute", {{"ENV", "prod"}}}}},
             {"destination", {{"cluster", "in-cluster"}, {"namespace", "gb"}}}}}};
-}
-
-std::string ConfigMap(const std::string& name, const std::string& value) {
-  return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  v: \"" +
-         value + "\"\n";
 }
 
 class RendererIntegrationTest : public ::testing::Test {
@@ -217,8 +126,8 @@ class RendererIntegrationTest : public ::testing::Test {
   std::unique_ptr<GitRepo> repo_;
   std::unique_ptr<git::Libgit2Client> git_;
   std::unique_ptr<RendererService> renderer_;
-  Collector plan_;
-  Collector broadcasts_;
+  EventCollector plan_;
+  EventCollector broadcasts_;
   std::unique_ptr<bus::Subscription> render_sub_;
 };
 
@@ -238,12 +147,12 @@ TEST(SourceReposOf, TheBuiltInDefaultProjectAllowsAllUntilDefined) {
 
 TEST_F(RendererIntegrationTest, SourceChangedYieldsAppRenderedWithTheObjectsOfThatCommit) {
   repo_->Write("apps/guestbook/web.yaml",
-               ConfigMap("web", "${ENV}") + "---\n" + ConfigMap("web-extra", "x"));
+               ConfigMapYaml("web", "${ENV}") + "---\n" + ConfigMapYaml("web-extra", "x"));
   repo_->Write("apps/guestbook/svc.json",
                R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"}})");
-  repo_->Write("apps/other/ignored.yaml", ConfigMap("other", "x"));
+  repo_->Write("apps/other/ignored.yaml", ConfigMapYaml("other", "x"));
   const std::string first = repo_->Commit("first");
-  repo_->Write("apps/guestbook/web.yaml", ConfigMap("web", "changed"));
+  repo_->Write("apps/guestbook/web.yaml", ConfigMapYaml("web", "changed"));
   const std::string second = repo_->Commit("second");
   service::StoredResource app = Register(App("guestbook", repo_->url(), "apps/guestbook"));
 
@@ -275,11 +184,11 @@ TEST_F(RendererIntegrationTest, SourceChangedYieldsAppRenderedWithTheObjectsOfTh
   ASSERT_EQ(objects2.size(), 2u);
   EXPECT_EQ(objects2[1]["data"]["v"], "changed");
   EXPECT_FALSE(e2.app_rendered().has_sync_request());
-  EXPECT_TRUE(broadcasts_.Of("sync.failed", "guestbook").empty());
+  EXPECT_TRUE(broadcasts_.Events("sync.failed", "guestbook").empty());
 }
 
 TEST_F(RendererIntegrationTest, MalformedYamlSetsRenderErrorNamingFileAndLineThenRecovers) {
-  repo_->Write("apps/guestbook/good.yaml", ConfigMap("good", "x"));
+  repo_->Write("apps/guestbook/good.yaml", ConfigMapYaml("good", "x"));
   repo_->Write("apps/guestbook/bad.yaml",
                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n  x: y\n");
   const std::string bad = repo_->Commit("bad");
@@ -304,11 +213,11 @@ TEST_F(RendererIntegrationTest, MalformedYamlSetsRenderErrorNamingFileAndLineThe
   EXPECT_EQ(status.last_attempted_revision(), bad);
   EXPECT_EQ(status.sync(), v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
   WaitRenderIdle();
-  EXPECT_TRUE(plan_.Of("app.rendered", "guestbook").empty());
+  EXPECT_TRUE(plan_.Events("app.rendered", "guestbook").empty());
   std::cerr << "render error: " << c->message() << "\n";
 
   // A fixed commit renders and clears the condition.
-  repo_->Write("apps/guestbook/bad.yaml", ConfigMap("fixed", "y"));
+  repo_->Write("apps/guestbook/bad.yaml", ConfigMapYaml("fixed", "y"));
   const std::string fixed = repo_->Commit("fixed");
   SourceChanged(app, fixed);
   EXPECT_EQ(plan_.WaitNth("app.rendered", "guestbook", 1).revision(), fixed);
@@ -320,7 +229,7 @@ TEST_F(RendererIntegrationTest, MalformedYamlSetsRenderErrorNamingFileAndLineThe
 }
 
 TEST_F(RendererIntegrationTest, MissingPathIsARenderErrorNamingTheApplicationAndPath) {
-  repo_->Write("apps/guestbook/a.yaml", ConfigMap("a", "x"));
+  repo_->Write("apps/guestbook/a.yaml", ConfigMapYaml("a", "x"));
   const std::string commit = repo_->Commit("first");
   service::StoredResource app = Register(App("lost", repo_->url(), "apps/nope"));
   SourceChanged(app, commit, "s9");
@@ -340,7 +249,7 @@ TEST_F(RendererIntegrationTest, LargeRenderTravelsByBlobDigest) {
   const std::string big(100 * 1000, 'x');
   for (int i = 0; i < 60; ++i) {
     repo_->Write("apps/big/cm-" + std::to_string(100 + i) + ".yaml",
-                 ConfigMap("cm-" + std::to_string(i), big));
+                 ConfigMapYaml("cm-" + std::to_string(i), big));
   }
   const std::string commit = repo_->Commit("big");
   service::StoredResource app = Register(App("big", repo_->url(), "apps/big"));
@@ -359,7 +268,7 @@ TEST_F(RendererIntegrationTest, LargeRenderTravelsByBlobDigest) {
 }
 
 TEST_F(RendererIntegrationTest, StaleOrOrphanedWorkItemsAreDropped) {
-  repo_->Write("apps/guestbook/a.yaml", ConfigMap("a", "x"));
+  repo_->Write("apps/guestbook/a.yaml", ConfigMapYaml("a", "x"));
   const std::string commit = repo_->Commit("first");
   service::StoredResource app = Register(App("guestbook", repo_->url(), "apps/guestbook"));
   service::StoredResource stale = app;
@@ -369,9 +278,9 @@ TEST_F(RendererIntegrationTest, StaleOrOrphanedWorkItemsAreDropped) {
   ghost.name = "ghost";  // not registered
   SourceChanged(ghost, commit);
   WaitRenderIdle();
-  EXPECT_TRUE(plan_.Of("app.rendered", "guestbook").empty());
-  EXPECT_TRUE(plan_.Of("app.rendered", "ghost").empty());
-  EXPECT_TRUE(broadcasts_.Of("sync.failed", "guestbook").empty());
+  EXPECT_TRUE(plan_.Events("app.rendered", "guestbook").empty());
+  EXPECT_TRUE(plan_.Events("app.rendered", "ghost").empty());
+  EXPECT_TRUE(broadcasts_.Events("sync.failed", "guestbook").empty());
   // The current one renders.
   SourceChanged(app, commit);
   EXPECT_EQ(plan_.WaitNth("app.rendered", "guestbook", 1).revision(), commit);

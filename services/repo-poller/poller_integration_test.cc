@@ -19,6 +19,7 @@
 #include "services/common/events.h"
 #include "services/common/identity.h"
 #include "services/common/state.h"
+#include "services/common/testing/fixtures.h"
 #include "services/common/topology.h"
 #include "services/repo-poller/poller_service.h"
 
@@ -26,17 +27,12 @@ namespace driftless::repo_poller {
 namespace {
 
 using manifest::Json;
+using service::testing::ConfigMapYaml;
+using service::testing::EventCollector;
+using service::testing::GitRepo;
+using service::testing::WaitFor;
 using ::testing::Contains;
 using ::testing::HasSubstr;
-
-bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!pred()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
 
 // The real client, counting ls-remote calls per URL.
 class CountingGit : public git::GitClient {
@@ -77,91 +73,8 @@ class CountingGit : public git::GitClient {
 };
 
 // A working-tree git repository driven by the git CLI.
-class GitRepo {
- public:
-  explicit GitRepo(std::string dir) : dir_(std::move(dir)) {
-    EXPECT_EQ(std::system(("mkdir -p '" + dir_ + "'").c_str()), 0);
-    Run("init -q -b main");
-    Run("config user.email test@example.com");
-    Run("config user.name test");
-    Run("config commit.gpgsign false");
-  }
-  std::string url() const { return "file://" + dir_; }
-  void Write(const std::string& path, const std::string& content) {
-    std::string full = dir_ + "/" + path;
-    std::string parent = full.substr(0, full.rfind('/'));
-    EXPECT_EQ(std::system(("mkdir -p '" + parent + "'").c_str()), 0);
-    std::ofstream(full) << content;
-  }
-  std::string Commit(const std::string& message) {
-    Run("add -A");
-    Run("commit -q -m '" + message + "'");
-    return Output("rev-parse HEAD");
-  }
-  void Run(const std::string& args) {
-    ASSERT_EQ(std::system(("git -C '" + dir_ + "' " + args + " >/dev/null 2>&1").c_str()), 0)
-        << args;
-  }
-  std::string Output(const std::string& args) {
-    std::string out;
-    FILE* p = popen(("git -C '" + dir_ + "' " + args).c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[256];
-    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
-  }
-
- private:
-  std::string dir_;
-};
 
 // Collects decoded events from a durable consumer, acking each.
-class Collector {
- public:
-  absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable) {
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
-                                          [this](const bus::Message& m) {
-                                            absl::StatusOr<v1::Event> e =
-                                                service::DecodeEvent(m.data);
-                                            if (e.ok()) {
-                                              std::lock_guard<std::mutex> lock(mu_);
-                                              events_.push_back(*e);
-                                            }
-                                            return bus::Disposition::Ack();
-                                          },
-                                          {}));
-    return absl::OkStatus();
-  }
-  void Stop() {
-    if (sub_) sub_->Stop();
-  }
-  std::vector<v1::Event> Of(const std::string& type, const std::string& app = "") {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::Event> out;
-    for (const v1::Event& e : events_) {
-      if (e.type() == type && (app.empty() || e.application() == app)) out.push_back(e);
-    }
-    return out;
-  }
-  // Waits for the n-th event of `type` for `app`; returns it (or an empty event on timeout).
-  v1::Event WaitNth(const std::string& type, const std::string& app, size_t n) {
-    v1::Event out;
-    WaitFor([&] {
-      auto all = Of(type, app);
-      if (all.size() < n) return false;
-      out = all[n - 1];
-      return true;
-    });
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<v1::Event> events_;
-  std::unique_ptr<bus::Subscription> sub_;
-};
 
 Json App(const std::string& name, const std::string& url, const Json& ref,
          const std::string& path = "apps/guestbook") {
@@ -239,8 +152,8 @@ class PollerIntegrationTest : public ::testing::Test {
   std::unique_ptr<GitRepo> repo_;
   std::string first_;
   std::unique_ptr<git::Libgit2Client> git_;
-  Collector render_;
-  Collector broadcasts_;
+  EventCollector render_;
+  EventCollector broadcasts_;
   std::unique_ptr<PollerService> poller_;
   std::unique_ptr<bus::Subscription> poll_sub_;
 };
@@ -286,7 +199,7 @@ TEST_F(PollerIntegrationTest, NewApplicationThenNewCommitEachYieldSourceChanged)
   EXPECT_EQ((*record)->revision, second);
   EXPECT_EQ((*record)->ref, "refs/heads/main");
   DrainBroadcasts();
-  EXPECT_EQ(broadcasts_.Of("source.changed", "guestbook").size(), 2u);
+  EXPECT_EQ(broadcasts_.Events("source.changed", "guestbook").size(), 2u);
 
   // A spec change (same commit) is announced again, for the new spec digest.
   Json changed = App("guestbook", repo_->url(), {{"branch", "main"}});
@@ -333,7 +246,7 @@ TEST_F(PollerIntegrationTest, CommitOutsideTheApplicationPathMintsNothing) {
   EXPECT_EQ((*record)->revision, other);
   EXPECT_EQ((*record)->desired_seq, 1);
   DrainBroadcasts();
-  EXPECT_EQ(broadcasts_.Of("source.changed", "guestbook").size(), 1u);
+  EXPECT_EQ(broadcasts_.Events("source.changed", "guestbook").size(), 1u);
 }
 
 TEST_F(PollerIntegrationTest, SyncRequestedAlwaysYieldsSourceChangedWithTheRequest) {
@@ -462,8 +375,8 @@ TEST_F(PollerIntegrationTest, MissingBranchOrRepositorySetsSourceErrorOnceAndOth
   ASSERT_OK(poller_->PollNow("broken"));
   ASSERT_OK(poller_->PollNow("broken"));
   DrainBroadcasts();
-  EXPECT_EQ(broadcasts_.Of("sync.failed", "broken").size(), 1u);
-  EXPECT_TRUE(render_.Of("source.changed", "broken").empty());
+  EXPECT_EQ(broadcasts_.Events("sync.failed", "broken").size(), 1u);
+  EXPECT_TRUE(render_.Events("source.changed", "broken").empty());
 
   // The service keeps working: a new commit reaches the good application.
   repo_->Write("apps/guestbook/b.yaml", "kind: Secret\n");

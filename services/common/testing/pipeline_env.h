@@ -1,7 +1,7 @@
 // Test fixture for the planner and applier integration tests: a real nats-server, the real
 // driftless-kube-emulator (both children killed by PID at teardown), a service::Runtime
 // connected to the server, a CurlKubeClient for the emulator, and a recorder of broadcasts
-// and work items. Header-only, test code only.
+// and work items (EventCollector). Header-only, test code only.
 #pragma once
 
 #include <map>
@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "common/bus/nats_test_util.h"
 #include "common/bus/testing/nats_server.h"
 #include "common/kube/curl_kube_client.h"
 #include "common/kube/kubeconfig.h"
@@ -20,10 +19,11 @@
 #include "services/common/events.h"
 #include "services/common/runtime.h"
 #include "services/common/state.h"
+#include "services/common/testing/fixtures.h"
 #include "services/common/topology.h"
 #include "tools/kube-emulator/emulator_process_for_test.h"
 
-namespace driftless::planner::testing {
+namespace driftless::service::testing {
 
 using manifest::Json;
 
@@ -32,49 +32,6 @@ inline Json Yaml(std::string_view text) {
   EXPECT_TRUE(v.ok()) << v.status();
   return v.ok() ? *v : Json();
 }
-
-// Collects every message of one durable consumer (created for the test).
-class Recorder {
- public:
-  // `filter` empty: consume the existing durable (a stage's work queue consumer).
-  absl::Status Start(bus::EventBus& bus, const std::string& stream, const std::string& durable,
-                     const std::string& filter) {
-    if (!filter.empty()) {
-      DL_RETURN_IF_ERROR(bus.EnsureConsumer(
-          {.stream = stream, .durable = durable, .filter_subject = filter, .max_deliver = 0}));
-    }
-    DL_ASSIGN_OR_RETURN(sub_, bus.Consume(stream, durable,
-                                          [this](const bus::Message& m) {
-                                            auto e = service::DecodeEvent(m.data);
-                                            std::lock_guard<std::mutex> lock(mu_);
-                                            if (e.ok()) events_.push_back(*e);
-                                            return bus::Disposition::Ack();
-                                          },
-                                          {.fetch_wait = absl::Milliseconds(100)}));
-    return absl::OkStatus();
-  }
-  void Stop() {
-    if (sub_) sub_->Stop();
-    sub_.reset();
-  }
-  std::vector<v1::Event> Events(const std::string& type = "") {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::Event> out;
-    for (const auto& e : events_) {
-      if (type.empty() || e.type() == type) out.push_back(e);
-    }
-    return out;
-  }
-  // Waits until at least `n` events of `type` arrived.
-  bool WaitFor(const std::string& type, size_t n, absl::Duration timeout = absl::Seconds(20)) {
-    return bus::WaitFor([&] { return Events(type).size() >= n; }, timeout);
-  }
-
- private:
-  std::unique_ptr<bus::Subscription> sub_;
-  std::mutex mu_;
-  std::vector<v1::Event> events_;
-};
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -103,12 +60,16 @@ class PipelineTest : public ::testing::Test {
     Json app = Yaml(strings::Cat(R"(
 apiVersion: driftless.dev/v1alpha1
 kind: Application
-metadata: {name: )", name, R"(}
+metadata: {name: )",
+                                 name, R"(}
 spec:
   project: default
-  source: {repoURL: "file:///repo", ref: {branch: main}, path: apps/)", name, R"(}
-  destination: {cluster: in-cluster, namespace: )", ns, R"(}
-)", sync_policy.empty() ? "" : "  syncPolicy: " + sync_policy + "\n"));
+  source: {repoURL: "file:///repo", ref: {branch: main}, path: apps/)",
+                                 name, R"(}
+  destination: {cluster: in-cluster, namespace: )",
+                                 ns, R"(}
+)",
+                                 sync_policy.empty() ? "" : "  syncPolicy: " + sync_policy + "\n"));
     service::ResourceStore store(&runtime_->kv());
     EXPECT_OK(store.Put(app).status());
     absl::StatusOr<service::StoredResource> stored = store.Get("Application", name);
@@ -158,12 +119,15 @@ spec:
     return Yaml(strings::Cat(R"(
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: )", name, R"(}
+metadata: {name: )",
+                             name, R"(}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: )", name, R"(}}
+  selector: {matchLabels: {app: )",
+                             name, R"(}}
   template:
-    metadata: {labels: {app: )", name, R"(}}
+    metadata: {labels: {app: )",
+                             name, R"(}}
     spec: {containers: [{name: web, image: "nginx:1.27"}]}
 )"));
   }
@@ -173,7 +137,7 @@ spec:
   kube_emulator::testing::EmulatorProcess emulator_;
   std::unique_ptr<kube::CurlKubeClient> kube_;
   std::unique_ptr<service::Runtime> runtime_;
-  Recorder broadcasts_;
+  EventCollector broadcasts_;
 };
 
-}  // namespace driftless::planner::testing
+}  // namespace driftless::service::testing
