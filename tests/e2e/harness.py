@@ -191,11 +191,14 @@ class Platform:
     """`driftless up --detach` in a state dir; stopped with `driftless down`, then every pid it
     recorded is killed if still alive."""
 
-    def __init__(self, state_dir, webhook_urls=(), timeout="180s", emulator_args=()):
+    def __init__(self, state_dir, webhook_urls=(), timeout="180s", emulator_args=(),
+                 nats_url=None, nats_replicas=None):
         self.state_dir = pathlib.Path(state_dir)
         self.webhook_urls = list(webhook_urls)
         self.emulator_args = list(emulator_args)
         self.timeout = timeout
+        self.nats_url = nats_url  # given NATS servers (comma-separated) instead of nats-server
+        self.nats_replicas = nats_replicas
         self.extra = []  # extra processes we started (replicas): Popen objects
         self.kube_cache = self.state_dir.parent / "kube-cache"
         self._pids = set()
@@ -214,6 +217,10 @@ class Platform:
             args += ["--webhook-url", url]
         for arg in self.emulator_args:
             args.append(f"--emulator-arg={arg}")
+        if self.nats_url:
+            args += ["--nats-url", self.nats_url]
+        if self.nats_replicas:
+            args += ["--nats-replicas", str(self.nats_replicas)]
         r = subprocess.run(args, capture_output=True, text=True, timeout=240)
         self._remember_pids()
         if r.returncode != 0:
@@ -396,3 +403,228 @@ def stream_messages(monitor_url, stream):
             if s.get("name") == stream:
                 return s.get("state", {}).get("messages", 0)
     return 0
+
+
+def free_port():
+    """A port nothing listens on now (it may be taken before it is used: callers retry)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=2.0):
+    """(status, body text) of a GET; HTTP errors are answers too."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL the child when the test process dies (PR_SET_PDEATHSIG), so a killed
+    test leaves no nats-server behind."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+class NatsCluster:
+    """A JetStream cluster of `size` nats-server processes on 127.0.0.1, like
+    common/bus/testing's NatsClusterProcess. A node keeps its name (n0, n1, ...), ports and store
+    dir across kill_node / start_node. close() kills every process it started, by pid."""
+
+    BINARY = os.environ.get("DRIFTLESS_NATS_SERVER", "/usr/sbin/nats-server")
+
+    def __init__(self, base_dir, size=3):
+        self.base_dir = pathlib.Path(base_dir)
+        self.size = size
+        self.procs = [None] * size
+        self.client_ports = []
+        self.route_ports = []
+        self.monitor_ports = []
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def urls(self):
+        return ",".join(self.url(i) for i in range(self.size))
+
+    def url(self, i):
+        return f"nats://127.0.0.1:{self.client_ports[i]}"
+
+    def monitor(self, i):
+        return f"http://127.0.0.1:{self.monitor_ports[i]}"
+
+    def dir(self, i):
+        return self.base_dir / f"n{i}"
+
+    def log_path(self, i):
+        return self.dir(i) / "nats-server.log"
+
+    def running(self, i):
+        return self.procs[i] is not None and self.procs[i].poll() is None
+
+    def start(self, timeout=60):
+        """Starts every node and waits for a JetStream meta leader. Picked ports can be taken
+        before the servers bind them: starts over with new ports a few times."""
+        last = None
+        for _ in range(3):
+            ports = [free_port() for _ in range(3 * self.size)]
+            if len(set(ports)) != len(ports):
+                continue
+            self.client_ports = ports[0:self.size]
+            self.route_ports = ports[self.size:2 * self.size]
+            self.monitor_ports = ports[2 * self.size:]
+            try:
+                for i in range(self.size):
+                    self.start_node(i, wait=False)
+                for i in range(self.size):
+                    self.wait_listening(i, timeout)
+                self.wait_meta_leader(timeout)
+                return self
+            except AssertionError as e:
+                last = e
+                for i in range(self.size):
+                    self.kill_node(i)
+        raise last or AssertionError("no free ports for the nats cluster")
+
+    def start_node(self, i, wait=True, timeout=60):
+        """Starts node i (again) on its ports with its store dir."""
+        if self.running(i):
+            raise AssertionError(f"nats node n{i} is already running")
+        self.dir(i).mkdir(parents=True, exist_ok=True)
+        routes = ",".join(f"nats://127.0.0.1:{self.route_ports[j]}"
+                          for j in range(self.size) if j != i)
+        args = [self.BINARY, "-js", "-sd", str(self.dir(i)), "-a", "127.0.0.1",
+                "-p", str(self.client_ports[i]), "-m", str(self.monitor_ports[i]),
+                "--server_name", f"n{i}", "--cluster_name", "c",
+                "--cluster", f"nats://127.0.0.1:{self.route_ports[i]}"]
+        if routes:
+            args += ["--routes", routes]
+        with open(self.log_path(i), "a") as log:
+            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL,
+                                             preexec_fn=_die_with_parent)
+        if wait:
+            self.wait_listening(i, timeout)
+
+    def wait_listening(self, i, timeout=60):
+        def listening():
+            if not self.running(i):
+                raise AssertionError(f"nats node n{i} exited: {self.log_tail(i)}")
+            with socket.create_connection(("127.0.0.1", self.client_ports[i]), timeout=1):
+                return True
+        try:
+            wait_for(f"nats node n{i} to accept connections", listening, timeout=timeout,
+                     interval=0.02)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- n{i} log:\n{self.log_tail(i)}") from None
+
+    def kill_node(self, i, sig=signal.SIGKILL):
+        """Kills node i (SIGKILL: no goodbye to its peers or clients) and reaps it."""
+        p = self.procs[i]
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        self.procs[i] = None
+
+    def close(self):
+        for i in range(self.size):
+            self.kill_node(i)
+
+    def jsz(self, i, query=""):
+        status, body = http_get(f"{self.monitor(i)}/jsz{query}")
+        if status != 200:
+            raise AssertionError(f"n{i} /jsz{query} answered {status}: {body[:300]}")
+        return json.loads(body)
+
+    def meta_leader(self, i):
+        """The meta leader's name as node i sees it ('' while electing)."""
+        return self.jsz(i).get("meta_cluster", {}).get("leader", "")
+
+    def wait_meta_leader(self, timeout=60):
+        """Every running node knows the same JetStream meta leader."""
+        def agreed():
+            leaders = {self.meta_leader(i) for i in range(self.size) if self.running(i)}
+            return len(leaders) == 1 and "" not in leaders and leaders
+        return wait_for("a JetStream meta leader known to every running node", agreed,
+                        timeout=timeout, interval=0.1)
+
+    def healthy(self, i):
+        """nats-server's own /healthz: JetStream enabled, and the node's streams and consumers
+        current (caught up) with their leaders."""
+        status, _ = http_get(f"{self.monitor(i)}/healthz")
+        return status == 200
+
+    def wait_healthy(self, timeout=120):
+        wait_for("every nats node healthy (/healthz)",
+                 lambda: all(self.running(i) and self.healthy(i) for i in range(self.size)),
+                 timeout=timeout, interval=0.1)
+        self.wait_meta_leader(timeout)
+
+    def clients(self, i):
+        """Names of the client connections of node i (connz)."""
+        status, body = http_get(f"{self.monitor(i)}/connz?limit=1024")
+        if status != 200:
+            raise AssertionError(f"n{i} /connz answered {status}")
+        return [c.get("name", "") for c in json.loads(body).get("connections", [])]
+
+    def node_of_client(self, name):
+        """The index of the running node that client `name` is connected to, or None."""
+        for i in range(self.size):
+            if self.running(i):
+                try:
+                    if name in self.clients(i):
+                        return i
+                except (OSError, AssertionError, ValueError):
+                    continue
+        return None
+
+    def streams(self, i):
+        """{stream name: its /jsz detail (with config)} as node i reports them."""
+        doc = self.jsz(i, "?streams=true&config=true")
+        return {s["name"]: s for a in doc.get("account_details", [])
+                for s in a.get("stream_detail", [])}
+
+    def stream_leader(self, stream):
+        """The index of the node leading `stream` (as the first answering node sees it), or
+        None while it is electing one."""
+        for i in range(self.size):
+            if not self.running(i):
+                continue
+            try:
+                leader = self.streams(i).get(stream, {}).get("cluster", {}).get("leader", "")
+            except (OSError, AssertionError, ValueError):
+                continue
+            return int(leader[1:]) if leader.startswith("n") else None
+        return None
+
+    def log_tail(self, i, lines=30):
+        try:
+            text = self.log_path(i).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+    def logs_tail(self, lines=30):
+        return "\n".join(f"--- nats n{i} ({self.log_path(i)})\n{self.log_tail(i, lines)}"
+                         for i in range(self.size))
