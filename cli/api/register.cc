@@ -8,7 +8,7 @@
 //   driftless app sync NAME [--revision R] [--resource KIND/[NAMESPACE/]NAME...] [--prune]
 //                           [--dry-run]
 //   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
-//   driftless app delete NAME [--cascade]
+//   driftless app delete NAME [--cascade [--wait] [--timeout 60s]]
 //   driftless events [--app NAME] [--type T...] [--since 10m | --from-sequence N] [--follow]
 //                    [-o json]
 //   driftless dlq list [--from-sequence N] [--limit|--chunk-size N] [-o json|yaml]
@@ -189,6 +189,7 @@ struct AppOptions {
   std::string timeout = "60s";
   // delete
   bool cascade = false;
+  bool wait_deleted = false;
 };
 
 int RunSync(const AppOptions& o) {
@@ -262,12 +263,33 @@ int RunWait(const AppOptions& o) {
 }
 
 int RunDelete(const AppOptions& o) {
+  absl::StatusOr<std::chrono::milliseconds> timeout = config::ParseDuration(o.timeout);
+  if (!timeout.ok()) return Fail(Annotate(timeout.status(), "--timeout"));
   auto client = ApiClient::Connect(ResolveServerAddress(o.server));
   absl::Status s = client->Delete(o.name, o.cascade);
   if (!s.ok()) return Fail(s);
-  std::cout << "application.driftless.dev/" << o.name << " deleted"
-            << (o.cascade ? " (its objects are being pruned)" : "") << "\n";
-  return 0;
+  if (!o.cascade || !o.wait_deleted) {
+    std::cout << "application.driftless.dev/" << o.name << " deleted"
+              << (o.cascade ? " (its objects are being pruned)" : "") << "\n";
+    return 0;
+  }
+  // A cascade deletion ends when the applier has pruned every object and removed it.
+  const absl::Time deadline = absl::Now() + absl::FromChrono(*timeout);
+  std::string message;
+  while (true) {
+    absl::StatusOr<v1::Application> app = client->Get(o.name);
+    if (absl::IsNotFound(app.status())) {
+      std::cout << "application.driftless.dev/" << o.name << " deleted (its objects pruned)\n";
+      return 0;
+    }
+    if (app.ok()) message = app->status().message();
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(std::min(absl::Milliseconds(200), deadline - absl::Now()));
+  }
+  std::cerr << "error: timed out after " << config::FormatDuration(*timeout)
+            << " waiting for application " << o.name << " to be deleted"
+            << (message.empty() ? "" : ": " + message) << "\n";
+  return 1;
 }
 
 struct EventsOptions {
@@ -423,7 +445,13 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   CLI::App* delete_cmd = app_cmd->add_subcommand("delete", "Unregister the application");
   delete_cmd->add_option("name", del->name, "Application name")->required();
   delete_cmd->add_flag("--cascade", del->cascade,
-                       "Also delete the application's objects from the cluster");
+                       "Also delete the application's objects from the cluster (the application "
+                       "stays, deleting, until they are gone)");
+  delete_cmd->add_flag("--wait", del->wait_deleted,
+                       "With --cascade: return once the objects are pruned and the application "
+                       "is gone");
+  delete_cmd->add_option("--timeout", del->timeout, "How long --wait waits (e.g. 90s, 5m)")
+      ->capture_default_str();
   AddServerFlag(delete_cmd, &del->server);
   commands.Add(delete_cmd, [del] { return RunDelete(*del); });
 

@@ -51,6 +51,7 @@ absl::StatusOr<service::ResourceStore::PutResult> PredictPut(const service::Reso
   absl::StatusOr<service::StoredResource> existing = store.Get(resource.kind, resource.name);
   if (absl::IsNotFound(existing.status())) return service::ResourceStore::PutResult::kCreated;
   if (!existing.ok()) return existing.status();
+  DL_RETURN_IF_ERROR(service::CheckNotDeleting(*existing));
   if (WithoutStoreFields(existing->object) == WithoutStoreFields(resource.object)) {
     return service::ResourceStore::PutResult::kUnchanged;
   }
@@ -328,16 +329,18 @@ absl::StatusOr<v1::ApplyResponse> ApplicationApi::Apply(const v1::ApplyRequest& 
   for (size_t index : order) {
     const resources::Resource& r = (*parsed)[index];
     std::string what = strings::Cat("applying ", r.kind, " \"", r.name, "\"");
+    // The resource as written (not read back: a replica that has not applied the write yet
+    // could answer the read).
+    std::optional<service::StoredResource> stored;
+    if (!request.dry_run()) stored.emplace();
     absl::StatusOr<service::ResourceStore::PutResult> put =
-        request.dry_run() ? PredictPut(store, r) : store.Put(r.object);
+        request.dry_run() ? PredictPut(store, r) : store.Put(r.object, &*stored);
     if (!put.ok()) return Context(put.status(), what);
     response.mutable_results(static_cast<int>(index))->set_action(ActionName(*put));
     if (request.dry_run() || r.kind != kApplication ||
         *put == service::ResourceStore::PutResult::kUnchanged) {
       continue;
     }
-    absl::StatusOr<service::StoredResource> stored = store.Get(r.kind, r.name);
-    if (!stored.ok()) return Context(stored.status(), what);
     bool created = *put == service::ResourceStore::PutResult::kCreated;
     v1::Event event = service::NewEvent(kAppChanged, r.name, "", emitter_);
     // One logical event per write: a re-publish of the same write is deduplicated.
@@ -441,29 +444,31 @@ absl::Status ApplicationApi::Delete(const v1::DeleteApplicationRequest& request)
   if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   std::string what = strings::Cat("deleting application \"", request.name(), "\"");
   if (!stored.ok()) return Context(stored.status(), what);
-  if (request.cascade()) {
-    // Queued before the resource goes away: if this fails, nothing was deleted and the
-    // caller can retry; if the deletes below fail, the retry re-queues the same event id.
-    v1::Event event = service::NewEvent(kAppChanged, request.name(), "", emitter_);
-    event.set_id(service::EventId(kAppChanged, request.name(), "", stored->spec_digest,
-                                  strings::Cat("deleted-r", stored->kv_revision)));
-    event.set_message(strings::Cat("application ", request.name(),
-                                   " deleted with cascade: its objects are pruned"));
-    v1::AppChanged* changed = event.mutable_app_changed();
-    changed->set_reason(v1::AppChanged::REASON_DELETED);
-    changed->set_spec_digest(stored->spec_digest);
-    changed->set_generation(stored->generation);
-    // The application is gone from the store when the planner reads this: the destination
-    // (cluster, namespace) of the objects to prune comes from here.
-    changed->set_object_json(stored->object.dump());
-    DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event, service::kStagePlan), what));
+  if (!request.cascade()) {
+    // Its objects stay in the cluster; the application, its status, history and pending plan
+    // go now (a re-created application starts afresh; late writers are refused by uid).
+    return Context(service::FinalizeDeletion(kv_, request.name(), stored->uid), what);
   }
-  DL_RETURN_IF_ERROR(Context(resources.Delete(kApplication, request.name()), what));
-  DL_RETURN_IF_ERROR(Context(service::StatusStore(kv_).Delete(request.name()), what));
-  // Its history and any plan waiting for it go with it (a re-created application starts
-  // afresh; late writers of the old incarnation are refused by uid).
-  DL_RETURN_IF_ERROR(Context(service::HistoryStore(kv_).DeleteAll(request.name()), what));
-  return Context(kv_->Delete(service::kPendingBucket, service::StatusKey(request.name())), what);
+  // Finalizer-style: marked deleting (it stays visible, refuses re-apply and syncs), then the
+  // planner plans the prune of everything it tracks and the applier removes it when done.
+  // Deleting it again re-drives a stuck deletion.
+  const bool again = service::IsDeleting(*stored);
+  absl::StatusOr<service::StoredResource> marked =
+      resources.MarkDeleting(kApplication, request.name(), absl::Now());
+  if (!marked.ok()) return Context(marked.status(), what);
+  v1::Event event = service::NewEvent(kAppChanged, request.name(), "", emitter_);
+  event.set_id(service::EventId(kAppChanged, request.name(), "", marked->spec_digest,
+                                again ? strings::Cat("deleted-again-", NewSyncId())
+                                      : strings::Cat("deleted-r", marked->kv_revision)));
+  event.set_message(strings::Cat("application ", request.name(),
+                                 " deleted with cascade: its objects are pruned"));
+  v1::AppChanged* changed = event.mutable_app_changed();
+  changed->set_reason(v1::AppChanged::REASON_DELETED);
+  changed->set_spec_digest(marked->spec_digest);
+  changed->set_generation(marked->generation);
+  // The destination (cluster, namespace) of the objects to prune.
+  changed->set_object_json(marked->object.dump());
+  return Context(service::Emit(*bus_, event, service::kStagePlan), what);
 }
 
 absl::StatusOr<v1::SyncApplicationResponse> ApplicationApi::Sync(
@@ -474,6 +479,10 @@ absl::StatusOr<v1::SyncApplicationResponse> ApplicationApi::Sync(
   if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   std::string what = strings::Cat("requesting a sync of application \"", request.name(), "\"");
   if (!stored.ok()) return Context(stored.status(), what);
+  if (service::IsDeleting(*stored)) {
+    return absl::FailedPreconditionError(
+        strings::Cat("application \"", request.name(), "\" is being deleted: it is not synced"));
+  }
 
   std::string sync_id = NewSyncId();
   v1::Event event = service::NewEvent(kSyncRequested, request.name(), request.revision(), emitter_);

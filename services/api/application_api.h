@@ -134,9 +134,13 @@ class ApplicationApi {
   static constexpr int kDefaultPageSize = 500;
   static constexpr int kMaxPageSize = 1000;
 
-  // Removes the application and its status. With cascade, first queues app.changed (DELETED)
-  // for the planner, which prunes every object the application tracks; without cascade the
-  // cluster is left alone. kNotFound if there is no such application.
+  // Without cascade: removes the application, its status, history and pending plan now; the
+  // cluster is left alone. With cascade (finalizer-style): marks it deleting
+  // (metadata.deletionTimestamp; it stays listed, its status says so, apply and sync refuse
+  // it) and queues app.changed (DELETED) for the planner, which plans the prune of every
+  // object it tracks; the applier removes the application once they are gone. Deleting a
+  // deleting application again re-drives its deletion. kNotFound if there is no such
+  // application.
   absl::Status Delete(const v1::DeleteApplicationRequest& request);
 
   // Queues sync.requested for the repo-poller (which refreshes the ref first) and returns the

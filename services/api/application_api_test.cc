@@ -377,18 +377,36 @@ TEST_F(ApplicationApiTest, DeleteWithCascadeQueuesPruningForThePlanner) {
   EXPECT_THAT(Get("kept").status(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(Pending(service::kStagePlan), 0u);  // without cascade the cluster is left alone
 
+  // With cascade it stays, marked deleting, until the applier has pruned its objects.
   request.set_name("guestbook");
   request.set_cascade(true);
   ASSERT_OK(api_->Delete(request));
-  EXPECT_THAT(Get("guestbook").status(), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(v1::Application deleting, Get("guestbook"));
+  EXPECT_THAT(deleting.resource().json(), HasSubstr("\"deletionTimestamp\""));
+  EXPECT_EQ(deleting.resource().generation(), 1);
+  EXPECT_THAT(Apply(Guestbook(), /*dry_run=*/true).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(Pending(service::kStagePlan), 1u);
-  EXPECT_THAT(api_->Delete(request), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Apply(Guestbook()).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is being deleted")));
+  v1::SyncApplicationRequest sync;
+  sync.set_name("guestbook");
+  EXPECT_THAT(api_->Sync(sync).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Deleting it again re-drives the deletion (a stuck prune is queued once more).
+  ASSERT_OK(api_->Delete(request));
+  EXPECT_EQ(Pending(service::kStagePlan), 2u);
 
   std::vector<v1::Event> events = StoredEvents();
-  ASSERT_EQ(events.size(), 3u);  // created, created, deleted
+  ASSERT_EQ(events.size(), 4u);  // created, created, deleted, deleted again
   EXPECT_EQ(events[2].app_changed().reason(), v1::AppChanged::REASON_DELETED);
   EXPECT_EQ(events[2].application(), "guestbook");
   EXPECT_EQ(events[2].app_changed().generation(), 1);
+  EXPECT_NE(events[3].id(), events[2].id());
+
+  // Without cascade even a deleting application goes at once.
+  request.set_cascade(false);
+  ASSERT_OK(api_->Delete(request));
+  EXPECT_THAT(Get("guestbook").status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(ApplicationApiTest, WatchEventsFiltersByApplicationAndType) {

@@ -19,6 +19,7 @@
 namespace driftless::applier {
 namespace {
 
+using ::driftless::testing::StatusIs;
 using manifest::Json;
 using service::testing::EventCollector;
 using service::testing::PipelineTest;
@@ -325,6 +326,71 @@ TEST_F(ApplierIntegrationTest, ServerErrorsAreRetriedInsideTheSync) {
   EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
   ASSERT_TRUE(broadcasts_.WaitFor("sync.succeeded", 1));
   EXPECT_OK(Get("ConfigMap", "default", "flaky-cm").status());
+}
+
+// Cascade deletion is finalizer-style: the application stays (deleting) until every object it
+// tracks is pruned, says why while a prune fails, and only then goes with its status and
+// history.
+TEST_F(ApplierIntegrationTest, CascadeDeletionPrunesThenRemovesTheApplication) {
+  service::StoredResource app = PutApp("del", "default", "{automated: {prune: true}}");
+  v1::Event sync = Plan(app, "r1", Json::array({ConfigMap("del-a", "1"), ConfigMap("del-b", "1")}));
+  ASSERT_EQ(applier_->Handle(sync, Delivery(sync)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_OK(Get("ConfigMap", "default", "del-b").status());
+  service::ResourceStore resources(&runtime_->kv());
+  ASSERT_OK_AND_ASSIGN(service::StoredResource marked,
+                       resources.MarkDeleting("Application", "del", absl::Now()));
+  EXPECT_TRUE(service::IsDeleting(marked));
+  EXPECT_EQ(marked.spec_digest, app.spec_digest);
+  EXPECT_THAT(resources.Put(app.object).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  // The planner plans the prune of everything the application tracks.
+  const size_t before = applies_.Events("plan.ready").size();
+  v1::Event deleted = service::NewEvent("app.changed", "del", "", "api/test");
+  deleted.set_id(service::EventId("app.changed", "del", "", app.spec_digest, "deleted-r1"));
+  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+  deleted.mutable_app_changed()->set_spec_digest(marked.spec_digest);
+  deleted.mutable_app_changed()->set_object_json(marked.object.dump());
+  ASSERT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_TRUE(applies_.WaitFor("plan.ready", before + 1));
+  const v1::Event prune = applies_.Events("plan.ready").back();
+  EXPECT_EQ(prune.plan_ready().delete_application_uid(), app.uid);
+  EXPECT_EQ(prune.plan_ready().objects_size(), 2);
+  const v1::AppStatus status = Status("del");
+  const v1::Condition* deleting = service::FindCondition(status, "Deleting");
+  ASSERT_NE(deleting, nullptr);
+  EXPECT_EQ(deleting->reason(), "Pruning");
+
+  // One object cannot be deleted: the application stays, deleting, and names it.
+  InjectFault(emulator_.url(),
+              R"({"method": "DELETE", "pathContains": "/configmaps/del-b", "code": 500,
+                  "count": 100})");
+  bus::Disposition d = applier_->Handle(prune, Delivery(prune));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kNak) << "retried by redelivery";
+  EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "del-a").status()));
+  EXPECT_OK(Get("ConfigMap", "default", "del-b").status());
+  ASSERT_OK(resources.Get("Application", "del").status());
+  EXPECT_THAT(Status("del").message(), HasSubstr("del-b"));
+  EXPECT_THAT(Status("del").message(), HasSubstr("deletion of application del is stuck"));
+  ASSERT_TRUE(broadcasts_.WaitFor("sync.failed", 1));
+
+  // The cluster recovers: the redelivery prunes the rest and removes the application.
+  httplib::Client(emulator_.url()).Delete("/emulator/v1/faults");
+  d = applier_->Handle(prune, Delivery(prune, 2));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck) << d.error();
+  EXPECT_TRUE(absl::IsNotFound(Get("ConfigMap", "default", "del-b").status()));
+  EXPECT_THAT(resources.Get("Application", "del").status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(runtime_->kv().Get(service::kStatusBucket, service::StatusKey("del")).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(std::vector<service::HistoryEntry> history,
+                       service::HistoryStore(&runtime_->kv()).List("del"));
+  EXPECT_TRUE(history.empty());
+  ASSERT_TRUE(broadcasts_.WaitFor("app.changed", 1));
+  EXPECT_THAT(broadcasts_.Events("app.changed").back().message(), HasSubstr("2 objects pruned"));
+  // Late: the prune plan delivered once more finds nothing to do and re-creates nothing.
+  d = applier_->Handle(prune, Delivery(prune, 3));
+  EXPECT_EQ(d.kind(), bus::Disposition::Kind::kAck);
+  EXPECT_THAT(runtime_->kv().Get(service::kStatusBucket, service::StatusKey("del")).status(),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(ApplierIntegrationTest, ConflictFailsTheObjectWithTheClusterMessage) {

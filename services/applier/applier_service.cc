@@ -244,6 +244,88 @@ ApplierService::RunResult ApplierService::Drain(const std::string& app, const v1
   return RunResult::kDone;
 }
 
+ApplierService::RunResult ApplierService::RunDeletion(const v1::Event& event,
+                                                      bus::LeaseKeeper& keeper, bool last_delivery,
+                                                      std::string* error) {
+  const v1::PlanReady& plan = event.plan_ready();
+  const std::string& app = event.application();
+  const std::string& uid = plan.delete_application_uid();
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, app);
+  if (absl::IsNotFound(stored.status()) || (stored.ok() && stored->uid != uid)) {
+    // Finalized already (a redelivery), removed without cascade meanwhile, or re-created.
+    log::Info("application no longer being deleted, prune plan dropped", {{"application", app}});
+    return RunResult::kDone;
+  }
+  if (!stored.ok()) {
+    *error = stored.status().ToString();
+    return RunResult::kRetryLater;
+  }
+
+  SyncRun run(kube_, options_.run, plan, app,
+              {.may_write = [&keeper](absl::Duration d) { return keeper.Check(d); },
+               .superseded = [] { return false; }});
+  if (absl::Status s = run.Run(Json::array(), false); !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kLeaseLost;
+  }
+  if (absl::Status s = keeper.Check(options_.kv_timeout); !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kLeaseLost;
+  }
+  if (run.failed()) {
+    // It stays deleting, and says why.
+    const bool again = run.transient_failure() && !last_delivery;
+    const std::string message = strings::Cat(
+        "deletion of application ", app, " is stuck: ", run.error(),
+        again ? " (retrying)"
+              : strings::Cat(" (run `driftless app delete ", app, " --cascade` to retry)"));
+    absl::StatusOr<v1::AppStatus> updated = service::StatusStore(kv_).Update(
+        app,
+        [&](v1::AppStatus& s) {
+          service::SetCondition(s, "Deleting", true, "PruneFailed", message);
+          s.set_message(message);
+          service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
+          return true;
+        },
+        uid);
+    if (!updated.ok() && !absl::IsNotFound(updated.status())) {
+      *error = updated.status().ToString();
+      return RunResult::kRetryLater;
+    }
+    v1::Event failed =
+        ResultEvent(event_type::kSyncFailed, event, options_.emitter,
+                    strings::Cat("deleting-", manifest::Sha256Hex(run.error()).substr(0, 12)));
+    failed.set_severity(v1::SEVERITY_ERROR);
+    failed.set_message(message);
+    failed.mutable_sync_finished()->set_sync_id(plan.sync_id());
+    failed.mutable_sync_finished()->set_error(message);
+    failed.mutable_sync_finished()->set_initiated_by(plan.initiated_by());
+    if (absl::Status s = service::Emit(*bus_, failed); !s.ok()) {
+      *error = s.ToString();
+      return RunResult::kRetryLater;
+    }
+    *error = run.error();
+    return again ? RunResult::kRetryLater : RunResult::kDone;
+  }
+  if (absl::Status s = service::FinalizeDeletion(kv_, app, uid); !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kRetryLater;
+  }
+  int pruned = 0;
+  for (const SyncEntry& e : run.entries()) pruned += e.result == "pruned";
+  v1::Event deleted = ResultEvent(event_type::kAppChanged, event, options_.emitter, "finalized");
+  deleted.set_message(strings::Cat("application ", app, " deleted (", pruned, " objects pruned)"));
+  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+  deleted.mutable_app_changed()->set_spec_digest(plan.spec_digest());
+  if (absl::Status s = service::Emit(*bus_, deleted); !s.ok()) {
+    // The application is gone already: a redelivery would find nothing to do and not say it.
+    log::Warn("cannot announce a finished deletion", {{"application", app}, {"error", s}});
+  }
+  log::Info("application deleted", {{"application", app}, {"pruned", pruned}});
+  return RunResult::kDone;
+}
+
 void ApplierService::SweepPending() {
   absl::StatusOr<std::vector<std::string>> apps = service::PendingStore(kv_).Applications();
   if (!apps.ok()) return;
@@ -259,6 +341,9 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
                                                   bool stale, bool last_delivery,
                                                   std::string* error) {
   const v1::PlanReady& plan = event.plan_ready();
+  if (!plan.delete_application_uid().empty()) {
+    return RunDeletion(event, keeper, last_delivery, error);
+  }
   const std::string& app = event.application();
   const SyncIdentity identity = service::IdentityOf(event);
   service::HistoryStore history(kv_, options_.history_limit);
@@ -280,6 +365,11 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get(kApplication, app);
   if (!stored.ok() && !absl::IsNotFound(stored.status())) return retry_later(stored.status());
+  if (stored.ok() && service::IsDeleting(*stored)) {
+    log::Info("application being deleted, plan dropped",
+              {{"application", app}, {"syncId", plan.sync_id()}});
+    return RunResult::kDone;
+  }
   if (identity.known()) {
     if (!stored.ok() || stored->uid != identity.uid) {
       log::Info("application deleted or re-created since planning, plan dropped",

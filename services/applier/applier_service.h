@@ -76,8 +76,13 @@ class ApplierService {
   bus::Disposition HandlePlan(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleHealthCheck(const v1::Event& event, const bus::Message& message);
   // Runs `plan` under `keeper`: the whole sync with its records and events.
-  RunResult RunPlan(const v1::Event& plan, bus::LeaseKeeper& keeper, bool stale,
-                    bool last_delivery, std::string* error);
+  RunResult RunPlan(const v1::Event& plan, bus::LeaseKeeper& keeper, bool stale, bool last_delivery,
+                    std::string* error);
+  // Runs the prune plan of a cascade deletion; once every object is gone, removes the
+  // application (FinalizeDeletion). A failed prune leaves it deleting with the failure on its
+  // status, retried by redelivery (and re-driven by deleting it again).
+  RunResult RunDeletion(const v1::Event& plan, bus::LeaseKeeper& keeper, bool last_delivery,
+                        std::string* error);
   // Runs the application's pending plans while this worker holds (or can take) its lease.
   // `first`, when set, runs before the pending ones.
   RunResult Drain(const std::string& application, const v1::Event* first, bool last_delivery,

@@ -130,7 +130,8 @@ absl::StatusOr<std::vector<StoredResource>> ResourceStore::List(std::string_view
   return out;
 }
 
-absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json& object) {
+absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json& object,
+                                                            StoredResource* stored_out) {
   const std::string kind = manifest::KindOf(object);
   const std::string name = manifest::NameOf(object);
   if (kind.empty() || name.empty()) {
@@ -145,8 +146,10 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
     PutResult result = PutResult::kCreated;
     if (entry.ok()) {
       DL_ASSIGN_OR_RETURN(StoredResource old, Decode(key, entry->value, entry->revision));
+      DL_RETURN_IF_ERROR(CheckNotDeleting(old));
       manifest::Json old_object = WithoutGeneration(old.object);
       if (manifest::CanonicalJson(old_object) == manifest::CanonicalJson(desired)) {
+        if (stored_out != nullptr) *stored_out = std::move(old);
         return PutResult::kUnchanged;
       }
       uid = UidOf(old.object);
@@ -171,7 +174,18 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
     absl::StatusOr<uint64_t> written =
         result == PutResult::kCreated ? kv_->Create(kResourcesBucket, key, value)
                                       : kv_->Update(kResourcesBucket, key, value, entry->revision);
-    if (written.ok()) return result;
+    if (written.ok()) {
+      if (stored_out != nullptr) {
+        *stored_out = {.kind = kind,
+                       .name = name,
+                       .object = std::move(stored),
+                       .generation = generation,
+                       .spec_digest = spec_digest,
+                       .uid = uid,
+                       .kv_revision = *written};
+      }
+      return result;
+    }
     if (absl::IsAlreadyExists(written.status()) || absl::IsAborted(written.status())) continue;
     return written.status();
   }
@@ -180,6 +194,44 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
 
 absl::Status ResourceStore::Delete(std::string_view kind, std::string_view name) {
   return kv_->Delete(kResourcesBucket, ResourceKey(kind, name));
+}
+
+absl::StatusOr<StoredResource> ResourceStore::MarkDeleting(std::string_view kind,
+                                                           std::string_view name, absl::Time now) {
+  const std::string key = ResourceKey(kind, name);
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    DL_ASSIGN_OR_RETURN(bus::KvEntry entry, kv_->Get(kResourcesBucket, key));
+    DL_ASSIGN_OR_RETURN(StoredResource r, Decode(key, entry.value, entry.revision));
+    if (IsDeleting(r)) return r;
+    r.object["metadata"]["deletionTimestamp"] =
+        absl::FormatTime(absl::RFC3339_sec, now, absl::UTCTimeZone());
+    manifest::Json record = {
+        {"object", r.object},
+        {"generation", r.generation},
+        {"specDigest", r.spec_digest},
+        {"updatedAt", absl::FormatTime(absl::RFC3339_sec, now, absl::UTCTimeZone())}};
+    absl::StatusOr<uint64_t> written =
+        kv_->Update(kResourcesBucket, key, manifest::CanonicalJson(record), entry.revision);
+    if (written.ok()) {
+      r.kv_revision = *written;
+      return r;
+    }
+    if (!absl::IsAborted(written.status())) return written.status();
+  }
+  return absl::AbortedError(strings::Cat("too much contention marking ", kind, " ", name));
+}
+
+bool IsDeleting(const StoredResource& resource) {
+  auto m = resource.object.find("metadata");
+  return m != resource.object.end() && m->is_object() && m->contains("deletionTimestamp");
+}
+
+absl::Status CheckNotDeleting(const StoredResource& resource) {
+  if (!IsDeleting(resource)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      strings::Cat(resource.kind, " \"", resource.name,
+                   "\" is being deleted (its objects are being pruned); apply it again once it "
+                   "is gone"));
 }
 
 std::string StatusKey(std::string_view application) { return strings::Cat("app.", application); }
@@ -527,6 +579,26 @@ absl::Status ReadSetStore::Put(std::string_view application, const ReadSetRecord
 
 absl::Status ReadSetStore::Delete(std::string_view application) {
   return kv_->Delete(kReadSetsBucket, StatusKey(application));
+}
+
+absl::Status FinalizeDeletion(bus::KvStore* kv, std::string_view application,
+                              std::string_view uid) {
+  ResourceStore resources(kv);
+  absl::StatusOr<StoredResource> stored = resources.Get("Application", application);
+  if (stored.ok() && stored->uid == uid) {
+    // Put refuses a deleting resource, so nothing re-creates it between this read and the
+    // delete; a new incarnation can only appear once it is gone.
+    DL_RETURN_IF_ERROR(resources.Delete("Application", application));
+  } else if (stored.ok()) {
+    return absl::OkStatus();  // re-created since: its status and history are its own
+  } else if (!absl::IsNotFound(stored.status())) {
+    return stored.status();
+  }
+  DL_RETURN_IF_ERROR(StatusStore(kv).Delete(application));
+  DL_RETURN_IF_ERROR(HistoryStore(kv).DeleteAll(application));
+  DL_RETURN_IF_ERROR(kv->Delete(kPendingBucket, StatusKey(application)));
+  DL_RETURN_IF_ERROR(SourceStore(kv).Delete(application));
+  return ReadSetStore(kv).Delete(application);
 }
 
 }  // namespace driftless::service

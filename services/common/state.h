@@ -50,9 +50,16 @@ class ResourceStore {
 
   enum class PutResult { kCreated, kConfigured, kUnchanged };
   // Creates or updates `object` (already validated); bumps metadata.generation when the spec
-  // changes. Compare-and-set with retries.
-  absl::StatusOr<PutResult> Put(const manifest::Json& object);
+  // changes. Compare-and-set with retries. kFailedPrecondition for a resource being deleted.
+  // `stored`, when given, receives the resource as written (or as found, when unchanged):
+  // reading it back could reach a replica that has not applied the write yet.
+  absl::StatusOr<PutResult> Put(const manifest::Json& object, StoredResource* stored = nullptr);
   absl::Status Delete(std::string_view kind, std::string_view name);
+
+  // Sets metadata.deletionTimestamp (`now`) unless it is set already; the spec, generation,
+  // uid and spec digest stay. Returns the resource as stored. Compare-and-set with retries.
+  absl::StatusOr<StoredResource> MarkDeleting(std::string_view kind, std::string_view name,
+                                              absl::Time now);
 
   // Parses a stored value (for watchers of the bucket).
   static absl::StatusOr<StoredResource> Decode(std::string_view key, std::string_view value,
@@ -61,6 +68,15 @@ class ResourceStore {
  private:
   bus::KvStore* kv_;
 };
+
+// Deletion with cascade is finalizer-style (docs/design/api.md): the api marks the
+// Application deleting, the planner plans the prune of everything it tracks, the applier
+// prunes, and whoever finishes (the applier, or the planner when nothing is left) removes the
+// application with FinalizeDeletion. A deleting application is never re-applied (Put refuses
+// it), minted, rendered, planned or synced again.
+bool IsDeleting(const StoredResource& resource);
+// kFailedPrecondition naming the resource if it is being deleted.
+absl::Status CheckNotDeleting(const StoredResource& resource);
 
 std::string StatusKey(std::string_view application);  // "app.<name>"
 
@@ -211,5 +227,10 @@ class ReadSetStore {
  private:
   bus::KvStore* kv_;
 };
+
+// The end of a cascade deletion: removes the Application `application` if it is still the
+// deleting incarnation `uid` (a re-created one stays), its status, history, pending plan,
+// source and read-set records. OK when already gone.
+absl::Status FinalizeDeletion(bus::KvStore* kv, std::string_view application, std::string_view uid);
 
 }  // namespace driftless::service

@@ -140,6 +140,16 @@ TEST_F(PlannerIntegrationTest, UnknownKindStallsAndFailsNamingTheObject) {
   EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(300)));
 }
 
+// The work item the api queues for a cascade deletion of `app`.
+v1::Event Deleted(const service::StoredResource& app) {
+  v1::Event deleted = service::NewEvent("app.changed", app.name, "", "api/test");
+  deleted.set_id(service::EventId("app.changed", app.name, "", app.spec_digest, "deleted-r1"));
+  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+  deleted.mutable_app_changed()->set_spec_digest(app.spec_digest);
+  deleted.mutable_app_changed()->set_object_json(app.object.dump());
+  return deleted;
+}
+
 TEST_F(PlannerIntegrationTest, CascadeDeletePlansThePruneOfTrackedObjects) {
   service::StoredResource app = PutApp("gone", "default", "{automated: {prune: true}}");
   Json mine = ConfigMap("mine", "1");
@@ -149,12 +159,11 @@ TEST_F(PlannerIntegrationTest, CascadeDeletePlansThePruneOfTrackedObjects) {
   other["metadata"]["namespace"] = "default";
   ASSERT_OK(kube_->Apply(mine, {.field_manager = "driftless", .force = true}).status());
   ASSERT_OK(kube_->Apply(other, {.field_manager = "driftless", .force = true}).status());
-  ASSERT_OK(service::ResourceStore(&runtime_->kv()).Delete("Application", "gone"));
-
-  v1::Event deleted = service::NewEvent("app.changed", "gone", "", "api/test");
-  deleted.set_id(service::EventId("app.changed", "gone", "", app.spec_digest, "deleted-r1"));
-  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
-  deleted.mutable_app_changed()->set_object_json(app.object.dump());
+  v1::Event deleted = Deleted(app);
+  // Not marked deleting yet (an api older than the finalizer queued it): wait for it.
+  EXPECT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kNak);
+  ASSERT_OK(
+      service::ResourceStore(&runtime_->kv()).MarkDeleting("Application", "gone", absl::Now()));
   ASSERT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kAck);
   ASSERT_TRUE(apply_stage_.WaitFor("plan.ready", 1));
   const v1::Event plan = apply_stage_.Events("plan.ready")[0];
@@ -165,6 +174,32 @@ TEST_F(PlannerIntegrationTest, CascadeDeletePlansThePruneOfTrackedObjects) {
   ASSERT_EQ(p.objects_size(), 1);
   EXPECT_EQ(p.objects(0).ref().name(), "mine");
   EXPECT_EQ(p.objects(0).action(), v1::ACTION_DELETE);
+  EXPECT_EQ(p.delete_application_uid(), app.uid) << "the applier removes it once pruned";
+  ASSERT_OK(service::ResourceStore(&runtime_->kv()).Get("Application", "gone").status());
+  EXPECT_THAT(Status("gone").message(), ::testing::HasSubstr("deleting: pruning 1 objects"));
+}
+
+TEST_F(PlannerIntegrationTest, CascadeDeleteWithNothingToPruneRemovesTheApplicationAtOnce) {
+  service::StoredResource app = PutApp("empty", "default", "{automated: {prune: true}}");
+  ASSERT_OK(
+      service::ResourceStore(&runtime_->kv()).MarkDeleting("Application", "empty", absl::Now()));
+  v1::Event deleted = Deleted(app);
+  ASSERT_EQ(planner_->Handle(deleted, Delivery(deleted)).kind(), bus::Disposition::Kind::kAck);
+  EXPECT_TRUE(absl::IsNotFound(
+      service::ResourceStore(&runtime_->kv()).Get("Application", "empty").status()));
+  ASSERT_TRUE(broadcasts_.WaitFor("app.changed", 1));
+  EXPECT_EQ(broadcasts_.Events("app.changed")[0].app_changed().reason(),
+            v1::AppChanged::REASON_DELETED);
+  EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(300)));
+}
+
+TEST_F(PlannerIntegrationTest, RenderOfADeletingApplicationIsDropped) {
+  service::StoredResource app = PutApp("leaving", "default", "{automated: {prune: true}}");
+  ASSERT_OK(
+      service::ResourceStore(&runtime_->kv()).MarkDeleting("Application", "leaving", absl::Now()));
+  v1::Event rendered = Rendered(app, "r1", Json::array({ConfigMap("late", "1")}));
+  ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(300)));
 }
 
 }  // namespace

@@ -185,8 +185,9 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
 
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get(kApplication, app);
-  if (absl::IsNotFound(stored.status())) {
-    log::Info("application gone, dropping", {{"event", service::Describe(event)}});
+  if (absl::IsNotFound(stored.status()) || (stored.ok() && service::IsDeleting(*stored))) {
+    log::Info(stored.ok() ? "application being deleted, dropping" : "application gone, dropping",
+              {{"event", service::Describe(event)}});
     return bus::Disposition::Ack();
   }
   if (!stored.ok()) return Retry(event, message, stored.status());
@@ -492,18 +493,23 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
                {{"application", app}, {"event", event.id()}});
     return bus::Disposition::Ack();
   }
+  // The api marks the application deleting, then queues this; it stays until the prune is
+  // done (finalizer-style). Spec digests include the uid: equal digests, same incarnation.
+  // Gone already: a non-cascade delete overtook this one, or an item queued by an older api
+  // (which removed the application first): prune what is left, there is nothing to finalize.
   absl::StatusOr<service::StoredResource> again =
       service::ResourceStore(kv_).Get(kApplication, app);
-  if (again.ok() && again->spec_digest == changed.spec_digest()) {
-    // The api queues this before it deletes the resource: the deletion is not visible yet.
-    // (Spec digests include the resource's uid, so this is the same incarnation.)
-    return bus::Disposition::Nak(absl::Milliseconds(200), "deletion not visible yet");
+  if (!again.ok() && !absl::IsNotFound(again.status())) {
+    return Retry(event, message, again.status());
   }
-  if (again.ok()) {
+  if (again.ok() && again->spec_digest != changed.spec_digest()) {
     log::Info("application re-created since its deletion, not pruning", {{"application", app}});
     return bus::Disposition::Ack();
   }
-  if (!absl::IsNotFound(again.status())) return Retry(event, message, again.status());
+  if (again.ok() && !service::IsDeleting(*again)) {
+    return bus::Disposition::Nak(absl::Milliseconds(200), "deletion not visible yet");
+  }
+  const std::string uid = again.ok() ? again->uid : "";
   const AppSpec spec = ParseAppSpec(*doc);
   if (spec.cluster != kInCluster) {
     log::Error("cannot prune a deleted application: cluster not registered",
@@ -549,7 +555,35 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
   }
   if (plan->deletes == 0) {
     log::Info("deleted application has nothing to prune", {{"application", app}});
+    if (uid.empty()) return bus::Disposition::Ack();
+    if (absl::Status s = service::FinalizeDeletion(kv_, app, uid); !s.ok()) {
+      return Retry(event, message, s);
+    }
+    v1::Event deleted = service::NewEvent(service::event_type::kAppChanged, app, "", emitter_);
+    deleted.set_id(service::EventId(service::event_type::kAppChanged, app, "",
+                                    changed.spec_digest(), "finalized"));
+    deleted.set_correlation_id(event.correlation_id());
+    deleted.set_message(strings::Cat("application ", app, " deleted (nothing to prune)"));
+    deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+    deleted.mutable_app_changed()->set_spec_digest(changed.spec_digest());
+    if (absl::Status s = service::Emit(*bus_, deleted); !s.ok()) return Retry(event, message, s);
     return bus::Disposition::Ack();
+  }
+  if (!uid.empty()) {
+    // Visible while the applier prunes: `get apps` shows it deleting, and why it stays.
+    const std::string note =
+        strings::Cat("deleting: pruning ", plan->deletes, " objects of application ", app);
+    absl::StatusOr<v1::AppStatus> updated = service::StatusStore(kv_).Update(
+        app,
+        [&](v1::AppStatus& s) {
+          service::SetCondition(s, "Deleting", true, "Pruning", note);
+          s.set_message(note);
+          return true;
+        },
+        uid);
+    if (!updated.ok() && !absl::IsNotFound(updated.status())) {
+      return Retry(event, message, updated.status());
+    }
   }
   const std::string sync_id = "delete-" + manifest::Sha256Hex(event.id()).substr(0, 16);
   v1::Event out = service::NewEvent(kPlanReady, app, "", emitter_);
@@ -562,6 +596,7 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
   ready->set_spec_digest(changed.spec_digest());
   ready->set_prune(true);
   ready->set_initiated_by("user:cli");
+  ready->set_delete_application_uid(uid);
   for (const PlanItem& item : plan->items) {
     if (item.action != Action::kDelete) continue;
     v1::PlannedObject* o = ready->add_objects();

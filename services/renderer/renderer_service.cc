@@ -239,9 +239,9 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
   log::Logger logger = log::Logger("renderer").With({{"application", app}, {"revision", commit}});
 
   absl::StatusOr<service::StoredResource> r = service::ResourceStore(kv_).Get("Application", app);
-  if (r.status().code() == absl::StatusCode::kNotFound) {
+  if (r.status().code() == absl::StatusCode::kNotFound || (r.ok() && service::IsDeleting(*r))) {
     Renders("dropped").Increment();
-    logger.Info("application gone, dropping");
+    logger.Info(r.ok() ? "application being deleted, dropping" : "application gone, dropping");
     return bus::Disposition::Ack();
   }
   if (!r.ok()) {

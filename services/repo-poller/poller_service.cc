@@ -225,6 +225,10 @@ void PollerService::OnWatch(const bus::WatchEvent& event) {
 }
 
 void PollerService::Track(const service::StoredResource& resource) {
+  if (service::IsDeleting(resource)) {  // nothing is minted for it again
+    Untrack(resource.name);
+    return;
+  }
   bool head = false;
   absl::StatusOr<AppSource> src = SourceOf(resource, &head);
   const std::string url = src.ok() ? git::NormalizeUrl(src->repo_url) : "";
@@ -702,6 +706,10 @@ bus::Disposition PollerService::HandleRetry(const v1::Event& event, const bus::M
   absl::StatusOr<service::StoredResource> r = service::ResourceStore(kv_).Get("Application", app);
   if (absl::IsNotFound(r.status())) return bus::Disposition::Ack();
   if (!r.ok()) return bus::Disposition::Nak(service::RetryDelay(message), r.status().ToString());
+  if (service::IsDeleting(*r)) {
+    log::Info("application being deleted, sync request dropped", {{"application", app}});
+    return bus::Disposition::Ack();
+  }
   Target target;
   target.resource = *r;
   absl::StatusOr<AppSource> src = SourceOf(*r, &target.default_head);

@@ -244,10 +244,28 @@ class DeliveryTest(E2EBase):
         repo.commit("g")
         self.platform.apply(h.application("gone", repo.url, ".", "gone"))
         self.wait_configmap("gone", "g", lambda d: d is not None)
-        self.platform.cli("app", "delete", "gone", "--cascade")
-        self.wait_configmap("gone", "g", lambda d: d is None)
-        h.wait_for("gone to leave `get apps`",
-                   lambda: "gone" not in self.platform.cli("get", "apps").stdout.split())
+        # The cluster refuses to delete the object for a while: the application stays listed,
+        # deleting, says which object holds it up, and cannot be applied again meanwhile.
+        self.emulator("POST", "/emulator/v1/faults",
+                      {"method": "DELETE", "pathContains": "/configmaps/g", "code": 500,
+                       "count": 1000})
+        try:
+            self.platform.cli("app", "delete", "gone", "--cascade")
+            stuck = self.wait_app("gone", lambda a: "is stuck" in a["status"].get("message", ""),
+                                  "a stuck deletion")
+            self.assertIn("g", stuck["status"]["message"])
+            self.assertIn("deletionTimestamp", stuck["metadata"])
+            self.assertIn("gone", self.platform.cli("get", "apps").stdout.split())
+            again = self.platform.apply(h.application("gone", repo.url, ".", "gone"), check=False)
+            self.assertNotEqual(again.returncode, 0)
+            self.assertIn("is being deleted", again.stderr)
+        finally:
+            self.emulator("DELETE", "/emulator/v1/faults")
+        # Re-driven (or retried) once the cluster recovers: pruned, then gone.
+        r = self.platform.cli("app", "delete", "gone", "--cascade", "--wait", "--timeout", "90s")
+        self.assertIn("deleted", r.stdout)
+        self.assertIsNone(self.platform.configmap_data("gone", "g"))
+        self.assertNotIn("gone", self.platform.cli("get", "apps").stdout.split())
         # Late events (the prune's own results) do not bring its status back.
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:

@@ -300,10 +300,10 @@ class Platform:
                                  f"{r.stdout}\n{r.stderr}")
         return r
 
-    def apply(self, text):
+    def apply(self, text, check=True):
         f = self.state_dir.parent / f"apply-{time.monotonic_ns()}.yaml"
         f.write_text(text)
-        return self.cli("apply", "-f", str(f))
+        return self.cli("apply", "-f", str(f), check=check)
 
     def app_json(self, name):
         r = self.cli("get", "app", name, "-o", "json", check=False)

@@ -157,8 +157,8 @@ class PipelineTest(E2EBase):
         self.platform.apply(doc)
         self.platform.cli("app", "wait", "recreate", "--synced", "--healthy", "--timeout", "60s")
         self.assertEqual(self.platform.configmap_data("recreate", "r"), {"v": "1"})
-        self.platform.cli("app", "delete", "recreate", "--cascade")
-        self.wait_configmap("recreate", "r", lambda d: d is None)
+        self.platform.cli("app", "delete", "recreate", "--cascade", "--wait")
+        self.assertIsNone(self.platform.configmap_data("recreate", "r"))
         # The same document again, within seconds: a new incarnation, synced from scratch
         # (not mistaken for the deleted one by any duplicate window).
         self.platform.apply(doc)
