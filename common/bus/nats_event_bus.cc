@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -83,8 +84,9 @@ absl::StatusOr<PublishAck> PublishOnce(NatsConnection::Impl* conn, const std::st
   std::unique_ptr<jsPubAck, PubAckDeleter> pa(pa_raw);
   if (s != NATS_OK) {
     if (s == NATS_NO_RESPONDERS && conn->state.load() == ConnectionState::kConnected) {
-      return absl::NotFoundError(
-          internal::Cat("publish ", subject, ": no JetStream stream captures this subject"));
+      return absl::NotFoundError(internal::Cat(
+          "publish ", subject,
+          ": no JetStream stream captures this subject (or its leader is being elected)"));
     }
     return FromNats(s, jerr, internal::Cat("publish ", subject));
   }
@@ -93,6 +95,17 @@ absl::StatusOr<PublishAck> PublishOnce(NatsConnection::Impl* conn, const std::st
   ack.sequence = pa->Sequence;
   ack.duplicate = pa->Duplicate;
   return ack;
+}
+
+// Whether the server is one node of a cluster (it advertised other nodes, or several URLs
+// were given).
+bool Clustered(NatsConnection::Impl* conn) {
+  char** servers = nullptr;
+  int count = 0;
+  if (natsConnection_GetServers(conn->nc, &servers, &count) != NATS_OK) return false;
+  for (int i = 0; i < count; ++i) free(servers[i]);
+  free(servers);
+  return count > 1;
 }
 
 absl::StatusOr<PublishAck> PublishWithRetry(NatsConnection* connection,
@@ -110,17 +123,21 @@ absl::StatusOr<PublishAck> PublishWithRetry(NatsConnection* connection,
   }
   const absl::Time deadline = absl::Now() + retry_deadline;
   absl::Duration backoff = absl::Milliseconds(50);
-  // A short grace for "no stream captures this subject" right after a reconnect, while the
-  // server may still be loading streams.
-  const absl::Time not_found_deadline = absl::Now() + absl::Seconds(1);
+  // "No stream answered" is retried for a while: right after a reconnect the server may still
+  // be loading streams (a short grace on one server), and in a cluster a stream whose leader
+  // was lost answers nothing until a new one is elected (seconds: the whole deadline).
+  std::optional<absl::Time> not_found_deadline;
   while (true) {
     absl::StatusOr<PublishAck> ack = PublishOnce(conn, subj, data, id, headers);
     if (ack.ok()) return ack;
     const absl::StatusCode code = ack.status().code();
+    if (code == absl::StatusCode::kNotFound && !not_found_deadline) {
+      not_found_deadline = absl::Now() + (Clustered(conn) ? retry_deadline : absl::Seconds(1));
+    }
     const bool retryable =
         !id.empty() &&
         (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
-         (code == absl::StatusCode::kNotFound && absl::Now() < not_found_deadline));
+         (code == absl::StatusCode::kNotFound && absl::Now() < *not_found_deadline));
     if (!retryable || absl::Now() + backoff > deadline) return ack.status();
     absl::SleepFor(backoff);  // retry pacing, not synchronisation
     backoff = std::min(backoff * 2, absl::Seconds(1));

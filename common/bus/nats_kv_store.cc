@@ -186,11 +186,34 @@ NatsKvStore::NatsKvStore(std::shared_ptr<NatsConnection> connection, NatsKvStore
 
 NatsKvStore::~NatsKvStore() = default;
 
+absl::Status NatsKvStore::ReadFromLeader(const std::string& bucket) {
+  jsCtx* js = connection_->impl()->js;
+  const std::string stream = "KV_" + bucket;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&raw, js, stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+    return absl::NotFoundError(internal::Cat("kv bucket ", bucket, " does not exist"));
+  }
+  if (s != NATS_OK) return FromNats(s, jerr, internal::Cat("kv bucket ", bucket, ": stream info"));
+  std::unique_ptr<jsStreamInfo, decltype(&jsStreamInfo_Destroy)> info(raw, jsStreamInfo_Destroy);
+  if (!info->Config->AllowDirect) return absl::OkStatus();
+  info->Config->AllowDirect = false;
+  jsStreamInfo* updated = nullptr;
+  s = js_UpdateStream(&updated, js, info->Config, nullptr, &jerr);
+  if (updated != nullptr) jsStreamInfo_Destroy(updated);
+  if (s != NATS_OK) {
+    return FromNats(s, jerr, internal::Cat("kv bucket ", bucket, ": turning direct gets off"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<NatsKvStore::Bucket>> NatsKvStore::Open(std::string_view bucket) {
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = buckets_.find(bucket); it != buckets_.end()) return it->second;
   auto b = std::make_shared<Bucket>();
   const std::string name(bucket);
+  if (options_.replicas > 1) DL_RETURN_IF_ERROR(ReadFromLeader(name));
   natsStatus s = js_KeyValue(&b->kv, connection_->impl()->js, name.c_str());
   if (s == NATS_NOT_FOUND) {
     return absl::NotFoundError(internal::Cat("kv bucket ", bucket, " does not exist"));
@@ -222,6 +245,10 @@ absl::Status NatsKvStore::EnsureBucket(std::string_view bucket, int history, abs
     if (Open(bucket).ok()) return absl::OkStatus();
     return err;
   }
+  if (cfg.Replicas > 1) {
+    kvStore_Destroy(kv);  // bound with direct gets: bind again once they are off
+    return Open(bucket).status();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto b = std::make_shared<Bucket>();
   b->kv = kv;
@@ -232,12 +259,23 @@ absl::Status NatsKvStore::EnsureBucket(std::string_view bucket, int history, abs
 absl::StatusOr<KvEntry> NatsKvStore::Get(std::string_view bucket, std::string_view key) {
   DL_ASSIGN_OR_RETURN(auto b, Open(bucket));
   const std::string k(key);
-  kvEntry* raw = nullptr;
-  natsStatus s = kvStore_Get(&raw, b->kv, k.c_str());
-  EntryPtr e(raw);
-  if (s == NATS_NOT_FOUND) return absl::NotFoundError(What("get", bucket, key) + ": no value");
-  if (s != NATS_OK) return FromNats(s, What("get", bucket, key));
-  return ToEntry(e.get());
+  const absl::Time deadline = absl::Now() + options_.read_retry_deadline;
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    kvEntry* raw = nullptr;
+    natsStatus s = kvStore_Get(&raw, b->kv, k.c_str());
+    EntryPtr e(raw);
+    if (s == NATS_NOT_FOUND) return absl::NotFoundError(What("get", bucket, key) + ": no value");
+    if (s == NATS_OK) return ToEntry(e.get());
+    absl::Status err = FromNats(s, What("get", bucket, key));
+    // A read is safe to repeat: retried while the stream elects a leader (or reconnects).
+    if ((!absl::IsDeadlineExceeded(err) && !absl::IsUnavailable(err)) ||
+        absl::Now() + backoff > deadline) {
+      return err;
+    }
+    absl::SleepFor(backoff);  // retry pacing, not synchronisation
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
 }
 
 absl::StatusOr<uint64_t> NatsKvStore::Put(std::string_view bucket, std::string_view key,

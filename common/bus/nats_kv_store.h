@@ -26,6 +26,9 @@ struct NatsKvStoreOptions {
   // Copies of each bucket EnsureBucket creates (1..5; 3 on a 3-node JetStream cluster). A
   // single server accepts only 1. Existing buckets are left as they are.
   int replicas = 1;
+  // How long Get retries a read that timed out or found no responder: on a cluster, reads go
+  // to the bucket's stream leader, and after a node loss a new leader takes seconds.
+  absl::Duration read_retry_deadline = absl::Seconds(12);
 };
 
 class NatsKvStore : public KvStore {
@@ -51,6 +54,10 @@ class NatsKvStore : public KvStore {
  private:
   struct Bucket;  // wraps a cnats kvStore*
   absl::StatusOr<std::shared_ptr<Bucket>> Open(std::string_view bucket);
+  // Replicated buckets: turns the stream's direct gets off, so that every Get is answered by
+  // the stream leader. (cnats creates buckets with AllowDirect, which lets a follower that has
+  // not applied a write yet answer a read of it: a Put then a Get could miss the Put.)
+  absl::Status ReadFromLeader(const std::string& bucket);
 
   std::shared_ptr<NatsConnection> connection_;
   const NatsKvStoreOptions options_;
