@@ -204,7 +204,7 @@ absl::StatusOr<StoredResource> ResourceStore::MarkDeleting(std::string_view kind
     DL_ASSIGN_OR_RETURN(StoredResource r, Decode(key, entry.value, entry.revision));
     if (IsDeleting(r)) return r;
     r.object["metadata"]["deletionTimestamp"] =
-        absl::FormatTime(absl::RFC3339_sec, now, absl::UTCTimeZone());
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now, absl::UTCTimeZone());
     manifest::Json record = {
         {"object", r.object},
         {"generation", r.generation},

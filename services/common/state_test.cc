@@ -14,8 +14,8 @@ using ::driftless::testing::StatusIs;
 class StateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* b :
-         {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket, kPendingBucket}) {
+    for (const char* b : {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket,
+                          kPendingBucket, kReadSetsBucket}) {
       ASSERT_OK(kv_.EnsureBucket(b, 1, absl::ZeroDuration()));
     }
   }
@@ -95,8 +95,7 @@ TEST_F(StateTest, MalformedRecordsAreDataLossNotExceptions) {
                     R"({"object": {"kind": "Application", "metadata": {"name": "typed"}},
                         "generation": "3", "specDigest": 7})")
                 .status());
-  EXPECT_THAT(store.Get("Application", "broken").status(),
-              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(store.Get("Application", "broken").status(), StatusIs(absl::StatusCode::kDataLoss));
   ASSERT_OK_AND_ASSIGN(auto typed, store.Get("Application", "typed"));
   EXPECT_EQ(typed.generation, 0);
   EXPECT_EQ(typed.spec_digest, "");
@@ -104,8 +103,8 @@ TEST_F(StateTest, MalformedRecordsAreDataLossNotExceptions) {
   EXPECT_EQ(all.size(), 2u);  // guestbook and typed; broken skipped
   ASSERT_OK(kv_.Put(kSourcesBucket, StatusKey("x"), "[]").status());
   EXPECT_THAT(SourceStore(&kv_).Get("x").status(), StatusIs(absl::StatusCode::kDataLoss));
-  ASSERT_OK(kv_.Put(kHistoryBucket, "app.x.s1", R"({"succeeded": "yes", "objectCount": []})")
-                .status());
+  ASSERT_OK(
+      kv_.Put(kHistoryBucket, "app.x.s1", R"({"succeeded": "yes", "objectCount": []})").status());
   ASSERT_OK_AND_ASSIGN(auto h, HistoryStore(&kv_).Get("x", "s1"));
   EXPECT_FALSE(h.succeeded);
 }
@@ -137,10 +136,13 @@ TEST_F(StateTest, StatusUpdateIsReadModifyWrite) {
   EXPECT_TRUE(ready->status());
   EXPECT_EQ(ready->message(), "applied abc");
   // Returning false leaves the entry as it is.
-  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus& s) {
-    s.set_sync(v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
-    return false;
-  }).status());
+  ASSERT_OK(statuses
+                .Update("guestbook",
+                        [](v1::AppStatus& s) {
+                          s.set_sync(v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
+                          return false;
+                        })
+                .status());
   ASSERT_OK_AND_ASSIGN(auto same, statuses.Get("guestbook"));
   EXPECT_EQ(same.sync(), v1::SYNC_STATUS_CODE_SYNCED);
 }
@@ -148,9 +150,13 @@ TEST_F(StateTest, StatusUpdateIsReadModifyWrite) {
 TEST_F(StateTest, HistoryAndSources) {
   HistoryStore history(&kv_);
   EXPECT_THAT(history.Get("guestbook", "s1").status(), StatusIs(absl::StatusCode::kNotFound));
-  ASSERT_OK(history.Record("guestbook", {.sync_id = "s1", .revision = "abc", .succeeded = true,
+  ASSERT_OK(history.Record("guestbook", {.sync_id = "s1",
+                                         .revision = "abc",
+                                         .succeeded = true,
                                          .finished_at = "2026-01-01T00:00:00Z"}));
-  ASSERT_OK(history.Record("guestbook", {.sync_id = "s2", .revision = "def", .succeeded = false,
+  ASSERT_OK(history.Record("guestbook", {.sync_id = "s2",
+                                         .revision = "def",
+                                         .succeeded = false,
                                          .finished_at = "2026-01-01T00:00:01Z"}));
   ASSERT_OK_AND_ASSIGN(auto s1, history.Get("guestbook", "s1"));
   EXPECT_EQ(s1.revision, "abc");
@@ -218,26 +224,36 @@ TEST_F(StateTest, LateWriterDoesNotRecreateTheStatusOfADeletedApplication) {
   ASSERT_OK(resources.Put(App("apps/a")).status());
   ASSERT_OK_AND_ASSIGN(StoredResource stored, resources.Get("Application", "guestbook"));
   StatusStore statuses(&kv_);
-  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid).status());
+  ASSERT_OK(statuses
+                .Update(
+                    "guestbook", [](v1::AppStatus&) { return true; }, stored.uid)
+                .status());
   ASSERT_OK(resources.Delete("Application", "guestbook"));
   ASSERT_OK(statuses.Delete("guestbook"));
-  EXPECT_THAT(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
+  EXPECT_THAT(statuses.Update(
+                  "guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(kv_.Get(kStatusBucket, StatusKey("guestbook")), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(kv_.Get(kStatusBucket, StatusKey("guestbook")),
+              StatusIs(absl::StatusCode::kNotFound));
   // Re-created: a writer of the old incarnation is refused, the new one writes.
   ASSERT_OK(resources.Put(App("apps/a")).status());
   ASSERT_OK_AND_ASSIGN(StoredResource again, resources.Get("Application", "guestbook"));
-  ASSERT_OK(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, again.uid).status());
-  EXPECT_THAT(statuses.Update("guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
+  ASSERT_OK(statuses
+                .Update(
+                    "guestbook", [](v1::AppStatus&) { return true; }, again.uid)
+                .status());
+  EXPECT_THAT(statuses.Update(
+                  "guestbook", [](v1::AppStatus&) { return true; }, stored.uid),
               StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(StateTest, HistoryIsBounded) {
   HistoryStore history(&kv_, 3);
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK(history.Record("guestbook", {.sync_id = "s" + std::to_string(i),
-                                           .desired_seq = i + 1,
-                                           .finished_at = "2026-01-01T00:00:0" + std::to_string(i) + "Z"}));
+    ASSERT_OK(history.Record("guestbook",
+                             {.sync_id = "s" + std::to_string(i),
+                              .desired_seq = i + 1,
+                              .finished_at = "2026-01-01T00:00:0" + std::to_string(i) + "Z"}));
   }
   ASSERT_OK_AND_ASSIGN(std::vector<HistoryEntry> all, history.List("guestbook"));
   ASSERT_EQ(all.size(), 3u);
@@ -246,6 +262,66 @@ TEST_F(StateTest, HistoryIsBounded) {
   ASSERT_OK(history.DeleteAll("guestbook"));
   ASSERT_OK_AND_ASSIGN(all, history.List("guestbook"));
   EXPECT_TRUE(all.empty());
+}
+
+// Upgrading loses no history: a record written by a v1 applier (content-hash sync id, no seq
+// or attempt) is read in place, listed with the v2 records in time order, and counts towards
+// the bound like any other.
+TEST_F(StateTest, HistoryOfAV1ApplierIsReadInPlace) {
+  ASSERT_OK(kv_.Put(kHistoryBucket, "app.guestbook.auto-0123456789abcdef",
+                    R"({"syncId":"auto-0123456789abcdef","revision":"abc123","specDigest":"d1",)"
+                    R"("succeeded":true,"message":"sync of guestbook succeeded",)"
+                    R"("initiatedBy":"automated","startedAt":"2026-01-01T00:00:00Z",)"
+                    R"("finishedAt":"2026-01-01T00:00:01Z","objectCount":3})")
+                .status());
+  HistoryStore history(&kv_, 2);
+  ASSERT_OK(history.Record(
+      "guestbook",
+      {.sync_id = "s-1", .desired_seq = 1, .attempt = 1, .finished_at = "2026-01-02T00:00:00Z"}));
+  ASSERT_OK_AND_ASSIGN(std::vector<HistoryEntry> all, history.List("guestbook"));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].sync_id, "auto-0123456789abcdef");
+  EXPECT_EQ(all[0].desired_seq, 0);
+  EXPECT_EQ(all[0].revision, "abc123");
+  EXPECT_TRUE(all[0].succeeded);
+  EXPECT_EQ(all[0].object_count, 3);
+  EXPECT_EQ(all[1].desired_seq, 1);
+  ASSERT_OK(history.Record(
+      "guestbook",
+      {.sync_id = "s-2", .desired_seq = 2, .attempt = 1, .finished_at = "2026-01-03T00:00:00Z"}));
+  ASSERT_OK_AND_ASSIGN(all, history.List("guestbook"));
+  ASSERT_EQ(all.size(), 2u);  // the oldest (the v1 record) trimmed first
+  EXPECT_EQ(all[0].sync_id, "s-1");
+}
+
+TEST_F(StateTest, DeletingResourceRefusesPutAndFinalizesOnlyItsIncarnation) {
+  ResourceStore resources(&kv_);
+  ASSERT_OK(resources
+                .Put(manifest::Json::parse(
+                    R"({"apiVersion":"driftless.dev/v1alpha1","kind":"Application",)"
+                    R"("metadata":{"name":"a"},"spec":{"x":1}})"))
+                .status());
+  ASSERT_OK_AND_ASSIGN(StoredResource stored, resources.Get("Application", "a"));
+  ASSERT_OK(StatusStore(&kv_).Update("a", [](v1::AppStatus&) { return true; }).status());
+  ASSERT_OK_AND_ASSIGN(StoredResource marked,
+                       resources.MarkDeleting("Application", "a", absl::FromUnixSeconds(1)));
+  EXPECT_TRUE(IsDeleting(marked));
+  EXPECT_EQ(marked.object["metadata"]["deletionTimestamp"], "1970-01-01T00:00:01Z");
+  EXPECT_EQ(marked.generation, stored.generation);
+  EXPECT_EQ(marked.spec_digest, stored.spec_digest);
+  // Marking again keeps the first timestamp.
+  ASSERT_OK_AND_ASSIGN(marked, resources.MarkDeleting("Application", "a", absl::Now()));
+  EXPECT_EQ(marked.object["metadata"]["deletionTimestamp"], "1970-01-01T00:00:01Z");
+  EXPECT_THAT(resources.Put(stored.object).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Another incarnation's finalizer leaves it alone; its own removes it and its records.
+  ASSERT_OK(FinalizeDeletion(&kv_, "a", "some-other-uid"));
+  ASSERT_OK(resources.Get("Application", "a").status());
+  ASSERT_OK(FinalizeDeletion(&kv_, "a", stored.uid));
+  EXPECT_THAT(resources.Get("Application", "a").status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(kv_.Get(kStatusBucket, StatusKey("a")).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(FinalizeDeletion(&kv_, "a", stored.uid));  // idempotent
 }
 
 }  // namespace
