@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "common/bus/internal/str.h"
 #include "common/manifest/manifest.h"
 #include "common/status/status.h"
@@ -17,10 +18,12 @@ struct BlobManifest {
   uint64_t size = 0;
   uint64_t chunks = 0;
   uint64_t chunk_size = 0;
+  uint64_t written = 0;  // unix seconds of the last (re)write; 0 in manifests from before it
 };
 
 std::string EncodeManifest(const BlobManifest& m) {
-  return internal::Cat("size=", m.size, " chunks=", m.chunks, " chunk_size=", m.chunk_size);
+  return internal::Cat("size=", m.size, " chunks=", m.chunks, " chunk_size=", m.chunk_size,
+                       " written=", m.written);
 }
 
 absl::StatusOr<BlobManifest> DecodeManifest(std::string_view text, std::string_view digest) {
@@ -30,6 +33,10 @@ absl::StatusOr<BlobManifest> DecodeManifest(std::string_view text, std::string_v
     const size_t eq = field.find('=');
     if (eq == std::string_view::npos) continue;
     const std::string_view name = field.substr(0, eq);
+    if (name == "written") {
+      (void)internal::ParseInt(field.substr(eq + 1), &m.written);
+      continue;
+    }
     uint64_t* target = name == "size"         ? &m.size
                        : name == "chunks"     ? &m.chunks
                        : name == "chunk_size" ? &m.chunk_size
@@ -55,8 +62,11 @@ bool IsHex64(std::string_view s) {
 
 }  // namespace
 
-BlobStore::BlobStore(KvStore* kv, std::string bucket, size_t chunk_size)
-    : kv_(kv), bucket_(std::move(bucket)), chunk_size_(chunk_size == 0 ? 1 : chunk_size) {}
+BlobStore::BlobStore(KvStore* kv, std::string bucket, size_t chunk_size, absl::Duration renew_after)
+    : kv_(kv),
+      bucket_(std::move(bucket)),
+      chunk_size_(chunk_size == 0 ? 1 : chunk_size),
+      renew_after_(renew_after) {}
 
 std::string BlobStore::ManifestKey(std::string_view hex) { return internal::Cat("m.", hex); }
 
@@ -67,24 +77,32 @@ std::string BlobStore::ChunkKey(std::string_view hex, size_t index) {
 absl::StatusOr<std::string> BlobStore::PutBlob(std::string_view bytes) {
   const std::string hex = manifest::Sha256Hex(bytes);
   const std::string digest = internal::Cat(kDigestPrefix, hex);
+  const absl::Time now = absl::Now();
   absl::StatusOr<KvEntry> existing = kv_->Get(bucket_, ManifestKey(hex));
-  if (existing.ok()) return digest;  // complete already: content addressing makes it identical
-  if (existing.status().code() != absl::StatusCode::kNotFound) {
+  if (existing.ok()) {
+    // Complete already (content addressing makes it identical). Written long enough ago
+    // that the bucket's TTL could expire it under the new reference: written again.
+    absl::StatusOr<BlobManifest> old = DecodeManifest(existing->value, digest);
+    if (old.ok() && old->written > 0 &&
+        now - absl::FromUnixSeconds(static_cast<int64_t>(old->written)) < renew_after_) {
+      return digest;
+    }
+  } else if (existing.status().code() != absl::StatusCode::kNotFound) {
     return Annotate(existing.status(), internal::Cat("put blob ", digest));
   }
   BlobManifest m;
   m.size = bytes.size();
   m.chunk_size = chunk_size_;
   m.chunks = (bytes.size() + chunk_size_ - 1) / chunk_size_;
+  m.written = static_cast<uint64_t>(absl::ToUnixSeconds(now));
   for (uint64_t i = 0; i < m.chunks; ++i) {
     std::string_view chunk = bytes.substr(i * chunk_size_, chunk_size_);
     absl::StatusOr<uint64_t> rev = kv_->Put(bucket_, ChunkKey(hex, i), chunk);
     if (!rev.ok()) return Annotate(rev.status(), internal::Cat("put blob ", digest, " chunk ", i));
   }
-  absl::StatusOr<uint64_t> rev = kv_->Create(bucket_, ManifestKey(hex), EncodeManifest(m));
-  if (!rev.ok() && rev.status().code() != absl::StatusCode::kAlreadyExists) {
-    return Annotate(rev.status(), internal::Cat("put blob ", digest, " manifest"));
-  }
+  // The manifest last: it exists only for a complete blob.
+  absl::StatusOr<uint64_t> rev = kv_->Put(bucket_, ManifestKey(hex), EncodeManifest(m));
+  if (!rev.ok()) return Annotate(rev.status(), internal::Cat("put blob ", digest, " manifest"));
   return digest;
 }
 

@@ -12,7 +12,10 @@
 //   DL_ASSIGN_OR_RETURN(std::string rendered, blobs.DecodePayload(message.data));
 //
 // Thread-safe if the KvStore is. The bucket must exist (EnsureBucket(bucket, 1, ttl)); a ttl
-// bounds how long unreferenced blobs are kept.
+// bounds how long unreferenced blobs are kept. Every PutBlob is a new reference: a blob last
+// written more than `renew_after` ago (keep it under half the ttl) is written again, so it
+// outlives each reference by at least ttl - renew_after. (A reference older than that, e.g. a
+// dead letter re-driven days later, finds it gone: GetBlob answers kNotFound.)
 #pragma once
 
 #include <cstddef>
@@ -20,6 +23,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/bus/kv_store.h"
 
 namespace driftless::bus {
@@ -29,10 +33,11 @@ inline constexpr size_t kDefaultBlobChunkSize = 512 * 1024;
 class BlobStore {
  public:
   // `kv` must outlive this object. chunk_size must be > 0 and below the server's max payload.
-  BlobStore(KvStore* kv, std::string bucket, size_t chunk_size = kDefaultBlobChunkSize);
+  BlobStore(KvStore* kv, std::string bucket, size_t chunk_size = kDefaultBlobChunkSize,
+            absl::Duration renew_after = absl::Hours(12));
 
   // Stores `bytes` and returns "sha256:<64 hex>". Idempotent: if a blob with that digest is
-  // already complete, nothing is written.
+  // already complete (and was written less than renew_after ago), nothing is written.
   absl::StatusOr<std::string> PutBlob(std::string_view bytes);
 
   // The bytes of `digest`. kInvalidArgument for a malformed digest, kNotFound if absent (or
@@ -54,6 +59,7 @@ class BlobStore {
   KvStore* kv_;
   std::string bucket_;
   size_t chunk_size_;
+  absl::Duration renew_after_;
 };
 
 }  // namespace driftless::bus

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/time/clock.h"
 #include "common/bus/testing/fake_kv_store.h"
 #include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
@@ -49,6 +50,30 @@ TEST_F(BlobStoreTest, PutIsIdempotentAndDoesNotRewrite) {
   EXPECT_EQ(again, digest);
   ASSERT_OK_AND_ASSIGN(KvEntry chunk2, kv_.Get("blobs", BlobStore::ChunkKey(hex, 1)));
   EXPECT_EQ(chunk2.revision, chunk.revision);
+}
+
+// A new reference to a blob written long ago renews it (the bucket's TTL counts from the
+// last write), including blobs whose manifest predates the written= field.
+TEST_F(BlobStoreTest, PutOfAnOldBlobWritesItAgain) {
+  const std::string data = Bytes(2500);
+  ASSERT_OK_AND_ASSIGN(std::string digest, blobs_.PutBlob(data));
+  const std::string hex = digest.substr(7);
+  for (const std::string& old_manifest :
+       {std::string("size=2500 chunks=3 chunk_size=1000 written=") +
+            std::to_string(absl::ToUnixSeconds(absl::Now() - absl::Hours(13))),
+        std::string("size=2500 chunks=3 chunk_size=1000")}) {
+    ASSERT_OK(kv_.Put("blobs", BlobStore::ManifestKey(hex), old_manifest).status());
+    ASSERT_OK_AND_ASSIGN(KvEntry chunk, kv_.Get("blobs", BlobStore::ChunkKey(hex, 2)));
+    ASSERT_OK_AND_ASSIGN(std::string again, blobs_.PutBlob(data));
+    EXPECT_EQ(again, digest);
+    ASSERT_OK_AND_ASSIGN(KvEntry chunk2, kv_.Get("blobs", BlobStore::ChunkKey(hex, 2)));
+    EXPECT_GT(chunk2.revision, chunk.revision) << old_manifest;
+    ASSERT_OK_AND_ASSIGN(KvEntry manifest, kv_.Get("blobs", BlobStore::ManifestKey(hex)));
+    EXPECT_THAT(manifest.value, ::testing::HasSubstr(" written="));
+    EXPECT_NE(manifest.value, old_manifest);
+    ASSERT_OK_AND_ASSIGN(std::string back, blobs_.GetBlob(digest));
+    EXPECT_EQ(back, data);
+  }
 }
 
 TEST_F(BlobStoreTest, DetectsCorruptionAndMissingChunks) {

@@ -100,6 +100,7 @@ TEST_F(PlannerIntegrationTest, EverythingAppliedIsSyncedAndHealthy) {
   for (Json o : objects) {
     o["metadata"]["namespace"] = "default";
     o["metadata"]["annotations"]["driftless.dev/application"] = "done";
+    o["metadata"]["labels"]["driftless.dev/application"] = "done";  // as driftless applies it
     ASSERT_OK(kube_->Apply(o, {.field_manager = "driftless", .force = true}).status());
   }
   v1::Event rendered = Rendered(app, "777", objects);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "common/manifest/object.h"
 
@@ -18,6 +19,16 @@ bool PruneProtected(const Json& o) {
     if (v.find("Prune=false") != std::string::npos) return true;
   }
   return false;
+}
+
+// A Kubernetes label value: at most 63 characters, alphanumerics with '-', '_' and '.'
+// inside.
+bool IsLabelValue(std::string_view v) {
+  if (v.empty() || v.size() > 63) return false;
+  auto alnum = [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); };
+  if (!alnum(v.front()) || !alnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 }  // namespace
@@ -45,6 +56,7 @@ absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
     return IsSkippedHook(o) || (manifest::NameOf(o).empty() && o.contains("metadata") &&
                                 o["metadata"].contains("generateName"));
   });
+  const bool label = IsLabelValue(options.application);
   // CRDs rendered alongside their custom resources define those kinds' scope.
   std::map<std::string, bool> crd_scope;  // "group/kind" -> namespaced
   for (const Json& o : objects) {
@@ -91,6 +103,10 @@ absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
       md["annotations"] = Json::object();
     }
     md["annotations"][std::string(kTrackingAnnotation)] = options.application;
+    if (label) {
+      if (!md.contains("labels") || !md["labels"].is_object()) md["labels"] = Json::object();
+      md["labels"][std::string(kTrackingLabel)] = options.application;
+    }
     if (kind == "Secret" && api_version == "v1" && o.contains("stringData") &&
         o["stringData"].is_object()) {
       if (!o.contains("data") || !o["data"].is_object()) o["data"] = Json::object();
@@ -115,6 +131,7 @@ absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
                  {"annotations",
                   {{std::string(kTrackingAnnotation), options.application},
                    {std::string(kSyncOptionsAnnotation), "Prune=false"}}}}}};
+    if (label) ns["metadata"]["labels"] = {{std::string(kTrackingLabel), options.application}};
     objects.insert(objects.begin(), std::move(ns));
   }
   return objects;

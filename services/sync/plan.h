@@ -24,6 +24,9 @@ namespace driftless::sync {
 // Set on every object driftless applies; its value is the application's name. Objects that
 // carry it are the application's inventory (what pruning considers).
 inline constexpr std::string_view kTrackingAnnotation = "driftless.dev/application";
+// The same name as a label (DESIGN §1: what live-state watches select on), set when the name
+// is a valid label value (at most 63 characters); the annotation alone decides ownership.
+inline constexpr std::string_view kTrackingLabel = "driftless.dev/application";
 // "Prune=false" on an object (or Argo CD's argocd.argoproj.io/sync-options) protects it.
 inline constexpr std::string_view kSyncOptionsAnnotation = "driftless.dev/sync-options";
 
@@ -42,8 +45,8 @@ struct PrepareOptions {
 // Prepares rendered objects for apply: hooks a sync does not apply are left out (Helm's
 // test, rollback and delete hooks; hooks with metadata.generateName); namespaced objects without a
 // namespace get the destination namespace; cluster-scoped objects must not carry one; the tracking
-// annotation is set; Secret stringData is folded into base64 data (as the API server stores it);
-// CustomResourceDefinitions in the set define the scope of their kinds. With
+// annotation and label are set; Secret stringData is folded into base64 data (as the API server
+// stores it); CustomResourceDefinitions in the set define the scope of their kinds. With
 // create_namespace, a Namespace object for the destination is added when not rendered
 // (protected from pruning).
 // Errors: kInvalidArgument naming the object: unknown kind (no CRD in the cluster or the set),

@@ -190,6 +190,22 @@ TEST(Order, HelmHooksMapToPhasesLikeArgoCd) {
                       "{helm.sh/hook: test, argocd.argoproj.io/hook: PostSync}}\n")));
 }
 
+TEST(PrepareDesired, TrackingLabelOnlyForNamesThatAreLabelValues) {
+  const std::vector<Json> objects = {
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {app: web}}\n")};
+  ASSERT_OK_AND_ASSIGN(auto out, PrepareDesired(objects, {.application = "web.prod",
+                                                          .destination_namespace = "gb",
+                                                          .is_namespaced = BuiltInScope}));
+  EXPECT_EQ(manifest::LabelOf(out[0], kTrackingLabel), "web.prod");
+  EXPECT_EQ(manifest::LabelOf(out[0], "app"), "web");  // the object's own labels stay
+  const std::string long_name(64, 'a');
+  ASSERT_OK_AND_ASSIGN(out, PrepareDesired(objects, {.application = long_name,
+                                                     .destination_namespace = "gb",
+                                                     .is_namespaced = BuiltInScope}));
+  EXPECT_EQ(manifest::LabelOf(out[0], kTrackingLabel), "");
+  EXPECT_EQ(manifest::AnnotationOf(out[0], kTrackingAnnotation), long_name);
+}
+
 TEST(PrepareDesired, HooksASyncDoesNotApplyAreLeftOut) {
   ASSERT_OK_AND_ASSIGN(
       auto out,
@@ -224,6 +240,8 @@ TEST(PrepareDesired, NamespacesTrackingSecretsAndCreateNamespace) {
   EXPECT_EQ(manifest::NameOf(out[0]), "gb");
   EXPECT_EQ(manifest::NamespaceOf(out[1]), "gb");
   EXPECT_EQ(manifest::AnnotationOf(out[1], kTrackingAnnotation), "guestbook");
+  EXPECT_EQ(manifest::LabelOf(out[1], kTrackingLabel), "guestbook");
+  EXPECT_EQ(manifest::LabelOf(out[0], kTrackingLabel), "guestbook");  // the created Namespace
   EXPECT_EQ(manifest::NamespaceOf(out[2]), "other");
   EXPECT_EQ(out[2]["data"]["password"], "aHVudGVyMg==");
   EXPECT_FALSE(out[2].contains("stringData"));
