@@ -308,19 +308,15 @@ ApplierService::RunResult ApplierService::RunDeletion(const v1::Event& event,
     *error = run.error();
     return again ? RunResult::kRetryLater : RunResult::kDone;
   }
-  if (absl::Status s = service::FinalizeDeletion(kv_, app, uid); !s.ok()) {
-    *error = s.ToString();
-    return RunResult::kRetryLater;
-  }
   int pruned = 0;
   for (const SyncEntry& e : run.entries()) pruned += e.result == "pruned";
-  v1::Event deleted = ResultEvent(event_type::kAppChanged, event, options_.emitter, "finalized");
-  deleted.set_message(strings::Cat("application ", app, " deleted (", pruned, " objects pruned)"));
-  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
-  deleted.mutable_app_changed()->set_spec_digest(plan.spec_digest());
-  if (absl::Status s = service::Emit(*bus_, deleted); !s.ok()) {
-    // The application is gone already: a redelivery would find nothing to do and not say it.
-    log::Warn("cannot announce a finished deletion", {{"application", app}, {"error", s}});
+  if (absl::Status s = service::FinishDeletion(
+          *bus_, kv_, app, uid, plan.spec_digest(),
+          strings::Cat("application ", app, " deleted (", pruned, " objects pruned)"),
+          event.correlation_id(), options_.emitter);
+      !s.ok()) {
+    *error = s.ToString();
+    return RunResult::kRetryLater;
   }
   log::Info("application deleted", {{"application", app}, {"pruned", pruned}});
   return RunResult::kDone;

@@ -5,14 +5,16 @@
 #include <random>
 
 #include "absl/time/clock.h"
-#include "common/strings/str.h"
 #include "common/status/status.h"
+#include "common/strings/str.h"
+#include "services/common/identity.h"
+#include "services/common/state.h"
 #include "services/common/topology.h"
 
 namespace driftless::service {
 
-v1::Event NewEvent(std::string_view type, std::string_view application,
-                   std::string_view revision, std::string_view emitter) {
+v1::Event NewEvent(std::string_view type, std::string_view application, std::string_view revision,
+                   std::string_view emitter) {
   v1::Event event;
   event.set_type(std::string(type));
   event.set_application(std::string(application));
@@ -23,11 +25,11 @@ v1::Event NewEvent(std::string_view type, std::string_view application,
   return event;
 }
 
-std::string EventId(std::string_view type, std::string_view application,
-                    std::string_view revision, std::string_view digest, std::string_view extra) {
+std::string EventId(std::string_view type, std::string_view application, std::string_view revision,
+                    std::string_view digest, std::string_view extra) {
   auto part = [](std::string_view s) { return s.empty() ? std::string_view("-") : s; };
-  std::string id = strings::Cat(type, "/", part(application), "/", part(revision), "/",
-                                part(digest));
+  std::string id =
+      strings::Cat(type, "/", part(application), "/", part(revision), "/", part(digest));
   if (!extra.empty()) strings::Append(id, "/", extra);
   return id;
 }
@@ -51,6 +53,20 @@ absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view s
   }
   return Annotate(bus.Publish(EventSubject(event.type()), data, event.id(), {}).status(),
                   strings::Cat("publishing ", Describe(event)));
+}
+
+absl::Status FinishDeletion(bus::EventBus& bus, bus::KvStore* kv, std::string_view application,
+                            std::string_view uid, std::string_view spec_digest,
+                            std::string_view message, std::string_view correlation_id,
+                            std::string_view emitter) {
+  v1::Event deleted = NewEvent(event_type::kAppChanged, application, "", emitter);
+  deleted.set_id(EventId(event_type::kAppChanged, application, "", spec_digest, "finalized"));
+  deleted.set_correlation_id(std::string(correlation_id));
+  deleted.set_message(std::string(message));
+  deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
+  deleted.mutable_app_changed()->set_spec_digest(std::string(spec_digest));
+  DL_RETURN_IF_ERROR(Emit(bus, deleted));
+  return FinalizeDeletion(kv, application, uid);
 }
 
 absl::StatusOr<v1::Event> DecodeEvent(std::string_view data) {
@@ -114,8 +130,7 @@ absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
 void SetDuration(google::protobuf::Duration* out, absl::Duration duration) {
   const int64_t seconds = absl::ToInt64Seconds(duration);
   out->set_seconds(seconds);
-  out->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(duration - absl::Seconds(seconds))));
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(duration - absl::Seconds(seconds))));
 }
 
 std::string Describe(const v1::Event& event) {

@@ -28,19 +28,26 @@ namespace v1 = ::driftless::v1;
 inline constexpr size_t kMaxInlineManifestBytes = 256 * 1024;
 
 // An envelope with type, application, revision, emitter and time (now) set; id empty.
-v1::Event NewEvent(std::string_view type, std::string_view application,
-                   std::string_view revision, std::string_view emitter);
+v1::Event NewEvent(std::string_view type, std::string_view application, std::string_view revision,
+                   std::string_view emitter);
 
 // "<type>/<application>/<revision>/<digest>[/<extra>]" (empty parts kept as "-").
-std::string EventId(std::string_view type, std::string_view application,
-                    std::string_view revision, std::string_view digest,
-                    std::string_view extra = "");
+std::string EventId(std::string_view type, std::string_view application, std::string_view revision,
+                    std::string_view digest, std::string_view extra = "");
 
 // Publishes `event` to driftless.work.<stage> (when stage is not empty) and always to
 // driftless.events.<type>, both with msg id event.id(). The work item is published first:
 // a broadcast never announces work that was not queued. The broadcast carries no manifests
 // (size and object count stay). kResourceExhausted when the work stream is full.
 absl::Status Emit(bus::EventBus& bus, const v1::Event& event, std::string_view stage = "");
+
+// The end of a cascade deletion: broadcasts app.changed DELETED with `message` (id from the
+// application and `spec_digest`, so a repeat is deduplicated), then FinalizeDeletion (state.h).
+// Announced first: a crash in between repeats both, a lost broadcast cannot happen.
+absl::Status FinishDeletion(bus::EventBus& bus, bus::KvStore* kv, std::string_view application,
+                            std::string_view uid, std::string_view spec_digest,
+                            std::string_view message, std::string_view correlation_id,
+                            std::string_view emitter);
 
 // Parses a message body. kInvalidArgument (poison: dead-letter it) if it is not an Event.
 absl::StatusOr<v1::Event> DecodeEvent(std::string_view data);

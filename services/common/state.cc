@@ -75,6 +75,16 @@ std::string SpecDigestOf(std::string_view uid, const manifest::Json& object) {
       manifest::Json{{"uid", uid}, {"spec", it == object.end() ? manifest::Json(nullptr) : *it}});
 }
 
+// The stored form of a resource (what Decode reads).
+std::string EncodeRecord(const manifest::Json& object, int64_t generation,
+                         std::string_view spec_digest, absl::Time updated_at) {
+  return manifest::CanonicalJson(
+      {{"object", object},
+       {"generation", generation},
+       {"specDigest", spec_digest},
+       {"updatedAt", absl::FormatTime(absl::RFC3339_sec, updated_at, absl::UTCTimeZone())}});
+}
+
 }  // namespace
 
 std::string ResourceKey(std::string_view kind, std::string_view name) {
@@ -165,12 +175,7 @@ absl::StatusOr<ResourceStore::PutResult> ResourceStore::Put(const manifest::Json
     manifest::Json stored = desired;
     stored["metadata"]["generation"] = generation;
     stored["metadata"]["uid"] = uid;
-    manifest::Json record = {
-        {"object", stored},
-        {"generation", generation},
-        {"specDigest", spec_digest},
-        {"updatedAt", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())}};
-    std::string value = manifest::CanonicalJson(record);
+    std::string value = EncodeRecord(stored, generation, spec_digest, absl::Now());
     absl::StatusOr<uint64_t> written =
         result == PutResult::kCreated ? kv_->Create(kResourcesBucket, key, value)
                                       : kv_->Update(kResourcesBucket, key, value, entry->revision);
@@ -205,13 +210,9 @@ absl::StatusOr<StoredResource> ResourceStore::MarkDeleting(std::string_view kind
     if (IsDeleting(r)) return r;
     r.object["metadata"]["deletionTimestamp"] =
         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now, absl::UTCTimeZone());
-    manifest::Json record = {
-        {"object", r.object},
-        {"generation", r.generation},
-        {"specDigest", r.spec_digest},
-        {"updatedAt", absl::FormatTime(absl::RFC3339_sec, now, absl::UTCTimeZone())}};
     absl::StatusOr<uint64_t> written =
-        kv_->Update(kResourcesBucket, key, manifest::CanonicalJson(record), entry.revision);
+        kv_->Update(kResourcesBucket, key, EncodeRecord(r.object, r.generation, r.spec_digest, now),
+                    entry.revision);
     if (written.ok()) {
       r.kv_revision = *written;
       return r;

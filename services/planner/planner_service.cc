@@ -556,17 +556,13 @@ bus::Disposition PlannerService::HandleDeleted(const v1::Event& event,
   if (plan->deletes == 0) {
     log::Info("deleted application has nothing to prune", {{"application", app}});
     if (uid.empty()) return bus::Disposition::Ack();
-    if (absl::Status s = service::FinalizeDeletion(kv_, app, uid); !s.ok()) {
+    if (absl::Status s = service::FinishDeletion(
+            *bus_, kv_, app, uid, changed.spec_digest(),
+            strings::Cat("application ", app, " deleted (nothing to prune)"),
+            event.correlation_id(), emitter_);
+        !s.ok()) {
       return Retry(event, message, s);
     }
-    v1::Event deleted = service::NewEvent(service::event_type::kAppChanged, app, "", emitter_);
-    deleted.set_id(service::EventId(service::event_type::kAppChanged, app, "",
-                                    changed.spec_digest(), "finalized"));
-    deleted.set_correlation_id(event.correlation_id());
-    deleted.set_message(strings::Cat("application ", app, " deleted (nothing to prune)"));
-    deleted.mutable_app_changed()->set_reason(v1::AppChanged::REASON_DELETED);
-    deleted.mutable_app_changed()->set_spec_digest(changed.spec_digest());
-    if (absl::Status s = service::Emit(*bus_, deleted); !s.ok()) return Retry(event, message, s);
     return bus::Disposition::Ack();
   }
   if (!uid.empty()) {
