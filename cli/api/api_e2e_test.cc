@@ -206,6 +206,12 @@ TEST_F(ApiEndToEndTest, ApplyGetWaitSyncDelete) {
   Result gone = Cli({"get", "app", "guestbook"});
   EXPECT_EQ(gone.code, 1);
   EXPECT_EQ(gone.err, "error: application \"guestbook\" not found\n");
+  Result again = Cli({"app", "delete", "guestbook"});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_EQ(again.err, "error: application \"guestbook\" not found\n");
+  Result ignored = Cli({"app", "delete", "guestbook", "--ignore-not-found"});
+  EXPECT_EQ(ignored.code, 0) << ignored.err;
+  EXPECT_EQ(ignored.out, "");
 }
 
 TEST_F(ApiEndToEndTest, WebhookToARegisteredReceiverIsQueued) {

@@ -8,7 +8,7 @@
 //   driftless app sync NAME [--revision R] [--resource KIND/[NAMESPACE/]NAME...] [--prune]
 //                           [--dry-run]
 //   driftless app wait NAME [--synced] [--healthy] [--for-revision SHA] [--timeout 60s]
-//   driftless app delete NAME [--cascade [--wait] [--timeout 60s]]
+//   driftless app delete NAME [--cascade [--wait] [--timeout 60s]] [--ignore-not-found]
 //   driftless events [--app NAME] [--type T...] [--since 10m | --from-sequence N] [--follow]
 //                    [-o json]
 //   driftless dlq list [--from-sequence N] [--limit|--chunk-size N] [-o json|yaml]
@@ -26,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/clock.h"
 #include "cli/api/client.h"
 #include "cli/api/format.h"
@@ -190,7 +191,17 @@ struct AppOptions {
   // delete
   bool cascade = false;
   bool wait_deleted = false;
+  bool ignore_not_found = false;
 };
+
+// Calls `step` every 200 ms until it returns an exit code, or `deadline` passes (nullopt).
+std::optional<int> PollUntil(absl::Time deadline, absl::FunctionRef<std::optional<int>()> step) {
+  while (true) {
+    if (std::optional<int> code = step()) return code;
+    if (absl::Now() >= deadline) return std::nullopt;
+    absl::SleepFor(std::min(absl::Milliseconds(200), deadline - absl::Now()));
+  }
+}
 
 int RunSync(const AppOptions& o) {
   auto client = ApiClient::Connect(ResolveServerAddress(o.server));
@@ -228,22 +239,9 @@ int RunWait(const AppOptions& o) {
   const absl::Time deadline = absl::Now() + absl::FromChrono(*timeout);
   std::optional<v1::Application> last;
   absl::Status last_error;
-  while (true) {
+  std::optional<int> code = PollUntil(deadline, [&]() -> std::optional<int> {
     absl::StatusOr<v1::Application> app = client->Get(o.name);
-    if (app.ok()) {
-      last = *app;
-      last_error = absl::OkStatus();
-      if (WaitSatisfied(*app, o.wait)) {
-        const v1::AppStatus& s = app->status();
-        std::cout << "application " << o.name << ": " << SyncName(s.sync()) << ", "
-                  << HealthName(s.health())
-                  << (s.last_applied_revision().empty()
-                          ? std::string()
-                          : ", revision " + s.last_applied_revision().substr(0, 7))
-                  << "\n";
-        return 0;
-      }
-    } else {
+    if (!app.ok()) {
       last_error = app.status();
       // Not registered yet, or the server is (re)starting: keep waiting. Anything else is
       // an answer that waiting will not change.
@@ -251,10 +249,21 @@ int RunWait(const AppOptions& o) {
           !absl::IsDeadlineExceeded(last_error)) {
         return Fail(last_error);
       }
+      return std::nullopt;
     }
-    if (absl::Now() >= deadline) break;
-    absl::SleepFor(std::min(absl::Milliseconds(200), deadline - absl::Now()));
-  }
+    last = *app;
+    last_error = absl::OkStatus();
+    if (!WaitSatisfied(*app, o.wait)) return std::nullopt;
+    const v1::AppStatus& s = app->status();
+    std::cout << "application " << o.name << ": " << SyncName(s.sync()) << ", "
+              << HealthName(s.health())
+              << (s.last_applied_revision().empty()
+                      ? std::string()
+                      : ", revision " + s.last_applied_revision().substr(0, 7))
+              << "\n";
+    return 0;
+  });
+  if (code.has_value()) return *code;
   std::cerr << "error: timed out after " << config::FormatDuration(*timeout)
             << " waiting for application " << o.name << " to " << Describe(o.wait) << "\n";
   if (!last_error.ok()) std::cerr << "last error: " << last_error.message() << "\n";
@@ -267,6 +276,9 @@ int RunDelete(const AppOptions& o) {
   if (!timeout.ok()) return Fail(Annotate(timeout.status(), "--timeout"));
   auto client = ApiClient::Connect(ResolveServerAddress(o.server));
   absl::Status s = client->Delete(o.name, o.cascade);
+  // As kubectl's --ignore-not-found: an application already gone (say, its cascade deletion
+  // finished meanwhile) is what the caller asked for.
+  if (absl::IsNotFound(s) && o.ignore_not_found) return 0;
   if (!s.ok()) return Fail(s);
   if (!o.cascade || !o.wait_deleted) {
     std::cout << "application.driftless.dev/" << o.name << " deleted"
@@ -276,16 +288,16 @@ int RunDelete(const AppOptions& o) {
   // A cascade deletion ends when the applier has pruned every object and removed it.
   const absl::Time deadline = absl::Now() + absl::FromChrono(*timeout);
   std::string message;
-  while (true) {
+  std::optional<int> code = PollUntil(deadline, [&]() -> std::optional<int> {
     absl::StatusOr<v1::Application> app = client->Get(o.name);
     if (absl::IsNotFound(app.status())) {
       std::cout << "application.driftless.dev/" << o.name << " deleted (its objects pruned)\n";
       return 0;
     }
     if (app.ok()) message = app->status().message();
-    if (absl::Now() >= deadline) break;
-    absl::SleepFor(std::min(absl::Milliseconds(200), deadline - absl::Now()));
-  }
+    return std::nullopt;
+  });
+  if (code.has_value()) return *code;
   std::cerr << "error: timed out after " << config::FormatDuration(*timeout)
             << " waiting for application " << o.name << " to be deleted"
             << (message.empty() ? "" : ": " + message) << "\n";
@@ -452,6 +464,8 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
                        "is gone");
   delete_cmd->add_option("--timeout", del->timeout, "How long --wait waits (e.g. 90s, 5m)")
       ->capture_default_str();
+  delete_cmd->add_flag("--ignore-not-found", del->ignore_not_found,
+                       "Succeed silently when the application does not exist");
   AddServerFlag(delete_cmd, &del->server);
   commands.Add(delete_cmd, [del] { return RunDelete(*del); });
 

@@ -569,6 +569,15 @@ absl::StatusOr<std::vector<ResourceInfo>> CurlKubeClient::Discover() { return im
 
 void CurlKubeClient::InvalidateDiscovery() { impl_->InvalidateDiscovery(); }
 
+absl::StatusOr<std::string> CurlKubeClient::ServerVersion() {
+  HttpRequest req{.verb = "version", .method = "GET", .path = "/version"};
+  DL_ASSIGN_OR_RETURN(Json doc, impl_->DoJson(req, "get /version"));
+  if (!doc.is_object() || !doc.contains("gitVersion") || !doc["gitVersion"].is_string()) {
+    return absl::InvalidArgumentError("get /version: the answer has no gitVersion");
+  }
+  return doc["gitVersion"].get<std::string>();
+}
+
 absl::StatusOr<ResourceInfo> CurlKubeClient::ResourceFor(std::string_view api_version,
                                                          std::string_view kind) {
   return impl_->ResourceFor(api_version, kind);

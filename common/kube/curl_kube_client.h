@@ -60,6 +60,7 @@ class CurlKubeClient : public KubeClient {
 
   absl::StatusOr<std::vector<ResourceInfo>> Discover() override;
   void InvalidateDiscovery() override;
+  absl::StatusOr<std::string> ServerVersion() override;
   absl::StatusOr<ResourceInfo> ResourceFor(std::string_view api_version,
                                            std::string_view kind) override;
   absl::StatusOr<Json> Get(const ObjectRef& ref) override;

@@ -144,6 +144,9 @@ class KubeClient {
   // Forgets cached discovery; the next call fetches again.
   virtual void InvalidateDiscovery() = 0;
 
+  // The server's version (GET /version gitVersion): "v1.32.3".
+  virtual absl::StatusOr<std::string> ServerVersion() = 0;
+
   // Maps apiVersion + kind to the REST resource. kNotFound if the server does not serve it
   // (even after refreshing discovery).
   virtual absl::StatusOr<ResourceInfo> ResourceFor(std::string_view api_version,

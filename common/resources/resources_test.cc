@@ -111,6 +111,32 @@ spec:
                                        HasSubstr("Sometimes"))));
 }
 
+TEST(Validate, SubstituteFromNamesConfigMapsAndSecretsWithoutKeys) {
+  EXPECT_OK(ValidateYaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  source:
+    repoURL: https://git.example.com/deploy.git
+    substitute: {REGION: eu}
+    substituteFrom: [{kind: ConfigMap, name: cluster-vars}, {kind: Secret, name: s, optional: true}]
+  destination: {cluster: in-cluster, namespace: web}
+)"));
+  EXPECT_THAT(ValidateYaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  source:
+    repoURL: https://git.example.com/deploy.git
+    substituteFrom: [{kind: Deployment, name: x, key: y}]
+  destination: {cluster: in-cluster, namespace: web}
+)"),
+              StatusIs(kInvalid, AllOf(HasSubstr("spec.source.substituteFrom[0].kind"),
+                                       HasSubstr("spec.source.substituteFrom[0].key"))));
+}
+
 TEST(Validate, UnknownFieldNamesPathAndSuggests) {
   std::string y = kGuestbook;
   y.replace(y.find("directory:"), 10, "directoy:");

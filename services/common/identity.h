@@ -42,6 +42,8 @@ inline constexpr char kAppStatus[] = "app.status";
 inline constexpr char kAppDrifted[] = "app.drifted";
 inline constexpr char kWebhookPush[] = "webhook.push";
 inline constexpr char kHealthCheck[] = "health.check";
+// renderer → planner: resolve an application's valuesFrom/substituteFrom (render_inputs.h).
+inline constexpr char kRenderInputsRequested[] = "render.inputs_requested";
 }  // namespace event_type
 
 struct SyncIdentity {

@@ -13,6 +13,7 @@
 #include "common/status/status.h"
 #include "common/strings/str.h"
 #include "services/common/events.h"
+#include "services/common/render_inputs.h"
 #include "services/common/topology.h"
 
 namespace driftless::service {
@@ -599,6 +600,7 @@ absl::Status FinalizeDeletion(bus::KvStore* kv, std::string_view application,
   DL_RETURN_IF_ERROR(HistoryStore(kv).DeleteAll(application));
   DL_RETURN_IF_ERROR(kv->Delete(kPendingBucket, StatusKey(application)));
   DL_RETURN_IF_ERROR(SourceStore(kv).Delete(application));
+  DL_RETURN_IF_ERROR(RenderInputsStore(kv).Delete(application));
   return ReadSetStore(kv).Delete(application);
 }
 

@@ -230,7 +230,7 @@ class ReadSetStore {
 
 // The end of a cascade deletion: removes the Application `application` if it is still the
 // deleting incarnation `uid` (a re-created one stays), its status, history, pending plan,
-// source and read-set records. OK when already gone.
+// source, render-inputs and read-set records. OK when already gone.
 absl::Status FinalizeDeletion(bus::KvStore* kv, std::string_view application, std::string_view uid);
 
 }  // namespace driftless::service

@@ -15,7 +15,7 @@ class StateTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* b : {kResourcesBucket, kStatusBucket, kHistoryBucket, kSourcesBucket,
-                          kPendingBucket, kReadSetsBucket}) {
+                          kPendingBucket, kReadSetsBucket, kRenderInputsBucket}) {
       ASSERT_OK(kv_.EnsureBucket(b, 1, absl::ZeroDuration()));
     }
   }

@@ -67,6 +67,7 @@ absl::Status Provision(bus::EventBus& bus, bus::KvStore& kv, int replicas) {
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kDeliveriesBucket, 1, absl::Hours(24 * 30)));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kPendingBucket, 1, absl::ZeroDuration()));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kReadSetsBucket, 1, absl::ZeroDuration()));
+  DL_RETURN_IF_ERROR(kv.EnsureBucket(kRenderInputsBucket, 1, absl::ZeroDuration()));
   DL_RETURN_IF_ERROR(kv.EnsureBucket(kPollersBucket, 1, kPollerMemberTtl));
   return absl::OkStatus();
 }

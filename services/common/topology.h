@@ -48,6 +48,8 @@ inline constexpr char kBlobsBucket[] = "blobs";
 inline constexpr char kDeliveriesBucket[] = "deliveries";
 inline constexpr char kPendingBucket[] = "pending";
 inline constexpr char kReadSetsBucket[] = "readsets";
+// What renders need from the destination cluster, kept by the planner (render_inputs.h).
+inline constexpr char kRenderInputsBucket[] = "renderinputs";
 // Live repo-poller replicas (key: replica, refreshed every kMemberTtl / 3, expiring after it):
 // each repository has one poll owner among them (rendezvous hashing).
 inline constexpr char kPollersBucket[] = "pollers";

@@ -2,6 +2,7 @@
 // See docs/design/planner.md and planner_service.h.
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +30,10 @@ int main(int argc, char** argv) {
   double qps = 500;
   config::AddDoubleFlag(app, "kube-qps", &qps,
                         "Kubernetes API requests per second (<= 0: no limit)");
+  std::chrono::milliseconds inputs_interval{std::chrono::seconds(60)};
+  config::AddDurationFlag(app, "render-inputs-interval", &inputs_interval,
+                          "How often the cluster's version and API list and every "
+                          "application's valuesFrom/substituteFrom objects are read again");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
 
   absl::StatusOr<kube::RestConfig> rest = kube::LoadKubeconfig(kubeconfig, context);
@@ -36,11 +41,10 @@ int main(int argc, char** argv) {
     std::cerr << "driftless-planner: --kubeconfig " << kubeconfig << ": " << rest.status() << "\n";
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube = kube::CurlKubeClient::New(
-      *rest,
-      {.qps = qps,
-       .burst = static_cast<int>(std::max(10.0, qps * 2)),
-       .max_idle_connections = kDefaultWorkers * 2});
+  absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube =
+      kube::CurlKubeClient::New(*rest, {.qps = qps,
+                                        .burst = static_cast<int>(std::max(10.0, qps * 2)),
+                                        .max_idle_connections = kDefaultWorkers * 2});
   if (!kube.ok()) {
     std::cerr << "driftless-planner: " << kube.status() << "\n";
     return 2;
@@ -54,12 +58,22 @@ int main(int argc, char** argv) {
   log::Info("planning", {{"cluster", rest->server}});
   planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
                                   runtime.emitter());
-  return runtime.ServeStageWorkers(
+  // The render inputs: first before any render needs them, then every interval.
+  std::thread refresh([&] {
+    do {
+      if (absl::Status s = planner.RefreshInputs(); !s.ok()) {
+        log::Warn("cannot refresh the render inputs", {{"error", s}});
+      }
+    } while (!runtime.WaitForShutdown(absl::FromChrono(inputs_interval)));
+  });
+  int code = runtime.ServeStageWorkers(
       service::kStagePlan,
       [&planner](int) -> service::EventHandler {
-        return [&planner](const v1::Event& e, const bus::Message& m) {
-          return planner.Handle(e, m);
-        };
+        return
+            [&planner](const v1::Event& e, const bus::Message& m) { return planner.Handle(e, m); };
       },
       kDefaultWorkers);
+  runtime.RequestShutdown();
+  refresh.join();
+  return code;
 }

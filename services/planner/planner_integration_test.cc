@@ -3,6 +3,8 @@
 // application's objects are planned for pruning.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/common/identity.h"
+#include "services/common/render_inputs.h"
 #include "services/common/testing/pipeline_env.h"
 #include "services/planner/planner_service.h"
 
@@ -12,6 +14,7 @@ namespace {
 using manifest::Json;
 using service::testing::EventCollector;
 using service::testing::PipelineTest;
+using service::testing::Yaml;
 using ::testing::HasSubstr;
 
 class PlannerIntegrationTest : public PipelineTest {
@@ -201,6 +204,102 @@ TEST_F(PlannerIntegrationTest, RenderOfADeletingApplicationIsDropped) {
   v1::Event rendered = Rendered(app, "r1", Json::array({ConfigMap("late", "1")}));
   ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
   EXPECT_FALSE(apply_stage_.WaitFor("plan.ready", 1, absl::Milliseconds(300)));
+}
+
+// The render inputs: a renderer's request is answered with the ConfigMap and Secret data, a
+// refresh with nothing changed mints nothing, a change of the data mints an automated sync
+// request for the poller (the application re-renders with it), and a user's sync is answered.
+TEST_F(PlannerIntegrationTest, RenderInputsAreResolvedAndAChangeMintsAnAutomatedSync) {
+  ASSERT_OK(kube_
+                ->Apply(Yaml("{apiVersion: v1, kind: Namespace, metadata: {name: team}}"),
+                        {.field_manager = "test"})
+                .status());
+  auto put_values = [&](const std::string& replicas) {
+    ASSERT_OK(kube_
+                  ->Apply(Yaml(strings::Cat("{apiVersion: v1, kind: ConfigMap, metadata: {name: "
+                                            "web-values, namespace: team}, data: {values.yaml: "
+                                            "'replicas: ",
+                                            replicas, "'}}")),
+                          {.field_manager = "test"})
+                  .status());
+  };
+  put_values("2");
+  // "hunter2", base64: the Secret's data is decoded for the renderer.
+  ASSERT_OK(kube_
+                ->Apply(Yaml("{apiVersion: v1, kind: Secret, metadata: {name: vars, namespace: "
+                             "team}, data: {PASSWORD: aHVudGVyMg==}}"),
+                        {.field_manager = "test"})
+                .status());
+  service::ResourceStore store(&runtime_->kv());
+  ASSERT_OK(store
+                .Put(Yaml(R"(
+apiVersion: driftless.dev/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  source:
+    repoURL: file:///repo
+    path: charts/web
+    helm: {valuesFrom: [{kind: ConfigMap, name: web-values}, {kind: Secret, name: gone, optional: true}]}
+    substituteFrom: [{kind: Secret, name: vars}]
+  destination: {cluster: in-cluster, namespace: team}
+  syncPolicy: {automated: {}}
+)"))
+                .status());
+  ASSERT_OK_AND_ASSIGN(service::StoredResource app, store.Get("Application", "web"));
+  EventCollector poll_stage;
+  ASSERT_OK(poll_stage.Start(runtime_->bus(), service::kWorkStream, service::kStagePoll, ""));
+
+  v1::Event requested =
+      service::NewEvent(service::event_type::kRenderInputsRequested, "web", "abc", "renderer/test");
+  requested.set_id("inputs-1");
+  ASSERT_EQ(planner_->Handle(requested, Delivery(requested)).kind(), bus::Disposition::Kind::kAck);
+  service::RenderInputsStore inputs(&runtime_->kv());
+  ASSERT_OK_AND_ASSIGN(std::optional<service::RenderInputs> first, inputs.Get("web"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(first->Matches(app.uid, service::InputRefsOf(app.object)));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> values, service::HelmValuesFrom(*first));
+  EXPECT_THAT(values, ::testing::ElementsAre("replicas: 2"));
+  ASSERT_OK_AND_ASSIGN(auto vars, service::SubstituteFrom(*first));
+  EXPECT_EQ(vars["PASSWORD"], "hunter2");
+
+  // The refresh records the cluster's version and API list; nothing changed: no sync request.
+  ASSERT_OK(planner_->RefreshInputs());
+  ASSERT_OK_AND_ASSIGN(std::optional<service::ClusterFacts> facts, inputs.GetCluster("in-cluster"));
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->kube_version, "v1.32.3");
+  EXPECT_THAT(facts->api_versions, ::testing::IsSupersetOf({"apps/v1", "apps/v1/Deployment"}));
+  ASSERT_OK_AND_ASSIGN(std::optional<service::RenderInputs> same, inputs.Get("web"));
+  EXPECT_EQ(same->digest, first->digest);
+
+  put_values("3");
+  ASSERT_OK(planner_->RefreshInputs());
+  ASSERT_TRUE(poll_stage.WaitFor("sync.requested", 1));
+  v1::Event mint = poll_stage.Events("sync.requested")[0];
+  EXPECT_EQ(mint.application(), "web");
+  EXPECT_TRUE(mint.sync_requested().automated());
+  EXPECT_EQ(mint.sync_requested().requested_by(), "planner:render-inputs");
+  ASSERT_OK_AND_ASSIGN(std::optional<service::RenderInputs> changed, inputs.Get("web"));
+  ASSERT_OK_AND_ASSIGN(values, service::HelmValuesFrom(*changed));
+  EXPECT_THAT(values, ::testing::ElementsAre("replicas: 3"));
+  // A second refresh of the same data mints nothing more.
+  ASSERT_OK(planner_->RefreshInputs());
+
+  // A user's sync: answered even though nothing changed, without a new generation.
+  v1::Event user = requested;
+  user.set_id("inputs-2");
+  user.mutable_sync_requested()->set_sync_id("sync-7");
+  ASSERT_EQ(planner_->Handle(user, Delivery(user)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_OK_AND_ASSIGN(std::optional<service::RenderInputs> answered, inputs.Get("web"));
+  EXPECT_EQ(answered->request, "sync-7");
+  EXPECT_EQ(answered->digest, changed->digest);
+  ASSERT_FALSE(poll_stage.WaitFor("sync.requested", 2, absl::Milliseconds(500)));
+
+  // Nothing of the Secret's data reached a broadcast.
+  for (const v1::Event& e : broadcasts_.Events()) {
+    EXPECT_THAT(e.DebugString(), ::testing::Not(HasSubstr("hunter2"))) << e.type();
+  }
+  poll_stage.Stop();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "common/strings/str.h"
 #include "services/common/events.h"
 #include "services/common/identity.h"
+#include "services/common/render_inputs.h"
 #include "services/common/state.h"
 #include "services/common/topology.h"
 #include "services/sync/app_spec.h"
@@ -116,8 +117,87 @@ bus::Disposition PlannerService::Handle(const v1::Event& event, const bus::Messa
   if (event.type() == "app.changed" && event.has_app_changed()) {
     return HandleDeleted(event, message);
   }
+  if (event.type() == service::event_type::kRenderInputsRequested) {
+    absl::StatusOr<service::StoredResource> app =
+        service::ResourceStore(kv_).Get(kApplication, event.application());
+    if (absl::IsNotFound(app.status())) return bus::Disposition::Ack();
+    absl::Status s = app.status();
+    if (s.ok()) s = ResolveInputs(*app, /*mint=*/false, event.sync_requested().sync_id());
+    if (s.ok()) return bus::Disposition::Ack();
+    log::Warn("cannot resolve render inputs", {{"application", event.application()}, {"error", s}});
+    return bus::Disposition::Nak(Backoff(message), std::string(s.message()));
+  }
   log::Info("ignoring work item", {{"event", service::Describe(event)}});
   return bus::Disposition::Ack();
+}
+
+absl::Status PlannerService::ResolveInputs(const service::StoredResource& application, bool mint,
+                                           const std::string& request) {
+  const std::vector<service::InputRef> refs = service::InputRefsOf(application.object);
+  service::RenderInputsStore store(kv_);
+  if (refs.empty()) return absl::OkStatus();
+  DL_ASSIGN_OR_RETURN(std::optional<service::RenderInputs> before, store.Get(application.name));
+  DL_ASSIGN_OR_RETURN(service::RenderInputs inputs,
+                      service::ResolveRenderInputs(
+                          application.uid, refs,
+                          [&](const service::InputRef& ref) -> absl::StatusOr<std::optional<Json>> {
+                            absl::StatusOr<Json> object = kube_->Get({.api_version = "v1",
+                                                                      .kind = ref.kind,
+                                                                      .namespace_ = ref.namespace_,
+                                                                      .name = ref.name});
+                            if (absl::IsNotFound(object.status())) return std::optional<Json>();
+                            DL_RETURN_IF_ERROR(object.status());
+                            return std::optional<Json>(*std::move(object));
+                          }));
+  // A refresh keeps the request it answered (a redelivered render then needs no new one).
+  inputs.request = !request.empty() ? request : before ? before->request : "";
+  DL_ASSIGN_OR_RETURN(bool wrote, store.Put(application.name, inputs));
+  // A first record (or one for other references) is what a waiting render asked for; only a
+  // change of the data behind the same references needs a new generation.
+  if (!wrote || !mint || !before.has_value() || !before->Matches(application.uid, refs) ||
+      before->digest == inputs.digest) {
+    return absl::OkStatus();
+  }
+  // Unique per change (data toggled back and forth is a change each time).
+  const std::string sync_id =
+      strings::Cat("inputs-", inputs.digest.substr(0, 12), "-", absl::ToUnixMillis(absl::Now()));
+  v1::Event e =
+      service::NewEvent(service::event_type::kSyncRequested, application.name, "", emitter_);
+  e.set_id(service::EventId(service::event_type::kSyncRequested, application.name, "",
+                            application.spec_digest, sync_id));
+  e.set_correlation_id(sync_id);
+  e.set_message(strings::Cat(application.name,
+                             ": a ConfigMap or Secret its render reads changed: re-rendering"));
+  v1::SyncRequested* sync = e.mutable_sync_requested();
+  sync->set_sync_id(sync_id);
+  sync->set_automated(true);
+  sync->set_requested_by("planner:render-inputs");
+  log::Info("render inputs changed", {{"application", application.name}, {"syncId", sync_id}});
+  return service::Emit(*bus_, e, service::kStagePoll);
+}
+
+absl::Status PlannerService::RefreshInputs() {
+  DL_ASSIGN_OR_RETURN(std::string version, kube_->ServerVersion());
+  DL_ASSIGN_OR_RETURN(std::vector<kube::ResourceInfo> resources, kube_->Discover());
+  std::vector<std::string> apis;
+  for (const kube::ResourceInfo& r : resources) {
+    apis.push_back(r.ApiVersion());
+    apis.push_back(strings::Cat(r.ApiVersion(), "/", r.kind));
+  }
+  DL_RETURN_IF_ERROR(service::RenderInputsStore(kv_)
+                         .PutCluster(kInCluster, service::MakeClusterFacts(version, apis))
+                         .status());
+  DL_ASSIGN_OR_RETURN(std::vector<service::StoredResource> apps,
+                      service::ResourceStore(kv_).List(kApplication));
+  for (const service::StoredResource& app : apps) {
+    if (service::IsDeleting(app)) continue;
+    if (absl::Status s = ResolveInputs(app, /*mint=*/true); !s.ok()) {
+      // One application's trouble (a Secret that is not base64) must not stop the others.
+      if (IsTransient(s)) return s;
+      log::Warn("cannot resolve render inputs", {{"application", app.name}, {"error", s}});
+    }
+  }
+  return absl::OkStatus();
 }
 
 bus::Disposition PlannerService::Retry(const v1::Event& event, const bus::Message& message,
@@ -181,7 +261,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   const v1::AppRendered& rendered = event.app_rendered();
   const std::string& app = event.application();
   const v1::SyncRequested* request =
-      rendered.has_sync_request() ? &rendered.sync_request() : nullptr;
+      rendered.has_sync_request() && !rendered.sync_request().automated() ? &rendered.sync_request()
+                                                                          : nullptr;
 
   absl::StatusOr<service::StoredResource> stored =
       service::ResourceStore(kv_).Get(kApplication, app);

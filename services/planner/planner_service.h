@@ -17,6 +17,13 @@
 //    automated (not suspended), or when a user requested the sync (always, even in sync).
 //  - "app.changed" DELETED (cascade): prunes every tracked object of the deleted
 //    application (destination from AppChanged.object_json) through a prune-all plan.
+//  - "render.inputs_requested" (from the renderer): resolves the application's valuesFrom /
+//    substituteFrom ConfigMaps and Secrets into its render-inputs record
+//    (services/common/render_inputs.h); the renderer retries its render meanwhile.
+// RefreshInputs (every --render-inputs-interval, from main) records the cluster's version and
+// API list and re-resolves every application's render inputs: a ConfigMap or Secret whose data
+// changed mints a new desired generation (an automated sync.requested to the poller), so the
+// application re-renders with it.
 // Dispositions: Ack when handled (including errors reported through status and
 // "sync.failed"), Nak with backoff when the cluster or NATS is unreachable.
 //
@@ -30,6 +37,7 @@
 #include "common/bus/kv_store.h"
 #include "common/kube/kube_client.h"
 #include "driftless/v1/events.pb.h"
+#include "services/common/state.h"
 
 namespace driftless::planner {
 
@@ -47,7 +55,16 @@ class PlannerService {
 
   bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
 
+  // One pass over the cluster facts and every application's render inputs (see above).
+  // Errors: the cluster or KV unreachable (the pass stops; the next one starts over).
+  absl::Status RefreshInputs();
+
  private:
+  // Resolves `application`'s render inputs and records them (answering the user's sync
+  // `request`, when not empty); with `mint`, a change of the data behind the same references
+  // asks for a new desired generation.
+  absl::Status ResolveInputs(const service::StoredResource& application, bool mint,
+                             const std::string& request = "");
   bus::Disposition HandleRendered(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
   // Reports a planning error: Stalled condition + message on the status, "sync.failed"

@@ -209,12 +209,14 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
   const Json& source = req.source;
   const Json helm =
       source.contains("helm") && source["helm"].is_object() ? source["helm"] : Json::object();
-  if (helm.contains("valuesFrom") && helm["valuesFrom"].is_array()) {
+  if (!req.inputs_resolved && helm.contains("valuesFrom") && helm["valuesFrom"].is_array()) {
     for (const Json& ref : helm["valuesFrom"]) {
       if (!ref.value("optional", false)) {
-        return absl::UnimplementedError(
-            strings::Cat("spec.source.helm.valuesFrom: ", ref.value("kind", "ConfigMap"), " ",
-                         ref.value("name", ""), ": values from the cluster are not supported yet"));
+        return absl::FailedPreconditionError(strings::Cat(
+            "spec.source.helm.valuesFrom: ", ref.value("kind", "ConfigMap"), " ",
+            ref.value("name", ""),
+            ": values from the cluster are only available to the platform's renderer (this "
+            "render has no cluster; mark it optional to render without it)"));
       }
     }
   }
@@ -235,7 +237,9 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
   }
   HelmTemplateInputs in{.release_name = helm.value("releaseName", req.application),
                         .namespace_name = helm.value("namespace", req.destination_namespace),
-                        .chart_dir = chart_dir};
+                        .chart_dir = chart_dir,
+                        .kube_version = req.kube_version,
+                        .api_versions = req.api_versions};
   if (in.namespace_name.empty()) in.namespace_name = "default";
   if (helm.contains("valueFiles")) {
     const bool ignore_missing = helm.value("ignoreMissingValueFiles", false);
@@ -257,6 +261,12 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
       g.reads.insert(rel);
       in.value_files.push_back(full.string());
     }
+  }
+  // valueFiles, then valuesFrom (in declared order), then inline values, then parameters.
+  for (size_t i = 0; i < req.values_from.size(); ++i) {
+    const std::string file = strings::Cat(req.scratch, "/values-from-", i, ".yaml");
+    DL_RETURN_IF_ERROR(WriteFile(file, req.values_from[i]));
+    in.value_files.push_back(file);
   }
   DL_ASSIGN_OR_RETURN(Json values, InlineValues(helm));
   if (!values.is_null()) {
@@ -413,8 +423,10 @@ absl::StatusOr<Generated> Generate(const GenerateRequest& req, const Tools& tool
     g = RenderPlainDirectory(recording, path);
   }
   if (!g.ok()) return absl::Status(g.status().code(), run.Scrub(g.status().message()));
-  DL_ASSIGN_OR_RETURN(g->objects, FinishObjects(std::move(g->objects), VariablesOf(req.source),
-                                                StrictSubstitutionOf(req.source)));
+  Variables vars = req.substitute_from;
+  for (auto& [name, value] : VariablesOf(req.source)) vars[name] = std::move(value);
+  DL_ASSIGN_OR_RETURN(g->objects,
+                      FinishObjects(std::move(g->objects), vars, StrictSubstitutionOf(req.source)));
   g->remote = remote;
   return g;
 }

@@ -62,6 +62,14 @@ struct GenerateRequest {
   std::string checkout;               // the repository at the revision (absolute path)
   std::string scratch;                // a private empty directory (absolute), removed by the caller
   RemotePolicy allow_remote;          // remote bases and chart dependencies; null = none allowed
+  // What the destination cluster supplies (the planner's render-inputs and cluster records,
+  // services/common/render_inputs.h). An offline render has none: a required
+  // spec.source.helm.valuesFrom is then an error.
+  bool inputs_resolved = false;
+  std::vector<std::string> values_from;   // helm values documents, in declared order
+  Variables substitute_from;              // spec.source.substitute overrides these
+  std::string kube_version;               // helm --kube-version default; "" = helm's own
+  std::vector<std::string> api_versions;  // added to helm --api-versions
 };
 
 struct Generated {

@@ -16,6 +16,7 @@
 #include "common/strings/str.h"
 #include "services/common/events.h"
 #include "services/common/identity.h"
+#include "services/common/render_inputs.h"
 #include "services/common/topology.h"
 
 namespace driftless::renderer {
@@ -135,8 +136,67 @@ RemotePolicy RendererService::RemotePolicyOf(const service::StoredResource& reso
   };
 }
 
+absl::StatusOr<ClusterInputs> RendererService::InputsOf(const service::StoredResource& resource,
+                                                        const v1::Event& event) {
+  const std::string& app = resource.name;
+  ClusterInputs out;
+  std::string cluster = "in-cluster";
+  if (const Json& spec = resource.object["spec"]; spec.contains("destination")) {
+    cluster = spec["destination"].value("cluster", cluster);
+  }
+  service::RenderInputsStore store(kv_);
+  absl::StatusOr<std::optional<service::ClusterFacts>> facts = store.GetCluster(cluster);
+  if (!facts.ok()) return Annotate(facts.status(), strings::Cat("application ", app));
+  Json digests = Json::object();
+  if (facts->has_value()) {
+    out.kube_version = (*facts)->kube_version;
+    out.api_versions = (*facts)->api_versions;
+    digests["cluster"] = (*facts)->digest;
+  }
+  const std::vector<service::InputRef> refs = service::InputRefsOf(resource.object);
+  if (!refs.empty()) {
+    absl::StatusOr<std::optional<service::RenderInputs>> record = store.Get(app);
+    if (!record.ok()) return Annotate(record.status(), strings::Cat("application ", app));
+    // A user's sync reads the cluster afresh; an automated one takes the record, which the
+    // planner keeps current.
+    const v1::SourceChanged& changed = event.source_changed();
+    const std::string user_sync = changed.has_sync_request() && !changed.sync_request().automated()
+                                      ? changed.sync_request().sync_id()
+                                      : "";
+    if (!record->has_value() || !(*record)->Matches(resource.uid, refs) ||
+        (!user_sync.empty() && (*record)->request != user_sync)) {
+      v1::Event request = service::NewEvent(service::event_type::kRenderInputsRequested, app,
+                                            event.revision(), options_.emitter);
+      // One request per incarnation, set of references and sync: redeliveries do not repeat it.
+      request.set_id(service::EventId(service::event_type::kRenderInputsRequested, app, "",
+                                      service::RefsDigest(refs),
+                                      strings::Cat(resource.uid, "/", user_sync)));
+      request.mutable_sync_requested()->set_sync_id(user_sync);
+      request.set_correlation_id(event.correlation_id());
+      request.set_message(strings::Cat(app, ": render inputs requested (", refs.size(),
+                                       " ConfigMap/Secret references)"));
+      DL_RETURN_IF_ERROR(service::Emit(*bus_, request, service::kStagePlan));
+      return absl::UnavailableError(strings::Cat(
+          "application ", app, ": waiting for the planner to resolve ", refs[0].field,
+          refs.size() > 1 ? strings::Cat(" and ", refs.size() - 1, " more") : std::string(),
+          " (is the planner running?)"));
+    }
+    absl::StatusOr<std::vector<std::string>> values = service::HelmValuesFrom(**record);
+    if (!values.ok()) return Annotate(values.status(), strings::Cat("application ", app));
+    auto vars = service::SubstituteFrom(**record);
+    if (!vars.ok()) return Annotate(vars.status(), strings::Cat("application ", app));
+    out.values_from = *std::move(values);
+    out.substitute_from = *std::move(vars);
+    digests["inputs"] = (*record)->digest;
+  }
+  out.resolved = true;
+  out.digest = manifest::Sha256Hex(manifest::CanonicalJson(digests));
+  return out;
+}
+
 absl::StatusOr<RenderResult> RendererService::Render(const service::StoredResource& resource,
-                                                     const std::string& commit) {
+                                                     const std::string& commit,
+                                                     const ClusterInputs& inputs) {
   const std::string& app = resource.name;
   const Json* source = nullptr;
   if (resource.object.is_object() && resource.object.contains("spec") &&
@@ -208,7 +268,12 @@ absl::StatusOr<RenderResult> RendererService::Render(const service::StoredResour
                                                   .destination_namespace = destination_namespace,
                                                   .checkout = (*checkout)->path,
                                                   .scratch = scratch,
-                                                  .allow_remote = RemotePolicyOf(resource)},
+                                                  .allow_remote = RemotePolicyOf(resource),
+                                                  .inputs_resolved = inputs.resolved,
+                                                  .values_from = inputs.values_from,
+                                                  .substitute_from = inputs.substitute_from,
+                                                  .kube_version = inputs.kube_version,
+                                                  .api_versions = inputs.api_versions},
                                                  *options_.tools);
   if (!generated.ok()) {
     // A tool stopped at its timeout will be stopped again: reported, not retried.
@@ -261,6 +326,19 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
     return bus::Disposition::Ack();
   }
 
+  const bool last = options_.max_deliver > 0 &&
+                    message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
+  auto failed = [&](const absl::Status& error) {
+    if (IsTransient(error) && !last) {
+      Renders("retry").Increment();
+      logger.Warn("render failed, will retry", {{"error", error}});
+      return bus::Disposition::Nak(service::RetryDelay(message), std::string(error.message()));
+    }
+    return ReportError(event, r->spec_digest, error);
+  };
+  absl::StatusOr<ClusterInputs> inputs = InputsOf(*r, event);
+  if (!inputs.ok()) return failed(inputs.status());
+
   // Everything the render depends on: a hit is a lookup.
   const Json& spec = r->object["spec"];
   const std::string cache_key = manifest::Sha256Hex(
@@ -268,23 +346,14 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                                    {"source", spec.value("source", Json())},
                                    {"destination", spec.value("destination", Json())},
                                    {"commit", commit},
-                                   {"tools", options_.tools->versions}}));
+                                   {"tools", options_.tools->versions},
+                                   {"inputs", inputs->digest}}));
   std::optional<CachedRender> cached = options_.cache->Get(cache_key);
   const bool cache_hit = cached.has_value();
   bool cacheable = false;
   if (!cache_hit) {
-    absl::StatusOr<RenderResult> result = Render(*r, commit);
-    if (!result.ok()) {
-      const bool last = options_.max_deliver > 0 &&
-                        message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
-      if (IsTransient(result.status()) && !last) {
-        Renders("retry").Increment();
-        logger.Warn("render failed, will retry", {{"error", result.status()}});
-        return bus::Disposition::Nak(service::RetryDelay(message),
-                                     std::string(result.status().message()));
-      }
-      return ReportError(event, r->spec_digest, result.status());
-    }
+    absl::StatusOr<RenderResult> result = Render(*r, commit, *inputs);
+    if (!result.ok()) return failed(result.status());
     cacheable = result->cacheable;
     absl::StatusOr<v1::ManifestPayload> payload =
         service::EncodeManifests(*blobs_, result->objects);

@@ -5,7 +5,8 @@
 // plan + broadcast) carrying the objects inline or, when large, by blob digest. A render whose
 // inputs were rendered before (same source, destination, commit and tool versions) is a
 // lookup in the render cache. The paths each render read go to the readsets bucket for the
-// poller.
+// poller. What the destination cluster supplies (helm valuesFrom, substituteFrom, the cluster's
+// version and API list) comes from the records the planner keeps (render_inputs.h).
 //
 //   git::Libgit2Client git({.cache_dir = state_dir + "/mirrors"});
 //   Tools tools = FindTools({});
@@ -57,6 +58,17 @@ struct RendererOptions {
   RenderCache* cache = nullptr;
 };
 
+// What the destination cluster supplies to a render: the planner's render-inputs and
+// cluster records (services/common/render_inputs.h).
+struct ClusterInputs {
+  bool resolved = false;  // the application's render-inputs record was read
+  std::vector<std::string> values_from;
+  Variables substitute_from;
+  std::string kube_version;
+  std::vector<std::string> api_versions;
+  std::string digest;  // part of the render cache key
+};
+
 struct RenderResult {
   manifest::Json objects;  // JSON array
   std::string generator;
@@ -83,11 +95,17 @@ class RendererService {
   // leaving the repository; a tool's error), kDeadlineExceeded / kResourceExhausted (a tool
   // stopped), and the git client's transport errors (kUnavailable, kDeadlineExceeded, ...).
   absl::StatusOr<RenderResult> Render(const service::StoredResource& resource,
-                                      const std::string& commit);
+                                      const std::string& commit, const ClusterInputs& inputs = {});
 
  private:
   bus::Disposition ReportError(const v1::Event& event, const std::string& spec_digest,
                                const absl::Status& error);
+  // The application's cluster inputs. An application with valuesFrom/substituteFrom whose
+  // record is missing or stale asks the planner (work item render.inputs_requested) and gets
+  // kUnavailable: the render is retried once the record is there. kFailedPrecondition names
+  // a required ConfigMap/Secret or key that does not exist.
+  absl::StatusOr<ClusterInputs> InputsOf(const service::StoredResource& resource,
+                                         const v1::Event& event);
   // Remote references (kustomize bases, chart dependencies) the application's Project allows.
   RemotePolicy RemotePolicyOf(const service::StoredResource& resource);
 
