@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/events.h"
+#include "services/common/render_inputs.h"
 #include "services/common/state.h"
 #include "services/common/testing/fixtures.h"
 #include "services/common/topology.h"
@@ -63,7 +64,8 @@ class RendererIntegrationTest : public ::testing::Test {
         git::Libgit2ClientOptions{.cache_dir = tmp_.path() + "/state/mirrors"});
     renderer_ = std::make_unique<RendererService>(
         bus_.get(), kv_.get(), blobs_.get(), git_.get(),
-        RendererOptions{.emitter = "renderer/test", .work_dir = tmp_.path() + "/state/work"});
+        RendererOptions{
+            .emitter = "renderer/test", .work_dir = tmp_.path() + "/state/work", .tools = &tools_});
     ASSERT_OK(plan_.Start(*bus_, service::kWorkStream, service::kStagePlan));
     ASSERT_OK(broadcasts_.Start(*bus_, service::kEventsStream, service::kNotifierDurable));
     ASSERT_OK_AND_ASSIGN(render_sub_, bus_->Consume(service::kWorkStream, service::kStageRender,
@@ -118,6 +120,8 @@ class RendererIntegrationTest : public ::testing::Test {
   }
 
   bus::testing::TempDir tmp_;
+  Tools tools_ = FindTools({.helm = std::string(DRIFTLESS_TOOLS_DIR) + "/helm",
+                            .kubectl = std::string(DRIFTLESS_TOOLS_DIR) + "/kubectl"});
   std::unique_ptr<bus::testing::NatsServerProcess> server_;
   std::shared_ptr<bus::NatsConnection> conn_;
   std::unique_ptr<bus::NatsEventBus> bus_;
@@ -284,6 +288,88 @@ TEST_F(RendererIntegrationTest, StaleOrOrphanedWorkItemsAreDropped) {
   // The current one renders.
   SourceChanged(app, commit);
   EXPECT_EQ(plan_.WaitNth("app.rendered", "guestbook", 1).revision(), commit);
+}
+
+// valuesFrom and substituteFrom come from the planner's render-inputs record: without one the
+// renderer asks for it (render.inputs_requested) and retries; with it, helm gets the values
+// after the chart's own and substitution the variables; the cluster record sets helm's
+// --kube-version; a required object that does not exist is a render error naming it.
+TEST_F(RendererIntegrationTest, ValuesFromAndSubstituteFromComeFromTheRenderInputsRecord) {
+  repo_->Write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  repo_->Write("charts/web/values.yaml", "replicas: 1\ncolor: blue\n");
+  repo_->Write("charts/web/templates/cm.yaml", R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: web}
+data:
+  replicas: "{{ .Values.replicas }}"
+  color: {{ .Values.color | quote }}
+  region: "${REGION}"
+  kube: {{ .Capabilities.KubeVersion.Version | quote }}
+)");
+  const std::string commit = repo_->Commit("chart");
+  Json app_doc = App("web", repo_->url(), "charts/web");
+  app_doc["spec"]["source"]["helm"] = Json::parse(
+      R"({"valuesFrom": [{"kind": "ConfigMap", "name": "web-values"},
+                         {"kind": "Secret", "name": "more", "optional": true}]})");
+  app_doc["spec"]["source"]["substituteFrom"] =
+      Json::parse(R"([{"kind": "Secret", "name": "vars"}])");
+  service::StoredResource app = Register(app_doc);
+  service::RenderInputsStore inputs(kv_.get());
+  ASSERT_OK(inputs.PutCluster("in-cluster", service::MakeClusterFacts("v1.29.4", {"v1"})).status());
+
+  std::map<std::string, Json> cluster = {
+      {"ConfigMap/web-values", Json{{"data", {{"values.yaml", "replicas: 3\n"}}}}},
+      {"Secret/vars", Json{{"data", {{"REGION", "ZXU="}}}}}};  // "eu"
+  auto resolve = [&](const std::string& request) {
+    ASSERT_OK_AND_ASSIGN(
+        service::RenderInputs resolved,
+        service::ResolveRenderInputs(
+            app.uid, service::InputRefsOf(app.object),
+            [&](const service::InputRef& ref) -> absl::StatusOr<std::optional<Json>> {
+              auto it = cluster.find(ref.kind + "/" + ref.name);
+              if (it == cluster.end()) return std::optional<Json>();
+              return std::optional<Json>(it->second);
+            }));
+    resolved.request = request;
+    ASSERT_OK(inputs.Put("web", resolved).status());
+  };
+
+  SourceChanged(app, commit);
+  v1::Event request = plan_.WaitNth("render.inputs_requested", "web", 1);
+  EXPECT_TRUE(plan_.Events("app.rendered", "web").empty());
+  resolve("");  // what the planner does; the renderer's retry then renders
+  v1::Event e = plan_.WaitNth("app.rendered", "web", 1);
+  ASSERT_OK_AND_ASSIGN(Json objects,
+                       service::DecodeManifests(*blobs_, e.app_rendered().manifests()));
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(objects[0]["data"]["replicas"], "3");  // valuesFrom over the chart's values
+  EXPECT_EQ(objects[0]["data"]["color"], "blue");
+  EXPECT_EQ(objects[0]["data"]["region"], "eu");  // substituteFrom
+  EXPECT_EQ(objects[0]["data"]["kube"], "v1.29.4");
+
+  // A user's sync asks again (the cluster may have changed since the last refresh).
+  cluster["ConfigMap/web-values"]["data"]["values.yaml"] = "replicas: 5\n";
+  SourceChanged(app, commit, "sync-9");
+  v1::Event again = plan_.WaitNth("render.inputs_requested", "web", 2);
+  EXPECT_EQ(again.sync_requested().sync_id(), "sync-9");
+  resolve("sync-9");
+  v1::Event e2 = plan_.WaitNth("app.rendered", "web", 2);
+  ASSERT_OK_AND_ASSIGN(Json objects2,
+                       service::DecodeManifests(*blobs_, e2.app_rendered().manifests()));
+  EXPECT_EQ(objects2[0]["data"]["replicas"], "5");
+  EXPECT_FALSE(e2.app_rendered().cache_hit());  // other inputs, another cache entry
+
+  // The required ConfigMap is gone: a render error naming the field and the object.
+  cluster.erase("ConfigMap/web-values");
+  resolve("sync-10");
+  SourceChanged(app, commit, "sync-10");
+  v1::Event failed = broadcasts_.WaitNth("sync.failed", "web", 1);
+  EXPECT_THAT(failed.message(), HasSubstr("spec.source.helm.valuesFrom[0]: ConfigMap gb/web-values "
+                                          "not found"));
+  // Nothing of the Secret's data in any broadcast.
+  for (const v1::Event& b : broadcasts_.Events()) {
+    EXPECT_THAT(b.DebugString(), ::testing::Not(HasSubstr("ZXU="))) << b.type();
+  }
 }
 
 }  // namespace
