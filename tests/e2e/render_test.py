@@ -176,6 +176,30 @@ class RenderTest(E2EBase):
         deploy = self.kubectl_json("get", "deployment", "prod-web", "-n", "kweb")
         self.assertEqual(deploy["metadata"]["labels"].get("tier"), "front")
 
+    def test_helm_values_from_a_configmap_of_the_cluster(self):
+        repo = self.new_repo("repo-values-from")
+        self.write_repo(repo)
+        repo.commit("chart")
+        self.platform.kubectl("create", "namespace", "hvals")
+        self.platform.kubectl("create", "configmap", "shop-values", "-n", "hvals",
+                              "--from-literal=values.yaml=color: red\nregion: north\n")
+        self.platform.apply(app_doc(
+            "hvals", repo.url, "charts/shop", "hvals",
+            "    helm:\n      releaseName: shop\n"
+            "      valuesFrom: [{kind: ConfigMap, name: shop-values},"
+            " {kind: Secret, name: shop-secret-values, optional: true}]\n"
+            "      values: {region: south}\n"))
+        self.platform.cli("app", "wait", "hvals", "--synced", "--healthy", "--timeout", "120s")
+        # The chart's values, then the ConfigMap's, then the inline values.
+        self.assertEqual(self.platform.configmap_data("hvals", "shop-settings"),
+                         {"color": "red", "region": "south"})
+        # A changed ConfigMap is read afresh by a user's sync.
+        self.platform.kubectl("patch", "configmap", "shop-values", "-n", "hvals", "--type=merge",
+                              "-p", json.dumps({"data": {"values.yaml": "color: orange\n"}}))
+        self.platform.cli("app", "sync", "hvals")
+        self.wait_configmap("hvals", "shop-settings",
+                            lambda d: d and d.get("color") == "orange", timeout=60)
+
     def test_paths_out_of_the_repository_are_a_render_error(self):
         repo = self.new_repo("repo-escape")
         self.write_repo(repo)
