@@ -280,6 +280,8 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
                     helm.contains("chart") ? "spec.source.helm.chart" : Display(path));
   }
   std::string out = *std::move(templated);
+  // Before post-rendering, which drops helm's "# Source:" comments.
+  const std::set<std::string> chart_crds = ChartCrdNames(out);
   if (helm.contains("postRenderers") && helm["postRenderers"].is_array()) {
     const PatchReader read_patch = RepositoryPatchReader(
         req, path, "spec.source.helm.postRenderers.kustomize.patches", &g.reads);
@@ -295,6 +297,7 @@ absl::StatusOr<Generated> RenderHelm(const GenerateRequest& req, const std::stri
   }
   DL_ASSIGN_OR_RETURN(g.objects,
                       ObjectsFromStream(out, strings::Cat(Display(path), " (helm template)")));
+  ApplyCrdPolicy(helm, chart_crds, &g.objects);
   return g;
 }
 

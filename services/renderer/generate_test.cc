@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "common/manifest/object.h"
 #include "common/process/run.h"
 #include "common/testing/status_matchers.h"
 
@@ -374,6 +375,79 @@ TEST_F(GenerateTest, HelmValuesObjectAliasSkipTestsAndReleaseNameDefault) {
   EXPECT_THAT(Run({{"helm", {{"values", "- a list\n"}}}}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("spec.source.helm.values: the values must be a mapping")));
+}
+
+TEST_F(GenerateTest, HelmValuesFromTheClusterComeAfterValueFilesAndBeforeInlineValues) {
+  WriteChart("charts/web");
+  Write("envs/prod-values.yaml", "replicas: 3\ncolor: red\n");
+  const Json source = Json::parse(R"({
+    "path": "charts/web",
+    "helm": {"valueFiles": ["../../envs/prod-values.yaml"], "values": {"image": "nginx:1.27"},
+             "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"}]}})");
+  // Offline (no render inputs), a required valuesFrom cannot be honoured.
+  EXPECT_THAT(Run(source).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("spec.source.helm.valuesFrom: ConfigMap web-values: values from "
+                                 "the cluster are only available")));
+  std::error_code ec;
+  fs::remove_all(scratch_, ec);
+  fs::create_directories(scratch_);
+  ASSERT_OK_AND_ASSIGN(Generated g,
+                       Generate({.application = "web",
+                                 .source = source,
+                                 .destination_namespace = "web-ns",
+                                 .checkout = repo_,
+                                 .scratch = scratch_,
+                                 .inputs_resolved = true,
+                                 .values_from = {"color: green\nimage: busybox\n", "replicas: 5\n"},
+                                 .kube_version = "v1.30.2"},
+                                tools_));
+  const Json* d = Find(g, "Deployment", "web");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ((*d)["spec"]["replicas"], 5);  // the second valuesFrom over the value file
+  EXPECT_EQ((*d)["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");  // inline
+  EXPECT_EQ((*Find(g, "ConfigMap", "web-config"))["data"]["color"], "green");
+}
+
+TEST_F(GenerateTest, HelmCrdPolicyCreatesChartCrdsOnlyOnceAndNeverPrunesThem) {
+  WriteChart("charts/web");
+  const std::string crd = R"(apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: NAME.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: KIND, plural: NAME, singular: NAME}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+)";
+  auto crd_named = [&](const std::string& name, const std::string& kind) {
+    std::string text = crd;
+    for (auto [from, to] : {std::pair{std::string("NAME"), name}, {std::string("KIND"), kind}}) {
+      for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
+        text.replace(at, from.size(), to);
+      }
+    }
+    return text;
+  };
+  Write("charts/web/crds/widgets.yaml", crd_named("widgets", "Widget"));
+  Write("charts/web/templates/gadgets.yaml", crd_named("gadgets", "Gadget"));
+  auto options_of = [](const Generated& g, const std::string& name) {
+    const Json* o = Find(g, "CustomResourceDefinition", name);
+    if (o == nullptr) return std::string("<absent>");
+    return manifest::AnnotationOf(*o, "driftless.dev/sync-options");
+  };
+  ASSERT_OK_AND_ASSIGN(Generated created,
+                       Run(Json::parse(R"({"path": "charts/web", "helm": {}})")));
+  EXPECT_EQ(options_of(created, "widgets.example.com"), "Prune=false,CreateOnly=true");
+  EXPECT_EQ(options_of(created, "gadgets.example.com"), "");  // templates/: an ordinary object
+  ASSERT_OK_AND_ASSIGN(Generated replaced, Run(Json::parse(
+                                               R"({"path": "charts/web",
+                                                   "helm": {"crds": "CreateReplace"}})")));
+  EXPECT_EQ(options_of(replaced, "widgets.example.com"), "Prune=false");
+  ASSERT_OK_AND_ASSIGN(Generated skipped,
+                       Run(Json::parse(R"({"path": "charts/web", "helm": {"crds": "Skip"}})")));
+  EXPECT_EQ(options_of(skipped, "widgets.example.com"), "<absent>");
+  EXPECT_EQ(options_of(skipped, "gadgets.example.com"), "");
 }
 
 TEST_F(GenerateTest, HelmPostRendererPatchesTheChartOutput) {

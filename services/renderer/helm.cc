@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/manifest/object.h"
 #include "common/strings/str.h"
 #include "services/renderer/paths.h"
 
@@ -178,6 +179,55 @@ absl::StatusOr<Json> InlineValues(const Json& helm) {
     return *it;
   }
   return Json();
+}
+
+std::set<std::string> ChartCrdNames(std::string_view helm_output) {
+  std::set<std::string> names;
+  // A "# Source: <file>" comment names the file of the documents that follow it (a crds/
+  // file that starts with "---" leaves the comment alone in an empty document).
+  bool in_crds_dir = false;
+  size_t start = 0;
+  while (start < helm_output.size()) {
+    size_t end = helm_output.find("\n---", start);
+    if (end == std::string_view::npos) end = helm_output.size();
+    const std::string_view doc = helm_output.substr(start, end - start);
+    start = end + 4;
+    if (const size_t source = doc.find("# Source: "); source != std::string_view::npos) {
+      const std::string_view path = doc.substr(source, doc.find('\n', source) - source);
+      in_crds_dir = path.find("/crds/") != std::string_view::npos;
+    }
+    if (!in_crds_dir || doc.find("CustomResourceDefinition") == std::string_view::npos) continue;
+    absl::StatusOr<Json> object = manifest::ParseYaml(doc, "helm output");
+    if (!object.ok() || !object->is_object() ||
+        object->value("kind", "") != "CustomResourceDefinition") {
+      continue;
+    }
+    if (std::string name = manifest::NameOf(*object); !name.empty()) names.insert(name);
+  }
+  return names;
+}
+
+void ApplyCrdPolicy(const Json& helm, const std::set<std::string>& chart_crds,
+                    std::vector<RenderedObject>* objects) {
+  if (chart_crds.empty()) return;
+  const std::string policy = helm.value("crds", "Create");
+  const std::string options =
+      policy == "CreateReplace" ? "Prune=false" : "Prune=false,CreateOnly=true";
+  for (RenderedObject& r : *objects) {
+    Json& o = r.object;
+    if (manifest::KindOf(o) != "CustomResourceDefinition" ||
+        !chart_crds.contains(manifest::NameOf(o))) {
+      continue;
+    }
+    Json& md = o["metadata"];
+    if (!md.contains("annotations") || !md["annotations"].is_object()) {
+      md["annotations"] = Json::object();
+    }
+    // The sync core's per-object options (services/sync/plan.h, kSyncOptionsAnnotation).
+    Json& value = md["annotations"]["driftless.dev/sync-options"];
+    const std::string before = value.is_string() ? value.get<std::string>() : "";
+    value = before.empty() ? options : strings::Cat(before, ",", options);
+  }
 }
 
 absl::StatusOr<std::vector<std::string>> HelmTemplateArgs(const Json& helm,

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/manifest/manifest.h"
 #include "common/status/status.h"
 #include "services/renderer/kustomize.h"
+#include "services/renderer/render.h"
 
 namespace driftless::renderer {
 
@@ -57,6 +59,19 @@ struct HelmTemplateInputs {
 // Errors: kInvalidArgument naming a malformed parameter.
 absl::StatusOr<std::vector<std::string>> HelmTemplateArgs(const manifest::Json& helm,
                                                           const HelmTemplateInputs& in);
+
+// The names of the CustomResourceDefinitions `helm template --include-crds` printed from a
+// chart's (or a subchart's) crds/ directory (each document follows "# Source: <chart>/crds/...").
+// CRDs of templates/ are ordinary objects.
+std::set<std::string> ChartCrdNames(std::string_view helm_output);
+
+// Helm's CRD lifecycle (Flux's install.crds), spec.source.helm.crds: the chart's crds/ CRDs
+// are never pruned, and with `Create` (the default, as `helm install`) only created: an
+// existing one is left as it is (sync options Prune=false and CreateOnly=true in the
+// driftless.dev/sync-options annotation); `CreateReplace` updates them; `Skip` does not render
+// them at all.
+void ApplyCrdPolicy(const manifest::Json& helm, const std::set<std::string>& chart_crds,
+                    std::vector<RenderedObject>* objects);
 
 // The inline values of spec.source.helm (`values` as an object or YAML text, or the
 // `valuesObject` alias), or null when there are none. Errors: kInvalidArgument for values

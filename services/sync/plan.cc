@@ -12,14 +12,17 @@ namespace {
 
 using manifest::Json;
 
-bool PruneProtected(const Json& o) {
+// Whether the object's sync options (ours or Argo CD's annotation) include `option`.
+bool HasSyncOption(const Json& o, std::string_view option) {
   for (std::string_view key :
        {kSyncOptionsAnnotation, std::string_view("argocd.argoproj.io/sync-options")}) {
     const std::string v = manifest::AnnotationOf(o, key);
-    if (v.find("Prune=false") != std::string::npos) return true;
+    if (v.find(option) != std::string::npos) return true;
   }
   return false;
 }
+
+bool PruneProtected(const Json& o) { return HasSyncOption(o, "Prune=false"); }
 
 // A Kubernetes label value: at most 63 characters, alphanumerics with '-', '_' and '.'
 // inside.
@@ -167,7 +170,7 @@ absl::StatusOr<Plan> BuildPlan(const std::vector<Json>& desired,
     if (!item.diff.exists) {
       item.action = Action::kCreate;
       ++plan.creates;
-    } else if (!item.diff.in_sync) {
+    } else if (!item.diff.in_sync && !HasSyncOption(o, "CreateOnly=true")) {
       item.action = Action::kUpdate;
       ++plan.updates;
     } else {

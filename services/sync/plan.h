@@ -27,7 +27,9 @@ inline constexpr std::string_view kTrackingAnnotation = "driftless.dev/applicati
 // The same name as a label (DESIGN §1: what live-state watches select on), set when the name
 // is a valid label value (at most 63 characters); the annotation alone decides ownership.
 inline constexpr std::string_view kTrackingLabel = "driftless.dev/application";
-// "Prune=false" on an object (or Argo CD's argocd.argoproj.io/sync-options) protects it.
+// "Prune=false" on an object (or Argo CD's argocd.argoproj.io/sync-options) protects it from
+// pruning; "CreateOnly=true" creates it when missing and never updates it (helm's crds/
+// CRDs under the default CRD policy: an existing one counts as in sync).
 inline constexpr std::string_view kSyncOptionsAnnotation = "driftless.dev/sync-options";
 
 // Whether objects of a kind are namespaced, from discovery; nullopt when the kind is unknown

@@ -312,6 +312,31 @@ TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
   EXPECT_EQ(only.items[0].action, Action::kCreate);
 }
 
+TEST(BuildPlan, CreateOnlyObjectsAreCreatedButNeverUpdatedOrPrunedWhenProtected) {
+  PrepareOptions prep{.application = "gb", .is_namespaced = BuiltInScope};
+  const std::string crd = R"(apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com, annotations: {driftless.dev/sync-options: "Prune=false,CreateOnly=true"}}
+spec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widgets}}
+)";
+  ASSERT_OK_AND_ASSIGN(auto desired, PrepareDesired({Y(crd)}, prep));
+  ASSERT_OK_AND_ASSIGN(Plan missing, BuildPlan(desired, {}, {}, {.application = "gb"}));
+  EXPECT_EQ(missing.creates, 1);
+  // Present but different (an operator upgraded it by hand): left as it is, in sync.
+  Json older = desired[0];
+  older["spec"]["scope"] = "Cluster";
+  std::map<std::string, Json> live = {{manifest::ObjectKey(desired[0]), LiveAfterApply(older)}};
+  ASSERT_OK_AND_ASSIGN(Plan present, BuildPlan(desired, live, {}, {.application = "gb"}));
+  EXPECT_TRUE(present.in_sync);
+  EXPECT_EQ(present.updates, 0);
+  ASSERT_EQ(present.items.size(), 1u);
+  EXPECT_EQ(present.items[0].action, Action::kNone);
+  // Gone from the chart: never pruned.
+  ASSERT_OK_AND_ASSIGN(Plan removed, BuildPlan({}, live, {live.begin()->second},
+                                               {.application = "gb", .prune = true}));
+  EXPECT_EQ(removed.deletes, 0);
+}
+
 TEST(BuildPlan, RefusesObjectsOfAnotherApplication) {
   Json desired =
       Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n, "
