@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   render_cmd->add_option("--cache-dir", render.cache_dir, "Where to keep git mirrors");
   render_cmd->add_option("-o,--output", render.output, "yaml or json")
       ->check(CLI::IsMember({"yaml", "json"}));
+  render_cmd->add_option("--kubeconfig", render.kubeconfig,
+                         "Read kinds' scope, the cluster's version and APIs, and valuesFrom / "
+                         "substituteFrom objects from this cluster (as the planner does)");
+  render_cmd->add_option("--context", render.context, "Context of --kubeconfig");
 
   std::vector<std::string> validate_files;
   CLI::App* validate_cmd =
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
     if (leaf->parsed()) return run();
   }
   absl::Status status;
-  if (render_cmd->parsed()) status = driftless::cli::RunRender(render, std::cout);
+  if (render_cmd->parsed()) status = driftless::cli::RunRender(render, std::cout, std::cerr);
   if (validate_cmd->parsed()) status = driftless::cli::RunValidate(validate_files, std::cout);
   if (!status.ok()) {
     std::cerr << "error: " << status.message() << "\n";

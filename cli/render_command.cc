@@ -9,8 +9,14 @@
 
 #include "common/git/libgit2_client.h"
 #include "common/git/url.h"
+#include "common/kube/curl_kube_client.h"
+#include "common/kube/kubeconfig.h"
 #include "common/resources/resources.h"
+#include "services/common/render_inputs.h"
 #include "services/renderer/generate.h"
+#include "services/sync/app_spec.h"
+#include "services/sync/live.h"
+#include "services/sync/plan.h"
 
 namespace driftless::cli {
 namespace {
@@ -80,7 +86,8 @@ absl::Status FetchSource(const Json& source, const std::string& cache_dir,
 absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& app,
                                                     const RenderOptions& options,
                                                     const std::string& cache_dir,
-                                                    const renderer::Tools& tools) {
+                                                    const renderer::Tools& tools,
+                                                    kube::KubeClient* kube, std::ostream& notes) {
   const Json& spec = app.object["spec"];
   TempDir work;
   if (work.path().empty()) return absl::InternalError("cannot create a temporary directory");
@@ -91,27 +98,62 @@ absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& a
   } else {
     DL_RETURN_IF_ERROR(FetchSource(spec["source"], cache_dir, checkout));
   }
-  std::string destination_namespace;
-  if (spec.contains("destination")) {
-    destination_namespace = spec["destination"].value("namespace", "");
-  }
+  const sync::AppSpec app_spec = sync::ParseAppSpec(app.object);
   const std::string scratch = work.path() + "/render";
   fs::create_directories(scratch);
-  DL_ASSIGN_OR_RETURN(renderer::Generated generated,
-                      renderer::Generate({.application = app.name,
-                                          .source = spec["source"],
-                                          .destination_namespace = destination_namespace,
-                                          .checkout = checkout,
-                                          .scratch = scratch},
-                                         tools));
-  std::vector<Json> out;
-  for (auto& r : generated.objects) out.push_back(std::move(r.object));
-  return out;
+  renderer::GenerateRequest request{.application = app.name,
+                                    .source = spec["source"],
+                                    .destination_namespace = app_spec.ns,
+                                    .checkout = checkout,
+                                    .scratch = scratch};
+  const std::vector<service::InputRef> refs = service::InputRefsOf(app.object);
+  if (kube != nullptr) {
+    DL_ASSIGN_OR_RETURN(service::ClusterFacts facts, sync::ReadClusterFacts(*kube));
+    DL_ASSIGN_OR_RETURN(service::RenderInputs inputs,
+                        service::ResolveRenderInputs("", refs, sync::InputFetcherFor(*kube)));
+    DL_ASSIGN_OR_RETURN(request.values_from, service::HelmValuesFrom(inputs));
+    DL_ASSIGN_OR_RETURN(request.substitute_from, service::SubstituteFrom(inputs));
+    request.kube_version = facts.kube_version;
+    request.api_versions = facts.api_versions;
+    request.inputs_resolved = true;
+  } else if (!refs.empty()) {
+    notes << "note: application " << app.name << ": " << refs[0].field
+          << (refs.size() > 1 ? " and the other references" : "")
+          << " read the cluster (pass --kubeconfig): optional ones are left out, "
+             "substituteFrom variables are unset\n";
+  }
+  DL_ASSIGN_OR_RETURN(renderer::Generated generated, renderer::Generate(request, tools));
+  std::vector<Json> objects;
+  for (auto& r : generated.objects) objects.push_back(std::move(r.object));
+
+  // As the planner prepares them (services/sync/plan.h PrepareDesired).
+  absl::Status scope_error;
+  sync::PrepareOptions prepare{.application = app.name,
+                               .destination_namespace = app_spec.ns,
+                               .create_namespace = app_spec.create_namespace};
+  if (kube != nullptr) {
+    prepare.is_namespaced = [&](std::string_view api_version,
+                                std::string_view kind) -> std::optional<bool> {
+      absl::StatusOr<kube::ResourceInfo> info = kube->ResourceFor(api_version, kind);
+      if (info.ok()) return info->namespaced;
+      if (!absl::IsNotFound(info.status())) scope_error = info.status();
+      return std::nullopt;
+    };
+  } else {
+    prepare.is_namespaced = sync::BuiltInScope;
+    prepare.on_unknown_scope = [&](std::string_view api_version, std::string_view kind) {
+      notes << "note: application " << app.name << ": the scope of " << api_version << " " << kind
+            << " is not known offline: taken as namespaced (pass --kubeconfig)\n";
+    };
+  }
+  absl::StatusOr<std::vector<Json>> prepared = sync::PrepareDesired(std::move(objects), prepare);
+  DL_RETURN_IF_ERROR(scope_error);
+  return prepared;
 }
 
 }  // namespace
 
-absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
+absl::Status RunRender(const RenderOptions& options, std::ostream& out, std::ostream& notes) {
   TempDir default_cache;
   const std::string cache_dir =
       options.cache_dir.empty() ? default_cache.path() + "/git" : options.cache_dir;
@@ -119,6 +161,13 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   const renderer::Tools tools =
       renderer::FindTools(renderer::DefaultToolPaths(ec ? "" : self.parent_path().string()));
+  std::unique_ptr<kube::CurlKubeClient> kube;
+  if (!options.kubeconfig.empty()) {
+    absl::StatusOr<kube::RestConfig> rest =
+        kube::LoadKubeconfig(options.kubeconfig, options.context);
+    if (!rest.ok()) return Annotate(rest.status(), "--kubeconfig " + options.kubeconfig);
+    DL_ASSIGN_OR_RETURN(kube, kube::CurlKubeClient::New(*std::move(rest)));
+  }
   std::vector<Json> objects;
   int apps = 0;
   for (const std::string& file : options.files) {
@@ -128,7 +177,7 @@ absl::Status RunRender(const RenderOptions& options, std::ostream& out) {
       if (r.kind != "Application") continue;
       if (!options.application.empty() && r.name != options.application) continue;
       ++apps;
-      auto rendered = RenderApplication(r, options, cache_dir, tools);
+      auto rendered = RenderApplication(r, options, cache_dir, tools, kube.get(), notes);
       if (!rendered.ok()) {
         return Annotate(rendered.status(),
                         "application " + r.name + " (" + r.location.ToString() + ")");

@@ -1,6 +1,11 @@
 // `driftless render` and `driftless validate`: the offline commands (no server needed),
-// like `flux build`. They share the renderer's core with the renderer service, so what they
-// print is what the platform would apply (before namespace defaulting and tracking).
+// like `flux build`. They share the renderer's core with the renderer service and the
+// planner's preparation (destination namespace by each kind's scope, tracking annotation and
+// label, CreateNamespace), so what render prints is what the platform would apply. Without a
+// cluster, scopes come from the built-in Kubernetes kinds and the rendered CRDs (other kinds are
+// taken as namespaced, with a note), and valuesFrom/substituteFrom cannot be read; with
+// --kubeconfig, the cluster's discovery, version, API list and those ConfigMaps and Secrets
+// are read as the planner reads them.
 #pragma once
 
 #include <iosfwd>
@@ -17,11 +22,13 @@ struct RenderOptions {
   std::string local_dir;           // --local: render this checkout instead of fetching
   std::string cache_dir;           // git mirrors (default: a temporary directory)
   std::string output = "yaml";     // yaml | json
+  std::string kubeconfig;          // --kubeconfig: read what the render needs from the cluster
+  std::string context;             // --context of that kubeconfig ("" = current)
 };
 
-// Renders the Applications in `options.files` and writes the objects to `out`.
-// Errors name the application, file and line.
-absl::Status RunRender(const RenderOptions& options, std::ostream& out);
+// Renders the Applications in `options.files` and writes the objects to `out`, notes (what an
+// offline render could not know) to `notes`. Errors name the application, file and line.
+absl::Status RunRender(const RenderOptions& options, std::ostream& out, std::ostream& notes);
 
 // Validates every driftless resource in `files`; prints one line per resource to `out`.
 absl::Status RunValidate(const std::vector<std::string>& files, std::ostream& out);

@@ -11,7 +11,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/kube/curl_kube_client.h"
+#include "common/kube/kubeconfig.h"
+#include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
+#include "tools/kube-emulator/emulator_process_for_test.h"
 
 namespace driftless::cli {
 namespace {
@@ -57,20 +61,23 @@ class RenderCommandTest : public ::testing::Test {
     return (dir_ / "app.yaml").string();
   }
   fs::path dir_;
+  std::ostringstream notes_;
 };
 
 TEST_F(RenderCommandTest, RendersFromGitWithSubstitution) {
   std::ostringstream out;
-  ASSERT_OK(RunRender(
-      {.files = {App("{branch: main}", true)}, .cache_dir = (dir_ / "cache").string()}, out));
+  ASSERT_OK(
+      RunRender({.files = {App("{branch: main}", true)}, .cache_dir = (dir_ / "cache").string()},
+                out, notes_));
   EXPECT_THAT(out.str(), AllOf(HasSubstr("name: web-prod"), HasSubstr("region: eu"),
                                HasSubstr("kind: Service")));
 }
 
 TEST_F(RenderCommandTest, TopLevelOnlyWithoutRecurse) {
   std::ostringstream out;
-  ASSERT_OK(RunRender(
-      {.files = {App("{branch: main}", false)}, .cache_dir = (dir_ / "cache").string()}, out));
+  ASSERT_OK(
+      RunRender({.files = {App("{branch: main}", false)}, .cache_dir = (dir_ / "cache").string()},
+                out, notes_));
   EXPECT_THAT(out.str(), AllOf(HasSubstr("name: web-prod"), Not(HasSubstr("kind: Service"))));
 }
 
@@ -79,7 +86,7 @@ TEST_F(RenderCommandTest, LocalCheckout) {
   ASSERT_OK(RunRender({.files = {App("{branch: main}", false)},
                        .local_dir = (dir_ / "repo").string(),
                        .output = "json"},
-                      out));
+                      out, notes_));
   EXPECT_THAT(out.str(), HasSubstr("\"name\": \"web-prod\""));
 }
 
@@ -87,7 +94,7 @@ TEST_F(RenderCommandTest, MissingBranchNamesIt) {
   std::ostringstream out;
   EXPECT_THAT(
       RunRender({.files = {App("{branch: nope}", false)}, .cache_dir = (dir_ / "cache").string()},
-                out),
+                out, notes_),
       StatusIs(absl::StatusCode::kNotFound,
                AllOf(HasSubstr("application web"), HasSubstr("nope"))));
 }
@@ -120,8 +127,9 @@ TEST_F(RenderCommandTest, HelmAndKustomizeWithToolsFromTheSourceTree) {
   setenv("PATH", "/usr/bin:/bin", 1);
   unsetenv("DRIFTLESS_TOOLS_DIR");
   std::ostringstream out;
-  absl::Status s = RunRender(
-      {.files = {(dir_ / "apps.yaml").string()}, .cache_dir = (dir_ / "cache").string()}, out);
+  absl::Status s =
+      RunRender({.files = {(dir_ / "apps.yaml").string()}, .cache_dir = (dir_ / "cache").string()},
+                out, notes_);
   setenv("PATH", saved.c_str(), 1);
   ASSERT_OK(s);
   EXPECT_THAT(out.str(), AllOf(HasSubstr("name: shop-cm"), HasSubstr("color: red"),
@@ -133,7 +141,7 @@ TEST_F(RenderCommandTest, InvalidApplicationNamesField) {
         "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: x}\n"
         "spec: {source: {repoURL: file:///x, pth: a}, destination: {cluster: c}}\n");
   std::ostringstream out;
-  EXPECT_THAT(RunRender({.files = {(dir_ / "bad.yaml").string()}}, out),
+  EXPECT_THAT(RunRender({.files = {(dir_ / "bad.yaml").string()}}, out, notes_),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("spec.source.pth: unknown field (did you mean \"path\"?)")));
   EXPECT_THAT(RunValidate({(dir_ / "bad.yaml").string()}, out),
@@ -141,6 +149,83 @@ TEST_F(RenderCommandTest, InvalidApplicationNamesField) {
   std::ostringstream ok;
   ASSERT_OK(RunValidate({App("{branch: main}", false)}, ok));
   EXPECT_THAT(ok.str(), HasSubstr("Application/web valid"));
+}
+
+// What render prints is what the planner applies: the destination namespace on namespaced
+// kinds only, the tracking annotation and label, the CreateNamespace Namespace; a kind no
+// rendered CRD defines is taken as namespaced offline, with a note.
+TEST_F(RenderCommandTest, ObjectsAreShownAsThePlannerPreparesThem) {
+  Write("repo/apps/web/extra/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\n"
+        "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n");
+  Git("add -A");
+  Git("-c user.email=t@example.com -c user.name=t commit -q -m more");
+  std::string app = App("{branch: main}", true);
+  std::ofstream(app, std::ios::app) << "  syncPolicy: {syncOptions: [CreateNamespace=true]}\n";
+  std::ostringstream out;
+  ASSERT_OK(RunRender({.files = {app}, .cache_dir = (dir_ / "cache").string(), .output = "json"},
+                      out, notes_));
+  absl::StatusOr<manifest::Json> objects = manifest::ParseJson(out.str(), "render output");
+  ASSERT_OK(objects.status());
+  std::map<std::string, manifest::Json> by_kind;
+  for (const manifest::Json& o : *objects) by_kind[o["kind"].get<std::string>()] = o;
+  ASSERT_EQ(by_kind.size(), 5u) << out.str();  // Namespace, ConfigMap, Service, ClusterRole, Widget
+  EXPECT_EQ(by_kind["Namespace"]["metadata"]["name"], "web");
+  EXPECT_EQ(by_kind["ConfigMap"]["metadata"]["namespace"], "web");
+  EXPECT_EQ(by_kind["ConfigMap"]["metadata"]["annotations"]["driftless.dev/application"], "web");
+  EXPECT_EQ(by_kind["ConfigMap"]["metadata"]["labels"]["driftless.dev/application"], "web");
+  EXPECT_FALSE(by_kind["ClusterRole"]["metadata"].contains("namespace"));
+  EXPECT_EQ(by_kind["Widget"]["metadata"]["namespace"], "web");
+  EXPECT_THAT(notes_.str(), HasSubstr("the scope of example.com/v1 Widget is not known offline"));
+}
+
+// With --kubeconfig the cluster answers what an offline render cannot: its kinds' scope and
+// the ConfigMaps and Secrets of valuesFrom and substituteFrom.
+TEST_F(RenderCommandTest, KubeconfigReadsValuesFromAndScopesFromTheCluster) {
+  kube_emulator::testing::EmulatorProcess emulator;
+  ASSERT_TRUE(emulator.Start());
+  const std::string kubeconfig = emulator.kubeconfig();
+  ASSERT_OK_AND_ASSIGN(kube::RestConfig rest, kube::LoadKubeconfig(kubeconfig));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<kube::CurlKubeClient> kube,
+                       kube::CurlKubeClient::New(rest, {.qps = 0}));
+  for (const std::string yaml :
+       {"{apiVersion: v1, kind: Namespace, metadata: {name: web}}",
+        "{apiVersion: v1, kind: ConfigMap, metadata: {name: web-values, namespace: web}, "
+        "data: {values.yaml: 'color: green'}}",
+        "{apiVersion: v1, kind: Secret, metadata: {name: vars, namespace: web}, "
+        "data: {CLUSTER: c3RhZ2luZw==}}"}) {  // "staging"
+    ASSERT_OK_AND_ASSIGN(manifest::Json object, manifest::ParseYaml(yaml, "test"));
+    ASSERT_OK(kube->Apply(object, {.field_manager = "test"}).status());
+  }
+  fs::create_directories(dir_ / "repo/charts/web/templates");
+  Write("repo/charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  Write("repo/charts/web/values.yaml", "color: blue\n");
+  Write("repo/charts/web/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}-${CLUSTER}'}\n"
+        "data: {color: '{{ .Values.color }}'}\n");
+  Git("add -A");
+  Git("-c user.email=t@example.com -c user.name=t commit -q -m chart");
+  Write("chart.yaml",
+        "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {name: chart}\n"
+        "spec:\n  source:\n    repoURL: file://" +
+            (dir_ / "repo").string() +
+            "\n    path: charts/web\n    helm: {releaseName: shop, valuesFrom: [{kind: ConfigMap, "
+            "name: web-values}]}\n    substituteFrom: [{kind: Secret, name: vars}]\n"
+            "  destination: {cluster: in-cluster, namespace: web}\n");
+  const RenderOptions offline{.files = {(dir_ / "chart.yaml").string()},
+                              .cache_dir = (dir_ / "cache").string()};
+  std::ostringstream out;
+  EXPECT_THAT(RunRender(offline, out, notes_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("spec.source.helm.valuesFrom: ConfigMap web-values")));
+  EXPECT_THAT(notes_.str(), HasSubstr("read the cluster (pass --kubeconfig)"));
+  notes_.str("");
+  RenderOptions online = offline;
+  online.kubeconfig = kubeconfig;
+  ASSERT_OK(RunRender(online, out, notes_));
+  EXPECT_THAT(out.str(), AllOf(HasSubstr("name: shop-staging"), HasSubstr("color: green"),
+                               HasSubstr("namespace: web")));
+  EXPECT_THAT(notes_.str(), Not(HasSubstr("--kubeconfig")));
 }
 
 }  // namespace

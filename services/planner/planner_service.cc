@@ -137,18 +137,9 @@ absl::Status PlannerService::ResolveInputs(const service::StoredResource& applic
   service::RenderInputsStore store(kv_);
   if (refs.empty()) return absl::OkStatus();
   DL_ASSIGN_OR_RETURN(std::optional<service::RenderInputs> before, store.Get(application.name));
-  DL_ASSIGN_OR_RETURN(service::RenderInputs inputs,
-                      service::ResolveRenderInputs(
-                          application.uid, refs,
-                          [&](const service::InputRef& ref) -> absl::StatusOr<std::optional<Json>> {
-                            absl::StatusOr<Json> object = kube_->Get({.api_version = "v1",
-                                                                      .kind = ref.kind,
-                                                                      .namespace_ = ref.namespace_,
-                                                                      .name = ref.name});
-                            if (absl::IsNotFound(object.status())) return std::optional<Json>();
-                            DL_RETURN_IF_ERROR(object.status());
-                            return std::optional<Json>(*std::move(object));
-                          }));
+  DL_ASSIGN_OR_RETURN(
+      service::RenderInputs inputs,
+      service::ResolveRenderInputs(application.uid, refs, sync::InputFetcherFor(*kube_)));
   // A refresh keeps the request it answered (a redelivered render then needs no new one).
   inputs.request = !request.empty() ? request : before ? before->request : "";
   DL_ASSIGN_OR_RETURN(bool wrote, store.Put(application.name, inputs));
@@ -177,16 +168,8 @@ absl::Status PlannerService::ResolveInputs(const service::StoredResource& applic
 }
 
 absl::Status PlannerService::RefreshInputs() {
-  DL_ASSIGN_OR_RETURN(std::string version, kube_->ServerVersion());
-  DL_ASSIGN_OR_RETURN(std::vector<kube::ResourceInfo> resources, kube_->Discover());
-  std::vector<std::string> apis;
-  for (const kube::ResourceInfo& r : resources) {
-    apis.push_back(r.ApiVersion());
-    apis.push_back(strings::Cat(r.ApiVersion(), "/", r.kind));
-  }
-  DL_RETURN_IF_ERROR(service::RenderInputsStore(kv_)
-                         .PutCluster(kInCluster, service::MakeClusterFacts(version, apis))
-                         .status());
+  DL_ASSIGN_OR_RETURN(service::ClusterFacts facts, sync::ReadClusterFacts(*kube_));
+  DL_RETURN_IF_ERROR(service::RenderInputsStore(kv_).PutCluster(kInCluster, facts).status());
   DL_ASSIGN_OR_RETURN(std::vector<service::StoredResource> apps,
                       service::ResourceStore(kv_).List(kApplication));
   for (const service::StoredResource& app : apps) {

@@ -116,6 +116,27 @@ absl::StatusOr<std::vector<Json>> ListTracked(
   return tracked;
 }
 
+absl::StatusOr<service::ClusterFacts> ReadClusterFacts(kube::KubeClient& kube) {
+  DL_ASSIGN_OR_RETURN(std::string version, kube.ServerVersion());
+  DL_ASSIGN_OR_RETURN(std::vector<kube::ResourceInfo> resources, kube.Discover());
+  std::vector<std::string> apis;
+  for (const kube::ResourceInfo& r : resources) {
+    apis.push_back(r.ApiVersion());
+    apis.push_back(r.ApiVersion() + "/" + r.kind);
+  }
+  return service::MakeClusterFacts(std::move(version), std::move(apis));
+}
+
+service::InputFetcher InputFetcherFor(kube::KubeClient& kube) {
+  return [&kube](const service::InputRef& ref) -> absl::StatusOr<std::optional<manifest::Json>> {
+    absl::StatusOr<manifest::Json> object = kube.Get(
+        {.api_version = "v1", .kind = ref.kind, .namespace_ = ref.namespace_, .name = ref.name});
+    if (absl::IsNotFound(object.status())) return std::optional<manifest::Json>();
+    DL_RETURN_IF_ERROR(object.status());
+    return std::optional<manifest::Json>(*std::move(object));
+  };
+}
+
 bool IsTransient(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:

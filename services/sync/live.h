@@ -12,6 +12,7 @@
 #include "common/manifest/manifest.h"
 #include "common/status/status.h"
 #include "driftless/v1/events.pb.h"
+#include "services/common/render_inputs.h"
 
 namespace driftless::sync {
 
@@ -46,6 +47,13 @@ absl::StatusOr<std::vector<manifest::Json>> ListTracked(
     kube::KubeClient& kube, const std::string& application, const std::set<KindRef>& kinds,
     const std::set<std::string>& namespaces, std::map<std::string, manifest::Json>* all,
     const std::map<KindRef, std::set<std::string>>& cluster_names = {});
+
+// What renders need from the cluster (services/common/render_inputs.h), read as the planner
+// and `driftless render --kubeconfig` read it: the server's version and its API list (group
+// versions and "<group version>/<Kind>"), and the ConfigMaps/Secrets of render-input
+// references (nullopt when one does not exist).
+absl::StatusOr<service::ClusterFacts> ReadClusterFacts(kube::KubeClient& kube);
+service::InputFetcher InputFetcherFor(kube::KubeClient& kube);
 
 // True for errors worth retrying later (cluster unreachable, throttled, timeouts, 5xx).
 bool IsTransient(const absl::Status& status);

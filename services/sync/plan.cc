@@ -36,6 +36,47 @@ bool IsLabelValue(std::string_view v) {
 
 }  // namespace
 
+std::optional<bool> BuiltInScope(std::string_view api_version, std::string_view kind) {
+  const std::string group = manifest::ParseApiVersion(api_version).group;
+  // SIG projects installed as CRDs under k8s.io names, widespread enough to know.
+  if (group == "gateway.networking.k8s.io" || group == "snapshot.storage.k8s.io") {
+    return kind != "GatewayClass" && kind != "VolumeSnapshotClass" &&
+           kind != "VolumeSnapshotContent";
+  }
+  if (!group.empty() && group.find('.') != std::string::npos && !group.ends_with(".k8s.io")) {
+    return std::nullopt;  // a CRD's group (example.com, cert-manager.io, cluster.x-k8s.io, ...)
+  }
+  static const std::set<std::string, std::less<>> kClusterScoped = {
+      "APIService",
+      "CertificateSigningRequest",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ComponentStatus",
+      "CSIDriver",
+      "CSINode",
+      "CustomResourceDefinition",
+      "FlowSchema",
+      "IngressClass",
+      "MutatingWebhookConfiguration",
+      "Namespace",
+      "Node",
+      "PersistentVolume",
+      "PriorityClass",
+      "PriorityLevelConfiguration",
+      "RuntimeClass",
+      "SelfSubjectAccessReview",
+      "SelfSubjectReview",
+      "SelfSubjectRulesReview",
+      "StorageClass",
+      "SubjectAccessReview",
+      "TokenReview",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+      "ValidatingWebhookConfiguration",
+      "VolumeAttachment"};
+  return !kClusterScoped.contains(kind);
+}
+
 std::string_view ActionName(Action action) {
   switch (action) {
     case Action::kNone:
@@ -80,6 +121,10 @@ absl::StatusOr<std::vector<Json>> PrepareDesired(std::vector<Json> objects,
     if (!namespaced) {
       auto it = crd_scope.find(manifest::ParseApiVersion(api_version).group + "/" + kind);
       if (it != crd_scope.end()) namespaced = it->second;
+    }
+    if (!namespaced && options.on_unknown_scope) {
+      options.on_unknown_scope(api_version, kind);
+      namespaced = true;
     }
     if (!namespaced) {
       return absl::InvalidArgumentError(manifest::Describe(o) + ": the cluster does not know " +

@@ -42,7 +42,15 @@ struct PrepareOptions {
   std::string destination_namespace;  // may be empty: objects must then carry their own
   bool create_namespace = false;      // add the destination Namespace when not rendered
   ScopeLookup is_namespaced;
+  // Offline (no cluster to ask): a kind neither is_namespaced nor a CRD of the set knows is
+  // taken as namespaced after this is told about it, instead of an error.
+  std::function<void(std::string_view api_version, std::string_view kind)> on_unknown_scope;
 };
+
+// The scope of the kinds Kubernetes 1.32 serves itself (core and k8s.io groups): false for the
+// cluster-scoped ones, true for the rest of those groups; nullopt for any other group (a
+// CRD's). For renders without a cluster.
+std::optional<bool> BuiltInScope(std::string_view api_version, std::string_view kind);
 
 // Prepares rendered objects for apply: hooks a sync does not apply are left out (Helm's
 // test, rollback and delete hooks; hooks with metadata.generateName); namespaced objects without a

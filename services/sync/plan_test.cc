@@ -26,7 +26,7 @@ Json Y(std::string_view yaml) {
   return v.ok() ? *v : Json();
 }
 
-std::optional<bool> BuiltInScope(std::string_view, std::string_view kind) {
+std::optional<bool> TestScope(std::string_view, std::string_view kind) {
   if (kind == "Namespace" || kind == "ClusterRole" || kind == "CustomResourceDefinition") {
     return false;
   }
@@ -195,13 +195,13 @@ TEST(PrepareDesired, TrackingLabelOnlyForNamesThatAreLabelValues) {
       Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {app: web}}\n")};
   ASSERT_OK_AND_ASSIGN(auto out, PrepareDesired(objects, {.application = "web.prod",
                                                           .destination_namespace = "gb",
-                                                          .is_namespaced = BuiltInScope}));
+                                                          .is_namespaced = TestScope}));
   EXPECT_EQ(manifest::LabelOf(out[0], kTrackingLabel), "web.prod");
   EXPECT_EQ(manifest::LabelOf(out[0], "app"), "web");  // the object's own labels stay
   const std::string long_name(64, 'a');
   ASSERT_OK_AND_ASSIGN(out, PrepareDesired(objects, {.application = long_name,
                                                      .destination_namespace = "gb",
-                                                     .is_namespaced = BuiltInScope}));
+                                                     .is_namespaced = TestScope}));
   EXPECT_EQ(manifest::LabelOf(out[0], kTrackingLabel), "");
   EXPECT_EQ(manifest::AnnotationOf(out[0], kTrackingAnnotation), long_name);
 }
@@ -215,7 +215,7 @@ TEST(PrepareDesired, HooksASyncDoesNotApplyAreLeftOut) {
            Y("apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-, "
              "annotations: {helm.sh/hook: pre-install}}\n"),
            Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")},
-          {.application = "a", .destination_namespace = "n", .is_namespaced = BuiltInScope}));
+          {.application = "a", .destination_namespace = "n", .is_namespaced = TestScope}));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(manifest::NameOf(out[0]), "c");
 }
@@ -234,7 +234,7 @@ TEST(PrepareDesired, NamespacesTrackingSecretsAndCreateNamespace) {
   ASSERT_OK_AND_ASSIGN(auto out, PrepareDesired(objects, {.application = "guestbook",
                                                           .destination_namespace = "gb",
                                                           .create_namespace = true,
-                                                          .is_namespaced = BuiltInScope}));
+                                                          .is_namespaced = TestScope}));
   ASSERT_EQ(out.size(), 6u);
   EXPECT_EQ(manifest::KindOf(out[0]), "Namespace");
   EXPECT_EQ(manifest::NameOf(out[0]), "gb");
@@ -249,21 +249,21 @@ TEST(PrepareDesired, NamespacesTrackingSecretsAndCreateNamespace) {
   EXPECT_EQ(manifest::NamespaceOf(out[5]), "gb");  // scope from the CRD in the set
 
   EXPECT_THAT(PrepareDesired({Y("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")},
-                             {.application = "a", .is_namespaced = BuiltInScope}),
+                             {.application = "a", .is_namespaced = TestScope}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("is its CustomResourceDefinition installed")));
   EXPECT_THAT(PrepareDesired({Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")},
-                             {.application = "a", .is_namespaced = BuiltInScope}),
+                             {.application = "a", .is_namespaced = TestScope}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no destination namespace")));
   EXPECT_THAT(PrepareDesired({Y("apiVersion: v1\nkind: Namespace\nmetadata: {name: n, "
                                 "namespace: x}\n")},
-                             {.application = "a", .is_namespaced = BuiltInScope}),
+                             {.application = "a", .is_namespaced = TestScope}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cluster-scoped")));
 }
 
 TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
   PrepareOptions prep{
-      .application = "gb", .destination_namespace = "gb", .is_namespaced = BuiltInScope};
+      .application = "gb", .destination_namespace = "gb", .is_namespaced = TestScope};
   ASSERT_OK_AND_ASSIGN(
       auto desired,
       PrepareDesired(
@@ -313,7 +313,7 @@ TEST(BuildPlan, CreateUpdateUnchangedAndPrune) {
 }
 
 TEST(BuildPlan, CreateOnlyObjectsAreCreatedButNeverUpdatedOrPrunedWhenProtected) {
-  PrepareOptions prep{.application = "gb", .is_namespaced = BuiltInScope};
+  PrepareOptions prep{.application = "gb", .is_namespaced = TestScope};
   const std::string crd = R"(apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: widgets.example.com, annotations: {driftless.dev/sync-options: "Prune=false,CreateOnly=true"}}
@@ -335,6 +335,31 @@ spec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widg
   ASSERT_OK_AND_ASSIGN(Plan removed, BuildPlan({}, live, {live.begin()->second},
                                                {.application = "gb", .prune = true}));
   EXPECT_EQ(removed.deletes, 0);
+}
+
+TEST(BuiltInScope, KubernetesKindsAreKnownAndCrdGroupsAreNot) {
+  EXPECT_EQ(BuiltInScope("v1", "ConfigMap"), true);
+  EXPECT_EQ(BuiltInScope("v1", "Namespace"), false);
+  EXPECT_EQ(BuiltInScope("apps/v1", "Deployment"), true);
+  EXPECT_EQ(BuiltInScope("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"), false);
+  EXPECT_EQ(BuiltInScope("apiextensions.k8s.io/v1", "CustomResourceDefinition"), false);
+  EXPECT_EQ(BuiltInScope("gateway.networking.k8s.io/v1", "GatewayClass"), false);
+  EXPECT_EQ(BuiltInScope("gateway.networking.k8s.io/v1", "HTTPRoute"), true);
+  EXPECT_EQ(BuiltInScope("cert-manager.io/v1", "ClusterIssuer"), std::nullopt);
+  EXPECT_EQ(BuiltInScope("cluster.x-k8s.io/v1beta1", "Cluster"), std::nullopt);
+  // Offline, a kind nothing knows is taken as namespaced once the caller is told.
+  std::vector<std::string> unknown;
+  ASSERT_OK_AND_ASSIGN(
+      auto prepared,
+      PrepareDesired({Y("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")},
+                     {.application = "a",
+                      .destination_namespace = "team",
+                      .is_namespaced = BuiltInScope,
+                      .on_unknown_scope = [&](std::string_view av, std::string_view kind) {
+                        unknown.push_back(std::string(av) + " " + std::string(kind));
+                      }}));
+  EXPECT_THAT(unknown, ElementsAre("example.com/v1 Widget"));
+  EXPECT_EQ(prepared[0]["metadata"]["namespace"], "team");
 }
 
 TEST(BuildPlan, RefusesObjectsOfAnotherApplication) {
