@@ -3,6 +3,7 @@
 // the objects must be equal, as canonical JSON, in the same order. Kustomizations the corpus
 // records as failing must fail with an error naming the kustomization. Registered only with
 // the corpus (see cmake/Driftless.cmake).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/process/run.h"
 #include "common/testing/status_matchers.h"
 #include "services/renderer/generate.h"
 
@@ -180,6 +182,62 @@ TEST_P(CorpusChart, EqualsHelmTemplate) {
       CanonicalStream(Slurp(kCorpus / GetParam() / "expected-render.yaml"), /*mask=*/true);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << "object " << i;
+}
+
+// valuesFrom as the render-inputs record supplies it and a post-render patch, against the
+// tools run directly with the same inputs: `helm template ... --values <the same document>`,
+// its output through `kubectl kustomize` with the same patch.
+TEST_P(CorpusChart, ValuesFromAndPostRenderEqualTheToolsRunDirectly) {
+  const std::string chart = fs::path(GetParam()).filename().string();
+  const std::string values = "nameOverride: from-cluster\n";
+  const Json helm = {
+      {"releaseName", "rel-" + chart},
+      {"namespace", "demo"},
+      {"kubeVersion", "1.32.0"},
+      {"valuesFrom", Json::array({{{"kind", "ConfigMap"}, {"name", "values"}}})},
+      {"postRenderers",
+       Json::array({{{"kustomize", {{"commonAnnotations", {{"post-rendered", "yes"}}}}}}})}};
+  ASSERT_OK_AND_ASSIGN(Generated g, Generate({.application = "corpus",
+                                              .source = {{"path", GetParam()}, {"helm", helm}},
+                                              .destination_namespace = "demo",
+                                              .checkout = kCorpus.string(),
+                                              .scratch = scratch_,
+                                              .inputs_resolved = true,
+                                              .values_from = {values}},
+                                             tools_));
+
+  const fs::path direct = fs::path(scratch_) / "direct";
+  fs::create_directories(direct);
+  std::ofstream(direct / "values.yaml") << values;
+  absl::StatusOr<process::RunResult> templated =
+      process::Run({.argv = {kTools + "/helm", "template", "rel-" + chart, GetParam(),
+                             "--namespace", "demo", "--kube-version", "1.32.0", "--include-crds",
+                             "--values", (direct / "values.yaml").string()},
+                    .cwd = kCorpus.string(),
+                    .env = process::ScrubbedEnv({"HOME=" + direct.string()})});
+  ASSERT_OK(templated.status());
+  ASSERT_EQ(templated->exit_code, 0) << templated->err;
+  std::ofstream(direct / "helm-output.yaml") << templated->out;
+  std::ofstream(direct / "kustomization.yaml")
+      << "resources: [helm-output.yaml]\ncommonAnnotations: {post-rendered: \"yes\"}\n";
+  absl::StatusOr<process::RunResult> patched =
+      process::Run({.argv = {kTools + "/kubectl", "kustomize", direct.string()},
+                    .env = process::ScrubbedEnv({"HOME=" + direct.string()})});
+  ASSERT_OK(patched.status());
+  ASSERT_EQ(patched->exit_code, 0) << patched->err;
+
+  std::vector<std::string> got;
+  for (const RenderedObject& o : g.objects) {
+    got.push_back(manifest::CanonicalJson(MaskGenerated(o.object)));
+  }
+  const std::vector<std::string> want = CanonicalStream(patched->out, /*mask=*/true);
+  ASSERT_EQ(got.size(), want.size());
+  std::sort(got.begin(), got.end());  // kustomize orders by kind either way; compare as sets
+  std::vector<std::string> sorted_want = want;
+  std::sort(sorted_want.begin(), sorted_want.end());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], sorted_want[i]) << "object " << i;
+  // The values took effect (names follow nameOverride).
+  EXPECT_THAT(templated->out, HasSubstr("from-cluster"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, CorpusKustomization,
