@@ -8,7 +8,6 @@
 #include <fstream>
 #include <thread>
 
-#include "common/strings/str.h"
 #include "common/bus/nats_connection.h"
 #include "common/bus/nats_event_bus.h"
 #include "common/bus/nats_kv_store.h"
@@ -16,8 +15,10 @@
 #include "common/http/metrics.h"
 #include "common/log/log.h"
 #include "common/manifest/manifest.h"
+#include "common/strings/str.h"
 #include "services/common/events.h"
 #include "services/common/identity.h"
+#include "services/common/state.h"
 #include "services/common/topology.h"
 
 namespace driftless::service {
@@ -41,10 +42,14 @@ metrics::Family<metrics::Counter>& HandledCounter() {
 
 std::string_view DispositionName(bus::Disposition::Kind kind) {
   switch (kind) {
-    case bus::Disposition::Kind::kAck: return "ack";
-    case bus::Disposition::Kind::kNak: return "nak";
-    case bus::Disposition::Kind::kTerm: return "term";
-    case bus::Disposition::Kind::kAbandon: return "abandon";
+    case bus::Disposition::Kind::kAck:
+      return "ack";
+    case bus::Disposition::Kind::kNak:
+      return "nak";
+    case bus::Disposition::Kind::kTerm:
+      return "term";
+    case bus::Disposition::Kind::kAbandon:
+      return "abandon";
   }
   return "unknown";
 }
@@ -168,10 +173,9 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::ConsumeStage(std::st
   // Idle workers keep one pull request open for kIdleFetchWait at a time: each costs the server
   // and this process a little, so the wait is long (a message is delivered at once anyway); it
   // bounds how long Stop takes (workers stop in parallel).
-  return Consume(kWorkStream, stage, std::move(handler),
-                 {.batch = 1,
-                  .fetch_wait = kIdleFetchWait,
-                  .handler_deadline = StageHandlerDeadline(stage)});
+  return Consume(
+      kWorkStream, stage, std::move(handler),
+      {.batch = 1, .fetch_wait = kIdleFetchWait, .handler_deadline = StageHandlerDeadline(stage)});
 }
 
 absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_view stream,
@@ -179,7 +183,7 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
                                                                     EventHandler handler,
                                                                     bus::ConsumeOptions options) {
   std::string stream_name(stream), durable_name(durable);
-  auto wrapped = [handler = std::move(handler), stream_name,
+  auto wrapped = [this, handler = std::move(handler), stream_name,
                   durable_name](const bus::Message& message) {
     absl::StatusOr<v1::Event> event = DecodeEvent(message.data);
     if (event.ok()) {
@@ -190,11 +194,15 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
     HandledCounter()
         .WithLabels({stream_name, durable_name, std::string(DispositionName(d.kind()))})
         .Increment();
-    if (d.kind() == bus::Disposition::Kind::kTerm) {
+    const bool dead_lettered = d.kind() == bus::Disposition::Kind::kTerm ||
+                               (d.kind() == bus::Disposition::Kind::kNak &&
+                                message.delivery_count >= static_cast<uint64_t>(kMaxDeliver));
+    if (dead_lettered) {
       log::Error("work item dead-lettered",
                  {{"subject", message.subject},
                   {"event", event.ok() ? Describe(*event) : std::string("(undecodable)")},
                   {"error", d.error()}});
+      if (event.ok() && stream_name == kWorkStream) ReportDeadLetter(*event, message, d.error());
     } else if (d.kind() == bus::Disposition::Kind::kNak) {
       log::Warn("work item will be retried",
                 {{"subject", message.subject},
@@ -214,6 +222,29 @@ absl::StatusOr<std::unique_ptr<bus::Subscription>> Runtime::Consume(std::string_
     // The consumer may be missing after a nats-server that lost its data: provision again.
     (void)Provision(*bus_, *kv_, flags_.nats_replicas);
     if (WaitForShutdown(absl::Milliseconds(500))) return sub.status();
+  }
+}
+
+void Runtime::ReportDeadLetter(const v1::Event& event, const bus::Message& message,
+                               const std::string& error) {
+  if (event.application().empty()) return;
+  const std::string text = strings::Cat(
+      "application ", event.application(), ": work item ", event.type(), " dead-lettered after ",
+      message.delivery_count, message.delivery_count == 1 ? " delivery: " : " deliveries: ",
+      error.empty() ? std::string("no reason given") : error,
+      " (driftless dlq list shows it; dlq redrive SEQ runs it again)");
+  // Best effort: the dead-letter entry itself names the application too.
+  absl::StatusOr<v1::AppStatus> updated = StatusStore(kv_.get()).Update(
+      event.application(),
+      [&](v1::AppStatus& s) {
+        SetCondition(s, kDeadLetteredCondition, true, "DeadLettered", text);
+        s.set_message(text);
+        return true;
+      },
+      event.application_uid());
+  if (!updated.ok() && !absl::IsNotFound(updated.status())) {
+    log::Warn("cannot report the dead letter on the application's status",
+              {{"application", event.application()}, {"error", updated.status()}});
   }
 }
 

@@ -43,8 +43,8 @@ namespace driftless::service {
 
 // Handles one decoded work item. Return Ack when done (including "nothing to do"), Nak for
 // transient errors, Term for poison. Runs on the subscription thread.
-using EventHandler = std::function<bus::Disposition(const v1::Event& event,
-                                                    const bus::Message& message)>;
+using EventHandler =
+    std::function<bus::Disposition(const v1::Event& event, const bus::Message& message)>;
 
 class Runtime {
  public:
@@ -109,6 +109,10 @@ class Runtime {
 
  private:
   Runtime() = default;
+  // A work item of an application dead-lettered (terminated, or failed on its last delivery):
+  // the application's status gets condition DeadLettered and the reason as its message.
+  void ReportDeadLetter(const v1::Event& event, const bus::Message& message,
+                        const std::string& error);
   std::string service_;
   std::string emitter_;
   config::ServiceFlags flags_;

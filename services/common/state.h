@@ -102,6 +102,10 @@ class StatusStore {
   bus::KvStore* kv_;
 };
 
+// Set by the service runtime when one of the application's work items is dead-lettered;
+// cleared by the next generation the planner plans.
+inline constexpr char kDeadLetteredCondition[] = "DeadLettered";
+
 // Sets (or replaces) the condition of `type` on `status`, keeping last_transition_time when
 // the status value does not change.
 void SetCondition(v1::AppStatus& status, std::string_view type, bool value, std::string_view reason,

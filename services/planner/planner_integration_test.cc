@@ -302,5 +302,40 @@ spec:
   poll_stage.Stop();
 }
 
+// A work item that fails on every delivery is dead-lettered, and its application says so
+// (never a silent drop); the next generation planned clears it.
+TEST_F(PlannerIntegrationTest, ADeadLetteredWorkItemIsAConditionOnItsApplication) {
+  service::StoredResource app = PutApp("stuck", "default", "{automated: {}}");
+  const Json objects = Json::array({ConfigMap("c", "1")});
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<bus::Subscription> sub,
+      runtime_->ConsumeStage(service::kStagePlan, [](const v1::Event&, const bus::Message&) {
+        return bus::Disposition::Nak(absl::ZeroDuration(), "the stream is full");
+      }));
+  v1::Event rendered = Rendered(app, "abc123", objects);
+  ASSERT_OK(service::Emit(runtime_->bus(), rendered, service::kStagePlan));
+  std::string message;
+  ASSERT_TRUE(service::testing::WaitFor(
+      [&] {
+        const v1::AppStatus status = Status("stuck");
+        const v1::Condition* c = service::FindCondition(status, service::kDeadLetteredCondition);
+        if (c == nullptr || !c->status()) return false;
+        message = c->message();
+        return true;
+      },
+      absl::Seconds(30)));
+  sub->Stop();
+  EXPECT_THAT(message, HasSubstr("application stuck: work item app.rendered dead-lettered after "
+                                 "5 deliveries: the stream is full"));
+  EXPECT_THAT(Status("stuck").message(), HasSubstr("dlq redrive"));
+
+  v1::Event next = Rendered(app, "def456", objects);
+  ASSERT_EQ(planner_->Handle(next, Delivery(next)).kind(), bus::Disposition::Kind::kAck);
+  const v1::AppStatus after = Status("stuck");
+  const v1::Condition* cleared = service::FindCondition(after, service::kDeadLetteredCondition);
+  ASSERT_NE(cleared, nullptr);
+  EXPECT_FALSE(cleared->status());
+}
+
 }  // namespace
 }  // namespace driftless::planner

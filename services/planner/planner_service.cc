@@ -428,9 +428,11 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
           s.set_generator(event.app_rendered().generator());
         }
         service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
-        if (const v1::Condition* c = service::FindCondition(s, "Stalled"); c && c->status()) {
-          service::SetCondition(s, "Stalled", false, "Planned", "");
-          s.clear_message();
+        for (const char* type : {"Stalled", service::kDeadLetteredCondition}) {
+          if (const v1::Condition* c = service::FindCondition(s, type); c && c->status()) {
+            service::SetCondition(s, type, false, "Planned", "");
+            s.clear_message();
+          }
         }
         return true;
       },
