@@ -15,7 +15,9 @@
 // bounds how long unreferenced blobs are kept. Every PutBlob is a new reference: a blob last
 // written more than `renew_after` ago (keep it under half the ttl) is written again, so it
 // outlives each reference by at least ttl - renew_after. (A reference older than that, e.g. a
-// dead letter re-driven days later, finds it gone: GetBlob answers kNotFound.)
+// dead letter re-driven days later, finds it gone: GetBlob answers kNotFound. The platform's
+// blobs are rendered manifests, which git and the spec can always produce again: the planner
+// and applier answer kNotFound by asking for a new generation, which renders them again.)
 #pragma once
 
 #include <cstddef>

@@ -436,6 +436,26 @@ TEST_F(ApplierIntegrationTest, InvalidObjectFailsTheSyncNamingIt) {
   EXPECT_FALSE(h.succeeded);
 }
 
+// A plan whose manifests expired (re-driven a day later): the sync fails saying so and a new
+// generation is asked for, which renders the application again.
+TEST_F(ApplierIntegrationTest, ExpiredManifestsFailTheSyncAndAskForARender) {
+  service::StoredResource app = PutApp("late", "default", "{automated: {}}");
+  EventCollector poll_stage;
+  ASSERT_OK(poll_stage.Start(runtime_->bus(), service::kWorkStream, service::kStagePoll, ""));
+  v1::Event plan = Plan(app, "r1", Json::array({ConfigMap("c", "1")}));
+  plan.mutable_plan_ready()->mutable_manifests()->set_blob_digest("sha256:" + std::string(64, '0'));
+  ASSERT_EQ(applier_->Handle(plan, Delivery(plan)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_TRUE(broadcasts_.WaitFor("sync.failed", 1));
+  EXPECT_THAT(broadcasts_.Events("sync.failed")[0].sync_finished().error(),
+              HasSubstr("re-rendering as a new generation"));
+  ASSERT_TRUE(poll_stage.WaitFor("sync.requested", 1));
+  const v1::Event asked = poll_stage.Events("sync.requested")[0];
+  EXPECT_EQ(asked.application(), "late");
+  EXPECT_TRUE(asked.sync_requested().automated());
+  EXPECT_THAT(Get("ConfigMap", "default", "c").status(), StatusIs(absl::StatusCode::kNotFound));
+  poll_stage.Stop();
+}
+
 // Through the stage consumers: app.rendered on stage plan → planner → plan.ready on stage
 // apply → applier → sync.succeeded, for 20 objects (10 ConfigMaps, 5 Services, 5
 // Deployments). Prints the latency; the budget is generous for sanitizer builds.

@@ -415,6 +415,25 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
     decode_error = strings::Cat(
         "sync of application ", app,
         " failed: the plan's manifests are unavailable: ", manifests.status().message());
+    if (absl::IsNotFound(manifests.status())) {
+      // The blob expired (a plan re-driven long after it was made): render it again, as the
+      // user's sync when it was one.
+      v1::SyncRequested user;
+      if (plan.initiated_by().starts_with("user:") || plan.initiated_by().starts_with("token:")) {
+        user.set_sync_id(plan.sync_id());
+        user.set_prune(plan.prune());
+        user.set_dry_run(plan.dry_run());
+        user.set_refresh(true);
+        user.set_requested_by(plan.initiated_by());
+      }
+      const bool by_user = !user.sync_id().empty();
+      absl::Status requested = service::RequestGeneration(
+          *bus_, app, by_user ? &user : nullptr, "rerender",
+          strings::Cat(app, ": the plan's manifests expired: re-rendering"), event.correlation_id(),
+          options_.emitter);
+      if (!requested.ok()) return retry_later(requested);
+      decode_error += " (re-rendering as a new generation)";
+    }
   } else if (absl::Status s = run.Run(*manifests, stale || plan.stale()); !s.ok()) {
     *error = s.ToString();
     return RunResult::kLeaseLost;

@@ -69,6 +69,27 @@ absl::Status FinishDeletion(bus::EventBus& bus, bus::KvStore* kv, std::string_vi
   return FinalizeDeletion(kv, application, uid);
 }
 
+absl::Status RequestGeneration(bus::EventBus& bus, std::string_view application,
+                               const v1::SyncRequested* request, std::string_view suffix,
+                               std::string_view message, std::string_view correlation_id,
+                               std::string_view emitter) {
+  v1::SyncRequested sync;
+  if (request != nullptr) {
+    sync = *request;
+    sync.set_sync_id(strings::Cat(request->sync_id(), "-", suffix));
+  } else {
+    sync.set_sync_id(strings::Cat(suffix, "-", absl::ToUnixMillis(absl::Now())));
+    sync.set_automated(true);
+    sync.set_requested_by(std::string(emitter));
+  }
+  v1::Event e = NewEvent(event_type::kSyncRequested, application, "", emitter);
+  e.set_id(EventId(event_type::kSyncRequested, application, "", "", sync.sync_id()));
+  e.set_correlation_id(correlation_id.empty() ? sync.sync_id() : std::string(correlation_id));
+  e.set_message(std::string(message));
+  *e.mutable_sync_requested() = std::move(sync);
+  return Emit(bus, e, kStagePoll);
+}
+
 absl::StatusOr<v1::Event> DecodeEvent(std::string_view data) {
   v1::Event event;
   if (!event.ParseFromArray(data.data(), static_cast<int>(data.size())) || event.type().empty()) {

@@ -49,6 +49,16 @@ absl::Status FinishDeletion(bus::EventBus& bus, bus::KvStore* kv, std::string_vi
                             std::string_view message, std::string_view correlation_id,
                             std::string_view emitter);
 
+// Asks the repo-poller for a new desired generation of `application` (sync.requested on stage
+// poll), e.g. because what a work item references is gone (an expired blob) or what a render
+// read changed. `request` is carried on when set (a user's sync stays one: its sync id gets
+// `suffix`); without it the request is automated (SyncRequested.automated: the application's
+// own sync policy decides, as for a commit) with sync id `<suffix>-<now in ms>`.
+absl::Status RequestGeneration(bus::EventBus& bus, std::string_view application,
+                               const v1::SyncRequested* request, std::string_view suffix,
+                               std::string_view message, std::string_view correlation_id,
+                               std::string_view emitter);
+
 // Parses a message body. kInvalidArgument (poison: dead-letter it) if it is not an Event.
 absl::StatusOr<v1::Event> DecodeEvent(std::string_view data);
 

@@ -278,7 +278,7 @@ spec:
   v1::Event mint = poll_stage.Events("sync.requested")[0];
   EXPECT_EQ(mint.application(), "web");
   EXPECT_TRUE(mint.sync_requested().automated());
-  EXPECT_EQ(mint.sync_requested().requested_by(), "planner:render-inputs");
+  EXPECT_EQ(mint.sync_requested().requested_by(), "planner/test");
   ASSERT_OK_AND_ASSIGN(std::optional<service::RenderInputs> changed, inputs.Get("web"));
   ASSERT_OK_AND_ASSIGN(values, service::HelmValuesFrom(*changed));
   EXPECT_THAT(values, ::testing::ElementsAre("replicas: 3"));
@@ -335,6 +335,35 @@ TEST_F(PlannerIntegrationTest, ADeadLetteredWorkItemIsAConditionOnItsApplication
   const v1::Condition* cleared = service::FindCondition(after, service::kDeadLetteredCondition);
   ASSERT_NE(cleared, nullptr);
   EXPECT_FALSE(cleared->status());
+}
+
+// A render whose blob expired (re-driven from the dead letters a day later) is rendered
+// again as a new generation, a user's sync staying the user's: nothing is lost.
+TEST_F(PlannerIntegrationTest, ExpiredManifestsAreRenderedAgain) {
+  service::StoredResource app = PutApp("late", "default", "");
+  EventCollector poll_stage;
+  ASSERT_OK(poll_stage.Start(runtime_->bus(), service::kWorkStream, service::kStagePoll, ""));
+  v1::SyncRequested request;
+  request.set_sync_id("sync-3");
+  request.set_requested_by("user:alice");
+  request.set_prune(true);
+  const std::vector<const v1::SyncRequested*> requests = {nullptr, &request};
+  for (const v1::SyncRequested* r : requests) {
+    v1::Event rendered = Rendered(app, "abc123", Json::array(), r);
+    rendered.mutable_app_rendered()->mutable_manifests()->set_blob_digest("sha256:" +
+                                                                          std::string(64, '0'));
+    ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  }
+  ASSERT_TRUE(poll_stage.WaitFor("sync.requested", 2));
+  std::vector<v1::Event> asked = poll_stage.Events("sync.requested");
+  EXPECT_TRUE(asked[0].sync_requested().automated());
+  EXPECT_THAT(asked[0].sync_requested().sync_id(), ::testing::StartsWith("rerender-"));
+  EXPECT_FALSE(asked[1].sync_requested().automated());
+  EXPECT_EQ(asked[1].sync_requested().sync_id(), "sync-3-rerender");
+  EXPECT_EQ(asked[1].sync_requested().requested_by(), "user:alice");
+  EXPECT_TRUE(asked[1].sync_requested().prune());
+  EXPECT_TRUE(apply_stage_.Events("plan.ready").empty());
+  poll_stage.Stop();
 }
 
 }  // namespace

@@ -149,22 +149,12 @@ absl::Status PlannerService::ResolveInputs(const service::StoredResource& applic
       before->digest == inputs.digest) {
     return absl::OkStatus();
   }
-  // Unique per change (data toggled back and forth is a change each time).
-  const std::string sync_id =
-      strings::Cat("inputs-", inputs.digest.substr(0, 12), "-", absl::ToUnixMillis(absl::Now()));
-  v1::Event e =
-      service::NewEvent(service::event_type::kSyncRequested, application.name, "", emitter_);
-  e.set_id(service::EventId(service::event_type::kSyncRequested, application.name, "",
-                            application.spec_digest, sync_id));
-  e.set_correlation_id(sync_id);
-  e.set_message(strings::Cat(application.name,
-                             ": a ConfigMap or Secret its render reads changed: re-rendering"));
-  v1::SyncRequested* sync = e.mutable_sync_requested();
-  sync->set_sync_id(sync_id);
-  sync->set_automated(true);
-  sync->set_requested_by("planner:render-inputs");
-  log::Info("render inputs changed", {{"application", application.name}, {"syncId", sync_id}});
-  return service::Emit(*bus_, e, service::kStagePoll);
+  log::Info("render inputs changed", {{"application", application.name}});
+  return service::RequestGeneration(
+      *bus_, application.name, nullptr, "inputs",
+      strings::Cat(application.name,
+                   ": a ConfigMap or Secret its render reads changed: re-rendering"),
+      "", emitter_);
 }
 
 absl::Status PlannerService::RefreshInputs() {
@@ -275,6 +265,19 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   }
 
   absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, rendered.manifests());
+  if (absl::IsNotFound(manifests.status())) {
+    // The blob expired (an item re-driven long after it was rendered): render it again.
+    log::Warn("rendered manifests expired, re-rendering as a new generation",
+              {{"event", service::Describe(event)}, {"error", manifests.status()}});
+    if (absl::Status s = service::RequestGeneration(
+            *bus_, app, request, "rerender",
+            strings::Cat(app, ": rendered manifests expired: re-rendering"), event.correlation_id(),
+            emitter_);
+        !s.ok()) {
+      return Retry(event, message, s);
+    }
+    return bus::Disposition::Ack();
+  }
   if (!manifests.ok()) {
     if (IsTransient(manifests.status())) return Retry(event, message, manifests.status());
     return Fail(event, "ManifestsUnavailable",

@@ -7,6 +7,7 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -18,7 +19,9 @@
 namespace driftless::renderer {
 
 struct CachedRender {
-  std::string manifests;  // a serialized driftless.v1.ManifestPayload
+  std::string manifests;     // a serialized driftless.v1.ManifestPayload
+  bool blob_backed = false;  // the manifests are a blob digest (they expire with the blob)
+  std::chrono::steady_clock::time_point stored_at;  // when rendered
   std::string render_digest;
   std::string generator;
   int64_t objects = 0;

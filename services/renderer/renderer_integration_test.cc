@@ -62,10 +62,12 @@ class RendererIntegrationTest : public ::testing::Test {
     repo_ = std::make_unique<GitRepo>(tmp_.path() + "/repo");
     git_ = std::make_unique<git::Libgit2Client>(
         git::Libgit2ClientOptions{.cache_dir = tmp_.path() + "/state/mirrors"});
-    renderer_ = std::make_unique<RendererService>(
-        bus_.get(), kv_.get(), blobs_.get(), git_.get(),
-        RendererOptions{
-            .emitter = "renderer/test", .work_dir = tmp_.path() + "/state/work", .tools = &tools_});
+    renderer_ =
+        std::make_unique<RendererService>(bus_.get(), kv_.get(), blobs_.get(), git_.get(),
+                                          RendererOptions{.emitter = "renderer/test",
+                                                          .work_dir = tmp_.path() + "/state/work",
+                                                          .tools = &tools_,
+                                                          .cache = &cache_});
     ASSERT_OK(plan_.Start(*bus_, service::kWorkStream, service::kStagePlan));
     ASSERT_OK(broadcasts_.Start(*bus_, service::kEventsStream, service::kNotifierDurable));
     ASSERT_OK_AND_ASSIGN(render_sub_, bus_->Consume(service::kWorkStream, service::kStageRender,
@@ -96,6 +98,11 @@ class RendererIntegrationTest : public ::testing::Test {
   // What the repo-poller sends.
   void SourceChanged(const service::StoredResource& app, const std::string& commit,
                      const std::string& sync_id = "") {
+    ASSERT_OK(
+        service::Emit(*bus_, SourceChangedEvent(app, commit, sync_id), service::kStageRender));
+  }
+  v1::Event SourceChangedEvent(const service::StoredResource& app, const std::string& commit,
+                               const std::string& sync_id = "") {
     v1::Event e = service::NewEvent("source.changed", app.name, commit, "repo-poller/test");
     e.set_id(service::EventId("source.changed", app.name, commit, app.spec_digest, sync_id));
     e.set_correlation_id("corr-" + commit.substr(0, 7) + sync_id);
@@ -109,7 +116,7 @@ class RendererIntegrationTest : public ::testing::Test {
       p->mutable_sync_request()->set_sync_id(sync_id);
       p->mutable_sync_request()->set_requested_by("user:cli");
     }
-    ASSERT_OK(service::Emit(*bus_, e, service::kStageRender));
+    return e;
   }
 
   void WaitRenderIdle() {
@@ -120,6 +127,7 @@ class RendererIntegrationTest : public ::testing::Test {
   }
 
   bus::testing::TempDir tmp_;
+  RenderCache cache_;
   Tools tools_ = FindTools({.helm = std::string(DRIFTLESS_TOOLS_DIR) + "/helm",
                             .kubectl = std::string(DRIFTLESS_TOOLS_DIR) + "/kubectl"});
   std::unique_ptr<bus::testing::NatsServerProcess> server_;
@@ -269,6 +277,26 @@ TEST_F(RendererIntegrationTest, LargeRenderTravelsByBlobDigest) {
   ASSERT_EQ(objects.size(), 60u);
   EXPECT_EQ(objects[0]["data"]["v"].get<std::string>().size(), big.size());
   EXPECT_EQ(e.app_rendered().render_digest(), manifest::Digest(objects));
+
+  // The same input again is a lookup...
+  SourceChanged(app, commit, "again");
+  v1::Event hit = plan_.WaitNth("app.rendered", "big", 2);
+  EXPECT_TRUE(hit.app_rendered().cache_hit());
+  EXPECT_EQ(hit.app_rendered().manifests().blob_digest(), m.blob_digest());
+  // ...until the cached digest is older than the blob lifetime allows: rendered again.
+  RendererService aged(bus_.get(), kv_.get(), blobs_.get(), git_.get(),
+                       RendererOptions{.emitter = "renderer/test",
+                                       .work_dir = tmp_.path() + "/state/work-aged",
+                                       .blob_cache_lifetime = absl::ZeroDuration(),
+                                       .tools = &tools_,
+                                       .cache = &cache_});
+  v1::Event again = SourceChangedEvent(app, commit, "aged");
+  bus::Message delivery;
+  delivery.delivery_count = 1;
+  ASSERT_EQ(aged.Handle(again, delivery).kind(), bus::Disposition::Kind::kAck);
+  v1::Event rerendered = plan_.WaitNth("app.rendered", "big", 3);
+  EXPECT_FALSE(rerendered.app_rendered().cache_hit());
+  EXPECT_EQ(rerendered.app_rendered().manifests().blob_digest(), m.blob_digest());
 }
 
 TEST_F(RendererIntegrationTest, StaleOrOrphanedWorkItemsAreDropped) {

@@ -349,6 +349,11 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                                    {"tools", options_.tools->versions},
                                    {"inputs", inputs->digest}}));
   std::optional<CachedRender> cached = options_.cache->Get(cache_key);
+  if (cached && cached->blob_backed &&
+      std::chrono::steady_clock::now() - cached->stored_at >=
+          absl::ToChronoNanoseconds(options_.blob_cache_lifetime)) {
+    cached.reset();
+  }
   const bool cache_hit = cached.has_value();
   bool cacheable = false;
   if (!cache_hit) {
@@ -363,6 +368,8 @@ bus::Disposition RendererService::Handle(const v1::Event& event, const bus::Mess
                                    std::string(payload.status().message()));
     }
     cached = CachedRender{.manifests = payload->SerializeAsString(),
+                          .blob_backed = payload->has_blob_digest(),
+                          .stored_at = std::chrono::steady_clock::now(),
                           .render_digest = manifest::Digest(result->objects),
                           .generator = result->generator,
                           .objects = static_cast<int64_t>(result->objects.size()),

@@ -51,6 +51,10 @@ struct RendererOptions {
   std::string work_dir;
   // The bus's delivery limit (a transient failure on this delivery is reported, then Nak'ed).
   int max_deliver = 5;
+  // A cached render whose manifests are a blob is rendered again once it is this old: the
+  // blob is kept 24 h after its last write (BlobStore renews it after 12 h), so a hit never
+  // hands the planner a digest that is about to expire.
+  absl::Duration blob_cache_lifetime = absl::Hours(6);
   // Shared by the workers; not owned. Null: the service makes its own (tools from PATH,
   // checkouts under <work_dir>/checkouts, a 64 MB cache).
   const Tools* tools = nullptr;
