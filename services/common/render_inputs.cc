@@ -51,6 +51,11 @@ std::string Describe(const InputRef& r) {
   return strings::Cat(r.field, ": ", r.kind, " ", r.namespace_, "/", r.name);
 }
 
+absl::Status MissingObject(const InputRef& r) {
+  return absl::FailedPreconditionError(
+      strings::Cat(Describe(r), " not found (set optional: true to render without it)"));
+}
+
 std::string AppKey(std::string_view application) { return strings::Cat("app.", application); }
 std::string ClusterKey(std::string_view cluster) { return strings::Cat("cluster.", cluster); }
 
@@ -140,8 +145,7 @@ absl::StatusOr<std::vector<std::string>> HelmValuesFrom(const RenderInputs& inpu
     if (in.ref.use != InputRef::Use::kHelmValues) continue;
     if (!in.found) {
       if (in.ref.optional) continue;
-      return absl::FailedPreconditionError(
-          strings::Cat(Describe(in.ref), " not found (set optional: true to render without it)"));
+      return MissingObject(in.ref);
     }
     auto it = in.data.find(in.ref.key);
     if (it == in.data.end()) {
@@ -161,8 +165,7 @@ absl::StatusOr<std::map<std::string, std::string, std::less<>>> SubstituteFrom(
     if (in.ref.use != InputRef::Use::kSubstitute) continue;
     if (!in.found) {
       if (in.ref.optional) continue;
-      return absl::FailedPreconditionError(
-          strings::Cat(Describe(in.ref), " not found (set optional: true to render without it)"));
+      return MissingObject(in.ref);
     }
     for (const auto& [k, v] : in.data) vars[k] = v;
   }
@@ -221,6 +224,12 @@ absl::StatusOr<bool> RenderInputsStore::Put(std::string_view application,
 
 absl::Status RenderInputsStore::Delete(std::string_view application) {
   return kv_->Delete(kRenderInputsBucket, AppKey(application));
+}
+
+absl::StatusOr<std::vector<std::string>> RenderInputsStore::Applications() const {
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> keys, kv_->Keys(kRenderInputsBucket, "app."));
+  for (std::string& key : keys) key.erase(0, 4);
+  return keys;
 }
 
 absl::StatusOr<std::optional<ClusterFacts>> RenderInputsStore::GetCluster(

@@ -110,6 +110,8 @@ class RenderInputsStore {
   // Writes unless the stored record has the same digest and request; returns whether it wrote.
   absl::StatusOr<bool> Put(std::string_view application, const RenderInputs& inputs);
   absl::Status Delete(std::string_view application);
+  // The applications that have a record (sorted).
+  absl::StatusOr<std::vector<std::string>> Applications() const;
 
   absl::StatusOr<std::optional<ClusterFacts>> GetCluster(std::string_view cluster) const;
   absl::StatusOr<bool> PutCluster(std::string_view cluster, const ClusterFacts& facts);

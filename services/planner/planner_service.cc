@@ -135,7 +135,7 @@ absl::Status PlannerService::ResolveInputs(const service::StoredResource& applic
                                            const std::string& request) {
   const std::vector<service::InputRef> refs = service::InputRefsOf(application.object);
   service::RenderInputsStore store(kv_);
-  if (refs.empty()) return absl::OkStatus();
+  if (refs.empty()) return store.Delete(application.name);  // the spec dropped them
   DL_ASSIGN_OR_RETURN(std::optional<service::RenderInputs> before, store.Get(application.name));
   DL_ASSIGN_OR_RETURN(
       service::RenderInputs inputs,
@@ -160,14 +160,20 @@ absl::Status PlannerService::ResolveInputs(const service::StoredResource& applic
 absl::Status PlannerService::RefreshInputs() {
   DL_ASSIGN_OR_RETURN(service::ClusterFacts facts, sync::ReadClusterFacts(*kube_));
   DL_RETURN_IF_ERROR(service::RenderInputsStore(kv_).PutCluster(kInCluster, facts).status());
-  DL_ASSIGN_OR_RETURN(std::vector<service::StoredResource> apps,
-                      service::ResourceStore(kv_).List(kApplication));
-  for (const service::StoredResource& app : apps) {
-    if (service::IsDeleting(app)) continue;
-    if (absl::Status s = ResolveInputs(app, /*mint=*/true); !s.ok()) {
+  // Only applications with a record: the renderer asks for one at their first render, so an
+  // idle fleet without valuesFrom/substituteFrom costs one key listing.
+  DL_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                      service::RenderInputsStore(kv_).Applications());
+  service::ResourceStore resources(kv_);
+  for (const std::string& name : names) {
+    absl::StatusOr<service::StoredResource> app = resources.Get(kApplication, name);
+    if (absl::IsNotFound(app.status())) continue;  // FinalizeDeletion removes its record
+    DL_RETURN_IF_ERROR(app.status());
+    if (service::IsDeleting(*app)) continue;
+    if (absl::Status s = ResolveInputs(*app, /*mint=*/true); !s.ok()) {
       // One application's trouble (a Secret that is not base64) must not stop the others.
       if (IsTransient(s)) return s;
-      log::Warn("cannot resolve render inputs", {{"application", app.name}, {"error", s}});
+      log::Warn("cannot resolve render inputs", {{"application", name}, {"error", s}});
     }
   }
   return absl::OkStatus();

@@ -136,23 +136,52 @@ RemotePolicy RendererService::RemotePolicyOf(const service::StoredResource& reso
   };
 }
 
+absl::StatusOr<std::optional<service::ClusterFacts>> RendererService::ClusterFactsOf(
+    const std::string& cluster) {
+  constexpr absl::Duration kFresh = absl::Seconds(10);  // the planner refreshes every minute
+  {
+    std::lock_guard<std::mutex> lock(facts_mu_);
+    if (auto it = facts_.find(cluster);
+        it != facts_.end() && absl::Now() - it->second.read_at < kFresh) {
+      return it->second.facts;
+    }
+  }
+  DL_ASSIGN_OR_RETURN(std::optional<service::ClusterFacts> facts,
+                      service::RenderInputsStore(kv_).GetCluster(cluster));
+  std::lock_guard<std::mutex> lock(facts_mu_);
+  facts_[cluster] = {absl::Now(), facts};
+  return facts;
+}
+
 absl::StatusOr<ClusterInputs> RendererService::InputsOf(const service::StoredResource& resource,
                                                         const v1::Event& event) {
   const std::string& app = resource.name;
   ClusterInputs out;
-  std::string cluster = "in-cluster";
-  if (const Json& spec = resource.object["spec"]; spec.contains("destination")) {
-    cluster = spec["destination"].value("cluster", cluster);
-  }
-  service::RenderInputsStore store(kv_);
-  absl::StatusOr<std::optional<service::ClusterFacts>> facts = store.GetCluster(cluster);
+  static const Json kNone = Json::object();
+  const Json& spec = resource.object.is_object() && resource.object.contains("spec") &&
+                             resource.object["spec"].is_object()
+                         ? resource.object["spec"]
+                         : kNone;
+  const Json& destination =
+      spec.contains("destination") && spec["destination"].is_object() ? spec["destination"] : kNone;
+  const Json& source =
+      spec.contains("source") && spec["source"].is_object() ? spec["source"] : kNone;
+  const std::string cluster = destination.value("cluster", "in-cluster");
+  absl::StatusOr<std::optional<service::ClusterFacts>> facts = ClusterFactsOf(cluster);
   if (!facts.ok()) return Annotate(facts.status(), strings::Cat("application ", app));
   Json digests = Json::object();
-  if (facts->has_value()) {
+  // Only a chart sees the cluster's version and APIs (a source without a generator may be
+  // one): a CRD installed elsewhere does not invalidate every directory's cached render.
+  const bool may_be_chart =
+      source.contains("helm") ||
+      (source.contains("kustomize") && source["kustomize"].value("enableHelm", false)) ||
+      (!source.contains("directory") && !source.contains("kustomize"));
+  if (facts->has_value() && may_be_chart) {
     out.kube_version = (*facts)->kube_version;
     out.api_versions = (*facts)->api_versions;
     digests["cluster"] = (*facts)->digest;
   }
+  service::RenderInputsStore store(kv_);
   const std::vector<service::InputRef> refs = service::InputRefsOf(resource.object);
   if (!refs.empty()) {
     absl::StatusOr<std::optional<service::RenderInputs>> record = store.Get(app);

@@ -28,7 +28,10 @@
 // application); the tools, checkouts and cache are shared by all workers.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -38,6 +41,7 @@
 #include "common/git/git_client.h"
 #include "common/manifest/manifest.h"
 #include "driftless/v1/events.pb.h"
+#include "services/common/render_inputs.h"
 #include "services/common/state.h"
 #include "services/renderer/checkouts.h"
 #include "services/renderer/generate.h"
@@ -110,6 +114,8 @@ class RendererService {
   // a required ConfigMap/Secret or key that does not exist.
   absl::StatusOr<ClusterInputs> InputsOf(const service::StoredResource& resource,
                                          const v1::Event& event);
+  // The planner's record of `cluster` (nullopt until it wrote one), read at most every 10 s.
+  absl::StatusOr<std::optional<service::ClusterFacts>> ClusterFactsOf(const std::string& cluster);
   // Remote references (kustomize bases, chart dependencies) the application's Project allows.
   RemotePolicy RemotePolicyOf(const service::StoredResource& resource);
 
@@ -121,6 +127,12 @@ class RendererService {
   std::unique_ptr<Tools> own_tools_;
   std::unique_ptr<CheckoutCache> own_checkouts_;
   std::unique_ptr<RenderCache> own_cache_;
+  struct FactsRead {
+    absl::Time read_at;
+    std::optional<service::ClusterFacts> facts;
+  };
+  std::mutex facts_mu_;
+  std::map<std::string, FactsRead> facts_;  // by cluster
 };
 
 }  // namespace driftless::renderer
