@@ -74,4 +74,7 @@ std::string Digest(const Json& value);
 // Lower-case hex sha256 of raw bytes.
 std::string Sha256Hex(std::string_view bytes);
 
+// Lower-case hex HMAC-SHA256 of `data` keyed by `key` (webhook signatures, both ways).
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
 }  // namespace driftless::manifest

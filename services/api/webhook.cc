@@ -1,8 +1,6 @@
 #include "services/api/webhook.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <set>
@@ -71,7 +69,7 @@ absl::Status CheckHmac(const WebhookInput& in, std::string_view header_name,
   if (in.secret.empty()) return NoSecret(in, header_name);
   std::string given = in.header(header_name);
   if (given.empty()) return Unauthenticated(in, strings::Cat("missing ", header_name, " header"));
-  std::string expected = strings::Cat(prefix, HmacSha256Hex(in.secret, in.body));
+  std::string expected = strings::Cat(prefix, manifest::HmacSha256Hex(in.secret, in.body));
   if (!ConstantTimeEquals(Lower(given), expected)) {
     return Unauthenticated(in, strings::Cat(header_name, " does not match the body"));
   }
@@ -360,21 +358,6 @@ constexpr size_t kGiteaGogsCommitLimit = 5;
 constexpr size_t kNoCommitLimit = 1000000;
 
 }  // namespace
-
-std::string HmacSha256Hex(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 0xf]);
-  }
-  return hex;
-}
 
 absl::StatusOr<WebhookOutcome> ParseWebhook(const WebhookInput& in) {
   WebhookOutcome out;

@@ -74,7 +74,5 @@ struct WebhookOutcome {
 //   kUnimplemented    unknown provider.
 absl::StatusOr<WebhookOutcome> ParseWebhook(const WebhookInput& input);
 
-// Hex HMAC-SHA256 of `data` keyed by `key` (exposed for tests and senders).
-std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
 }  // namespace driftless::api

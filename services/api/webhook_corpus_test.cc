@@ -106,7 +106,7 @@ TEST(WebhookCorpus, SignatureVectorsMatchOurHmac) {
       payload = Read(file);
     }
     std::string hex = value.substr(value.find('=') == std::string::npos ? 0 : value.find('=') + 1);
-    EXPECT_EQ(HmacSha256Hex(v["secret"].get<std::string>(), payload), hex) << v.dump();
+    EXPECT_EQ(manifest::HmacSha256Hex(v["secret"].get<std::string>(), payload), hex) << v.dump();
     ++checked;
   }
   EXPECT_GE(checked, 9);
@@ -157,7 +157,7 @@ TEST(WebhookCorpus, GitHubTagDeletionsAreNotPushes) {
     std::string body = Read(entry.path());
     if (manifest::Json::parse(body).value("deleted", false) != true) continue;
     Delivery d{"github", "", {{"x-github-event", "push"}}};
-    d.headers["x-hub-signature-256"] = "sha256=" + HmacSha256Hex(kVectorSecret, body);
+    d.headers["x-hub-signature-256"] = "sha256=" + manifest::HmacSha256Hex(kVectorSecret, body);
     ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d, body));
     EXPECT_FALSE(out.is_push) << entry.path();
     EXPECT_THAT(out.reason, HasSubstr("refs/tags/simple-tag was deleted"));
@@ -181,7 +181,7 @@ TEST(WebhookCorpus, GitHubPingCreateAndDeleteAreNotPushes) {
     Delivery d{"github",
                file,
                {{"x-github-event", event},
-                {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kVectorSecret, body)}}};
+                {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kVectorSecret, body)}}};
     ASSERT_OK_AND_ASSIGN(WebhookOutcome o, Parse(d));
     EXPECT_FALSE(o.is_push) << event;
   }
@@ -207,7 +207,7 @@ TEST(WebhookCorpus, GiteaDocsPushWithDocumentedHeaders) {
   const std::string file = "gitea-docs/push-event.json";
   std::string body = Read(Corpus() / file);
   Delivery d{"gitea", file, Headers("gitea-docs/push-event.headers.txt")};
-  d.headers["x-gitea-signature"] = HmacSha256Hex(kVectorSecret, body);
+  d.headers["x-gitea-signature"] = manifest::HmacSha256Hex(kVectorSecret, body);
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.delivery_id, "f6266f16-1bf3-46a5-9ea4-602e06ead473");
@@ -225,7 +225,7 @@ TEST(WebhookCorpus, GiteaCreateAndDeleteAreNotPushes) {
     Delivery d{
         "gitea",
         file,
-        {{"x-gitea-event", event}, {"x-gitea-signature", HmacSha256Hex(kVectorSecret, body)}}};
+        {{"x-gitea-event", event}, {"x-gitea-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
     ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d));
     EXPECT_FALSE(out.is_push) << event;
   }
@@ -260,7 +260,7 @@ TEST(WebhookCorpus, GogsBranchCreateIsNotAPush) {
   Delivery d{
       "gogs",
       file,
-      {{"x-gogs-event", "create"}, {"x-gogs-signature", HmacSha256Hex(kVectorSecret, body)}}};
+      {{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d));
   EXPECT_FALSE(out.is_push);
   EXPECT_THAT(out.reason, HasSubstr("branch"));
@@ -356,7 +356,7 @@ TEST(WebhookCorpus, BitbucketServerRefsChanged) {
   json["changes"][0]["type"] = "UPDATE";
   json["changes"][0]["toHash"] = "0123456789abcdef0123456789abcdef01234567";
   body = json.dump();
-  d.headers["x-hub-signature"] = "sha256=" + HmacSha256Hex(kVectorSecret, body);
+  d.headers["x-hub-signature"] = "sha256=" + manifest::HmacSha256Hex(kVectorSecret, body);
   ASSERT_OK_AND_ASSIGN(WebhookOutcome upd, Parse(d, body));
   EXPECT_TRUE(upd.is_push);
   EXPECT_EQ(upd.delivery_id, "8d4e9c9f-0a1b-4c2d-9e8f-7a6b5c4d3e2f");

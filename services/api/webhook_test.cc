@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 
+#include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
 
 namespace driftless::api {
@@ -54,14 +55,14 @@ absl::StatusOr<WebhookOutcome> Parse(const std::string& provider, const Request&
 
 TEST(HmacTest, KnownVector) {
   // RFC 4231 test case 2.
-  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+  EXPECT_EQ(manifest::HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(WebhookTest, GitHubPushWithValidSignature) {
   Request r{{{"x-github-event", "push"},
              {"x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, kGitHubPush)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, kGitHubPush)}},
             kGitHubPush};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("github", r));
   EXPECT_TRUE(out.is_push);
@@ -80,11 +81,11 @@ TEST(WebhookTest, SignatureProblemsAreUnauthenticated) {
   Request r{{{"x-github-event", "push"}}, kGitHubPush};
   EXPECT_THAT(Parse("github", r), StatusIs(absl::StatusCode::kUnauthenticated,
                                            HasSubstr("missing X-Hub-Signature-256")));
-  r.headers["x-hub-signature-256"] = "sha256=" + HmacSha256Hex("wrong", kGitHubPush);
+  r.headers["x-hub-signature-256"] = "sha256=" + manifest::HmacSha256Hex("wrong", kGitHubPush);
   EXPECT_THAT(Parse("github", r),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match")));
   // A body changed after signing.
-  r.headers["x-hub-signature-256"] = "sha256=" + HmacSha256Hex(kSecret, kGitHubPush);
+  r.headers["x-hub-signature-256"] = "sha256=" + manifest::HmacSha256Hex(kSecret, kGitHubPush);
   r.body += " ";
   EXPECT_THAT(Parse("github", r), StatusIs(absl::StatusCode::kUnauthenticated));
   // No secret configured: nothing can be verified.
@@ -96,7 +97,7 @@ TEST(WebhookTest, SignatureProblemsAreUnauthenticated) {
 TEST(WebhookTest, GitHubPingAndDeletedBranchAreNotPushes) {
   std::string ping = R"({"zen": "Keep it logically awesome."})";
   Request r{{{"x-github-event", "ping"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, ping)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, ping)}},
             ping};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("github", r));
   EXPECT_FALSE(out.is_push);
@@ -106,7 +107,7 @@ TEST(WebhookTest, GitHubPingAndDeletedBranchAreNotPushes) {
     "after": "0000000000000000000000000000000000000000",
     "repository": {"clone_url": "https://github.com/acme/deploy.git"}})";
   Request d{{{"x-github-event", "push"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, deleted)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, deleted)}},
             deleted};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome del, Parse("github", d));
   EXPECT_FALSE(del.is_push);
@@ -118,7 +119,7 @@ TEST(WebhookTest, NewBranchAndForcePushHaveUnknownPaths) {
   created.replace(created.find("1111111111111111111111111111111111111111"), 40,
                   "0000000000000000000000000000000000000000");
   Request r{{{"x-github-event", "push"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, created)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, created)}},
             created};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("github", r));
   EXPECT_TRUE(out.is_push);
@@ -130,19 +131,19 @@ TEST(WebhookTest, NewBranchAndForcePushHaveUnknownPaths) {
 TEST(WebhookTest, MalformedPushIsInvalidArgument) {
   std::string body = R"({"ref": "refs/heads/main", "after": "2222"})";
   Request r{{{"x-github-event", "push"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, body)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
             body};
   EXPECT_THAT(Parse("github", r),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repository URL")));
   r.body = "not json";
-  r.headers["x-hub-signature-256"] = "sha256=" + HmacSha256Hex(kSecret, r.body);
+  r.headers["x-hub-signature-256"] = "sha256=" + manifest::HmacSha256Hex(kSecret, r.body);
   EXPECT_THAT(Parse("github", r), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(WebhookTest, GiteaSignsWithoutPrefix) {
   Request r{{{"x-gitea-event", "push"},
              {"x-gitea-delivery", "d-1"},
-             {"x-gitea-signature", HmacSha256Hex(kSecret, kGitHubPush)}},
+             {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, kGitHubPush)}},
             kGitHubPush};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gitea", r));
   EXPECT_TRUE(out.is_push);
@@ -181,7 +182,7 @@ TEST(WebhookTest, BitbucketPush) {
                           "new": {"type": "branch", "name": "main", "target": {"hash": "bbbb"}}}]}})";
   Request r{{{"x-event-key", "repo:push"},
              {"x-request-uuid", "uuid-1"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, body)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
             body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket", r));
   EXPECT_TRUE(out.is_push);
@@ -195,7 +196,7 @@ TEST(WebhookTest, BitbucketPush) {
 TEST(WebhookTest, GenericBodies) {
   std::string body = R"({"repoURL": "file:///srv/repo", "ref": "refs/heads/main", "after": "cccc",
     "changedPaths": ["a/b.yaml"]})";
-  Request r{{{"x-signature", "sha256=" + HmacSha256Hex(kSecret, body)},
+  Request r{{{"x-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)},
              {"x-delivery-id", "weird id/../x"}},
             body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("generic-hmac", r));
@@ -265,7 +266,7 @@ TEST(WebhookTest, GitHubTagPushKeepsTheFullRef) {
     "after": "4444444444444444444444444444444444444444", "created": true,
     "repository": {"clone_url": "https://GitHub.com/acme/deploy.git"}, "commits": []})";
   Request r{{{"x-github-event", "push"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, body)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
             body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("github", r));
   EXPECT_TRUE(out.is_push);
@@ -280,7 +281,7 @@ TEST(WebhookTest, GitHubCreateEventIsNotAPush) {
   // GitHub also sends a push for every new tag or branch: the create event is redundant.
   std::string body = R"({"ref": "v1.2.0", "ref_type": "tag"})";
   Request r{{{"x-github-event", "create"},
-             {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, body)}},
+             {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
             body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("github", r));
   EXPECT_FALSE(out.is_push);
@@ -288,7 +289,7 @@ TEST(WebhookTest, GitHubCreateEventIsNotAPush) {
 }
 
 TEST(WebhookTest, MissingEventHeaderNamesTheHeader) {
-  Request r{{{"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, kGitHubPush)}},
+  Request r{{{"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, kGitHubPush)}},
             kGitHubPush};
   EXPECT_THAT(Parse("github", r),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -300,7 +301,7 @@ TEST(WebhookTest, GiteaTagPushAndTruncatedCommitList) {
       R"({"ref": "refs/tags/v2.0.0", "before": "0000000000000000000000000000000000000000",
     "after": "5555", "repository": {"clone_url": "https://gitea.example.com/acme/deploy.git"},
     "commits": []})";
-  Request r{{{"x-gitea-event", "push"}, {"x-gitea-signature", HmacSha256Hex(kSecret, tag)}}, tag};
+  Request r{{{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, tag)}}, tag};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gitea", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.push.ref(), "refs/tags/v2.0.0");
@@ -309,7 +310,7 @@ TEST(WebhookTest, GiteaTagPushAndTruncatedCommitList) {
   std::string truncated = R"({"ref": "refs/heads/main", "before": "1111", "after": "2222",
     "repository": {"clone_url": "https://gitea.example.com/acme/deploy.git"},
     "commits": [{"added": ["a"], "modified": [], "removed": []}], "total_commits": 9})";
-  Request t{{{"x-gitea-event", "push"}, {"x-gitea-signature", HmacSha256Hex(kSecret, truncated)}},
+  Request t{{{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, truncated)}},
             truncated};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome partial, Parse("gitea", t));
   EXPECT_TRUE(partial.is_push);
@@ -328,7 +329,7 @@ constexpr char kGogsPush[] = R"({"ref": "refs/heads/main",
 TEST(WebhookTest, GogsPush) {
   Request r{{{"x-gogs-event", "push"},
              {"x-gogs-delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473"},
-             {"x-gogs-signature", HmacSha256Hex(kSecret, kGogsPush)}},
+             {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, kGogsPush)}},
             kGogsPush};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gogs", r));
   EXPECT_TRUE(out.is_push);
@@ -343,11 +344,11 @@ TEST(WebhookTest, GogsPush) {
 
   // Gogs signs like Gitea (bare hex), under its own header.
   r.headers.erase("x-gogs-signature");
-  r.headers["x-gitea-signature"] = HmacSha256Hex(kSecret, kGogsPush);
+  r.headers["x-gitea-signature"] = manifest::HmacSha256Hex(kSecret, kGogsPush);
   EXPECT_THAT(Parse("gogs", r), StatusIs(absl::StatusCode::kUnauthenticated,
                                          AllOf(HasSubstr("receiver \"hooks\" (gogs)"),
                                                HasSubstr("missing X-Gogs-Signature"))));
-  r.headers["x-gogs-signature"] = "sha256=" + HmacSha256Hex(kSecret, kGogsPush);
+  r.headers["x-gogs-signature"] = "sha256=" + manifest::HmacSha256Hex(kSecret, kGogsPush);
   EXPECT_THAT(Parse("gogs", r),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not match")));
 }
@@ -357,7 +358,7 @@ TEST(WebhookTest, GogsTagCreateIsATagPush) {
   std::string body = R"({"ref": "v1.0.0", "ref_type": "tag",
     "sha": "3333333333333333333333333333333333333333", "default_branch": "main",
     "repository": {"clone_url": "https://gogs.example.com/acme/deploy.git"}})";
-  Request r{{{"x-gogs-event", "create"}, {"x-gogs-signature", HmacSha256Hex(kSecret, body)}}, body};
+  Request r{{{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gogs", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.push.ref(), "refs/tags/v1.0.0");
@@ -367,14 +368,14 @@ TEST(WebhookTest, GogsTagCreateIsATagPush) {
   // A branch's create event is followed by its push event: not a push itself.
   std::string branch = R"({"ref": "feature", "ref_type": "branch",
     "repository": {"clone_url": "https://gogs.example.com/acme/deploy.git"}})";
-  Request b{{{"x-gogs-event", "create"}, {"x-gogs-signature", HmacSha256Hex(kSecret, branch)}},
+  Request b{{{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, branch)}},
             branch};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome created, Parse("gogs", b));
   EXPECT_FALSE(created.is_push);
   EXPECT_THAT(created.reason, HasSubstr("branch"));
 
   // Tag deletions arrive as `delete`: not a push.
-  Request d{{{"x-gogs-event", "delete"}, {"x-gogs-signature", HmacSha256Hex(kSecret, body)}}, body};
+  Request d{{{"x-gogs-event", "delete"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome deleted, Parse("gogs", d));
   EXPECT_FALSE(deleted.is_push);
 }
@@ -386,7 +387,7 @@ TEST(WebhookTest, GogsCommitListAtTheFeedLimitMeansUnknownPaths) {
     {"added": ["a"], "modified": [], "removed": []}, {"added": ["b"], "modified": [], "removed": []},
     {"added": ["c"], "modified": [], "removed": []}, {"added": ["d"], "modified": [], "removed": []},
     {"added": ["e"], "modified": [], "removed": []}]})";
-  Request r{{{"x-gogs-event", "push"}, {"x-gogs-signature", HmacSha256Hex(kSecret, body)}}, body};
+  Request r{{{"x-gogs-event", "push"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gogs", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_TRUE(out.push.changed_paths().empty());
@@ -408,7 +409,7 @@ constexpr char kBitbucketServerPush[] = R"({"eventKey": "repo:refs_changed",
 TEST(WebhookTest, BitbucketServerRefsChanged) {
   Request r{{{"x-event-key", "repo:refs_changed"},
              {"x-request-id", "req-7"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, kBitbucketServerPush)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, kBitbucketServerPush)}},
             kBitbucketServerPush};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket-server", r));
   EXPECT_TRUE(out.is_push);
@@ -427,21 +428,21 @@ TEST(WebhookTest, BitbucketServerRefsChanged) {
 TEST(WebhookTest, BitbucketServerPingAndProblems) {
   std::string ping = R"({"test": true})";
   Request p{{{"x-event-key", "diagnostics:ping"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, ping)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, ping)}},
             ping};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket-server", p));
   EXPECT_FALSE(out.is_push);
   EXPECT_THAT(out.reason, HasSubstr("diagnostics:ping"));
 
   // Bitbucket Cloud's header name, but a wrong signature.
-  p.headers["x-hub-signature"] = "sha256=" + HmacSha256Hex("other", ping);
+  p.headers["x-hub-signature"] = "sha256=" + manifest::HmacSha256Hex("other", ping);
   EXPECT_THAT(Parse("bitbucket-server", p),
               StatusIs(absl::StatusCode::kUnauthenticated,
                        AllOf(HasSubstr("(bitbucket-server)"), HasSubstr("X-Hub-Signature"))));
 
   std::string no_clone = R"({"repository": {"links": {}}, "changes": []})";
   Request n{{{"x-event-key", "repo:refs_changed"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, no_clone)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, no_clone)}},
             no_clone};
   EXPECT_THAT(
       Parse("bitbucket-server", n),
@@ -451,7 +452,7 @@ TEST(WebhookTest, BitbucketServerPingAndProblems) {
   std::string no_ref = R"({"repository": {"links": {"clone": [{"href": "ssh://git@h/x.git",
     "name": "ssh"}]}}, "changes": [{"toHash": "1234"}]})";
   Request f{{{"x-event-key", "repo:refs_changed"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, no_ref)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, no_ref)}},
             no_ref};
   EXPECT_THAT(Parse("bitbucket-server", f),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("changes[].ref.id")));
@@ -463,7 +464,7 @@ TEST(WebhookTest, BitbucketServerOnlyDeletionsAreNotPushes) {
     "changes": [{"ref": {"id": "refs/heads/old"}, "fromHash": "9999",
                  "toHash": "0000000000000000000000000000000000000000", "type": "DELETE"}]})";
   Request r{{{"x-event-key", "repo:refs_changed"},
-             {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, body)}},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
             body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket-server", r));
   EXPECT_FALSE(out.is_push);
@@ -555,11 +556,11 @@ TEST(WebhookTest, DeletedBranchIsNotAPushForEveryProvider) {
   std::vector<Case> cases = {
       {"github",
        {{"x-github-event", "push"},
-        {"x-hub-signature-256", "sha256=" + HmacSha256Hex(kSecret, commit_list)}}},
+        {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gitea",
-       {{"x-gitea-event", "push"}, {"x-gitea-signature", HmacSha256Hex(kSecret, commit_list)}}},
+       {{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gogs",
-       {{"x-gogs-event", "push"}, {"x-gogs-signature", HmacSha256Hex(kSecret, commit_list)}}},
+       {{"x-gogs-event", "push"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gitlab", {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", kSecret}}},
       {"generic", {{"authorization", std::string("Bearer ") + kSecret}}},
   };
@@ -606,7 +607,7 @@ TEST(WebhookTest, BitbucketCloudTagPush) {
     "push": {"changes": [{"old": null,
                           "new": {"type": "tag", "name": "v4", "target": {"hash": "cccc"}}}]}})";
   Request r{
-      {{"x-event-key", "repo:push"}, {"x-hub-signature", "sha256=" + HmacSha256Hex(kSecret, body)}},
+      {{"x-event-key", "repo:push"}, {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
       body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket", r));
   EXPECT_TRUE(out.is_push);

@@ -7,12 +7,14 @@
 
 #include "common/bus/testing/nats_server.h"
 #include "common/http/server.h"
+#include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "services/common/events.h"
 #include "services/common/runtime.h"
+#include "services/common/state.h"
 #include "services/common/topology.h"
 #include "services/notifier/notifier_service.h"
 
@@ -30,14 +32,15 @@ class Receiver {
     std::string body;
     std::string event_id;
     std::string content_type;
+    std::string signature;  // X-Signature
   };
   absl::Status Start(const std::map<std::string, std::vector<int>>& scripts) {
     for (const auto& [path, statuses] : scripts) {
       scripts_[path] = std::deque<int>(statuses.begin(), statuses.end());
       DL_RETURN_IF_ERROR(server_.HandlePost(path, 1 << 20, [this](const http::Request& r) {
         std::lock_guard<std::mutex> lock(mu_);
-        posts_.push_back(
-            {r.path, r.body, r.Header("X-Driftless-Event-Id"), r.Header("Content-Type")});
+        posts_.push_back({r.path, r.body, r.Header("X-Driftless-Event-Id"),
+                          r.Header("Content-Type"), r.Header("X-Signature")});
         auto& script = scripts_[r.path];
         http::Response response;
         response.status = script.front();
@@ -76,7 +79,11 @@ class NotifierIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(nats_, NatsServerProcess::Start(dir_.path() + "/js"));
-    ASSERT_OK(receiver_.Start({{"/hook", {200}}, {"/flaky", {500, 200}}, {"/reject", {400}}}));
+    ASSERT_OK(receiver_.Start({{"/hook", {200}},
+                               {"/flaky", {500, 200}},
+                               {"/reject", {400}},
+                               {"/hmac", {200}},
+                               {"/slack", {200}}}));
   }
   void TearDown() override {
     if (sub_) sub_->Stop();
@@ -194,6 +201,57 @@ TEST_F(NotifierIntegrationTest, ClientErrorIsDeadLettered) {
   }
   ASSERT_OK(dlq.status());
   EXPECT_EQ(dlq->messages, 1u);
+}
+
+// NotificationProvider and Alert resources route events: each Alert's filters pick events,
+// generic-hmac signs the body so the receiver can verify it, slack gets a Block Kit message,
+// two Alerts to one provider deliver once, and an unusable provider is skipped.
+TEST_F(NotifierIntegrationTest, ProvidersAndAlertsFromResourcesRouteEvents) {
+  StartNotifier({});
+  service::ResourceStore store(&runtime_->kv());
+  auto put = [&](const std::string& kind, const std::string& name, nlohmann::json spec) {
+    ASSERT_OK(store
+                  .Put({{"apiVersion", "driftless.dev/v1alpha1"},
+                        {"kind", kind},
+                        {"metadata", {{"name", name}}},
+                        {"spec", std::move(spec)}})
+                  .status());
+  };
+  put("NotificationProvider", "signed",
+      {{"type", "generic-hmac"}, {"address", receiver_.Url("/hmac")}, {"secret", "s3cret"}});
+  put("NotificationProvider", "chat",
+      {{"type", "slack"}, {"address", receiver_.Url("/slack")}, {"channel", "#deploys"}});
+  put("NotificationProvider", "broken", {{"type", "slack"}});  // no address
+  put("Alert", "failures",
+      {{"providerRef", {{"name", "signed"}}},
+       {"eventTypes", {"sync.failed"}},
+       {"applications", {"guest*"}}});
+  put("Alert", "errors-to-chat", {{"providerRef", {{"name", "chat"}}}, {"severity", "error"}});
+  put("Alert", "also-chat",
+      {{"providerRef", {{"name", "chat"}}}, {"eventTypes", {"sync.*"}}, {"severity", "error"}});
+  put("Alert", "to-broken", {{"providerRef", {{"name", "broken"}}}});
+
+  ASSERT_OK(service::Emit(runtime_->bus(), Event("sync.succeeded", "guestbook")));  // info
+  ASSERT_OK(service::Emit(runtime_->bus(), Event("sync.failed", "other")));         // not guest*
+  const v1::Event failed = Event("sync.failed", "guestbook");
+  ASSERT_OK(service::Emit(runtime_->bus(), failed));
+  ASSERT_TRUE(receiver_.WaitForCount("/hmac", 1, absl::Seconds(20)));
+  ASSERT_TRUE(receiver_.WaitForCount("/slack", 2, absl::Seconds(20)));
+  WaitIdle();
+  EXPECT_EQ(receiver_.Count("/hmac"), 1);   // only guestbook's failure
+  EXPECT_EQ(receiver_.Count("/slack"), 2);  // both failures, each once for two alerts
+  for (const Receiver::Post& p : receiver_.Posts()) {
+    if (p.path == "/hmac") {
+      EXPECT_EQ(p.event_id, failed.id());
+      EXPECT_EQ(p.signature, "sha256=" + manifest::HmacSha256Hex("s3cret", p.body));
+      EXPECT_EQ(nlohmann::json::parse(p.body)["application"], "guestbook");
+    } else if (p.path == "/slack") {
+      nlohmann::json body = nlohmann::json::parse(p.body);
+      EXPECT_EQ(body["channel"], "#deploys");
+      EXPECT_EQ(body["blocks"][0]["type"], "header");
+      EXPECT_THAT(body["text"].get<std::string>(), ::testing::HasSubstr("sync failed"));
+    }
+  }
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <set>
+
 #include "common/http/metrics.h"
 #include "common/log/log.h"
 #include "common/manifest/manifest.h"
 #include "common/strings/str.h"
 #include "nlohmann/json.hpp"
+#include "services/common/state.h"
 
 namespace driftless::notifier {
 namespace {
@@ -32,12 +36,82 @@ NotifierService::NotifierService(bus::KvStore* kv, WebhookSender* sender, Notifi
       options_(std::move(options)),
       filter_(EventFilter::Parse(options_.event_types)) {}
 
+void NotifierService::RefreshRoutes() {
+  {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    if (routes_read_ && absl::Now() - routes_read_at_ < options_.routes_refresh) return;
+  }
+  Routes routes;
+  service::ResourceStore resources(kv_);
+  absl::StatusOr<std::vector<service::StoredResource>> providers =
+      resources.List("NotificationProvider");
+  absl::StatusOr<std::vector<service::StoredResource>> alerts = resources.List("Alert");
+  if (!providers.ok() || !alerts.ok()) {
+    // Keep the last routes: a KV hiccup must not drop notifications.
+    log::Warn("cannot read notification providers and alerts",
+              {{"error", providers.ok() ? alerts.status() : providers.status()}});
+    return;
+  }
+  for (const service::StoredResource& r : *providers) {
+    absl::StatusOr<Provider> p = ProviderOf(r.name, r.object);
+    if (!p.ok()) {
+      routes.errors.push_back(std::string(p.status().message()));
+      continue;
+    }
+    routes.providers.emplace(r.name, *std::move(p));
+  }
+  for (const service::StoredResource& r : *alerts) {
+    absl::StatusOr<Alert> a = AlertOf(r.name, r.object);
+    if (!a.ok()) {
+      routes.errors.push_back(std::string(a.status().message()));
+      continue;
+    }
+    if (!routes.providers.contains(a->provider)) {
+      routes.errors.push_back(strings::Cat("Alert ", r.name, ": spec.providerRef names \"",
+                                           a->provider, "\", which is not a usable provider"));
+    }
+    routes.alerts.push_back(*std::move(a));
+  }
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  for (const std::string& e : routes.errors) {
+    if (std::find(routes_.errors.begin(), routes_.errors.end(), e) == routes_.errors.end()) {
+      log::Warn("notification routing", {{"error", e}});  // once per problem
+    }
+  }
+  routes_ = std::move(routes);
+  routes_read_ = true;
+  routes_read_at_ = absl::Now();
+}
+
+std::vector<NotifierService::Target> NotifierService::TargetsFor(
+    const driftless::v1::Event& event) {
+  std::vector<Target> targets;
+  if (filter_.Matches(event.type())) {
+    for (const std::string& url : options_.urls) {
+      targets.push_back(
+          {.log_key = url,
+           .provider = {
+               .name = "", .type = "webhook", .address = url, .timeout = options_.timeout}});
+    }
+  }
+  RefreshRoutes();
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  std::set<std::string> chosen;
+  for (const Alert& alert : routes_.alerts) {
+    if (!alert.Matches(event)) continue;
+    auto p = routes_.providers.find(alert.provider);
+    if (p == routes_.providers.end() || p->second.suspend) continue;
+    if (!chosen.insert(alert.provider).second) continue;  // one delivery per provider
+    targets.push_back({.log_key = "provider/" + alert.provider, .provider = p->second});
+  }
+  return targets;
+}
+
 bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
                                          const bus::Message& message) {
-  if (!filter_.Matches(event.type()) || options_.urls.empty()) return bus::Disposition::Ack();
+  const std::vector<Target> targets = TargetsFor(event);
+  if (targets.empty()) return bus::Disposition::Ack();
   if (event.id().empty()) return bus::Disposition::Term("event without an id: cannot deduplicate");
-  absl::StatusOr<std::string> body = WebhookBody(event);
-  if (!body.ok()) return bus::Disposition::Term(std::string(body.status().message()));
   log::Logger logger = log::Logger("notifier")
                            .With({{"event", event.id()},
                                   {"type", event.type()},
@@ -47,19 +121,22 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
   std::string reject_error;
   const bool last_attempt = options_.max_deliver > 0 &&
                             message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
-  auto record_failure = [&](const std::string& url, const std::string& error) {
+  auto record_failure = [&](const std::string& log_key, const std::string& error) {
     nlohmann::json record = {{"event", event.id()}, {"type", event.type()},
                              {"status", "failed"},  {"attempts", message.delivery_count},
                              {"error", error},      {"failedAt", Now()}};
     if (absl::Status s =
-            kv_->Put(options_.bucket, FailureKey(event.id(), url), record.dump()).status();
+            kv_->Put(options_.bucket, FailureKey(event.id(), log_key), record.dump()).status();
         !s.ok()) {
-      logger.Warn("cannot record the failed delivery", {{"url", UrlForLog(url)}, {"error", s}});
+      logger.Warn("cannot record the failed delivery", {{"error", s}});
     }
   };
-  for (const std::string& url : options_.urls) {
-    const std::string key = DeliveryKey(event.id(), url);
-    const std::string safe_url = UrlForLog(url);
+  for (const Target& target : targets) {
+    const std::string key = DeliveryKey(event.id(), target.log_key);
+    const std::string safe_url =
+        target.provider.name.empty()
+            ? UrlForLog(target.provider.address)
+            : strings::Cat(target.provider.name, " (", UrlForLog(target.provider.address), ")");
     absl::StatusOr<bus::KvEntry> logged = kv_->Get(options_.bucket, key);
     if (logged.ok()) {
       Deliveries("skipped").Increment();
@@ -72,9 +149,14 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
       continue;
     }
 
-    absl::StatusOr<int> status = sender_->Post(
-        url, *body, {{"Content-Type", "application/json"}, {"X-Driftless-Event-Id", event.id()}},
-        options_.timeout);
+    absl::StatusOr<OutgoingRequest> request = RequestFor(target.provider, event);
+    if (!request.ok()) {
+      reject_error = strings::Cat(safe_url, ": ", request.status().message());
+      record_failure(target.log_key, reject_error);
+      continue;
+    }
+    absl::StatusOr<int> status =
+        sender_->Post(request->url, request->body, request->headers, target.provider.timeout);
     Outcome outcome = Classify(status.ok() ? *status : 0, status.status());
     Deliveries(OutcomeName(outcome)).Increment();
     std::string what =
@@ -106,7 +188,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
       case Outcome::kRetry:
         retry_error = strings::Cat(safe_url, ": ", what);
         if (last_attempt) {
-          record_failure(url, retry_error);
+          record_failure(target.log_key, retry_error);
           logger.Error("delivery failed, giving up", {{"url", safe_url}, {"result", what}});
         } else {
           logger.Warn("delivery failed, will retry", {{"url", safe_url}, {"result", what}});
@@ -114,7 +196,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
         break;
       case Outcome::kReject:
         reject_error = strings::Cat(safe_url, ": ", what);
-        record_failure(url, reject_error);
+        record_failure(target.log_key, reject_error);
         logger.Error("delivery rejected", {{"url", safe_url}, {"result", what}});
         break;
     }

@@ -19,6 +19,8 @@
 // Thread-safe: Handle may run concurrently (the KV store and sender are thread-safe).
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "common/bus/kv_store.h"
 #include "driftless/v1/events.pb.h"
 #include "services/notifier/notify.h"
+#include "services/notifier/providers.h"
 #include "services/notifier/webhook_sender.h"
 
 namespace driftless::notifier {
@@ -39,6 +42,9 @@ struct NotifierOptions {
   std::string bucket = "deliveries";
   // The bus's delivery limit: a URL still failing on this delivery gets a FailureKey record.
   int max_deliver = 5;
+  // NotificationProvider and Alert resources are read again at most this often (and only
+  // while events arrive).
+  absl::Duration routes_refresh = absl::Seconds(5);
 };
 
 class NotifierService {
@@ -49,10 +55,28 @@ class NotifierService {
   bus::Disposition Handle(const driftless::v1::Event& event, const bus::Message& message);
 
  private:
+  // Where an event goes: a --webhook-url (delivery-log key: the URL) or the provider of a
+  // matching Alert (key: "provider/<name>").
+  struct Target {
+    std::string log_key;
+    Provider provider;
+  };
+  struct Routes {
+    std::map<std::string, Provider> providers;  // usable ones, by name
+    std::vector<Alert> alerts;
+    std::vector<std::string> errors;  // unusable providers and alerts, logged once each
+  };
+  std::vector<Target> TargetsFor(const driftless::v1::Event& event);
+  void RefreshRoutes();
+
   bus::KvStore* kv_;
   WebhookSender* sender_;
   NotifierOptions options_;
   EventFilter filter_;
+  std::mutex routes_mu_;
+  Routes routes_;
+  bool routes_read_ = false;
+  absl::Time routes_read_at_;
 };
 
 }  // namespace driftless::notifier
