@@ -13,6 +13,7 @@
 #include "common/bus/event_bus.h"
 #include "common/bus/nats_connection.h"
 #include "common/bus/nats_event_bus.h"
+#include "common/bus/nats_kv_store.h"
 #include "common/bus/testing/nats_server.h"
 #include "common/manifest/manifest.h"
 #include "common/testing/status_matchers.h"
@@ -389,6 +390,37 @@ TEST_F(ApiEndToEndTest, ServerFromEndpointsFile) {
   Result r = Cli({"get", "apps"}, /*with_server=*/false, {"DRIFTLESS_STATE_DIR=" + dir_});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "No applications found.\n");
+}
+
+// `driftless notifications log` shows the notifier's delivery log (written here as the
+// notifier writes it), filtered by application.
+TEST_F(ApiEndToEndTest, NotificationsLogShowsTheDeliveryLog) {
+  ASSERT_OK_AND_ASSIGN(auto conn, bus::NatsConnection::Connect(nats_->url(), "log-test"));
+  bus::NatsKvStore kv(conn);
+  Result empty = Cli({"notifications", "log"});
+  ASSERT_EQ(empty.code, 0) << empty.err;
+  EXPECT_EQ(empty.err, "No deliveries.\n");
+  ASSERT_OK(kv.Put("deliveries", "f.0123456789abcdef.0123456789abcdef",
+                   R"({"event":"sync.failed/web/1","type":"sync.failed","application":"web",)"
+                   R"("destination":"team-chat","status":"failed","attempts":5,)"
+                   R"("error":"team-chat: HTTP 503","failedAt":"2026-12-07T10:00:00Z"})")
+                .status());
+  Result listed = Cli({"notifications", "log"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("TIME"));
+  EXPECT_THAT(listed.out, HasSubstr("team-chat"));
+  EXPECT_THAT(listed.out, HasSubstr("failed"));
+  EXPECT_THAT(listed.out, HasSubstr("HTTP 503"));
+  Result json = Cli({"notifications", "log", "--app", "web", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  manifest::Json doc = manifest::Json::parse(json.out);
+  ASSERT_EQ(doc["items"].size(), 1u);
+  EXPECT_EQ(doc["items"][0]["attempts"], 5);
+  Result other = Cli({"notifications", "log", "--app", "other"});
+  EXPECT_EQ(other.err, "No deliveries.\n");
+  Result bad = Cli({"notifications", "log", "--since", "soon"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--since"));
 }
 
 }  // namespace

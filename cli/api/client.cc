@@ -245,6 +245,18 @@ absl::StatusOr<v1::RedriveDeadLetterResponse> ApiClient::RedriveDeadLetter(uint6
   return response;
 }
 
+absl::StatusOr<std::vector<v1::Delivery>> ApiClient::ListDeliveries(
+    const v1::ListDeliveriesRequest& request) {
+  v1::ListDeliveriesResponse response;
+  absl::Status s = impl_->WithPageRetries([&](grpc::ClientContext& context) {
+    response.Clear();
+    return impl_->stub->ListDeliveries(&context, request, &response);
+  });
+  if (!s.ok()) return s;
+  return std::vector<v1::Delivery>(std::make_move_iterator(response.mutable_deliveries()->begin()),
+                                   std::make_move_iterator(response.mutable_deliveries()->end()));
+}
+
 absl::Status ApiClient::WatchEvents(const v1::WatchEventsRequest& request,
                                     const std::function<bool(const v1::Event&)>& sink,
                                     absl::Duration idle) {

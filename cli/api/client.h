@@ -71,6 +71,10 @@ class ApiClient {
   // the DLQ. kNotFound if there is none; kFailedPrecondition if it names no subject.
   absl::StatusOr<v1::RedriveDeadLetterResponse> RedriveDeadLetter(uint64_t sequence);
 
+  // The notifier's delivery log, newest first (see ListDeliveriesRequest).
+  absl::StatusOr<std::vector<v1::Delivery>> ListDeliveries(
+      const v1::ListDeliveriesRequest& request);
+
   // Streams events to `sink` (called on this thread) until it returns false, the server ends
   // the stream, or, with a non-zero `idle`, no event arrived for that long (how a non-follow
   // `driftless events` knows it has seen the stored ones). Returns OK in those cases; the

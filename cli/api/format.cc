@@ -357,6 +357,35 @@ Json DeadLetterListJson(const std::vector<v1::DeadLetter>& letters) {
   return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
 }
 
+std::string DeliveriesTable(const std::vector<v1::Delivery>& deliveries) {
+  std::vector<std::vector<std::string>> rows = {
+      {"TIME", "APPLICATION", "EVENT", "DESTINATION", "STATUS", "ATTEMPTS", "ERROR"}};
+  for (const v1::Delivery& d : deliveries) {
+    const std::string status =
+        d.http_status() > 0 ? strings::Cat(d.status(), " (", d.http_status(), ")") : d.status();
+    rows.push_back({OrDash(Rfc3339(d.time())), OrDash(d.application()), OrDash(d.type()),
+                    OrDash(d.destination()), status,
+                    d.attempts() > 0 ? strings::Cat(d.attempts()) : "-", OneLine(d.error())});
+  }
+  return Table(rows);
+}
+
+Json DeliveryListJson(const std::vector<v1::Delivery>& deliveries) {
+  Json items = Json::array();
+  for (const v1::Delivery& d : deliveries) {
+    items.push_back(Json{{"time", Rfc3339(d.time())},
+                         {"eventId", d.event_id()},
+                         {"type", d.type()},
+                         {"application", d.application()},
+                         {"destination", d.destination()},
+                         {"status", d.status()},
+                         {"httpStatus", d.http_status()},
+                         {"attempts", d.attempts()},
+                         {"error", d.error()}});
+  }
+  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
 std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response) {
   return strings::Cat("dead letter #", sequence, " redriven to ", response.subject(),
                       " (stream sequence ", response.stream_sequence(), ")");

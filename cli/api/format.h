@@ -86,6 +86,11 @@ std::string DeadLettersTable(const std::vector<v1::DeadLetter>& letters);
 manifest::Json DeadLetterJson(const v1::DeadLetter& letter);
 // {apiVersion: v1, kind: List, items: [...]}.
 manifest::Json DeadLetterListJson(const std::vector<v1::DeadLetter>& letters);
+
+// `driftless notifications log`: TIME, APPLICATION, EVENT, DESTINATION, STATUS, ATTEMPTS,
+// ERROR; and the same as a {"kind": "List"} document.
+std::string DeliveriesTable(const std::vector<v1::Delivery>& deliveries);
+manifest::Json DeliveryListJson(const std::vector<v1::Delivery>& deliveries);
 // "dead letter #12 redriven to driftless.work.plan (stream sequence 345)".
 std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response);
 

@@ -13,6 +13,7 @@
 //                    [-o json]
 //   driftless dlq list [--from-sequence N] [--limit|--chunk-size N] [-o json|yaml]
 //   driftless dlq redrive SEQ [SEQ...]
+//   driftless notifications log [--app NAME] [--provider P] [--since 2h] [--limit N] [-o json]
 //
 // Every command takes --server (else $DRIFTLESS_SERVER, endpoints.json, 127.0.0.1:7070; see
 // client.h). Errors print "error: <message>" to stderr and exit 1.
@@ -377,6 +378,37 @@ int RunDlqRedrive(const DlqOptions& o) {
   return 0;
 }
 
+struct NotificationLogOptions {
+  std::string server;
+  std::string output;
+  std::string application;
+  std::string destination;
+  std::string since;
+  int limit = 0;
+};
+
+int RunNotificationLog(const NotificationLogOptions& o) {
+  v1::ListDeliveriesRequest request;
+  request.set_application(o.application);
+  request.set_destination(o.destination);
+  request.set_limit(o.limit);
+  if (!o.since.empty()) {
+    absl::StatusOr<std::chrono::milliseconds> since = config::ParseDuration(o.since);
+    if (!since.ok()) return Fail(Annotate(since.status(), "--since"));
+    request.set_since_seconds(std::max<int64_t>(1, since->count() / 1000));
+  }
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<std::vector<v1::Delivery>> deliveries = client->ListDeliveries(request);
+  if (!deliveries.ok()) return Fail(deliveries.status());
+  if (!o.output.empty()) return PrintJson(DeliveryListJson(*deliveries), o.output);
+  if (deliveries->empty()) {
+    std::cerr << "No deliveries.\n";
+    return 0;
+  }
+  std::cout << DeliveriesTable(*deliveries);
+  return 0;
+}
+
 }  // namespace
 
 void RegisterApiCommands(CLI::App& root, Commands& commands) {
@@ -502,6 +534,23 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   AddOutputFlag(dlq_list_cmd, &dlq_list->output);
   AddServerFlag(dlq_list_cmd, &dlq_list->server);
   commands.Add(dlq_list_cmd, [dlq_list] { return RunDlqList(*dlq_list); });
+
+  // notifications log
+  CLI::App* notifications_cmd =
+      root.add_subcommand("notifications", "What the notifier delivered (or failed to)");
+  notifications_cmd->require_subcommand(1);
+  auto log_options = std::make_shared<NotificationLogOptions>();
+  CLI::App* log_cmd =
+      notifications_cmd->add_subcommand("log", "The delivery log (30 days), newest first");
+  log_cmd->add_option("--app", log_options->application, "Only this application's");
+  log_cmd->add_option("--provider", log_options->destination,
+                      "Only destinations whose name contains this (a provider's name)");
+  log_cmd->add_option("--since", log_options->since, "Only the last (e.g. 10m, 2h)");
+  log_cmd->add_option("--limit", log_options->limit, "At most this many (default 100, max 1000)")
+      ->check(CLI::NonNegativeNumber);
+  AddOutputFlag(log_cmd, &log_options->output);
+  AddServerFlag(log_cmd, &log_options->server);
+  commands.Add(log_cmd, [log_options] { return RunNotificationLog(*log_options); });
 
   auto redrive = std::make_shared<DlqOptions>();
   CLI::App* redrive_cmd = dlq_cmd->add_subcommand(

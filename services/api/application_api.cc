@@ -4,8 +4,11 @@
 #include <cctype>
 #include <optional>
 #include <random>
+#include <tuple>
 #include <utility>
 #include <vector>
+
+#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/escaping.h"
 #include "common/log/log.h"
@@ -583,6 +586,63 @@ absl::StatusOr<v1::ListDeadLettersResponse> ApplicationApi::ListDeadLetters(
   if (page->more && !page->letters.empty()) {
     response.set_next_page_token(
         EncodeToken({{"k", kDeadLettersToken}, {"next", page->letters.back().sequence + 1}}));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListDeliveriesResponse> ApplicationApi::ListDeliveries(
+    const v1::ListDeliveriesRequest& request) {
+  absl::StatusOr<int> limit = PageSize(request.limit(), kDefaultPageSize, kMaxPageSize);
+  if (!limit.ok()) return limit.status();
+  if (request.since_seconds() < 0) {
+    return absl::InvalidArgumentError("since_seconds must not be negative");
+  }
+  const std::string what =
+      strings::Cat("reading the delivery log (bucket ", service::kDeliveriesBucket, ")");
+  absl::StatusOr<std::vector<std::string>> keys = kv_->Keys(service::kDeliveriesBucket, "");
+  if (!keys.ok()) return Context(keys.status(), what);
+  const absl::Time oldest = request.since_seconds() > 0
+                                ? absl::Now() - absl::Seconds(request.since_seconds())
+                                : absl::InfinitePast();
+  std::vector<v1::Delivery> found;
+  for (const std::string& key : *keys) {
+    absl::StatusOr<bus::KvEntry> entry = kv_->Get(service::kDeliveriesBucket, key);
+    if (absl::IsNotFound(entry.status())) continue;  // expired meanwhile
+    if (!entry.ok()) return Context(entry.status(), what);
+    absl::StatusOr<manifest::Json> record = manifest::ParseJson(entry->value, key);
+    if (!record.ok() || !record->is_object()) continue;
+    v1::Delivery d;
+    d.set_event_id(record->value("event", ""));
+    d.set_type(record->value("type", ""));
+    d.set_application(record->value("application", ""));
+    d.set_destination(record->value("destination", ""));
+    const bool failed = key.starts_with("f.");
+    d.set_status(failed ? "failed" : "delivered");
+    if (const manifest::Json& st = record->value("status", manifest::Json()); st.is_number()) {
+      d.set_http_status(st.get<int32_t>());
+    }
+    d.set_attempts(record->value("attempts", record->value("attempt", int64_t{0})));
+    d.set_error(record->value("error", ""));
+    google::protobuf::Timestamp time;
+    if (google::protobuf::util::TimeUtil::FromString(
+            record->value(failed ? "failedAt" : "deliveredAt", ""), &time)) {
+      *d.mutable_time() = time;
+    }
+    if (!request.application().empty() && d.application() != request.application()) continue;
+    if (!request.destination().empty() &&
+        d.destination().find(request.destination()) == std::string::npos) {
+      continue;
+    }
+    if (absl::FromUnixSeconds(d.time().seconds()) < oldest) continue;
+    found.push_back(std::move(d));
+  }
+  std::sort(found.begin(), found.end(), [](const v1::Delivery& a, const v1::Delivery& b) {
+    return std::make_pair(b.time().seconds(), b.time().nanos()) <
+           std::make_pair(a.time().seconds(), a.time().nanos());
+  });
+  v1::ListDeliveriesResponse response;
+  for (size_t i = 0; i < found.size() && static_cast<int>(i) < *limit; ++i) {
+    *response.add_deliveries() = std::move(found[i]);
   }
   return response;
 }

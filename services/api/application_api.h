@@ -171,6 +171,12 @@ class ApplicationApi {
       const v1::ListDeadLettersRequest& request);
   static constexpr int kDefaultDeadLetterPageSize = 100;
 
+  // The notifier's delivery log, newest first, filtered by application (exact), destination
+  // (substring) and age. Records that do not decode are skipped. kInvalidArgument for a
+  // negative limit or since_seconds.
+  absl::StatusOr<v1::ListDeliveriesResponse> ListDeliveries(
+      const v1::ListDeliveriesRequest& request);
+
   // Publishes the dead letter's body again to its original subject (header
   // Driftless-Dlq-Subject, else the DLQ subject without "driftless.dlq."), with the original
   // headers minus the dead-letter and NATS ones and the message id "redrive:<sequence>" (a

@@ -2,6 +2,7 @@
 // production), and the gRPC transport in front of it.
 #include "services/api/application_api.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -786,6 +787,69 @@ TEST_F(ApplicationApiTest, ATerminatedWorkItemIsListedAndRedriven) {
   EXPECT_EQ(again.id(), event.id());
   ASSERT_OK_AND_ASSIGN(bus::StreamState dlq, bus_->GetStreamState(service::kDeadLetterStream));
   EXPECT_EQ(dlq.messages, 0u);
+}
+
+// The notifier's delivery log as the API shows it: newest first, filtered, failures with
+// their error, undecodable records skipped.
+TEST_F(ApplicationApiTest, DeliveryLogIsListedNewestFirstAndFiltered) {
+  const std::string now = google::protobuf::util::TimeUtil::ToString(
+      google::protobuf::util::TimeUtil::GetCurrentTime());
+  auto put = [&](const std::string& key, manifest::Json record) {
+    ASSERT_OK(kv_->Put(service::kDeliveriesBucket, key, record.dump()).status());
+  };
+  put("d.aaaa.1", {{"event", "e1"},
+                   {"type", "sync.succeeded"},
+                   {"application", "web"},
+                   {"destination", "chat (https://hooks.slack.com/services)"},
+                   {"status", 200},
+                   {"attempt", 1},
+                   {"deliveredAt", "2026-01-01T00:00:00Z"}});
+  put("f.bbbb.1", {{"event", "e2"},
+                   {"type", "sync.failed"},
+                   {"application", "web"},
+                   {"destination", "signed (https://r.example/h)"},
+                   {"status", "failed"},
+                   {"attempts", 5},
+                   {"error", "HTTP 503"},
+                   {"failedAt", now}});
+  put("d.cccc.1", {{"event", "e3"},
+                   {"type", "sync.failed"},
+                   {"application", "db"},
+                   {"destination", "chat (https://hooks.slack.com/services)"},
+                   {"status", 204},
+                   {"attempt", 2},
+                   {"deliveredAt", now}});
+  ASSERT_OK(kv_->Put(service::kDeliveriesBucket, "d.dddd.1", "{not json").status());
+
+  v1::ListDeliveriesRequest all;
+  ASSERT_OK_AND_ASSIGN(v1::ListDeliveriesResponse listed, api_->ListDeliveries(all));
+  ASSERT_EQ(listed.deliveries_size(), 3);
+  EXPECT_EQ(listed.deliveries(2).event_id(), "e1");  // the oldest last
+  const v1::Delivery* failed = nullptr;
+  for (const v1::Delivery& d : listed.deliveries()) {
+    if (d.event_id() == "e2") failed = &d;
+  }
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->status(), "failed");
+  EXPECT_EQ(failed->attempts(), 5);
+  EXPECT_EQ(failed->error(), "HTTP 503");
+  EXPECT_EQ(listed.deliveries(2).http_status(), 200);
+
+  v1::ListDeliveriesRequest web;
+  web.set_application("web");
+  web.set_since_seconds(3600);
+  ASSERT_OK_AND_ASSIGN(v1::ListDeliveriesResponse recent, api_->ListDeliveries(web));
+  ASSERT_EQ(recent.deliveries_size(), 1);  // e1 is older than an hour
+  EXPECT_EQ(recent.deliveries(0).event_id(), "e2");
+  v1::ListDeliveriesRequest chat;
+  chat.set_destination("chat");
+  chat.set_limit(1);
+  ASSERT_OK_AND_ASSIGN(v1::ListDeliveriesResponse one, api_->ListDeliveries(chat));
+  ASSERT_EQ(one.deliveries_size(), 1);
+  EXPECT_EQ(one.deliveries(0).event_id(), "e3");
+  v1::ListDeliveriesRequest negative;
+  negative.set_since_seconds(-1);
+  EXPECT_THAT(api_->ListDeliveries(negative), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ApplicationApiTest, GrpcTransportPassesCodesAndMessagesThrough) {

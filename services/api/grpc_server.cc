@@ -71,6 +71,12 @@ class ServiceImpl final : public v1::ApplicationService::Service {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(context, api_->ListDeadLetters(*request), response);
   }
+  grpc::Status ListDeliveries(grpc::ServerContext* context,
+                              const v1::ListDeliveriesRequest* request,
+                              v1::ListDeliveriesResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->ListDeliveries(*request), response);
+  }
   grpc::Status RedriveDeadLetter(grpc::ServerContext* context,
                                  const v1::RedriveDeadLetterRequest* request,
                                  v1::RedriveDeadLetterResponse* response) override {

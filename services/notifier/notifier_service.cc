@@ -23,6 +23,20 @@ metrics::Counter& Deliveries(std::string_view result) {
   return family.WithLabels(std::vector<std::string>{std::string(result)});
 }
 
+// How a destination appears in logs and errors: a provider by name, a --webhook-url without
+// credentials (UrlForLog).
+std::string LogName(const Provider& p) { return p.name.empty() ? UrlForLog(p.address) : p.name; }
+
+// How it appears in the delivery log, which the API shows: a provider by name, a
+// --webhook-url by scheme and host only (a chat webhook's path is its token).
+std::string DestinationName(const Provider& p) {
+  if (!p.name.empty()) return p.name;
+  const std::string url = UrlForLog(p.address);
+  const size_t host = url.find("://");
+  const size_t path = url.find('/', host == std::string::npos ? 0 : host + 3);
+  return strings::Cat("webhook ", url.substr(0, path));
+}
+
 std::string Now() {
   return google::protobuf::util::TimeUtil::ToString(
       google::protobuf::util::TimeUtil::GetCurrentTime());
@@ -121,10 +135,16 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
   std::string reject_error;
   const bool last_attempt = options_.max_deliver > 0 &&
                             message.delivery_count >= static_cast<uint64_t>(options_.max_deliver);
-  auto record_failure = [&](const std::string& log_key, const std::string& error) {
-    nlohmann::json record = {{"event", event.id()}, {"type", event.type()},
-                             {"status", "failed"},  {"attempts", message.delivery_count},
-                             {"error", error},      {"failedAt", Now()}};
+  auto record_failure = [&](const Target& target, const std::string& error) {
+    nlohmann::json record = {{"event", event.id()},
+                             {"type", event.type()},
+                             {"application", event.application()},
+                             {"destination", DestinationName(target.provider)},
+                             {"status", "failed"},
+                             {"attempts", message.delivery_count},
+                             {"error", error},
+                             {"failedAt", Now()}};
+    const std::string& log_key = target.log_key;
     if (absl::Status s =
             kv_->Put(options_.bucket, FailureKey(event.id(), log_key), record.dump()).status();
         !s.ok()) {
@@ -133,10 +153,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
   };
   for (const Target& target : targets) {
     const std::string key = DeliveryKey(event.id(), target.log_key);
-    const std::string safe_url =
-        target.provider.name.empty()
-            ? UrlForLog(target.provider.address)
-            : strings::Cat(target.provider.name, " (", UrlForLog(target.provider.address), ")");
+    const std::string safe_url = LogName(target.provider);
     absl::StatusOr<bus::KvEntry> logged = kv_->Get(options_.bucket, key);
     if (logged.ok()) {
       Deliveries("skipped").Increment();
@@ -152,7 +169,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
     absl::StatusOr<OutgoingRequest> request = RequestFor(target.provider, event);
     if (!request.ok()) {
       reject_error = strings::Cat(safe_url, ": ", request.status().message());
-      record_failure(target.log_key, reject_error);
+      record_failure(target, reject_error);
       continue;
     }
     absl::StatusOr<int> status =
@@ -165,6 +182,8 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
       case Outcome::kDelivered: {
         nlohmann::json record = {{"event", event.id()},
                                  {"type", event.type()},
+                                 {"application", event.application()},
+                                 {"destination", DestinationName(target.provider)},
                                  {"status", *status},
                                  {"attempt", message.delivery_count},
                                  {"deliveredAt", Now()}};
@@ -188,7 +207,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
       case Outcome::kRetry:
         retry_error = strings::Cat(safe_url, ": ", what);
         if (last_attempt) {
-          record_failure(target.log_key, retry_error);
+          record_failure(target, retry_error);
           logger.Error("delivery failed, giving up", {{"url", safe_url}, {"result", what}});
         } else {
           logger.Warn("delivery failed, will retry", {{"url", safe_url}, {"result", what}});
@@ -196,7 +215,7 @@ bus::Disposition NotifierService::Handle(const driftless::v1::Event& event,
         break;
       case Outcome::kReject:
         reject_error = strings::Cat(safe_url, ": ", what);
-        record_failure(target.log_key, reject_error);
+        record_failure(target, reject_error);
         logger.Error("delivery rejected", {{"url", safe_url}, {"result", what}});
         break;
     }
