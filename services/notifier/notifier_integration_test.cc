@@ -231,20 +231,32 @@ TEST_F(NotifierIntegrationTest, ProvidersAndAlertsFromResourcesRouteEvents) {
       {{"providerRef", {{"name", "chat"}}}, {"eventTypes", {"sync.*"}}, {"severity", "error"}});
   put("Alert", "to-broken", {{"providerRef", {{"name", "broken"}}}});
 
+  // An application's own subscription, besides the alerts.
+  ASSERT_OK(
+      store
+          .Put({{"apiVersion", "driftless.dev/v1alpha1"},
+                {"kind", "Application"},
+                {"metadata", {{"name", "subscribed"}}},
+                {"spec",
+                 {{"source", {{"repoURL", "file:///r"}}},
+                  {"destination", {{"cluster", "in-cluster"}}},
+                  {"notifications", {{{"on", {"sync.succeeded"}}, {"provider", "signed"}}}}}}})
+          .status());
+  ASSERT_OK(service::Emit(runtime_->bus(), Event("sync.succeeded", "subscribed")));
   ASSERT_OK(service::Emit(runtime_->bus(), Event("sync.succeeded", "guestbook")));  // info
   ASSERT_OK(service::Emit(runtime_->bus(), Event("sync.failed", "other")));         // not guest*
   const v1::Event failed = Event("sync.failed", "guestbook");
   ASSERT_OK(service::Emit(runtime_->bus(), failed));
-  ASSERT_TRUE(receiver_.WaitForCount("/hmac", 1, absl::Seconds(20)));
+  ASSERT_TRUE(receiver_.WaitForCount("/hmac", 2, absl::Seconds(20)));
   ASSERT_TRUE(receiver_.WaitForCount("/slack", 2, absl::Seconds(20)));
   WaitIdle();
-  EXPECT_EQ(receiver_.Count("/hmac"), 1);   // only guestbook's failure
+  EXPECT_EQ(receiver_.Count("/hmac"), 2);   // subscribed's success, guestbook's failure
   EXPECT_EQ(receiver_.Count("/slack"), 2);  // both failures, each once for two alerts
   for (const Receiver::Post& p : receiver_.Posts()) {
     if (p.path == "/hmac") {
-      EXPECT_EQ(p.event_id, failed.id());
       EXPECT_EQ(p.signature, "sha256=" + manifest::HmacSha256Hex("s3cret", p.body));
-      EXPECT_EQ(nlohmann::json::parse(p.body)["application"], "guestbook");
+      const nlohmann::json body = nlohmann::json::parse(p.body);
+      EXPECT_EQ(body["application"], p.event_id == failed.id() ? "guestbook" : "subscribed");
     } else if (p.path == "/slack") {
       nlohmann::json body = nlohmann::json::parse(p.body);
       EXPECT_EQ(body["channel"], "#deploys");

@@ -97,6 +97,43 @@ void NotifierService::RefreshRoutes() {
   routes_read_at_ = absl::Now();
 }
 
+std::vector<std::pair<EventFilter, std::string>> NotifierService::SubscriptionsOf(
+    const std::string& application) {
+  {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    if (auto it = subscriptions_.find(application);
+        it != subscriptions_.end() && absl::Now() - it->second.read_at < options_.routes_refresh) {
+      return it->second.rules;
+    }
+  }
+  Subscriptions read{.read_at = absl::Now()};
+  absl::StatusOr<service::StoredResource> app =
+      service::ResourceStore(kv_).Get("Application", application);
+  if (app.ok() && app->object.contains("spec") && app->object["spec"].is_object()) {
+    const manifest::Json& spec = app->object["spec"];
+    if (auto n = spec.find("notifications"); n != spec.end() && n->is_array()) {
+      for (const manifest::Json& rule : *n) {
+        if (!rule.is_object() || !rule.contains("provider")) continue;
+        std::string types;
+        if (auto on = rule.find("on"); on != rule.end() && on->is_array()) {
+          for (const manifest::Json& t : *on) {
+            if (t.is_string()) strings::Append(types, ",", t.get<std::string>());
+          }
+        }
+        read.rules.emplace_back(EventFilter::Parse(types.empty() ? "*" : types),
+                                rule.value("provider", ""));
+      }
+    }
+  } else if (!app.ok() && !absl::IsNotFound(app.status())) {
+    log::Warn("cannot read the application's notifications",
+              {{"application", application}, {"error", app.status()}});
+  }
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  if (subscriptions_.size() > 10000) subscriptions_.clear();  // bounded
+  subscriptions_[application] = read;
+  return read.rules;
+}
+
 std::vector<NotifierService::Target> NotifierService::TargetsFor(
     const driftless::v1::Event& event) {
   std::vector<Target> targets;
@@ -109,14 +146,29 @@ std::vector<NotifierService::Target> NotifierService::TargetsFor(
     }
   }
   RefreshRoutes();
+  bool any_provider = false;
+  {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    any_provider = !routes_.providers.empty();
+  }
+  // Without any provider an application's subscriptions cannot send: no read per event.
+  std::vector<std::pair<EventFilter, std::string>> subscribed;
+  if (any_provider && !event.application().empty()) {
+    subscribed = SubscriptionsOf(event.application());
+  }
   std::lock_guard<std::mutex> lock(routes_mu_);
   std::set<std::string> chosen;
+  auto add = [&](const std::string& name) {
+    auto p = routes_.providers.find(name);
+    if (p == routes_.providers.end() || p->second.suspend) return;
+    if (!chosen.insert(name).second) return;  // one delivery per provider
+    targets.push_back({.log_key = "provider/" + name, .provider = p->second});
+  };
   for (const Alert& alert : routes_.alerts) {
-    if (!alert.Matches(event)) continue;
-    auto p = routes_.providers.find(alert.provider);
-    if (p == routes_.providers.end() || p->second.suspend) continue;
-    if (!chosen.insert(alert.provider).second) continue;  // one delivery per provider
-    targets.push_back({.log_key = "provider/" + alert.provider, .provider = p->second});
+    if (alert.Matches(event)) add(alert.provider);
+  }
+  for (const auto& [types, provider] : subscribed) {
+    if (types.Matches(event.type())) add(provider);
   }
   return targets;
 }

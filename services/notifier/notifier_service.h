@@ -66,8 +66,15 @@ class NotifierService {
     std::vector<Alert> alerts;
     std::vector<std::string> errors;  // unusable providers and alerts, logged once each
   };
+  // An Application's own `notifications: [{on, provider}]`, read at most every
+  // routes_refresh per application.
+  struct Subscriptions {
+    absl::Time read_at;
+    std::vector<std::pair<EventFilter, std::string>> rules;  // (event types, provider)
+  };
   std::vector<Target> TargetsFor(const driftless::v1::Event& event);
   void RefreshRoutes();
+  std::vector<std::pair<EventFilter, std::string>> SubscriptionsOf(const std::string& application);
 
   bus::KvStore* kv_;
   WebhookSender* sender_;
@@ -77,6 +84,7 @@ class NotifierService {
   Routes routes_;
   bool routes_read_ = false;
   absl::Time routes_read_at_;
+  std::map<std::string, Subscriptions> subscriptions_;  // by application; under routes_mu_
 };
 
 }  // namespace driftless::notifier
