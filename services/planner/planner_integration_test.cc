@@ -363,6 +363,21 @@ TEST_F(PlannerIntegrationTest, ExpiredManifestsAreRenderedAgain) {
   EXPECT_EQ(asked[1].sync_requested().requested_by(), "user:alice");
   EXPECT_TRUE(asked[1].sync_requested().prune());
   EXPECT_TRUE(apply_stage_.Events("plan.ready").empty());
+
+  // An expired render of a generation older than the one planned since is only dropped.
+  v1::Event current = Rendered(app, "def456", Json::array({ConfigMap("c", "1")}));
+  const service::SyncIdentity newer{app.uid, 5, 1};
+  service::SetIdentity(current, newer);
+  current.set_id(service::IdentityEventId("app.rendered", app.name, newer));
+  ASSERT_EQ(planner_->Handle(current, Delivery(current)).kind(), bus::Disposition::Kind::kAck);
+  v1::Event stale = Rendered(app, "abc123", Json::array());
+  const service::SyncIdentity older{app.uid, 3, 1};
+  service::SetIdentity(stale, older);
+  stale.set_id(service::IdentityEventId("app.rendered", app.name, older));
+  stale.mutable_app_rendered()->mutable_manifests()->set_blob_digest("sha256:" +
+                                                                     std::string(64, '0'));
+  ASSERT_EQ(planner_->Handle(stale, Delivery(stale)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_FALSE(poll_stage.WaitFor("sync.requested", 3, absl::Milliseconds(500)));
   poll_stage.Stop();
 }
 

@@ -272,7 +272,16 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
 
   absl::StatusOr<Json> manifests = service::DecodeManifests(*blobs_, rendered.manifests());
   if (absl::IsNotFound(manifests.status())) {
-    // The blob expired (an item re-driven long after it was rendered): render it again.
+    // The blob expired (an item re-driven long after it was rendered): render it again,
+    // unless a newer generation has been planned since.
+    absl::StatusOr<v1::AppStatus> current = service::StatusStore(kv_).Get(app);
+    if (!current.ok()) return Retry(event, message, current.status());
+    if (identity.known() && current->application_uid() == identity.uid &&
+        (current->applied_seq() >= identity.seq || service::OlderThanStatus(identity, *current))) {
+      log::Info("expired manifests of a superseded generation, dropping",
+                {{"event", service::Describe(event)}});
+      return bus::Disposition::Ack();
+    }
     log::Warn("rendered manifests expired, re-rendering as a new generation",
               {{"event", service::Describe(event)}, {"error", manifests.status()}});
     if (absl::Status s = service::RequestGeneration(
