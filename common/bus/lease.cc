@@ -14,8 +14,12 @@ struct LeaseValue {
   std::string holder;
 };
 
+// Milliseconds rounded up: others must never see a lease expire before its holder does (the
+// holder checks its grant's exact time), so the stored time is never earlier than that.
 std::string Encode(absl::Time expires, std::string_view holder) {
-  return internal::Cat(absl::ToUnixMillis(expires), " ", holder);
+  int64_t ms = absl::ToUnixMillis(expires);
+  if (absl::FromUnixMillis(ms) < expires) ++ms;
+  return internal::Cat(ms, " ", holder);
 }
 
 absl::StatusOr<LeaseValue> Decode(std::string_view value) {
