@@ -132,13 +132,7 @@ absl::StatusOr<std::vector<Json>> RenderApplication(const resources::Resource& a
                                .destination_namespace = app_spec.ns,
                                .create_namespace = app_spec.create_namespace};
   if (kube != nullptr) {
-    prepare.is_namespaced = [&](std::string_view api_version,
-                                std::string_view kind) -> std::optional<bool> {
-      absl::StatusOr<kube::ResourceInfo> info = kube->ResourceFor(api_version, kind);
-      if (info.ok()) return info->namespaced;
-      if (!absl::IsNotFound(info.status())) scope_error = info.status();
-      return std::nullopt;
-    };
+    prepare.is_namespaced = sync::ClusterScope(*kube, &scope_error);
   } else {
     prepare.is_namespaced = sync::BuiltInScope;
     prepare.on_unknown_scope = [&](std::string_view api_version, std::string_view kind) {

@@ -26,8 +26,8 @@ absl::Status CheckSchema(const v1::Event& event) {
   }
   return absl::InvalidArgumentError(strings::Cat(
       event.type(), " for application ", event.application().empty() ? "-" : event.application(),
-      ": envelope schema version ", event.schema_version(), " is not supported (this release reads ",
-      kSchemaVersion, ")"));
+      ": envelope schema version ", event.schema_version(),
+      " is not supported (this release reads ", kSchemaVersion, ")"));
 }
 
 std::string IdentityText(const SyncIdentity& identity) {
@@ -48,6 +48,12 @@ bool OlderThanStatus(const SyncIdentity& identity, const v1::AppStatus& status) 
   if (!identity.known() || status.application_uid() != identity.uid) return false;
   if (identity.seq != status.desired_seq()) return identity.seq < status.desired_seq();
   return identity.attempt < status.attempt();
+}
+
+bool SupersededByStatus(const SyncIdentity& identity, const v1::AppStatus& status) {
+  return OlderThanStatus(identity, status) ||
+         (identity.known() && status.application_uid() == identity.uid &&
+          status.applied_seq() >= identity.seq);
 }
 
 }  // namespace driftless::service

@@ -75,4 +75,8 @@ std::string IdentityEventId(std::string_view type, std::string_view application,
 // status write for it would overwrite a newer one). Unidentified writes are never older.
 bool OlderThanStatus(const SyncIdentity& identity, const v1::AppStatus& status);
 
+// True when the work of `identity` is moot for `status`: older than it (OlderThanStatus), or at
+// or below the incarnation's applied watermark.
+bool SupersededByStatus(const SyncIdentity& identity, const v1::AppStatus& status);
+
 }  // namespace driftless::service

@@ -45,5 +45,18 @@ TEST(Identity, OlderThanStatusComparesWithinOneIncarnation) {
   EXPECT_FALSE(OlderThanStatus({}, status));            // unidentified
 }
 
+TEST(Identity, SupersededByStatusAlsoCountsTheAppliedWatermark) {
+  v1::AppStatus status;
+  status.set_application_uid("u1");
+  status.set_desired_seq(5);
+  status.set_attempt(1);
+  status.set_applied_seq(7);  // a later generation found nothing to do
+  EXPECT_TRUE(SupersededByStatus({"u1", 4, 1}, status));
+  EXPECT_TRUE(SupersededByStatus({"u1", 7, 1}, status));
+  EXPECT_FALSE(SupersededByStatus({"u1", 8, 1}, status));
+  EXPECT_FALSE(SupersededByStatus({"u2", 1, 1}, status));
+  EXPECT_FALSE(SupersededByStatus({}, status));
+}
+
 }  // namespace
 }  // namespace driftless::service

@@ -104,9 +104,10 @@ std::string RefsDigest(const std::vector<InputRef>& refs) {
   return manifest::Sha256Hex(manifest::CanonicalJson(all));
 }
 
-bool RenderInputs::Matches(std::string_view application_uid,
-                           const std::vector<InputRef>& refs) const {
-  return uid == application_uid && refs_digest == RefsDigest(refs);
+bool RenderInputs::Matches(std::string_view application_uid, const std::vector<InputRef>& refs,
+                           std::string_view user_sync) const {
+  return uid == application_uid && refs_digest == RefsDigest(refs) &&
+         (user_sync.empty() || request == user_sync);
 }
 
 absl::StatusOr<RenderInputs> ResolveRenderInputs(std::string uid, const std::vector<InputRef>& refs,

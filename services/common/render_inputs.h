@@ -69,7 +69,11 @@ struct RenderInputs {
   // part of the digest.
   std::string request;
 
-  bool Matches(std::string_view application_uid, const std::vector<InputRef>& refs) const;
+  // Whether this record serves a render of incarnation `application_uid` with `refs` — and,
+  // for a user's sync (`user_sync` not empty), answers that sync (which reads the cluster
+  // afresh).
+  bool Matches(std::string_view application_uid, const std::vector<InputRef>& refs,
+               std::string_view user_sync = "") const;
 };
 
 // Reads the object a ref names: nullopt when it does not exist; an error when the cluster

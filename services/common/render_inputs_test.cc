@@ -68,6 +68,10 @@ TEST(RenderInputsTest, ResolvedSecretsAreDecodedAndValuesComeInOrder) {
                    {"ConfigMap/cluster-vars", Json{{"data", {{"REGION", "eu"}}}}}})));
   EXPECT_TRUE(in.Matches("uid-1", refs));
   EXPECT_FALSE(in.Matches("uid-2", refs));
+  EXPECT_FALSE(in.Matches("uid-1", refs, "sync-1"));  // not resolved for that user's sync
+  in.request = "sync-1";
+  EXPECT_TRUE(in.Matches("uid-1", refs, "sync-1"));
+  EXPECT_TRUE(in.Matches("uid-1", refs));
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> values, HelmValuesFrom(in));
   EXPECT_THAT(values, ElementsAre("replicas: 3\n"));  // the optional one is absent: skipped
   ASSERT_OK_AND_ASSIGN(auto vars, SubstituteFrom(in));

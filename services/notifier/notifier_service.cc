@@ -97,8 +97,7 @@ void NotifierService::RefreshRoutes() {
   routes_read_at_ = absl::Now();
 }
 
-std::vector<std::pair<EventFilter, std::string>> NotifierService::SubscriptionsOf(
-    const std::string& application) {
+std::vector<Subscription> NotifierService::SubscriptionsOf(const std::string& application) {
   {
     std::lock_guard<std::mutex> lock(routes_mu_);
     if (auto it = subscriptions_.find(application);
@@ -109,22 +108,9 @@ std::vector<std::pair<EventFilter, std::string>> NotifierService::SubscriptionsO
   Subscriptions read{.read_at = absl::Now()};
   absl::StatusOr<service::StoredResource> app =
       service::ResourceStore(kv_).Get("Application", application);
-  if (app.ok() && app->object.contains("spec") && app->object["spec"].is_object()) {
-    const manifest::Json& spec = app->object["spec"];
-    if (auto n = spec.find("notifications"); n != spec.end() && n->is_array()) {
-      for (const manifest::Json& rule : *n) {
-        if (!rule.is_object() || !rule.contains("provider")) continue;
-        std::string types;
-        if (auto on = rule.find("on"); on != rule.end() && on->is_array()) {
-          for (const manifest::Json& t : *on) {
-            if (t.is_string()) strings::Append(types, ",", t.get<std::string>());
-          }
-        }
-        read.rules.emplace_back(EventFilter::Parse(types.empty() ? "*" : types),
-                                rule.value("provider", ""));
-      }
-    }
-  } else if (!app.ok() && !absl::IsNotFound(app.status())) {
+  if (app.ok()) {
+    read.rules = notifier::SubscriptionsOf(app->object);
+  } else if (!absl::IsNotFound(app.status())) {
     log::Warn("cannot read the application's notifications",
               {{"application", application}, {"error", app.status()}});
   }
@@ -152,7 +138,7 @@ std::vector<NotifierService::Target> NotifierService::TargetsFor(
     any_provider = !routes_.providers.empty();
   }
   // Without any provider an application's subscriptions cannot send: no read per event.
-  std::vector<std::pair<EventFilter, std::string>> subscribed;
+  std::vector<Subscription> subscribed;
   if (any_provider && !event.application().empty()) {
     subscribed = SubscriptionsOf(event.application());
   }
@@ -167,8 +153,8 @@ std::vector<NotifierService::Target> NotifierService::TargetsFor(
   for (const Alert& alert : routes_.alerts) {
     if (alert.Matches(event)) add(alert.provider);
   }
-  for (const auto& [types, provider] : subscribed) {
-    if (types.Matches(event.type())) add(provider);
+  for (const Subscription& sub : subscribed) {
+    if (sub.on.Matches(event.type())) add(sub.provider);
   }
   return targets;
 }

@@ -70,11 +70,11 @@ class NotifierService {
   // routes_refresh per application.
   struct Subscriptions {
     absl::Time read_at;
-    std::vector<std::pair<EventFilter, std::string>> rules;  // (event types, provider)
+    std::vector<Subscription> rules;
   };
   std::vector<Target> TargetsFor(const driftless::v1::Event& event);
   void RefreshRoutes();
-  std::vector<std::pair<EventFilter, std::string>> SubscriptionsOf(const std::string& application);
+  std::vector<Subscription> SubscriptionsOf(const std::string& application);
 
   bus::KvStore* kv_;
   WebhookSender* sender_;

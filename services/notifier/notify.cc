@@ -19,7 +19,9 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::string SeverityName(driftless::v1::Severity s) {
+}  // namespace
+
+std::string_view SeverityName(driftless::v1::Severity s) {
   switch (s) {
     case driftless::v1::SEVERITY_INFO:
       return "info";
@@ -32,7 +34,13 @@ std::string SeverityName(driftless::v1::Severity s) {
   }
 }
 
-}  // namespace
+EventFilter EventFilter::Of(const std::vector<std::string>& patterns) {
+  EventFilter filter;
+  for (const std::string& p : patterns) {
+    if (std::string_view item = Trim(p); !item.empty()) filter.patterns_.emplace_back(item);
+  }
+  return filter;
+}
 
 EventFilter EventFilter::Parse(std::string_view csv) {
   EventFilter filter;
@@ -61,7 +69,7 @@ absl::StatusOr<std::string> WebhookBody(const driftless::v1::Event& event) {
       {"time", event.has_time() ? google::protobuf::util::TimeUtil::ToString(event.time()) : ""},
       {"application", event.application()},
       {"revision", event.revision()},
-      {"severity", SeverityName(event.severity())},
+      {"severity", std::string(SeverityName(event.severity()))},
       {"message", event.message()},
       {"correlationId", event.correlation_id()},
       {"emitter", event.emitter()},

@@ -26,12 +26,17 @@ class EventFilter {
  public:
   // Comma-separated patterns; blanks around items and empty items are ignored.
   static EventFilter Parse(std::string_view csv);
+  // The same from a list of patterns (an Alert's eventTypes, an Application's `on`).
+  static EventFilter Of(const std::vector<std::string>& patterns);
   bool Matches(std::string_view type) const;
   const std::vector<std::string>& patterns() const { return patterns_; }
 
  private:
   std::vector<std::string> patterns_;
 };
+
+// "info", "warning", "error", or "" when the event has none.
+std::string_view SeverityName(driftless::v1::Severity severity);
 
 // The JSON body POSTed for `event`:
 //   {"id","type","time" (RFC 3339),"application","revision","severity" ("info", "warning",

@@ -53,17 +53,6 @@ v1::Severity SeverityOf(std::string_view name) {
   return v1::SEVERITY_INFO;
 }
 
-std::string SeverityName(v1::Severity s) {
-  switch (s) {
-    case v1::SEVERITY_ERROR:
-      return "error";
-    case v1::SEVERITY_WARNING:
-      return "warning";
-    default:
-      return "info";
-  }
-}
-
 // At most `max` bytes of `text`, never cutting a UTF-8 sequence.
 std::string Truncate(std::string_view text, size_t max) {
   if (text.size() <= max) return std::string(text);
@@ -93,7 +82,7 @@ std::vector<std::pair<std::string, std::string>> Facts(const v1::Event& e) {
   };
   add("Application", e.application());
   add("Revision", e.revision().substr(0, 12));
-  add("Severity", SeverityName(e.severity()));
+  add("Severity", std::string(SeverityName(e.severity())));
   add("Event", e.type());
   if (e.has_sync_finished() && !e.sync_finished().initiated_by().empty()) {
     add("Initiated by", e.sync_finished().initiated_by());
@@ -216,9 +205,7 @@ absl::StatusOr<Alert> AlertOf(std::string_view name, const Json& object) {
   if (auto ref = spec.find("providerRef"); ref != spec.end() && ref->is_object()) {
     a.provider = ref->value("name", "");
   }
-  std::string types;
-  for (const std::string& t : Strings(spec, "eventTypes")) strings::Append(types, ",", t);
-  a.event_types = EventFilter::Parse(types);
+  a.event_types = EventFilter::Of(Strings(spec, "eventTypes"));
   DL_ASSIGN_OR_RETURN(a.inclusions, Regexes(name, spec, "inclusionList"));
   DL_ASSIGN_OR_RETURN(a.exclusions, Regexes(name, spec, "exclusionList"));
   return a;
@@ -242,6 +229,20 @@ bool Alert::Matches(const v1::Event& event) const {
     return false;
   }
   return std::none_of(exclusions.begin(), exclusions.end(), matches);
+}
+
+std::vector<Subscription> SubscriptionsOf(const Json& application) {
+  std::vector<Subscription> out;
+  const Json& spec = SpecOf(application);
+  auto rules = spec.find("notifications");
+  if (rules == spec.end() || !rules->is_array()) return out;
+  for (const Json& rule : *rules) {
+    if (!rule.is_object() || !rule.contains("provider")) continue;
+    std::vector<std::string> on = Strings(rule, "on");
+    out.push_back({.on = EventFilter::Of(on.empty() ? std::vector<std::string>{"*"} : on),
+                   .provider = rule.value("provider", "")});
+  }
+  return out;
 }
 
 absl::StatusOr<OutgoingRequest> RequestFor(const Provider& provider, const v1::Event& event) {

@@ -65,6 +65,13 @@ struct Alert {
 // A stored Alert's spec. kInvalidArgument naming the alert for a regex that does not compile.
 absl::StatusOr<Alert> AlertOf(std::string_view name, const manifest::Json& object);
 
+// An Application's own `spec.notifications: [{on: [types], provider}]` (no `on`: every type).
+struct Subscription {
+  EventFilter on;
+  std::string provider;
+};
+std::vector<Subscription> SubscriptionsOf(const manifest::Json& application);
+
 struct OutgoingRequest {
   std::string url;
   std::string body;

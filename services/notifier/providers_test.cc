@@ -77,6 +77,22 @@ TEST(AlertOf, TypesApplicationsSeverityAndMessageListsFilterEvents) {
                        HasSubstr("Alert bad: spec.exclusionList: \"(unclosed\"")));
 }
 
+TEST(SubscriptionsOf, AnApplicationsOwnNotificationRules) {
+  const Json app = {{"spec",
+                     {{"notifications",
+                       {{{"on", {"sync.failed", "health.*"}}, {"provider", "chat"}},
+                        {{"provider", "pager"}},         // no `on`: every type
+                        {{"on", {"sync.failed"}}}}}}}};  // no provider: ignored
+  std::vector<Subscription> subs = SubscriptionsOf(app);
+  ASSERT_EQ(subs.size(), 2u);
+  EXPECT_EQ(subs[0].provider, "chat");
+  EXPECT_TRUE(subs[0].on.Matches("health.degraded"));
+  EXPECT_FALSE(subs[0].on.Matches("sync.succeeded"));
+  EXPECT_EQ(subs[1].provider, "pager");
+  EXPECT_TRUE(subs[1].on.Matches("anything"));
+  EXPECT_TRUE(SubscriptionsOf(Json{{"spec", Json::object()}}).empty());
+}
+
 TEST(RequestFor, GenericHmacSignsTheBodyItSends) {
   ASSERT_OK_AND_ASSIGN(
       Provider p,

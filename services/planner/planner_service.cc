@@ -118,17 +118,22 @@ bus::Disposition PlannerService::Handle(const v1::Event& event, const bus::Messa
     return HandleDeleted(event, message);
   }
   if (event.type() == service::event_type::kRenderInputsRequested) {
-    absl::StatusOr<service::StoredResource> app =
-        service::ResourceStore(kv_).Get(kApplication, event.application());
-    if (absl::IsNotFound(app.status())) return bus::Disposition::Ack();
-    absl::Status s = app.status();
-    if (s.ok()) s = ResolveInputs(*app, /*mint=*/false, event.sync_requested().sync_id());
-    if (s.ok()) return bus::Disposition::Ack();
-    log::Warn("cannot resolve render inputs", {{"application", event.application()}, {"error", s}});
-    return bus::Disposition::Nak(Backoff(message), std::string(s.message()));
+    return HandleInputsRequested(event, message);
   }
   log::Info("ignoring work item", {{"event", service::Describe(event)}});
   return bus::Disposition::Ack();
+}
+
+bus::Disposition PlannerService::HandleInputsRequested(const v1::Event& event,
+                                                       const bus::Message& message) {
+  absl::StatusOr<service::StoredResource> app =
+      service::ResourceStore(kv_).Get(kApplication, event.application());
+  if (absl::IsNotFound(app.status())) return bus::Disposition::Ack();
+  absl::Status s = app.status();
+  if (s.ok()) s = ResolveInputs(*app, /*mint=*/false, event.sync_requested().sync_id());
+  if (s.ok()) return bus::Disposition::Ack();
+  log::Warn("cannot resolve render inputs", {{"application", event.application()}, {"error", s}});
+  return bus::Disposition::Nak(Backoff(message), std::string(s.message()));
 }
 
 absl::Status PlannerService::ResolveInputs(const service::StoredResource& application, bool mint,
@@ -276,8 +281,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     // unless a newer generation has been planned since.
     absl::StatusOr<v1::AppStatus> current = service::StatusStore(kv_).Get(app);
     if (!current.ok()) return Retry(event, message, current.status());
-    if (identity.known() && current->application_uid() == identity.uid &&
-        (current->applied_seq() >= identity.seq || service::OlderThanStatus(identity, *current))) {
+    if (service::SupersededByStatus(identity, *current)) {
       log::Info("expired manifests of a superseded generation, dropping",
                 {{"event", service::Describe(event)}});
       return bus::Disposition::Ack();
@@ -313,14 +317,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   PrepareOptions prepare{.application = app,
                          .destination_namespace = spec.ns,
                          .create_namespace = spec.create_namespace,
-                         .is_namespaced = [&](std::string_view api_version,
-                                              std::string_view kind) -> std::optional<bool> {
-                           absl::StatusOr<kube::ResourceInfo> info =
-                               kube_->ResourceFor(api_version, kind);
-                           if (info.ok()) return info->namespaced;
-                           if (!absl::IsNotFound(info.status())) scope_error = info.status();
-                           return std::nullopt;
-                         }};
+                         .is_namespaced = sync::ClusterScope(*kube_, &scope_error)};
   absl::StatusOr<std::vector<Json>> desired = PrepareDesired(std::move(objects), prepare);
   if (!scope_error.ok()) return Retry(event, message, scope_error);
   if (!desired.ok()) {
@@ -332,8 +329,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   service::StatusStore statuses(kv_);
   absl::StatusOr<v1::AppStatus> previous = statuses.Get(app);
   if (!previous.ok()) return Retry(event, message, previous.status());
-  if (identity.known() && previous->application_uid() == identity.uid &&
-      (previous->applied_seq() >= identity.seq || service::OlderThanStatus(identity, *previous))) {
+  if (service::SupersededByStatus(identity, *previous)) {
     log::Info("superseded by a newer desired generation, dropping",
               {{"event", service::Describe(event)},
                {"seq", identity.seq},
@@ -397,9 +393,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   absl::StatusOr<v1::AppStatus> updated = statuses.Update(
       app,
       [&](v1::AppStatus& s) {
-        if (service::OlderThanStatus(identity, s) ||
-            (identity.known() && s.application_uid() == identity.uid &&
-             s.applied_seq() >= identity.seq)) {
+        if (service::SupersededByStatus(identity, s)) {
           superseded = true;
           return false;
         }

@@ -67,6 +67,7 @@ class PlannerService {
                              const std::string& request = "");
   bus::Disposition HandleRendered(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
+  bus::Disposition HandleInputsRequested(const v1::Event& event, const bus::Message& message);
   // Reports a planning error: Stalled condition + message on the status, "sync.failed"
   // broadcast. Returns Ack (or Nak when even that cannot be written).
   bus::Disposition Fail(const v1::Event& event, std::string_view reason, const std::string& message,

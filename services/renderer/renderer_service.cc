@@ -192,8 +192,7 @@ absl::StatusOr<ClusterInputs> RendererService::InputsOf(const service::StoredRes
     const std::string user_sync = changed.has_sync_request() && !changed.sync_request().automated()
                                       ? changed.sync_request().sync_id()
                                       : "";
-    if (!record->has_value() || !(*record)->Matches(resource.uid, refs) ||
-        (!user_sync.empty() && (*record)->request != user_sync)) {
+    if (!record->has_value() || !(*record)->Matches(resource.uid, refs, user_sync)) {
       v1::Event request = service::NewEvent(service::event_type::kRenderInputsRequested, app,
                                             event.revision(), options_.emitter);
       // One request per incarnation, set of references and sync: redeliveries do not repeat it.

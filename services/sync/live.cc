@@ -127,6 +127,16 @@ absl::StatusOr<service::ClusterFacts> ReadClusterFacts(kube::KubeClient& kube) {
   return service::MakeClusterFacts(std::move(version), std::move(apis));
 }
 
+ScopeLookup ClusterScope(kube::KubeClient& kube, absl::Status* error) {
+  return
+      [&kube, error](std::string_view api_version, std::string_view kind) -> std::optional<bool> {
+        absl::StatusOr<kube::ResourceInfo> info = kube.ResourceFor(api_version, kind);
+        if (info.ok()) return info->namespaced;
+        if (!absl::IsNotFound(info.status())) *error = info.status();
+        return std::nullopt;
+      };
+}
+
 service::InputFetcher InputFetcherFor(kube::KubeClient& kube) {
   return [&kube](const service::InputRef& ref) -> absl::StatusOr<std::optional<manifest::Json>> {
     absl::StatusOr<manifest::Json> object = kube.Get(

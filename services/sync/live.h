@@ -13,6 +13,7 @@
 #include "common/status/status.h"
 #include "driftless/v1/events.pb.h"
 #include "services/common/render_inputs.h"
+#include "services/sync/plan.h"
 
 namespace driftless::sync {
 
@@ -54,6 +55,12 @@ absl::StatusOr<std::vector<manifest::Json>> ListTracked(
 // references (nullopt when one does not exist).
 absl::StatusOr<service::ClusterFacts> ReadClusterFacts(kube::KubeClient& kube);
 service::InputFetcher InputFetcherFor(kube::KubeClient& kube);
+
+// PrepareOptions::is_namespaced from the cluster's discovery (cached by the client): nullopt
+// for a kind the cluster does not serve; any other error is kept in `*error` (the caller
+// retries or reports it after PrepareDesired), with nullopt. `kube` and `error` must outlive
+// the lookup.
+ScopeLookup ClusterScope(kube::KubeClient& kube, absl::Status* error);
 
 // True for errors worth retrying later (cluster unreachable, throttled, timeouts, 5xx).
 bool IsTransient(const absl::Status& status);
