@@ -105,6 +105,9 @@ class StatusStore {
 // Set by the service runtime when one of the application's work items is dead-lettered;
 // cleared by the next generation the planner plans.
 inline constexpr char kDeadLetteredCondition[] = "DeadLettered";
+// Set by the planner's drift detection while live objects differ from the applied generation
+// (services/planner/drift_detector.h); cleared by the next generation the planner plans.
+inline constexpr char kDriftedCondition[] = "Drifted";
 
 // Sets (or replaces) the condition of `type` on `status`, keeping last_transition_time when
 // the status value does not change.

@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "services/common/runtime.h"
 #include "services/common/topology.h"
+#include "services/planner/drift_detector.h"
 #include "services/planner/planner_service.h"
 
 // Plans wait on the cluster (lists, gets) far more than on the CPU.
@@ -34,6 +35,14 @@ int main(int argc, char** argv) {
   config::AddDurationFlag(app, "render-inputs-interval", &inputs_interval,
                           "How often the cluster's version and API list and every "
                           "application's valuesFrom/substituteFrom objects are read again");
+  std::chrono::milliseconds drift_interval{std::chrono::minutes(3)};
+  config::AddDurationFlag(app, "drift-check-interval", &drift_interval,
+                          "How often every application is compared with its live objects even "
+                          "without a watch event (drift is otherwise seen as it happens)");
+  std::chrono::milliseconds heal_backoff{std::chrono::seconds(1)};
+  config::AddDurationFlag(app, "self-heal-backoff", &heal_backoff,
+                          "Wait before the second self-heal of an application within two "
+                          "minutes, doubled per further heal (at most 5m)");
   if (auto code = config::ParseFlags(app, argc, argv)) return *code;
 
   absl::StatusOr<kube::RestConfig> rest = kube::LoadKubeconfig(kubeconfig, context);
@@ -56,8 +65,20 @@ int main(int argc, char** argv) {
   }
   service::Runtime& runtime = **rt;
   log::Info("planning", {{"cluster", rest->server}});
+  planner::DriftDetector drift(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
+                               runtime.emitter(),
+                               {.interval = absl::FromChrono(drift_interval),
+                                .heal_backoff = absl::FromChrono(heal_backoff)});
+  std::jthread drift_thread([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      absl::Status s = drift.Run(stop);
+      if (s.ok()) return;
+      log::Warn("drift detection stopped, restarting", {{"error", s}});
+      if (runtime.WaitForShutdown(absl::Seconds(1))) return;
+    }
+  });
   planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
-                                  runtime.emitter());
+                                  runtime.emitter(), &drift.cache());
   // The render inputs: first before any render needs them, then every interval.
   std::thread refresh([&] {
     do {
@@ -75,5 +96,7 @@ int main(int argc, char** argv) {
       kDefaultWorkers);
   runtime.RequestShutdown();
   refresh.join();
+  drift_thread.request_stop();
+  drift_thread.join();
   return code;
 }

@@ -107,8 +107,13 @@ std::string AutomatedSyncId(std::string_view application, std::string_view revis
 }
 
 PlannerService::PlannerService(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
-                               bus::EventBus* bus, std::string emitter)
-    : kube_(kube), kv_(kv), blobs_(blobs), bus_(bus), emitter_(std::move(emitter)) {}
+                               bus::EventBus* bus, std::string emitter, LiveCache* cache)
+    : kube_(kube),
+      kv_(kv),
+      blobs_(blobs),
+      bus_(bus),
+      emitter_(std::move(emitter)),
+      cache_(cache) {}
 
 bus::Disposition PlannerService::Handle(const v1::Event& event, const bus::Message& message) {
   if (event.type() == "app.rendered" && event.has_app_rendered()) {
@@ -240,6 +245,52 @@ bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view r
   return bus::Disposition::Ack();
 }
 
+absl::StatusOr<std::vector<Json>> PlannerService::ReadLive(
+    const std::string& app, const std::vector<Json>& desired, const std::set<KindRef>& kinds,
+    const std::set<std::string>& namespaces,
+    const std::map<KindRef, std::set<std::string>>& cluster_names,
+    std::map<std::string, Json>& live) {
+  bool cached = cache_ != nullptr;
+  for (const KindRef& kind : kinds) {
+    if (!cache_) break;
+    cache_->Track(kind);
+    cached = cached && cache_->Synced(kind);
+  }
+  if (!cached) return ListTracked(*kube_, app, kinds, namespaces, &live, cluster_names);
+  std::vector<Json> tracked;
+  for (const KindRef& kind : kinds) {
+    for (Json& o : cache_->TrackedOf(kind, app)) {
+      live.emplace(manifest::ObjectKey(o), o);
+      tracked.push_back(std::move(o));
+    }
+  }
+  // Desired objects the cache does not hold are new, or exist without the label (created by
+  // someone else, or labelled for another application): read those from the cluster.
+  std::set<KindRef> missing_kinds;
+  std::set<std::string> missing_namespaces;
+  std::map<KindRef, std::set<std::string>> missing_names;
+  for (const Json& o : desired) {
+    if (live.contains(manifest::ObjectKey(o))) continue;
+    const KindRef kind{manifest::ApiVersionOf(o), manifest::KindOf(o)};
+    missing_kinds.insert(kind);
+    if (std::string ns = manifest::NamespaceOf(o); !ns.empty()) {
+      missing_namespaces.insert(ns);
+    } else {
+      missing_names[kind].insert(manifest::NameOf(o));
+    }
+  }
+  if (missing_kinds.empty()) return tracked;
+  std::map<std::string, Json> read;
+  DL_ASSIGN_OR_RETURN(std::vector<Json> listed,
+                      ListTracked(*kube_, app, missing_kinds, missing_namespaces, &read,
+                                  missing_names));
+  for (Json& o : listed) {
+    if (!live.contains(manifest::ObjectKey(o))) tracked.push_back(std::move(o));
+  }
+  for (auto& [key, o] : read) live.emplace(key, std::move(o));
+  return tracked;
+}
+
 bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
                                                 const bus::Message& message) {
   const v1::AppRendered& rendered = event.app_rendered();
@@ -362,8 +413,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     }
   }
   std::map<std::string, Json> live;
-  absl::StatusOr<std::vector<Json>> tracked =
-      ListTracked(*kube_, app, kinds, namespaces, &live, cluster_names);
+  absl::StatusOr<std::vector<Json>> tracked = ReadLive(app, *desired, kinds, namespaces,
+                                                       cluster_names, live);
   if (!tracked.ok()) {
     if (IsTransient(tracked.status())) return Retry(event, message, tracked.status());
     return Fail(event, "ClusterError",
@@ -386,6 +437,10 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   const bool automated = spec.automated && !spec.suspend;
   const bool actionable = full->creates + full->updates + full->deletes > 0;
   const bool will_sync = request || (automated && actionable);
+
+  // What drift is judged against once this generation is applied (drift_detector.h).
+  absl::StatusOr<std::string> desired_digest = blobs_->PutBlob(Json(*desired).dump());
+  if (!desired_digest.ok()) return Retry(event, message, desired_digest.status());
 
   // Status: what the planner owns. Guarded by the identity: a plan of an older desired
   // generation never overwrites a newer one.
@@ -433,6 +488,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
         s.set_sync(full->in_sync ? v1::SYNC_STATUS_CODE_SYNCED : v1::SYNC_STATUS_CODE_OUT_OF_SYNC);
         if (full->in_sync) s.set_health(ToProto(worst));
         s.set_spec_digest(stored->spec_digest);
+        s.set_desired_digest(*desired_digest);
         s.set_observed_generation(stored->generation);
         s.set_last_attempted_revision(event.revision());
         if (event.has_app_rendered()) {
@@ -440,7 +496,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
           s.set_generator(event.app_rendered().generator());
         }
         service::SetTimestamp(s.mutable_reconciled_at(), absl::Now());
-        for (const char* type : {"Stalled", service::kDeadLetteredCondition}) {
+        for (const char* type :
+             {"Stalled", service::kDeadLetteredCondition, service::kDriftedCondition}) {
           if (const v1::Condition* c = service::FindCondition(s, type); c && c->status()) {
             service::SetCondition(s, type, false, "Planned", "");
             s.clear_message();

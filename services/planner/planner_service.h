@@ -9,9 +9,10 @@
 //
 // Work items:
 //  - "app.rendered": DecodeManifests, PrepareDesired (scope from the cluster's discovery,
-//    cached by the client), one List per (kind, namespace) for the live and tracked objects
-//    (kinds of the rendered objects plus the kinds of status.resources, for pruning),
-//    BuildPlan. Writes the status fields the planner owns (sync, resources, spec_digest,
+//    cached by the client), the live and tracked objects from the live cache (or one List per
+//    (kind, namespace): kinds of the rendered objects plus the kinds of status.resources, for
+//    pruning), BuildPlan; the desired objects are stored as a blob (status.desired_digest)
+//    for drift detection. Writes the status fields the planner owns (sync, resources, spec_digest,
 //    observed_generation, last_attempted_revision, reconciled_at, Stalled, health when in
 //    sync) and emits "plan.ready" on stage apply when the application is out of sync and
 //    automated (not suspended), or when a user requested the sync (always, even in sync).
@@ -38,6 +39,7 @@
 #include "common/kube/kube_client.h"
 #include "driftless/v1/events.pb.h"
 #include "services/common/state.h"
+#include "services/planner/live_cache.h"
 
 namespace driftless::planner {
 
@@ -50,8 +52,11 @@ std::string AutomatedSyncId(std::string_view application, std::string_view revis
 class PlannerService {
  public:
   // Nothing is owned; everything must outlive the service.
+  // With `cache` (the drift detector's), live objects are read from it for every kind it has
+  // listed (a plan starts watching the kinds it reads); without, or for kinds it is still
+  // listing, from the cluster.
   PlannerService(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
-                 bus::EventBus* bus, std::string emitter);
+                 bus::EventBus* bus, std::string emitter, LiveCache* cache = nullptr);
 
   bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
 
@@ -65,6 +70,14 @@ class PlannerService {
   // asks for a new desired generation.
   absl::Status ResolveInputs(const service::StoredResource& application, bool mint,
                              const std::string& request = "");
+  // The application's tracked objects (the inventory) and, in `live`, every object read by
+  // key, from the cache when it holds every kind (desired objects it does not hold are read
+  // from the cluster), else by ListTracked.
+  absl::StatusOr<std::vector<manifest::Json>> ReadLive(
+      const std::string& app, const std::vector<manifest::Json>& desired,
+      const std::set<sync::KindRef>& kinds, const std::set<std::string>& namespaces,
+      const std::map<sync::KindRef, std::set<std::string>>& cluster_names,
+      std::map<std::string, manifest::Json>& live);
   bus::Disposition HandleRendered(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleInputsRequested(const v1::Event& event, const bus::Message& message);
@@ -80,6 +93,7 @@ class PlannerService {
   bus::BlobStore* blobs_;
   bus::EventBus* bus_;
   std::string emitter_;
+  LiveCache* cache_;
 };
 
 }  // namespace driftless::planner

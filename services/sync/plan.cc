@@ -6,21 +6,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "common/manifest/object.h"
+#include "services/sync/drift.h"
 
 namespace driftless::sync {
 namespace {
 
 using manifest::Json;
-
-// Whether the object's sync options (ours or Argo CD's annotation) include `option`.
-bool HasSyncOption(const Json& o, std::string_view option) {
-  for (std::string_view key :
-       {kSyncOptionsAnnotation, std::string_view("argocd.argoproj.io/sync-options")}) {
-    const std::string v = manifest::AnnotationOf(o, key);
-    if (v.find(option) != std::string::npos) return true;
-  }
-  return false;
-}
 
 bool PruneProtected(const Json& o) { return HasSyncOption(o, "Prune=false"); }
 

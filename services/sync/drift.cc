@@ -1,0 +1,81 @@
+#include "services/sync/drift.h"
+
+#include "common/manifest/object.h"
+#include "common/strings/str.h"
+#include "services/sync/plan.h"
+
+namespace driftless::sync {
+
+using manifest::Json;
+
+bool HasSyncOption(const Json& object, std::string_view option) {
+  for (std::string_view key :
+       {kSyncOptionsAnnotation, std::string_view("argocd.argoproj.io/sync-options")}) {
+    if (manifest::AnnotationOf(object, key).find(option) != std::string::npos) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<ObjectDrift>> FindDrift(const std::vector<Json>& desired,
+                                                   const LiveLookup& live,
+                                                   const DiffOptions& options) {
+  std::vector<ObjectDrift> out;
+  for (const Json& object : desired) {
+    std::optional<Json> current = live(object);
+    if (!current) {
+      out.push_back({.key = manifest::ObjectKey(object), .object = object, .deleted = true});
+      continue;
+    }
+    if (HasSyncOption(object, "CreateOnly=true")) continue;
+    DL_ASSIGN_OR_RETURN(ObjectDiff diff, DiffObject(object, *current, options));
+    if (diff.in_sync) continue;
+    out.push_back({.key = manifest::ObjectKey(object),
+                   .object = object,
+                   .paths = std::move(diff.changed_paths)});
+  }
+  return out;
+}
+
+std::string DriftDetail(const ObjectDrift& drift) {
+  if (drift.deleted) return "deleted";
+  constexpr size_t kShown = 5;
+  std::string out;
+  for (size_t i = 0; i < drift.paths.size() && i < kShown; ++i) {
+    strings::Append(out, i ? ", " : "", drift.paths[i].empty() ? "/" : drift.paths[i]);
+  }
+  if (drift.paths.size() > kShown) {
+    strings::Append(out, " and ", drift.paths.size() - kShown, " more");
+  }
+  return out;
+}
+
+std::string DriftSummary(std::string_view application, const std::vector<ObjectDrift>& drift) {
+  constexpr size_t kShown = 5;
+  std::string out = strings::Cat(application, ": ", drift.size(),
+                                 drift.size() == 1 ? " object" : " objects",
+                                 " drifted from the desired state: ");
+  for (size_t i = 0; i < drift.size() && i < kShown; ++i) {
+    strings::Append(out, i ? ", " : "", manifest::Describe(drift[i].object), " (",
+                       DriftDetail(drift[i]), ")");
+  }
+  if (drift.size() > kShown) strings::Append(out, " and ", drift.size() - kShown, " more");
+  return out;
+}
+
+std::string DriftSignature(const std::vector<ObjectDrift>& drift) {
+  std::string out;
+  for (const ObjectDrift& d : drift) {
+    strings::Append(out, d.key, d.deleted ? " deleted" : "", "\n");
+    for (const std::string& p : d.paths) strings::Append(out, "  ", p, "\n");
+  }
+  return out;
+}
+
+absl::Duration HealDelay(int heals, absl::Duration base, absl::Duration max) {
+  if (heals <= 0) return absl::ZeroDuration();
+  absl::Duration delay = base;
+  for (int i = 1; i < heals && delay < max; ++i) delay *= 2;
+  return std::min(delay, max);
+}
+
+}  // namespace driftless::sync

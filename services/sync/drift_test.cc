@@ -1,0 +1,152 @@
+#include "services/sync/drift.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/manifest/object.h"
+#include "common/testing/status_matchers.h"
+
+namespace driftless::sync {
+namespace {
+
+using manifest::Json;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Json Y(std::string_view yaml) {
+  auto v = manifest::ParseYaml(yaml, "test");
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : Json();
+}
+
+constexpr char kDeploy[] = R"(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.25"}]
+)";
+
+constexpr char kConfig[] = "apiVersion: v1\nkind: ConfigMap\n"
+                           "metadata: {name: config, namespace: prod}\ndata: {color: blue}\n";
+
+// The object as the server holds it after `manager` applied `applied` onto `live`.
+Json Applied(const Json& live, const Json& applied, std::string_view manager) {
+  merge::ApplyRequest req{.live = live,
+                          .applied = applied,
+                          .manager = std::string(manager),
+                          .force = true,
+                          .now = "2026-01-01T00:00:00Z"};
+  auto out = merge::ServerSideApply(req);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? out->object : Json();
+}
+
+struct Cluster {
+  std::map<std::string, Json> objects;
+  LiveLookup Lookup() const {
+    return [this](const Json& desired) -> std::optional<Json> {
+      auto it = objects.find(manifest::ObjectKey(desired));
+      if (it == objects.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+  void Put(const Json& o) { objects[manifest::ObjectKey(o)] = o; }
+};
+
+TEST(FindDrift, AppliedObjectsWithServerDefaultsAndStatusDoNotDrift) {
+  Cluster cluster;
+  Json deploy = Applied(Json(), Y(kDeploy), "driftless");
+  deploy["spec"]["strategy"] = {{"type", "RollingUpdate"}};  // defaulted by the server
+  deploy["status"] = {{"replicas", 2}};
+  cluster.Put(deploy);
+  cluster.Put(Applied(Json(), Y(kConfig), "driftless"));
+  ASSERT_OK_AND_ASSIGN(auto drift, FindDrift({Y(kDeploy), Y(kConfig)}, cluster.Lookup(), {}));
+  EXPECT_TRUE(drift.empty()) << DriftSummary("web", drift);
+}
+
+TEST(FindDrift, AFieldTakenByKubectlEditIsDriftNamingTheField) {
+  Cluster cluster;
+  Json live = Applied(Json(), Y(kDeploy), "driftless");
+  live = Applied(live,
+                 Y("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\n"
+                   "spec: {replicas: 5}\n"),
+                 "kubectl-edit");
+  cluster.Put(live);
+  ASSERT_OK_AND_ASSIGN(auto drift, FindDrift({Y(kDeploy)}, cluster.Lookup(), {}));
+  ASSERT_EQ(drift.size(), 1u);
+  EXPECT_FALSE(drift[0].deleted);
+  EXPECT_THAT(drift[0].paths, ElementsAre("/spec/replicas"));
+  EXPECT_EQ(DriftSummary("web", drift),
+            "web: 1 object drifted from the desired state: apps/v1 Deployment prod/web "
+            "(/spec/replicas)");
+}
+
+TEST(FindDrift, FieldsTheDesiredObjectDoesNotSetAreNotDrift) {
+  Cluster cluster;
+  Json live = Applied(Json(), Y(kConfig), "driftless");
+  live["metadata"]["labels"]["team"] = "added-by-someone";
+  live["data"]["extra"] = "another manager's key";
+  cluster.Put(live);
+  ASSERT_OK_AND_ASSIGN(auto drift, FindDrift({Y(kConfig)}, cluster.Lookup(), {}));
+  EXPECT_TRUE(drift.empty()) << DriftSummary("web", drift);
+}
+
+TEST(FindDrift, ADeletedObjectIsDriftAndIgnoreDifferencesIsHonoured) {
+  Cluster cluster;
+  Json live = Applied(Json(), Y(kDeploy), "driftless");
+  live = Applied(live,
+                 Y("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\n"
+                   "spec: {replicas: 5}\n"),
+                 "hpa");
+  cluster.Put(live);
+  DiffOptions options;
+  options.ignore.push_back({.kind = "Deployment", .json_pointers = {"/spec/replicas"}});
+  ASSERT_OK_AND_ASSIGN(auto drift,
+                       FindDrift({Y(kDeploy), Y(kConfig)}, cluster.Lookup(), options));
+  ASSERT_EQ(drift.size(), 1u);
+  EXPECT_TRUE(drift[0].deleted);
+  EXPECT_EQ(drift[0].key, manifest::ObjectKey(Y(kConfig)));
+  EXPECT_EQ(DriftDetail(drift[0]), "deleted");
+  EXPECT_THAT(DriftSummary("web", drift), HasSubstr("v1 ConfigMap prod/config (deleted)"));
+}
+
+TEST(FindDrift, CreateOnlyObjectsDriftOnlyByBeingDeleted) {
+  Json crd = Y(kConfig);
+  crd["metadata"]["annotations"]["driftless.dev/sync-options"] = "Prune=false,CreateOnly=true";
+  Cluster cluster;
+  Json live = Applied(Json(), crd, "driftless");
+  live["data"]["color"] = "green";
+  cluster.Put(live);
+  ASSERT_OK_AND_ASSIGN(auto drift, FindDrift({crd}, cluster.Lookup(), {}));
+  EXPECT_TRUE(drift.empty());
+  cluster.objects.clear();
+  ASSERT_OK_AND_ASSIGN(drift, FindDrift({crd}, cluster.Lookup(), {}));
+  EXPECT_EQ(drift.size(), 1u);
+}
+
+TEST(FindDrift, SignatureTellsDriftsApart) {
+  ObjectDrift a{.key = "k", .paths = {"/spec/replicas"}};
+  ObjectDrift b{.key = "k", .paths = {"/spec/paused"}};
+  ObjectDrift gone{.key = "k", .deleted = true};
+  EXPECT_EQ(DriftSignature({a}), DriftSignature({a}));
+  EXPECT_NE(DriftSignature({a}), DriftSignature({b}));
+  EXPECT_NE(DriftSignature({a}), DriftSignature({gone}));
+}
+
+TEST(HealDelay, FirstHealIsImmediateThenDoublesUpToTheCap) {
+  const absl::Duration base = absl::Seconds(1), max = absl::Seconds(30);
+  EXPECT_EQ(HealDelay(0, base, max), absl::ZeroDuration());
+  EXPECT_EQ(HealDelay(1, base, max), absl::Seconds(1));
+  EXPECT_EQ(HealDelay(2, base, max), absl::Seconds(2));
+  EXPECT_EQ(HealDelay(4, base, max), absl::Seconds(8));
+  EXPECT_EQ(HealDelay(40, base, max), absl::Seconds(30));
+}
+
+}  // namespace
+}  // namespace driftless::sync
