@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   config::ServiceFlags flags;
   config::RegisterServiceFlags(app, &flags);
   std::vector<std::string> urls;
-  std::string event_types = "sync.succeeded,sync.failed";
+  std::string event_types = "sync.succeeded,sync.failed,app.drifted";
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};
   config::AddStringListFlag(app, "webhook-url", &urls,
                             "webhook URL to POST events to (repeatable, or comma-separated)");

@@ -165,7 +165,7 @@ def configmap(name, namespace=None, data=None):
 
 
 def application(name, repo_url, path, namespace, branch="main", automated=True, prune=True,
-                interval="3m", recurse=False):
+                interval="3m", recurse=False, self_heal=True):
     doc = f"""apiVersion: driftless.dev/v1alpha1
 kind: Application
 metadata:
@@ -182,7 +182,8 @@ spec:
   syncPolicy:
 """
     if automated:
-        doc += f"    automated: {{prune: {'true' if prune else 'false'}, selfHeal: true}}\n"
+        doc += (f"    automated: {{prune: {'true' if prune else 'false'}, "
+                f"selfHeal: {'true' if self_heal else 'false'}}}\n")
     doc += "    syncOptions: [CreateNamespace=true]\n"
     return doc
 

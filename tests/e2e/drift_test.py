@@ -1,0 +1,127 @@
+"""Drift and self-heal end to end (the sync-engine issue): the planner's live cache sees a
+`kubectl edit`, `kubectl scale` or `kubectl delete` of a managed object as it happens, the
+application turns OutOfSync naming the object and field, app.drifted is broadcast, and with
+selfHeal the desired state is restored through a new desired generation. Real kubectl is the
+second observer.
+
+    python3 tests/e2e/drift_test.py [DriftTest[.test_name]]
+"""
+
+import json
+import pathlib
+import sys
+import time
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import harness as h  # noqa: E402
+from delivery_test import deployment  # noqa: E402
+from pipeline_test import E2EBase, syncs_of  # noqa: E402
+
+
+def drifted_events(bodies, app):
+    return [b for b in bodies if b.get("type") == "app.drifted" and b.get("application") == app]
+
+
+class DriftTest(E2EBase):
+    def replicas(self, ns, name):
+        r = self.platform.kubectl("get", "deployment", name, "-n", ns, "-o", "json", check=False)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)["spec"].get("replicas")
+
+    def synced(self, app):
+        return self.wait_app(app, lambda a: a["status"].get("sync") == "Synced", "Synced")
+
+    def test_kubectl_scale_is_reverted_and_reported(self):
+        repo = self.new_repo("repo-scale")
+        repo.write("web.yaml", deployment("web"))
+        repo.commit("web at 1 replica")
+        self.platform.apply(h.application("scale", repo.url, ".", "scale"))
+        h.wait_for("deployment scale/web", lambda: self.replicas("scale", "web") == 1)
+        self.synced("scale")
+        syncs_before = len(syncs_of(self.receiver.bodies, "scale"))
+
+        self.platform.kubectl("scale", "deployment", "web", "-n", "scale", "--replicas=5")
+        started = time.monotonic()
+        h.wait_for("replicas restored to 1", lambda: self.replicas("scale", "web") == 1,
+                   timeout=30, interval=0.05)
+        restored_in = time.monotonic() - started
+        drifted = self.receiver.wait("app.drifted of scale",
+                                     lambda b: drifted_events(b, "scale"))
+        self.assertIn("apps/v1 Deployment scale/web (/spec/replicas)", drifted[0]["message"])
+        # Restored by a sync of its own (a new desired generation), then Synced again.
+        self.receiver.wait("a heal sync", lambda b: len(syncs_of(b, "scale")) > syncs_before)
+        app = self.synced("scale")
+        self.assertNotIn("drifted", json.dumps(app["status"].get("resources", [])))
+        self.assertLess(restored_in, 10, "self-heal took too long")
+
+    def test_kubectl_delete_is_recreated(self):
+        repo = self.new_repo("repo-del")
+        repo.write("c.yaml", h.configmap("keep", data={"v": "git"}))
+        repo.commit("keep")
+        self.platform.apply(h.application("recreate", repo.url, ".", "recreate"))
+        self.wait_configmap("recreate", "keep", lambda d: d == {"v": "git"})
+        self.synced("recreate")
+        self.platform.kubectl("delete", "configmap", "keep", "-n", "recreate")
+        self.wait_configmap("recreate", "keep", lambda d: d == {"v": "git"}, timeout=30)
+        drifted = self.receiver.wait("app.drifted of recreate",
+                                     lambda b: drifted_events(b, "recreate"))
+        self.assertIn("v1 ConfigMap recreate/keep (deleted)", drifted[0]["message"])
+        self.synced("recreate")
+
+    def test_without_self_heal_drift_is_reported_and_left_alone(self):
+        repo = self.new_repo("repo-report")
+        repo.write("c.yaml", h.configmap("settings", data={"level": "info"}))
+        repo.commit("settings")
+        self.platform.apply(h.application("report", repo.url, ".", "report", self_heal=False))
+        self.wait_configmap("report", "settings", lambda d: d == {"level": "info"})
+        self.synced("report")
+
+        self.platform.kubectl("patch", "configmap", "settings", "-n", "report", "--type",
+                              "merge", "-p", '{"data":{"level":"debug"}}')
+        app = self.wait_app("report", lambda a: a["status"].get("sync") == "OutOfSync",
+                            "OutOfSync after the edit", timeout=10)
+        self.assertIn("v1 ConfigMap report/settings (/data/level)", app["status"]["message"])
+        resources = {r["ref"]["name"]: r for r in app["status"]["resources"]}
+        self.assertEqual(resources["settings"]["message"], "drifted: /data/level")
+        self.receiver.wait("app.drifted of report", lambda b: drifted_events(b, "report"))
+        # Not corrected: a second check (a watch event of another kind) still sees the edit.
+        self.platform.kubectl("annotate", "configmap", "settings", "-n", "report", "note=x")
+        h.wait_for("the annotate to be seen",
+                   lambda: "note" in json.loads(self.platform.kubectl(
+                       "get", "configmap", "settings", "-n", "report", "-o", "json").stdout)
+                   ["metadata"].get("annotations", {}))
+        self.assertEqual(self.platform.configmap_data("report", "settings"), {"level": "debug"})
+
+        # Reverted by hand: Synced again, without a sync.
+        self.platform.kubectl("patch", "configmap", "settings", "-n", "report", "--type",
+                              "merge", "-p", '{"data":{"level":"info"}}')
+        app = self.synced("report")
+        self.assertNotIn("drifted", json.dumps(app["status"].get("resources", [])))
+
+    def test_fields_git_does_not_set_are_not_drift(self):
+        repo = self.new_repo("repo-extra")
+        repo.write("c.yaml", h.configmap("extra", data={"a": "1"}))
+        repo.commit("extra")
+        self.platform.apply(h.application("extra", repo.url, ".", "extra"))
+        self.wait_configmap("extra", "extra", lambda d: d == {"a": "1"})
+        self.synced("extra")
+        self.platform.kubectl("label", "configmap", "extra", "-n", "extra", "team=web")
+        self.platform.kubectl("patch", "configmap", "extra", "-n", "extra", "--type", "merge",
+                              "-p", '{"data":{"b":"2"}}')
+        # A later real drift is reported alone: the label and key added above are not in it.
+        self.platform.kubectl("patch", "configmap", "extra", "-n", "extra", "--type", "merge",
+                              "-p", '{"data":{"a":"edited"}}')
+        drifted = self.receiver.wait("app.drifted of extra",
+                                     lambda b: drifted_events(b, "extra"))
+        self.assertIn("(/data/a)", drifted[0]["message"])
+        self.wait_configmap("extra", "extra", lambda d: d == {"a": "1", "b": "2"}, timeout=30)
+        labels = json.loads(self.platform.kubectl(
+            "get", "configmap", "extra", "-n", "extra", "-o", "json").stdout)["metadata"]["labels"]
+        self.assertEqual(labels.get("team"), "web")
+        self.synced("extra")
+
+
+if __name__ == "__main__":
+    unittest.main()
