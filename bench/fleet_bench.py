@@ -14,6 +14,10 @@ All processes on this machine. Three phases in one run:
    applications' ConfigMaps and POSTs one authenticated push to a generic Receiver; measured
    from the POST until those applications are applied at the new commit, and checked that only
    they got a new desired generation and were rendered (monorepo-aware refresh).
+1c. Drift (--drift-edits, 20), after the webhook rounds: one ConfigMap of each of 20
+   applications edited as `kubectl edit` does (merge patch, fieldManager kubectl-edit), one at a
+   time; from the PATCH's answer until the value git has is back (self-heal), and the six
+   services' peak RSS meanwhile (live cache included).
 2. Idle. After the fleet is synced (and --settle-seconds), --idle-seconds of nothing: the CPU
    seconds of every platform process, and the cluster writes in that window (the emulator's
    cluster-wide resourceVersion before and after; it moves only on real changes).
@@ -623,6 +627,41 @@ def run_webhook(p, args, work, width):
             "minted_exactly_touched": all(r["minted_exactly_touched"] for r in rounds)}
 
 
+def run_drift(p, args, width):
+    """--drift-edits edits, one after the other, each of one ConfigMap of another application,
+    sent as `kubectl edit` sends them (a merge patch, fieldManager kubectl-edit) straight to the
+    emulator; each measured from the PATCH's answer until a GET (every 10 ms) sees the value
+    git has again (self-heal: the planner's watch, a new desired generation, the applier)."""
+    emulator = p.endpoints()["emulator"]
+    seconds = []
+    step = max(1, args.apps // max(1, args.drift_edits))
+    for k in range(args.drift_edits):
+        i = (k * step + args.apps // 2) % args.apps
+        app, cm = app_name(i, width), k % CONFIGMAPS_PER_APP
+        url = f"{emulator}/api/v1/namespaces/{app}/configmaps/config-{cm}"
+        req = urllib.request.Request(
+            url + "?fieldManager=kubectl-edit", method="PATCH",
+            data=json.dumps({"data": {"index": f"edited-{k}"}}).encode(),
+            headers={"Content-Type": "application/merge-patch+json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+        edited = time.monotonic()
+        while True:
+            if http_json(url)["data"].get("index") == str(cm):
+                seconds.append(time.monotonic() - edited)
+                break
+            if time.monotonic() - edited > 60:
+                raise RuntimeError(f"drift of {app} config-{cm} not corrected in 60 s")
+            time.sleep(0.01)
+    seconds.sort()
+    figures = {"edits": len(seconds), "p50_seconds": round(seconds[len(seconds) // 2], 3),
+               "p90_seconds": round(seconds[min(len(seconds) - 1, len(seconds) * 9 // 10)], 3),
+               "max_seconds": round(seconds[-1], 3)}
+    print(f"  {figures['edits']} edits restored: p50 {figures['p50_seconds']:.3f} s, "
+          f"p90 {figures['p90_seconds']:.3f} s, max {figures['max_seconds']:.3f} s", flush=True)
+    return figures
+
+
 # --------------------------------------------------------------------------------------------
 # Phase 2: idle
 
@@ -766,6 +805,10 @@ def targets(fig):
         out["webhook_all_applied_p50_lt_2_s"] = w["all_applied_p50_seconds"] < 2.0
         out["webhook_per_app_p50_lt_500_ms"] = w["per_app_p50_seconds"] < 0.5
         out["webhook_minted_exactly_touched"] = w["minted_exactly_touched"]
+    d = fig.get("drift")
+    if d:
+        out["drift_restored_p50_lt_1_s"] = d["p50_seconds"] < 1.0
+        out["drift_peak_services_rss_sum_lt_300_mib"] = d["peak_services_rss_sum_mib"] < 300
     if idle:
         out["idle_cpu_lt_3_s"] = idle["cpu_total"] < 3.0
         out["idle_cluster_writes_0"] = idle["cluster_writes"] == 0
@@ -797,6 +840,12 @@ def print_report(fig):
               f"{w['all_applied_p50_seconds']:.3f} s (each app p50 {w['per_app_p50_seconds']:.3f} s)"
               f"; only the touched apps minted: {w['minted_exactly_touched']}; renders per round "
               f"{[r['renders'] for r in w['rounds']]}")
+    d = fig.get("drift")
+    if d:
+        print(f"  kubectl-edit drift restored    p50 {d['p50_seconds']:.3f} s, p90 "
+              f"{d['p90_seconds']:.3f} s, max {d['max_seconds']:.3f} s over {d['edits']} edits "
+              f"(goal p50 < 1 s); the six services' peak RSS meanwhile "
+              f"{d['peak_services_rss_sum_mib']:.1f} MiB (goal < 300)")
     if k:
         print(f"  kubectl apply --server-side    {k['seconds']:8.2f} s  ({k['objects']} objects, "
               f"exit {k['exit_code']}; kubectl {k['kubectl_cpu_seconds']:.2f} CPU s, "
@@ -858,6 +907,8 @@ def parse_args():
                     help="give up when the fleet is not Synced+Healthy after this many seconds")
     ap.add_argument("--interval", default="3m", help="spec.interval of every Application")
     ap.add_argument("--skip-kubectl", action="store_true", help="no kubectl baseline")
+    ap.add_argument("--drift-edits", type=int, default=20,
+                    help="managed objects edited behind driftless's back, one at a time")
     ap.add_argument("--webhook-rounds", type=int, default=5,
                     help="webhook pushes after the fleet sync (0: none)")
     ap.add_argument("--webhook-apps", type=int, default=5,
@@ -928,6 +979,14 @@ def run(args, work, figures):
                     print(f"- webhook pushes: {args.webhook_rounds} rounds of "
                           f"{args.webhook_apps} applications", flush=True)
                     figures["webhook"] = run_webhook(p, args, work, width)
+                if args.drift_edits > 0:
+                    print(f"- drift: {args.drift_edits} edits of managed objects", flush=True)
+                    sampler.begin_window()
+                    figures["drift"] = run_drift(p, args, width)
+                    window = sampler.end_window()
+                    figures["drift"]["peak_services_rss_sum_mib"] = \
+                        window["peak_services_rss_sum_mib"]
+                    figures["drift"]["peak_rss_mib"] = window["peak_rss_mib"]
                 if args.idle_seconds > 0:
                     figures["idle"] = run_idle(p, args, sampler)
             finally:

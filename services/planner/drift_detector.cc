@@ -138,13 +138,15 @@ absl::Status DriftDetector::Run(std::stop_token stop) {
       if (due.empty()) {
         absl::Time wake_at = std::min(next_sweep, lease_checked_ + options_.lease_ttl / 3);
         if (active && !queue_.empty()) wake_at = std::min(wake_at, queue_.begin()->first);
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(wake_at - now, absl::Milliseconds(1))));
+        cv_.wait_for(lock,
+                     absl::ToChronoNanoseconds(std::max(wake_at - now, absl::Milliseconds(1))));
         continue;
       }
     }
     for (const std::string& application : due) {
       if (absl::StatusOr<bool> checked = Check(application); !checked.ok()) {
-        log::Warn("drift check failed", {{"application", application}, {"error", checked.status()}});
+        log::Warn("drift check failed",
+                  {{"application", application}, {"error", checked.status()}});
         std::lock_guard lock(mu_);
         Schedule(application, absl::Now() + std::max(kRecheck, options_.confirm));
       }
@@ -182,8 +184,8 @@ absl::Status DriftDetector::Load(const std::string& application, Target& target)
       DL_RETURN_IF_ERROR(blob.status());
       Json objects = Json::parse(*blob, nullptr, /*allow_exceptions=*/false);
       if (!objects.is_array()) {
-        return absl::DataLossError(strings::Cat("desired state ", target.digest,
-                                                " is not a JSON array of objects"));
+        return absl::DataLossError(
+            strings::Cat("desired state ", target.digest, " is not a JSON array of objects"));
       }
       target.desired.clear();
       for (const Json& o : objects) {
@@ -250,15 +252,14 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
   }
   sync::DiffOptions diff;
   diff.ignore = target.ignore;
-  DL_ASSIGN_OR_RETURN(
-      std::vector<sync::ObjectDrift> drift,
-      sync::FindDrift(
-          desired,
-          [this](const Json& o) {
-            return cache_.Get({manifest::ApiVersionOf(o), manifest::KindOf(o)},
-                              manifest::ObjectKey(o));
-          },
-          diff));
+  DL_ASSIGN_OR_RETURN(std::vector<sync::ObjectDrift> drift,
+                      sync::FindDrift(
+                          desired,
+                          [this](const Json& o) {
+                            return cache_.Get({manifest::ApiVersionOf(o), manifest::KindOf(o)},
+                                              manifest::ObjectKey(o));
+                          },
+                          diff));
 
   const absl::Time now = absl::Now();
   if (drift.empty()) {

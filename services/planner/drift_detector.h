@@ -9,8 +9,8 @@
 //    itself reported drifted, are checked: an application never synced is not "drifted".
 //  - Drift (sync::FindDrift) seen twice, `confirm` apart (a watch lagging an apply is not
 //    drift), turns the application OutOfSync, names each object and field in its status
-//    (condition service::kDriftedCondition) and broadcasts app.drifted once per distinct drift. When the
-//    application is automated with selfHeal (and not suspended), it asks for a new desired
+//    (condition service::kDriftedCondition) and broadcasts app.drifted once per distinct drift.
+//    When the application is automated with selfHeal (and not suspended), it asks for a new desired
 //    generation ("heal"), which re-applies through the normal pipeline; consecutive heals
 //    within `heal_window` wait sync::HealDelay. A drift that goes away by itself (reverted
 //    by hand) turns the application Synced again.
@@ -62,8 +62,8 @@ class DriftDetector {
   };
 
   // Nothing is owned; everything must outlive the detector.
-  DriftDetector(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
-                bus::EventBus* bus, std::string emitter, Options options);
+  DriftDetector(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs, bus::EventBus* bus,
+                std::string emitter, Options options);
 
   // The live cache (for the planner's plans).
   LiveCache& cache() { return cache_; }

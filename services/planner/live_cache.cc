@@ -168,8 +168,9 @@ void LiveCache::Run(KindState& state, std::stop_token stop) {
     return running;
   };
   while (!stop.stop_requested()) {
-    absl::StatusOr<kube::ListResult> list = kube_->List(
-        {.api_version = state.kind.api_version, .kind = state.kind.kind, .label_selector = selector});
+    absl::StatusOr<kube::ListResult> list = kube_->List({.api_version = state.kind.api_version,
+                                                         .kind = state.kind.kind,
+                                                         .label_selector = selector});
     if (absl::IsNotFound(list.status())) {
       // Not served (yet): nothing of the kind exists.
       Notify(Replace(state, {}));
@@ -177,9 +178,9 @@ void LiveCache::Run(KindState& state, std::stop_token stop) {
       continue;
     }
     if (!list.ok()) {
-      log::Warn("live cache: cannot list",
-                {{"kind", state.kind.kind}, {"apiVersion", state.kind.api_version},
-                 {"error", list.status()}});
+      log::Warn("live cache: cannot list", {{"kind", state.kind.kind},
+                                            {"apiVersion", state.kind.api_version},
+                                            {"error", list.status()}});
       if (!backoff()) return;
       continue;
     }
@@ -188,18 +189,19 @@ void LiveCache::Run(KindState& state, std::stop_token stop) {
     delay = options_.retry_delay;
     // Watch from the list's version until the server says it is too old (then relist).
     while (!stop.stop_requested()) {
-      absl::StatusOr<std::string> last = kube_->Watch(
-          {.api_version = state.kind.api_version,
-           .kind = state.kind.kind,
-           .label_selector = selector,
-           .resource_version = version,
-           .timeout_seconds = options_.watch_timeout_seconds,
-           .stop = stop},
-          [&](const kube::WatchEvent& event) {
-            if (const Json* rv = ResourceVersion(event.object)) version = rv->get<std::string>();
-            Notify(Apply(state, event));
-            return !stop.stop_requested();
-          });
+      absl::StatusOr<std::string> last =
+          kube_->Watch({.api_version = state.kind.api_version,
+                        .kind = state.kind.kind,
+                        .label_selector = selector,
+                        .resource_version = version,
+                        .timeout_seconds = options_.watch_timeout_seconds,
+                        .stop = stop},
+                       [&](const kube::WatchEvent& event) {
+                         if (const Json* rv = ResourceVersion(event.object))
+                           version = rv->get<std::string>();
+                         Notify(Apply(state, event));
+                         return !stop.stop_requested();
+                       });
       if (last.ok()) {
         if (!last->empty()) version = *last;
         delay = options_.retry_delay;
@@ -209,8 +211,7 @@ void LiveCache::Run(KindState& state, std::stop_token stop) {
       if (absl::IsOutOfRange(last.status())) break;  // 410 Gone: relist
       // A stalled stream resumes; anything else (the kind removed, the server restarted)
       // relists after a pause.
-      log::Warn("live cache: watch ended",
-                {{"kind", state.kind.kind}, {"error", last.status()}});
+      log::Warn("live cache: watch ended", {{"kind", state.kind.kind}, {"error", last.status()}});
       if (!backoff()) return;
       if (!absl::IsDeadlineExceeded(last.status())) break;
     }

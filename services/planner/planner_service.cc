@@ -108,12 +108,7 @@ std::string AutomatedSyncId(std::string_view application, std::string_view revis
 
 PlannerService::PlannerService(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
                                bus::EventBus* bus, std::string emitter, LiveCache* cache)
-    : kube_(kube),
-      kv_(kv),
-      blobs_(blobs),
-      bus_(bus),
-      emitter_(std::move(emitter)),
-      cache_(cache) {}
+    : kube_(kube), kv_(kv), blobs_(blobs), bus_(bus), emitter_(std::move(emitter)), cache_(cache) {}
 
 bus::Disposition PlannerService::Handle(const v1::Event& event, const bus::Message& message) {
   if (event.type() == "app.rendered" && event.has_app_rendered()) {
@@ -281,9 +276,9 @@ absl::StatusOr<std::vector<Json>> PlannerService::ReadLive(
   }
   if (missing_kinds.empty()) return tracked;
   std::map<std::string, Json> read;
-  DL_ASSIGN_OR_RETURN(std::vector<Json> listed,
-                      ListTracked(*kube_, app, missing_kinds, missing_namespaces, &read,
-                                  missing_names));
+  DL_ASSIGN_OR_RETURN(
+      std::vector<Json> listed,
+      ListTracked(*kube_, app, missing_kinds, missing_namespaces, &read, missing_names));
   for (Json& o : listed) {
     if (!live.contains(manifest::ObjectKey(o))) tracked.push_back(std::move(o));
   }
@@ -413,8 +408,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     }
   }
   std::map<std::string, Json> live;
-  absl::StatusOr<std::vector<Json>> tracked = ReadLive(app, *desired, kinds, namespaces,
-                                                       cluster_names, live);
+  absl::StatusOr<std::vector<Json>> tracked =
+      ReadLive(app, *desired, kinds, namespaces, cluster_names, live);
   if (!tracked.ok()) {
     if (IsTransient(tracked.status())) return Retry(event, message, tracked.status());
     return Fail(event, "ClusterError",

@@ -51,12 +51,12 @@ std::string DriftDetail(const ObjectDrift& drift) {
 
 std::string DriftSummary(std::string_view application, const std::vector<ObjectDrift>& drift) {
   constexpr size_t kShown = 5;
-  std::string out = strings::Cat(application, ": ", drift.size(),
-                                 drift.size() == 1 ? " object" : " objects",
-                                 " drifted from the desired state: ");
+  std::string out =
+      strings::Cat(application, ": ", drift.size(), drift.size() == 1 ? " object" : " objects",
+                   " drifted from the desired state: ");
   for (size_t i = 0; i < drift.size() && i < kShown; ++i) {
     strings::Append(out, i ? ", " : "", manifest::Describe(drift[i].object), " (",
-                       DriftDetail(drift[i]), ")");
+                    DriftDetail(drift[i]), ")");
   }
   if (drift.size() > kShown) strings::Append(out, " and ", drift.size() - kShown, " more");
   return out;

@@ -22,9 +22,9 @@
 namespace driftless::sync {
 
 struct ObjectDrift {
-  std::string key;          // manifest::ObjectKey of the desired object
-  manifest::Json object;    // the desired object
-  bool deleted = false;     // the live object is gone
+  std::string key;                 // manifest::ObjectKey of the desired object
+  manifest::Json object;           // the desired object
+  bool deleted = false;            // the live object is gone
   std::vector<std::string> paths;  // JSON pointers that differ (empty when deleted)
 };
 

@@ -32,8 +32,9 @@ spec:
       containers: [{name: web, image: "nginx:1.25"}]
 )";
 
-constexpr char kConfig[] = "apiVersion: v1\nkind: ConfigMap\n"
-                           "metadata: {name: config, namespace: prod}\ndata: {color: blue}\n";
+constexpr char kConfig[] =
+    "apiVersion: v1\nkind: ConfigMap\n"
+    "metadata: {name: config, namespace: prod}\ndata: {color: blue}\n";
 
 // The object as the server holds it after `manager` applied `applied` onto `live`.
 Json Applied(const Json& live, const Json& applied, std::string_view manager) {
@@ -107,8 +108,7 @@ TEST(FindDrift, ADeletedObjectIsDriftAndIgnoreDifferencesIsHonoured) {
   cluster.Put(live);
   DiffOptions options;
   options.ignore.push_back({.kind = "Deployment", .json_pointers = {"/spec/replicas"}});
-  ASSERT_OK_AND_ASSIGN(auto drift,
-                       FindDrift({Y(kDeploy), Y(kConfig)}, cluster.Lookup(), options));
+  ASSERT_OK_AND_ASSIGN(auto drift, FindDrift({Y(kDeploy), Y(kConfig)}, cluster.Lookup(), options));
   ASSERT_EQ(drift.size(), 1u);
   EXPECT_TRUE(drift[0].deleted);
   EXPECT_EQ(drift[0].key, manifest::ObjectKey(Y(kConfig)));
