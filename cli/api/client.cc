@@ -200,6 +200,41 @@ absl::StatusOr<std::string> ApiClient::Sync(const v1::SyncApplicationRequest& re
   return response.sync_id();
 }
 
+absl::StatusOr<std::vector<v1::SyncHistoryEntry>> ApiClient::ListHistory(const std::string& name) {
+  v1::ListHistoryRequest request;
+  request.set_name(name);
+  v1::ListHistoryResponse response;
+  absl::Status s = impl_->WithPageRetries([&](grpc::ClientContext& context) {
+    response.Clear();
+    return impl_->stub->ListHistory(&context, request, &response);
+  });
+  if (!s.ok()) return s;
+  return std::vector<v1::SyncHistoryEntry>(
+      std::make_move_iterator(response.mutable_entries()->begin()),
+      std::make_move_iterator(response.mutable_entries()->end()));
+}
+
+absl::StatusOr<v1::RollbackResponse> ApiClient::Rollback(const v1::RollbackRequest& request) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::RollbackResponse response;
+  absl::Status s = impl_->ToStatus(impl_->stub->Rollback(&context, request, &response), context);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::SuspendResponse> ApiClient::Suspend(const std::string& name, bool suspended) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::SuspendRequest request;
+  request.set_name(name);
+  request.set_suspended(suspended);
+  v1::SuspendResponse response;
+  absl::Status s = impl_->ToStatus(impl_->stub->Suspend(&context, request, &response), context);
+  if (!s.ok()) return s;
+  return response;
+}
+
 absl::StatusOr<std::vector<v1::Resource>> ApiClient::ListResources(const std::string& kind) {
   grpc::ClientContext context;
   impl_->Prepare(context);

@@ -62,6 +62,9 @@ class ApiClient {
   absl::Status Delete(const std::string& name, bool cascade);
   absl::StatusOr<std::string> Sync(const v1::SyncApplicationRequest& request);
   absl::StatusOr<std::vector<v1::Resource>> ListResources(const std::string& kind);
+  absl::StatusOr<std::vector<v1::SyncHistoryEntry>> ListHistory(const std::string& name);
+  absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& request);
+  absl::StatusOr<v1::SuspendResponse> Suspend(const std::string& name, bool suspended);
 
   // Every dead letter from `start_sequence` on (0: the oldest), oldest first, following pages
   // of `page_size` (0: the server's default) and retrying pages like List.

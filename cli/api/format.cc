@@ -386,6 +386,50 @@ Json DeliveryListJson(const std::vector<v1::Delivery>& deliveries) {
   return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
 }
 
+std::string HistoryTable(const std::vector<v1::SyncHistoryEntry>& entries) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "REVISION", "FINISHED", "RESULT", "BY", "OBJECTS", "REASON", "MESSAGE"}};
+  for (const v1::SyncHistoryEntry& e : entries) {
+    rows.push_back({strings::Cat(e.id()), OrDash(e.revision().substr(0, 7)),
+                    OrDash(Rfc3339(e.finished_at())), e.succeeded() ? "Succeeded" : "Failed",
+                    OrDash(e.initiated_by()), strings::Cat(e.object_count()),
+                    OrDash(OneLine(e.reason())), OneLine(e.message())});
+  }
+  return Table(rows);
+}
+
+Json HistoryListJson(const std::vector<v1::SyncHistoryEntry>& entries) {
+  Json items = Json::array();
+  for (const v1::SyncHistoryEntry& e : entries) {
+    Json objects = Json::array();
+    for (const v1::SyncHistoryObject& o : e.objects()) {
+      objects.push_back(
+          Json{{"kind", o.ref().kind()},
+               {"apiVersion", o.ref().group().empty()
+                                  ? o.ref().version()
+                                  : strings::Cat(o.ref().group(), "/", o.ref().version())},
+               {"namespace", o.ref().namespace_()},
+               {"name", o.ref().name()},
+               {"action", o.action()},
+               {"result", o.result()},
+               {"message", o.message()}});
+    }
+    items.push_back(Json{{"id", e.id()},
+                         {"attempt", e.attempt()},
+                         {"syncId", e.sync_id()},
+                         {"revision", e.revision()},
+                         {"initiatedBy", e.initiated_by()},
+                         {"reason", e.reason()},
+                         {"succeeded", e.succeeded()},
+                         {"message", e.message()},
+                         {"startedAt", Rfc3339(e.started_at())},
+                         {"finishedAt", Rfc3339(e.finished_at())},
+                         {"objectCount", e.object_count()},
+                         {"objects", std::move(objects)}});
+  }
+  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
 std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response) {
   return strings::Cat("dead letter #", sequence, " redriven to ", response.subject(),
                       " (stream sequence ", response.stream_sequence(), ")");

@@ -193,6 +193,13 @@ struct AppOptions {
   bool cascade = false;
   bool wait_deleted = false;
   bool ignore_not_found = false;
+  // sync, rollback
+  std::string reason;
+  // history
+  std::string output;
+  // rollback
+  int64_t id = 0;
+  bool force = false;
 };
 
 // Calls `step` every 200 ms until it returns an exit code, or `deadline` passes (nullopt).
@@ -216,6 +223,7 @@ int RunSync(const AppOptions& o) {
   }
   request.set_prune(o.prune);
   request.set_dry_run(o.dry_run);
+  request.set_reason(o.reason);
   absl::StatusOr<std::string> sync_id = client->Sync(request);
   if (!sync_id.ok()) return Fail(sync_id.status());
   std::cout << *sync_id << "\n";
@@ -387,6 +395,49 @@ struct NotificationLogOptions {
   int limit = 0;
 };
 
+int RunHistory(const AppOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<std::vector<v1::SyncHistoryEntry>> entries = client->ListHistory(o.name);
+  if (!entries.ok()) return Fail(entries.status());
+  if (!o.output.empty()) return PrintJson(HistoryListJson(*entries), o.output);
+  if (entries->empty()) {
+    std::cerr << "No syncs of " << o.name << " recorded yet.\n";
+    return 0;
+  }
+  std::cout << HistoryTable(*entries);
+  return 0;
+}
+
+int RunRollback(const AppOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server), absl::Seconds(30));
+  v1::RollbackRequest request;
+  request.set_name(o.name);
+  request.set_id(o.id);
+  request.set_force(o.force);
+  request.set_reason(o.reason);
+  absl::StatusOr<v1::RollbackResponse> response = client->Rollback(request);
+  if (!response.ok()) return Fail(response.status());
+  if (response->suspended()) {
+    std::cerr << "Automated sync of " << o.name << " is suspended until `driftless app resume "
+              << o.name << "`.\n";
+  }
+  std::cerr << "Rolling back " << o.name << " to " << response->revision() << " (history entry "
+            << o.id << ").\n";
+  std::cout << response->sync_id() << "\n";
+  return 0;
+}
+
+int RunSuspend(const AppOptions& o, bool suspended) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server));
+  absl::StatusOr<v1::SuspendResponse> response = client->Suspend(o.name, suspended);
+  if (!response.ok()) return Fail(response.status());
+  std::cout << "application/" << o.name
+            << (response->changed() ? (suspended ? " suspended" : " resumed")
+                                    : (suspended ? " already suspended" : " not suspended"))
+            << "\n";
+  return 0;
+}
+
 int RunNotificationLog(const NotificationLogOptions& o) {
   v1::ListDeliveriesRequest request;
   request.set_application(o.application);
@@ -457,7 +508,7 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
     commands.Add(cmd, [kind, options] { return RunGetResources(kind, *options); });
   }
 
-  // app sync | wait | delete
+  // app sync | wait | delete | history | rollback | suspend | resume
   CLI::App* app_cmd = root.add_subcommand("app", "Act on one application");
   app_cmd->require_subcommand(1);
 
@@ -469,6 +520,7 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
                        "Only this object (KIND/NAME or KIND/NAMESPACE/NAME; repeatable)");
   sync_cmd->add_flag("--prune", sync->prune, "Delete objects no longer in git");
   sync_cmd->add_flag("--dry-run", sync->dry_run, "Plan only, change nothing");
+  sync_cmd->add_option("--reason", sync->reason, "Why (kept in the history)");
   AddServerFlag(sync_cmd, &sync->server);
   commands.Add(sync_cmd, [sync] { return RunSync(*sync); });
 
@@ -500,6 +552,37 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
                        "Succeed silently when the application does not exist");
   AddServerFlag(delete_cmd, &del->server);
   commands.Add(delete_cmd, [del] { return RunDelete(*del); });
+
+  auto history = std::make_shared<AppOptions>();
+  CLI::App* history_cmd =
+      app_cmd->add_subcommand("history", "The application's finished syncs, newest first");
+  history_cmd->add_option("name", history->name, "Application name")->required();
+  AddOutputFlag(history_cmd, &history->output);
+  AddServerFlag(history_cmd, &history->server);
+  commands.Add(history_cmd, [history] { return RunHistory(*history); });
+
+  auto rollback = std::make_shared<AppOptions>();
+  CLI::App* rollback_cmd = app_cmd->add_subcommand(
+      "rollback", "Sync again at the revision of a history entry; prints the sync id");
+  rollback_cmd->add_option("name", rollback->name, "Application name")->required();
+  rollback_cmd->add_option("id", rollback->id, "History entry (ID column of app history)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  rollback_cmd->add_flag("--force", rollback->force,
+                         "Also when automated sync is on: suspends it until app resume");
+  rollback_cmd->add_option("--reason", rollback->reason, "Why (kept in the history)");
+  AddServerFlag(rollback_cmd, &rollback->server);
+  commands.Add(rollback_cmd, [rollback] { return RunRollback(*rollback); });
+
+  for (bool suspended : {true, false}) {
+    auto options = std::make_shared<AppOptions>();
+    CLI::App* cmd = app_cmd->add_subcommand(
+        suspended ? "suspend" : "resume",
+        suspended ? "Stop automated syncs (manual ones still run)" : "Resume automated syncs");
+    cmd->add_option("name", options->name, "Application name")->required();
+    AddServerFlag(cmd, &options->server);
+    commands.Add(cmd, [options, suspended] { return RunSuspend(*options, suspended); });
+  }
 
   // events
   auto events = std::make_shared<EventsOptions>();

@@ -344,21 +344,25 @@ absl::StatusOr<v1::ApplyResponse> ApplicationApi::Apply(const v1::ApplyRequest& 
         *put == service::ResourceStore::PutResult::kUnchanged) {
       continue;
     }
-    bool created = *put == service::ResourceStore::PutResult::kCreated;
-    v1::Event event = service::NewEvent(kAppChanged, r.name, "", emitter_);
-    // One logical event per write: a re-publish of the same write is deduplicated.
-    event.set_id(service::EventId(kAppChanged, r.name, "", stored->spec_digest,
-                                  strings::Cat("r", stored->kv_revision)));
-    event.set_message(strings::Cat("application ", r.name, created ? " created" : " configured",
-                                   " (generation ", stored->generation, ")"));
-    v1::AppChanged* changed = event.mutable_app_changed();
-    changed->set_reason(created ? v1::AppChanged::REASON_CREATED : v1::AppChanged::REASON_UPDATED);
-    changed->set_spec_digest(stored->spec_digest);
-    changed->set_generation(stored->generation);
-    changed->set_object_json(stored->object.dump());
-    DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event), what));
+    DL_RETURN_IF_ERROR(Context(
+        AnnounceChange(*stored, *put == service::ResourceStore::PutResult::kCreated), what));
   }
   return response;
+}
+
+absl::Status ApplicationApi::AnnounceChange(const service::StoredResource& stored, bool created) {
+  v1::Event event = service::NewEvent(kAppChanged, stored.name, "", emitter_);
+  // One logical event per write: a re-publish of the same write is deduplicated.
+  event.set_id(service::EventId(kAppChanged, stored.name, "", stored.spec_digest,
+                                strings::Cat("r", stored.kv_revision)));
+  event.set_message(strings::Cat("application ", stored.name, created ? " created" : " configured",
+                                 " (generation ", stored.generation, ")"));
+  v1::AppChanged* changed = event.mutable_app_changed();
+  changed->set_reason(created ? v1::AppChanged::REASON_CREATED : v1::AppChanged::REASON_UPDATED);
+  changed->set_spec_digest(stored.spec_digest);
+  changed->set_generation(stored.generation);
+  changed->set_object_json(stored.object.dump());
+  return service::Emit(*bus_, event);
 }
 
 absl::StatusOr<v1::Application> ApplicationApi::Get(const v1::GetApplicationRequest& request) {
@@ -487,15 +491,25 @@ absl::StatusOr<v1::SyncApplicationResponse> ApplicationApi::Sync(
         strings::Cat("application \"", request.name(), "\" is being deleted: it is not synced"));
   }
 
+  absl::StatusOr<std::string> sync_id = RequestSync(*stored, request);
+  if (!sync_id.ok()) return Context(sync_id.status(), what);
+  v1::SyncApplicationResponse response;
+  response.set_sync_id(*sync_id);
+  return response;
+}
+
+absl::StatusOr<std::string> ApplicationApi::RequestSync(const service::StoredResource& stored,
+                                                        const v1::SyncApplicationRequest& request) {
   std::string sync_id = NewSyncId();
-  v1::Event event = service::NewEvent(kSyncRequested, request.name(), request.revision(), emitter_);
-  event.set_id(service::EventId(kSyncRequested, request.name(), request.revision(),
-                                stored->spec_digest, sync_id));
+  v1::Event event = service::NewEvent(kSyncRequested, stored.name, request.revision(), emitter_);
+  event.set_id(service::EventId(kSyncRequested, stored.name, request.revision(), stored.spec_digest,
+                                sync_id));
   event.set_correlation_id(sync_id);
   event.set_message(strings::Cat(
-      "sync of ", request.name(), " requested",
+      "sync of ", stored.name, " requested",
       request.revision().empty() ? std::string() : strings::Cat(" at ", request.revision()),
-      request.dry_run() ? " (dry run)" : ""));
+      request.dry_run() ? " (dry run)" : "",
+      request.reason().empty() ? std::string() : strings::Cat(": ", request.reason())));
   v1::SyncRequested* sync = event.mutable_sync_requested();
   sync->set_sync_id(sync_id);
   sync->set_revision(request.revision());
@@ -504,10 +518,161 @@ absl::StatusOr<v1::SyncApplicationResponse> ApplicationApi::Sync(
   sync->set_dry_run(request.dry_run());
   sync->set_refresh(true);
   sync->set_requested_by("user:cli");
-  DL_RETURN_IF_ERROR(Context(service::Emit(*bus_, event, service::kStagePoll), what));
-  v1::SyncApplicationResponse response;
-  response.set_sync_id(sync_id);
+  sync->set_reason(request.reason());
+  DL_RETURN_IF_ERROR(service::Emit(*bus_, event, service::kStagePoll));
+  return sync_id;
+}
+
+absl::StatusOr<v1::ListHistoryResponse> ApplicationApi::ListHistory(
+    const v1::ListHistoryRequest& request) {
+  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, request.name());
+  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
+  const std::string what =
+      strings::Cat("reading the history of application \"", request.name(), "\"");
+  if (!stored.ok()) return Context(stored.status(), what);
+  absl::StatusOr<std::vector<service::HistoryEntry>> entries =
+      service::HistoryStore(kv_).List(request.name());
+  if (!entries.ok()) return Context(entries.status(), what);
+  v1::ListHistoryResponse response;
+  for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
+    v1::SyncHistoryEntry* e = response.add_entries();
+    e->set_id(it->desired_seq);
+    e->set_attempt(it->attempt);
+    e->set_sync_id(it->sync_id);
+    e->set_revision(it->revision);
+    e->set_initiated_by(it->initiated_by);
+    e->set_reason(it->reason);
+    e->set_succeeded(it->succeeded);
+    e->set_message(it->message);
+    google::protobuf::util::TimeUtil::FromString(it->started_at, e->mutable_started_at());
+    google::protobuf::util::TimeUtil::FromString(it->finished_at, e->mutable_finished_at());
+    e->set_object_count(it->object_count);
+    for (const service::HistoryObject& o : it->objects) {
+      v1::SyncHistoryObject* out = e->add_objects();
+      *out->mutable_ref() = o.ref;
+      out->set_action(o.action);
+      out->set_result(o.result);
+      out->set_message(o.message);
+    }
+  }
   return response;
+}
+
+absl::StatusOr<v1::RollbackResponse> ApplicationApi::Rollback(const v1::RollbackRequest& request) {
+  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
+  if (request.id() <= 0) {
+    return absl::InvalidArgumentError(
+        "history id must be positive (the ID column of driftless app history)");
+  }
+  service::ResourceStore resources(kv_);
+  absl::StatusOr<service::StoredResource> stored = resources.Get(kApplication, request.name());
+  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
+  const std::string what = strings::Cat("rolling back application \"", request.name(), "\"");
+  if (!stored.ok()) return Context(stored.status(), what);
+  if (service::IsDeleting(*stored)) {
+    return absl::FailedPreconditionError(
+        strings::Cat("application \"", request.name(), "\" is being deleted"));
+  }
+  absl::StatusOr<std::vector<service::HistoryEntry>> entries =
+      service::HistoryStore(kv_).List(request.name());
+  if (!entries.ok()) return Context(entries.status(), what);
+  auto entry =
+      std::find_if(entries->rbegin(), entries->rend(),
+                   [&](const service::HistoryEntry& e) { return e.desired_seq == request.id(); });
+  if (entry == entries->rend()) {
+    return absl::NotFoundError(strings::Cat("application \"", request.name(),
+                                            "\" has no history entry ", request.id(),
+                                            " (see driftless app history ", request.name(), ")"));
+  }
+  if (entry->revision.empty()) {
+    return absl::FailedPreconditionError(strings::Cat("history entry ", request.id(),
+                                                      " of application \"", request.name(),
+                                                      "\" records no revision to go back to"));
+  }
+  const manifest::Json& policy = stored->object["spec"].value("syncPolicy", manifest::Json());
+  const bool automated = policy.is_object() && policy.contains("automated") &&
+                         policy["automated"].is_object() && !policy.value("suspend", false);
+  v1::RollbackResponse response;
+  if (automated) {
+    if (!request.force()) {
+      return absl::FailedPreconditionError(strings::Cat(
+          "application \"", request.name(),
+          "\" syncs automatically, so the next commit would undo a rollback; "
+          "--force suspends automated sync (spec.syncPolicy.suspend) until driftless app resume ",
+          request.name()));
+    }
+    // Suspended first, and the suspension's own generation minted, so that the rollback's
+    // generation is the newest one and nothing automated follows it.
+    absl::StatusOr<service::StoredResource> written = WriteSuspended(*stored, true);
+    if (!written.ok()) return Context(written.status(), what);
+    DL_RETURN_IF_ERROR(Context(WaitForSpecGeneration(*written), what));
+    *stored = *std::move(written);
+    response.set_suspended(true);
+  }
+  v1::SyncApplicationRequest sync;
+  sync.set_name(request.name());
+  sync.set_revision(entry->revision);
+  sync.set_reason(request.reason().empty()
+                      ? strings::Cat("rollback to ", request.id())
+                      : strings::Cat("rollback to ", request.id(), ": ", request.reason()));
+  absl::StatusOr<std::string> sync_id = RequestSync(*stored, sync);
+  if (!sync_id.ok()) return Context(sync_id.status(), what);
+  response.set_sync_id(*sync_id);
+  response.set_revision(entry->revision);
+  return response;
+}
+
+absl::StatusOr<service::StoredResource> ApplicationApi::WriteSuspended(
+    const service::StoredResource& stored, bool suspended) {
+  manifest::Json object = stored.object;
+  object["spec"]["syncPolicy"]["suspend"] = suspended;
+  service::StoredResource written;
+  DL_ASSIGN_OR_RETURN(service::ResourceStore::PutResult put,
+                      service::ResourceStore(kv_).Put(object, &written));
+  if (put != service::ResourceStore::PutResult::kUnchanged) {
+    DL_RETURN_IF_ERROR(AnnounceChange(written, false));
+  }
+  return written;
+}
+
+absl::StatusOr<v1::SuspendResponse> ApplicationApi::Suspend(const v1::SuspendRequest& request) {
+  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, request.name());
+  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
+  const std::string what = strings::Cat(request.suspended() ? "suspending" : "resuming",
+                                        " application \"", request.name(), "\"");
+  if (!stored.ok()) return Context(stored.status(), what);
+  if (service::IsDeleting(*stored)) {
+    return absl::FailedPreconditionError(
+        strings::Cat("application \"", request.name(), "\" is being deleted"));
+  }
+  const manifest::Json& spec = stored->object["spec"];
+  const bool was = spec.contains("syncPolicy") && spec["syncPolicy"].is_object() &&
+                   spec["syncPolicy"].value("suspend", false);
+  v1::SuspendResponse response;
+  if (was == request.suspended()) return response;
+  absl::StatusOr<service::StoredResource> written = WriteSuspended(*stored, request.suspended());
+  if (!written.ok()) return Context(written.status(), what);
+  response.set_changed(true);
+  return response;
+}
+
+absl::Status ApplicationApi::WaitForSpecGeneration(const service::StoredResource& written) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  service::SourceStore sources(kv_);
+  while (true) {
+    absl::StatusOr<std::optional<service::SourceRecord>> record = sources.Get(written.name);
+    if (!record.ok()) return record.status();
+    if (*record && (*record)->spec_digest == written.spec_digest) return absl::OkStatus();
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          "the repo-poller did not take up the suspended spec within 15 s (is it running?)");
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 absl::StatusOr<v1::ListResourcesResponse> ApplicationApi::ListResources(

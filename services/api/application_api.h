@@ -35,6 +35,7 @@
 #include "common/bus/event_bus.h"
 #include "common/bus/kv_store.h"
 #include "driftless/v1/api.pb.h"
+#include "services/common/state.h"
 
 namespace driftless::api {
 
@@ -188,7 +189,32 @@ class ApplicationApi {
   absl::StatusOr<v1::RedriveDeadLetterResponse> RedriveDeadLetter(
       const v1::RedriveDeadLetterRequest& request);
 
+  // The application's finished syncs, newest first, each with its objects' outcomes.
+  // kNotFound for an unknown application.
+  absl::StatusOr<v1::ListHistoryResponse> ListHistory(const v1::ListHistoryRequest& request);
+
+  // A user's sync at the revision of history entry request.id (the current spec renders it).
+  // kFailedPrecondition while automated sync is on, unless request.force: then
+  // spec.syncPolicy.suspend is set first (and the repo-poller has taken it up) so that the
+  // rollback is the newest generation. kNotFound for an unknown application or entry.
+  absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& request);
+
+  // Sets or clears spec.syncPolicy.suspend (a new generation of the spec, announced like an
+  // apply). kNotFound for an unknown application; kFailedPrecondition while it is deleted.
+  absl::StatusOr<v1::SuspendResponse> Suspend(const v1::SuspendRequest& request);
+
  private:
+  // Broadcasts app.changed for a written Application.
+  absl::Status AnnounceChange(const service::StoredResource& stored, bool created);
+  // Publishes the user's sync.requested to the poller; returns its sync id.
+  absl::StatusOr<std::string> RequestSync(const service::StoredResource& stored,
+                                          const v1::SyncApplicationRequest& request);
+  // Writes `stored` with spec.syncPolicy.suspend = `suspended` and announces the change.
+  absl::StatusOr<service::StoredResource> WriteSuspended(const service::StoredResource& stored,
+                                                         bool suspended);
+  // Waits (15 s at most) until the repo-poller recorded a generation for `written`'s spec.
+  absl::Status WaitForSpecGeneration(const service::StoredResource& written);
+
   bus::EventBus* bus_;
   bus::KvStore* kv_;
   std::string emitter_;

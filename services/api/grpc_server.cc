@@ -77,6 +77,21 @@ class ServiceImpl final : public v1::ApplicationService::Service {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(context, api_->ListDeliveries(*request), response);
   }
+  grpc::Status ListHistory(grpc::ServerContext* context, const v1::ListHistoryRequest* request,
+                           v1::ListHistoryResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->ListHistory(*request), response);
+  }
+  grpc::Status Rollback(grpc::ServerContext* context, const v1::RollbackRequest* request,
+                        v1::RollbackResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->Rollback(*request), response);
+  }
+  grpc::Status Suspend(grpc::ServerContext* context, const v1::SuspendRequest* request,
+                       v1::SuspendResponse* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->Suspend(*request), response);
+  }
   grpc::Status RedriveDeadLetter(grpc::ServerContext* context,
                                  const v1::RedriveDeadLetterRequest* request,
                                  v1::RedriveDeadLetterResponse* response) override {

@@ -29,6 +29,19 @@ using sync::KeyOf;
 using sync::KubeRefOf;
 namespace event_type = service::event_type;
 
+std::string ActionText(v1::Action action) {
+  switch (action) {
+    case v1::ACTION_CREATE:
+      return "create";
+    case v1::ACTION_UPDATE:
+      return "update";
+    case v1::ACTION_DELETE:
+      return "delete";
+    default:
+      return "none";
+  }
+}
+
 constexpr char kApplication[] = "Application";
 
 std::string Rfc3339(absl::Time t) {
@@ -425,6 +438,7 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
         user.set_dry_run(plan.dry_run());
         user.set_refresh(true);
         user.set_requested_by(plan.initiated_by());
+        user.set_reason(plan.reason());
       }
       const bool by_user = !user.sync_id().empty();
       absl::Status requested = service::RequestGeneration(
@@ -536,8 +550,14 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
 
   // History, then the broadcasts (a redelivery after a crash here re-publishes from history).
   int object_count = 0;
-  for (const SyncEntry& e : run.entries())
+  std::vector<service::HistoryObject> outcomes;
+  for (const SyncEntry& e : run.entries()) {
     object_count += e.result == "applied" || e.result == "pruned";
+    outcomes.push_back({.ref = e.planned.ref(),
+                        .action = ActionText(e.planned.action()),
+                        .result = e.result.empty() ? std::string("not run") : e.result,
+                        .message = e.message});
+  }
   if (absl::Status s = keeper.Check(options_.kv_timeout); !s.ok()) {
     *error = s.ToString();
     return RunResult::kLeaseLost;
@@ -552,7 +572,9 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
                                             .initiated_by = plan.initiated_by(),
                                             .started_at = Rfc3339(started),
                                             .finished_at = Rfc3339(finished_at),
-                                            .object_count = object_count});
+                                            .object_count = object_count,
+                                            .reason = plan.reason(),
+                                            .objects = std::move(outcomes)});
       !s.ok()) {
     return retry_later(s);
   }

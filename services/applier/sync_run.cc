@@ -165,7 +165,7 @@ absl::StatusOr<Json> SyncRun::ApplyWithRetries(const Json& object) {
     fence_ = hooks_.may_write(options_.request_timeout);
     if (!fence_.ok()) return fence_;
     r = kube_->Apply(object, {.field_manager = std::string(sync::kFieldManager),
-                              .force = true,
+                              .force = !plan_.no_force_conflicts(),
                               .dry_run = plan_.dry_run()});
     if (r.ok() || !sync::IsTransient(r.status())) return r;
     if (attempt < options_.apply_attempts) absl::SleepFor(options_.retry_backoff * attempt);

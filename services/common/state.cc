@@ -332,11 +332,24 @@ const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view
 namespace {
 
 manifest::Json HistoryToJson(const HistoryEntry& e) {
-  return {
-      {"syncId", e.sync_id},         {"revision", e.revision},        {"seq", e.desired_seq},
-      {"attempt", e.attempt},        {"specDigest", e.spec_digest},   {"succeeded", e.succeeded},
-      {"message", e.message},        {"initiatedBy", e.initiated_by}, {"startedAt", e.started_at},
-      {"finishedAt", e.finished_at}, {"objectCount", e.object_count}};
+  manifest::Json objects = manifest::Json::array();
+  for (const HistoryObject& o : e.objects) {
+    objects.push_back({{"group", o.ref.group()},
+                       {"version", o.ref.version()},
+                       {"kind", o.ref.kind()},
+                       {"namespace", o.ref.namespace_()},
+                       {"name", o.ref.name()},
+                       {"action", o.action},
+                       {"result", o.result},
+                       {"message", o.message}});
+  }
+  return {{"reason", e.reason},           {"objects", std::move(objects)},
+          {"syncId", e.sync_id},          {"revision", e.revision},
+          {"seq", e.desired_seq},         {"attempt", e.attempt},
+          {"specDigest", e.spec_digest},  {"succeeded", e.succeeded},
+          {"message", e.message},         {"initiatedBy", e.initiated_by},
+          {"startedAt", e.started_at},    {"finishedAt", e.finished_at},
+          {"objectCount", e.object_count}};
 }
 
 absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string_view key) {
@@ -354,6 +367,21 @@ absl::StatusOr<HistoryEntry> HistoryFromJson(std::string_view value, std::string
   e.started_at = Field(j, "startedAt", std::string());
   e.finished_at = Field(j, "finishedAt", std::string());
   e.object_count = Field(j, "objectCount", 0);
+  e.reason = Field(j, "reason", std::string());
+  if (auto it = j.find("objects"); it != j.end() && it->is_array()) {
+    for (const manifest::Json& o : *it) {
+      if (!o.is_object()) continue;
+      HistoryObject& h = e.objects.emplace_back();
+      h.ref.set_group(Field(o, "group", std::string()));
+      h.ref.set_version(Field(o, "version", std::string()));
+      h.ref.set_kind(Field(o, "kind", std::string()));
+      h.ref.set_namespace_(Field(o, "namespace", std::string()));
+      h.ref.set_name(Field(o, "name", std::string()));
+      h.action = Field(o, "action", std::string());
+      h.result = Field(o, "result", std::string());
+      h.message = Field(o, "message", std::string());
+    }
+  }
   return e;
 }
 

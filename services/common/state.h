@@ -116,6 +116,14 @@ void SetCondition(v1::AppStatus& status, std::string_view type, bool value, std:
 // The condition of `type`, or nullptr.
 const v1::Condition* FindCondition(const v1::AppStatus& status, std::string_view type);
 
+// One object's outcome in a recorded sync.
+struct HistoryObject {
+  v1::ObjectRef ref;
+  std::string action;  // create, update, delete, none
+  std::string result;
+  std::string message;
+};
+
 struct HistoryEntry {
   std::string sync_id;
   int64_t desired_seq = 0;  // 0 for entries of v1 syncs
@@ -128,6 +136,8 @@ struct HistoryEntry {
   std::string started_at;   // RFC 3339
   std::string finished_at;  // RFC 3339
   int object_count = 0;
+  std::string reason;  // the user's, when given
+  std::vector<HistoryObject> objects;
 };
 
 inline constexpr int kDefaultHistoryLimit = 20;

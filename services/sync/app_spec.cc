@@ -57,6 +57,7 @@ AppSpec ParseAppSpec(const Json& application) {
     if (option == "CreateNamespace=true") spec.create_namespace = true;
     if (option == "ApplyOutOfSyncOnly=true") spec.apply_out_of_sync_only = true;
     if (option == "PruneLast=true") spec.prune_last = true;
+    if (option == "ForceConflicts=false") spec.force_conflicts = false;
     constexpr std::string_view kPropagation = "PrunePropagationPolicy=";
     if (option.starts_with(kPropagation))
       spec.prune_propagation = option.substr(kPropagation.size());

@@ -38,6 +38,9 @@ struct AppSpec {
   bool create_namespace = false;  // syncOptions CreateNamespace=true
   bool apply_out_of_sync_only = false;
   bool prune_last = false;
+  // syncOptions ForceConflicts=false: server-side apply conflicts with other managers fail
+  // the object (naming manager and field) instead of taking the fields over.
+  bool force_conflicts = true;
   std::string prune_propagation;   // "", "foreground", "background", "orphan"
   std::vector<IgnoreRule> ignore;  // spec.ignoreDifferences
   // Without spec.syncPolicy.retry, automated applications retry failures the cluster reports

@@ -100,6 +100,89 @@ class DriftTest(E2EBase):
         app = self.synced("report")
         self.assertNotIn("drifted", json.dumps(app["status"].get("resources", [])))
 
+    def test_force_conflicts_false_reports_the_conflict_instead_of_taking_the_field(self):
+        repo = self.new_repo("repo-noforce")
+        repo.write("c.yaml", h.configmap("owned", data={"v": "git"}))
+        repo.commit("owned")
+        doc = h.application("noforce", repo.url, ".", "noforce").replace(
+            "syncOptions: [CreateNamespace=true]",
+            "syncOptions: [CreateNamespace=true, ForceConflicts=false]")
+        self.assertIn("ForceConflicts=false", doc)
+        self.platform.apply(doc)
+        self.wait_configmap("noforce", "owned", lambda d: d == {"v": "git"})
+        self.synced("noforce")
+        self.platform.kubectl("patch", "configmap", "owned", "-n", "noforce", "--type", "merge",
+                              "-p", '{"data":{"v":"theirs"}}', "--field-manager", "someone-else")
+        failed = self.receiver.wait("the heal's sync.failed", lambda b: syncs_of(
+            b, "noforce", "sync.failed"))
+        self.assertIn("someone-else", failed[0]["message"])
+        self.assertIn(".data.v", failed[0]["message"])
+        self.assertEqual(self.platform.configmap_data("noforce", "owned"), {"v": "theirs"})
+
+    def history(self, app):
+        return json.loads(self.platform.cli("app", "history", app, "-o", "json").stdout)["items"]
+
+    def test_history_rollback_suspend_and_resume(self):
+        repo = self.new_repo("repo-hist")
+        repo.write("c.yaml", h.configmap("release", data={"v": "a"}))
+        rev_a = repo.commit("release a")
+        self.platform.apply(h.application("hist", repo.url, ".", "hist", interval="1s"))
+        self.wait_configmap("hist", "release", lambda d: d == {"v": "a"})
+        repo.write("c.yaml", h.configmap("release", data={"v": "b"}))
+        rev_b = repo.commit("release b")
+        self.wait_configmap("hist", "release", lambda d: d == {"v": "b"})
+        entries = h.wait_for("two history entries",
+                             lambda: (lambda e: e if len(e) >= 2 else None)(self.history("hist")))
+        self.assertEqual([e["revision"] for e in entries[:2]], [rev_b, rev_a])
+        self.assertTrue(all(e["succeeded"] for e in entries[:2]))
+        first = entries[1]
+        self.assertEqual(first["initiatedBy"], "automated")
+        self.assertIn({"kind": "ConfigMap", "apiVersion": "v1", "namespace": "hist",
+                       "name": "release", "action": "create", "result": "applied",
+                       "message": ""}, first["objects"])
+        table = self.platform.cli("app", "history", "hist").stdout
+        self.assertIn(rev_b[:7], table.splitlines()[1])
+
+        # Automated: refused without --force (the next commit would undo it).
+        refused = self.platform.cli("app", "rollback", "hist", str(first["id"]), check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("--force", refused.stderr)
+        missing = self.platform.cli("app", "rollback", "hist", "9999", "--force", check=False)
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("no history entry 9999", missing.stderr)
+
+        r = self.platform.cli("app", "rollback", "hist", str(first["id"]), "--force",
+                              "--reason", "b is broken")
+        self.assertIn("suspended until `driftless app resume hist`", r.stderr)
+        self.wait_configmap("hist", "release", lambda d: d == {"v": "a"})
+        newest = h.wait_for("the rollback in the history", lambda: (
+            lambda e: e[0] if e and e[0]["revision"] == rev_a and e[0]["id"] > entries[0]["id"]
+            else None)(self.history("hist")))
+        self.assertEqual(newest["reason"], f"rollback to {first['id']}: b is broken")
+        self.assertEqual(newest["initiatedBy"], "user:cli")
+
+        # Suspended: a new commit is planned but not applied...
+        repo.write("c.yaml", h.configmap("release", data={"v": "c"}))
+        rev_c = repo.commit("release c")
+        self.wait_app("hist", lambda a: a["status"].get("lastAttemptedRevision") == rev_c,
+                      "planned at c")
+        self.assertEqual(self.platform.configmap_data("hist", "release"), {"v": "a"})
+        # ...a manual sync runs once and records why, and the application stays suspended...
+        self.platform.cli("app", "sync", "hist", "--reason", "hotfix c")
+        self.wait_configmap("hist", "release", lambda d: d == {"v": "c"})
+        hotfix = h.wait_for("the manual sync in the history", lambda: (
+            lambda e: e[0] if e and e[0]["revision"] == rev_c else None)(self.history("hist")))
+        self.assertEqual(hotfix["reason"], "hotfix c")
+        repo.write("c.yaml", h.configmap("release", data={"v": "d"}))
+        rev_d = repo.commit("release d")
+        self.wait_app("hist", lambda a: a["status"].get("lastAttemptedRevision") == rev_d,
+                      "planned at d")
+        self.assertEqual(self.platform.configmap_data("hist", "release"), {"v": "c"})
+        # ...until resumed.
+        self.assertIn("resumed", self.platform.cli("app", "resume", "hist").stdout)
+        self.wait_configmap("hist", "release", lambda d: d == {"v": "d"})
+        self.assertIn("not suspended", self.platform.cli("app", "resume", "hist").stdout)
+
     def test_fields_git_does_not_set_are_not_drift(self):
         repo = self.new_repo("repo-extra")
         repo.write("c.yaml", h.configmap("extra", data={"a": "1"}))
