@@ -235,6 +235,17 @@ absl::StatusOr<v1::SuspendResponse> ApiClient::Suspend(const std::string& name, 
   return response;
 }
 
+absl::StatusOr<v1::DiffReply> ApiClient::Diff(const std::string& name) {
+  grpc::ClientContext context;
+  impl_->Prepare(context);
+  v1::DiffRequest request;
+  request.set_application(name);
+  v1::DiffReply response;
+  absl::Status s = impl_->ToStatus(impl_->stub->Diff(&context, request, &response), context);
+  if (!s.ok()) return s;
+  return response;
+}
+
 absl::StatusOr<std::vector<v1::Resource>> ApiClient::ListResources(const std::string& kind) {
   grpc::ClientContext context;
   impl_->Prepare(context);

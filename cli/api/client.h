@@ -65,6 +65,7 @@ class ApiClient {
   absl::StatusOr<std::vector<v1::SyncHistoryEntry>> ListHistory(const std::string& name);
   absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& request);
   absl::StatusOr<v1::SuspendResponse> Suspend(const std::string& name, bool suspended);
+  absl::StatusOr<v1::DiffReply> Diff(const std::string& name);
 
   // Every dead letter from `start_sequence` on (0: the oldest), oldest first, following pages
   // of `page_size` (0: the server's default) and retrying pages like List.

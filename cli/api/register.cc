@@ -427,6 +427,25 @@ int RunRollback(const AppOptions& o) {
   return 0;
 }
 
+// kubectl diff's exit codes: 0 equal, 1 different, above 1 on error.
+int RunDiff(const AppOptions& o) {
+  auto client = ApiClient::Connect(ResolveServerAddress(o.server), absl::Seconds(40));
+  absl::StatusOr<v1::DiffReply> diff = client->Diff(o.name);
+  if (!diff.ok()) {
+    Fail(diff.status());
+    return 2;
+  }
+  std::cout << diff->text();
+  if (diff->differing() == 0) {
+    std::cerr << o.name << " matches the cluster (planned at " << diff->revision().substr(0, 7)
+              << ").\n";
+    return 0;
+  }
+  std::cerr << diff->differing() << (diff->differing() == 1 ? " object differs" : " objects differ")
+            << " from the desired state planned at " << diff->revision().substr(0, 7) << ".\n";
+  return 1;
+}
+
 int RunSuspend(const AppOptions& o, bool suspended) {
   auto client = ApiClient::Connect(ResolveServerAddress(o.server));
   absl::StatusOr<v1::SuspendResponse> response = client->Suspend(o.name, suspended);
@@ -508,7 +527,7 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
     commands.Add(cmd, [kind, options] { return RunGetResources(kind, *options); });
   }
 
-  // app sync | wait | delete | history | rollback | suspend | resume
+  // app sync | wait | delete | history | rollback | diff | suspend | resume
   CLI::App* app_cmd = root.add_subcommand("app", "Act on one application");
   app_cmd->require_subcommand(1);
 
@@ -573,6 +592,15 @@ void RegisterApiCommands(CLI::App& root, Commands& commands) {
   rollback_cmd->add_option("--reason", rollback->reason, "Why (kept in the history)");
   AddServerFlag(rollback_cmd, &rollback->server);
   commands.Add(rollback_cmd, [rollback] { return RunRollback(*rollback); });
+
+  auto diff = std::make_shared<AppOptions>();
+  CLI::App* diff_cmd = app_cmd->add_subcommand(
+      "diff",
+      "Live objects against the desired ones (exit 0: equal, 1: different, 2: error); Secret "
+      "values masked");
+  diff_cmd->add_option("name", diff->name, "Application name")->required();
+  AddServerFlag(diff_cmd, &diff->server);
+  commands.Add(diff_cmd, [diff] { return RunDiff(*diff); });
 
   for (bool suspended : {true, false}) {
     auto options = std::make_shared<AppOptions>();

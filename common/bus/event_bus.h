@@ -186,6 +186,10 @@ class Subscription {
   virtual absl::Status Health() const = 0;
 };
 
+// Answers one request (core NATS request/reply); the reply body. Runs on the serving
+// subscription's own thread, one request at a time. Must not throw.
+using Responder = std::function<std::string(std::string_view request)>;
+
 // All methods are thread-safe.
 class EventBus {
  public:
@@ -213,6 +217,19 @@ class EventBus {
                                                                 std::string_view durable,
                                                                 Handler handler,
                                                                 const ConsumeOptions& options) = 0;
+
+  // Core NATS request/reply, for queries a service answers from what it holds (nothing is
+  // stored: no JetStream). Sends `data` to `subject` and returns the first reply.
+  // kUnavailable when nobody serves the subject (or the server is unreachable),
+  // kDeadlineExceeded when no reply came within `timeout`.
+  virtual absl::StatusOr<std::string> Request(std::string_view subject, std::string_view data,
+                                              absl::Duration timeout) = 0;
+
+  // Answers requests on `subject` with `responder`; with several servers in the same `queue`
+  // each request goes to one of them. Serves until the subscription is stopped.
+  virtual absl::StatusOr<std::unique_ptr<Subscription>> Serve(std::string_view subject,
+                                                              std::string_view queue,
+                                                              Responder responder) = 0;
 
   virtual absl::StatusOr<StreamState> GetStreamState(std::string_view stream) = 0;
   virtual absl::StatusOr<ConsumerState> GetConsumerState(std::string_view stream,

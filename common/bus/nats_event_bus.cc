@@ -608,6 +608,78 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Consume(std::string_
                            max_deliver, ack_wait, options_.publish_retry_deadline));
 }
 
+namespace {
+
+// A core NATS subscription answering requests.
+class ResponderSubscription : public Subscription {
+ public:
+  ResponderSubscription(natsConnection* nc, Responder responder)
+      : nc_(nc), responder_(std::move(responder)) {}
+  ~ResponderSubscription() override { Stop(); }
+
+  absl::Status Start(const std::string& subject, const std::string& queue) {
+    natsStatus s = queue.empty()
+                       ? natsConnection_Subscribe(&sub_, nc_, subject.c_str(), &OnMessage, this)
+                       : natsConnection_QueueSubscribe(&sub_, nc_, subject.c_str(), queue.c_str(),
+                                                       &OnMessage, this);
+    if (s != NATS_OK) return internal::FromNats(s, internal::Cat("serving ", subject));
+    // Registered with the server before Serve returns (a request right after finds it).
+    return internal::FromNats(natsConnection_Flush(nc_), internal::Cat("serving ", subject));
+  }
+
+  void Stop() override {
+    std::lock_guard lock(mu_);
+    if (sub_ == nullptr) return;
+    // Answers what is queued, then stops; no callback runs after the drain completed.
+    if (natsSubscription_Drain(sub_) == NATS_OK) {
+      natsSubscription_WaitForDrainCompletion(sub_, 5000);
+    }
+    natsSubscription_Destroy(sub_);
+    sub_ = nullptr;
+  }
+
+  absl::Status Health() const override { return absl::OkStatus(); }
+
+ private:
+  static void OnMessage(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<ResponderSubscription*>(closure);
+    const char* reply = natsMsg_GetReply(msg);
+    if (reply != nullptr && *reply != '\0') {
+      std::string body = self->responder_(
+          std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+      natsConnection_Publish(nc, reply, body.data(), static_cast<int>(body.size()));
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  natsConnection* nc_;
+  Responder responder_;
+  std::mutex mu_;
+  natsSubscription* sub_ = nullptr;
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> NatsEventBus::Request(std::string_view subject, std::string_view data,
+                                                  absl::Duration timeout) {
+  natsMsg* reply = nullptr;
+  const std::string subj(subject);
+  natsStatus s = natsConnection_Request(&reply, connection_->impl()->nc, subj.c_str(), data.data(),
+                                        static_cast<int>(data.size()), internal::ToMillis(timeout));
+  if (s != NATS_OK) return internal::FromNats(s, internal::Cat("request to ", subject));
+  std::string body(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  return body;
+}
+
+absl::StatusOr<std::unique_ptr<Subscription>> NatsEventBus::Serve(std::string_view subject,
+                                                                  std::string_view queue,
+                                                                  Responder responder) {
+  auto sub = std::make_unique<ResponderSubscription>(connection_->impl()->nc, std::move(responder));
+  DL_RETURN_IF_ERROR(sub->Start(std::string(subject), std::string(queue)));
+  return sub;
+}
+
 absl::StatusOr<StreamState> NatsEventBus::GetStreamState(std::string_view stream) {
   DL_RETURN_IF_ERROR(ValidateName("stream", stream));
   const std::string name(stream);

@@ -32,6 +32,11 @@ class NatsEventBus : public EventBus {
   absl::StatusOr<std::unique_ptr<Subscription>> Consume(std::string_view stream,
                                                         std::string_view durable, Handler handler,
                                                         const ConsumeOptions& options) override;
+  absl::StatusOr<std::string> Request(std::string_view subject, std::string_view data,
+                                      absl::Duration timeout) override;
+  absl::StatusOr<std::unique_ptr<Subscription>> Serve(std::string_view subject,
+                                                      std::string_view queue,
+                                                      Responder responder) override;
   absl::StatusOr<StreamState> GetStreamState(std::string_view stream) override;
   absl::StatusOr<ConsumerState> GetConsumerState(std::string_view stream,
                                                  std::string_view durable) override;

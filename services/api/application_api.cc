@@ -660,6 +660,31 @@ absl::StatusOr<v1::SuspendResponse> ApplicationApi::Suspend(const v1::SuspendReq
   return response;
 }
 
+absl::StatusOr<v1::DiffReply> ApplicationApi::Diff(const v1::DiffRequest& request) {
+  if (request.application().empty()) {
+    return absl::InvalidArgumentError("application name is empty");
+  }
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, request.application());
+  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.application());
+  const std::string what = strings::Cat("diffing application \"", request.application(), "\"");
+  if (!stored.ok()) return Context(stored.status(), what);
+  absl::StatusOr<std::string> answer =
+      bus_->Request(service::kDiffSubject, request.SerializeAsString(), absl::Seconds(30));
+  if (!answer.ok()) {
+    return absl::UnavailableError(
+        strings::Cat(what, ": the planner did not answer (", answer.status().message(), ")"));
+  }
+  v1::DiffReply reply;
+  if (!reply.ParseFromString(*answer)) {
+    return absl::InternalError(strings::Cat(what, ": the planner's answer does not decode"));
+  }
+  if (!reply.error().empty()) {
+    return absl::Status(static_cast<absl::StatusCode>(reply.error_code()), reply.error());
+  }
+  return reply;
+}
+
 absl::Status ApplicationApi::WaitForSpecGeneration(const service::StoredResource& written) {
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
   service::SourceStore sources(kv_);

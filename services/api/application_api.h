@@ -203,6 +203,11 @@ class ApplicationApi {
   // apply). kNotFound for an unknown application; kFailedPrecondition while it is deleted.
   absl::StatusOr<v1::SuspendResponse> Suspend(const v1::SuspendRequest& request);
 
+  // The application's live diff, asked of the planner (kDiffSubject; it alone reads the
+  // cluster). kNotFound for an unknown application, kUnavailable when no planner answers in
+  // 30 s, the planner's error otherwise (kFailedPrecondition: not planned yet).
+  absl::StatusOr<v1::DiffReply> Diff(const v1::DiffRequest& request);
+
  private:
   // Broadcasts app.changed for a written Application.
   absl::Status AnnounceChange(const service::StoredResource& stored, bool created);

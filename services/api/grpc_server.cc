@@ -87,6 +87,11 @@ class ServiceImpl final : public v1::ApplicationService::Service {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;
     return Reply(context, api_->Rollback(*request), response);
   }
+  grpc::Status Diff(grpc::ServerContext* context, const v1::DiffRequest* request,
+                    v1::DiffReply* response) override {
+    if (grpc::Status s = Authorize(context); !s.ok()) return s;
+    return Reply(context, api_->Diff(*request), response);
+  }
   grpc::Status Suspend(grpc::ServerContext* context, const v1::SuspendRequest* request,
                        v1::SuspendResponse* response) override {
     if (grpc::Status s = Authorize(context); !s.ok()) return s;

@@ -74,5 +74,4 @@ struct WebhookOutcome {
 //   kUnimplemented    unknown provider.
 absl::StatusOr<WebhookOutcome> ParseWebhook(const WebhookInput& input);
 
-
 }  // namespace driftless::api

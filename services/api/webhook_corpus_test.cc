@@ -222,10 +222,10 @@ TEST(WebhookCorpus, GiteaCreateAndDeleteAreNotPushes) {
   for (const char* event : {"create", "delete"}) {
     std::string file = std::string("go-playground-testdata/gitea/") + event + "-event.json";
     std::string body = Read(Corpus() / file);
-    Delivery d{
-        "gitea",
-        file,
-        {{"x-gitea-event", event}, {"x-gitea-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
+    Delivery d{"gitea",
+               file,
+               {{"x-gitea-event", event},
+                {"x-gitea-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
     ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d));
     EXPECT_FALSE(out.is_push) << event;
   }
@@ -257,10 +257,10 @@ TEST(WebhookCorpus, GogsPush) {
 TEST(WebhookCorpus, GogsBranchCreateIsNotAPush) {
   const std::string file = "go-playground-testdata/gogs/create-event.json";
   std::string body = Read(Corpus() / file);
-  Delivery d{
-      "gogs",
-      file,
-      {{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
+  Delivery d{"gogs",
+             file,
+             {{"x-gogs-event", "create"},
+              {"x-gogs-signature", manifest::HmacSha256Hex(kVectorSecret, body)}}};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse(d));
   EXPECT_FALSE(out.is_push);
   EXPECT_THAT(out.reason, HasSubstr("branch"));

@@ -75,7 +75,8 @@ class WebhookReceiverTest : public ::testing::Test {
 
 TEST_F(WebhookReceiverTest, QueuesAPushOnceAndRefusesTheReplay) {
   std::map<std::string, std::string> headers = {
-      {"X-Signature", "sha256=" + manifest::HmacSha256Hex("s3cret", kBody)}, {"X-Delivery-Id", "d-1"}};
+      {"X-Signature", "sha256=" + manifest::HmacSha256Hex("s3cret", kBody)},
+      {"X-Delivery-Id", "d-1"}};
   WebhookReceiver::Reply first = Post("hooks", headers, kBody);
   EXPECT_EQ(first.status, 202) << first.body;
   EXPECT_THAT(first.body, HasSubstr("webhook.push"));
@@ -123,8 +124,10 @@ TEST_F(WebhookReceiverTest, RefusalsAndIgnoredDeliveries) {
   EXPECT_EQ(unsigned_reply.status, 401);
   EXPECT_THAT(unsigned_reply.body, HasSubstr("X-Signature"));
   std::string bad = "{}";
-  EXPECT_EQ(Post("hooks", {{"X-Signature", "sha256=" + manifest::HmacSha256Hex("s3cret", bad)}}, bad).status,
-            400);
+  EXPECT_EQ(
+      Post("hooks", {{"X-Signature", "sha256=" + manifest::HmacSha256Hex("s3cret", bad)}}, bad)
+          .status,
+      400);
   // A receiver filtering on events ignores (200) what it does not want.
   WebhookReceiver::Reply filtered = Post("tags-only", {{"Authorization", "Bearer t0ken"}}, kBody);
   EXPECT_EQ(filtered.status, 200) << filtered.body;

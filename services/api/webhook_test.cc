@@ -301,7 +301,9 @@ TEST(WebhookTest, GiteaTagPushAndTruncatedCommitList) {
       R"({"ref": "refs/tags/v2.0.0", "before": "0000000000000000000000000000000000000000",
     "after": "5555", "repository": {"clone_url": "https://gitea.example.com/acme/deploy.git"},
     "commits": []})";
-  Request r{{{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, tag)}}, tag};
+  Request r{
+      {{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, tag)}},
+      tag};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gitea", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.push.ref(), "refs/tags/v2.0.0");
@@ -310,7 +312,8 @@ TEST(WebhookTest, GiteaTagPushAndTruncatedCommitList) {
   std::string truncated = R"({"ref": "refs/heads/main", "before": "1111", "after": "2222",
     "repository": {"clone_url": "https://gitea.example.com/acme/deploy.git"},
     "commits": [{"added": ["a"], "modified": [], "removed": []}], "total_commits": 9})";
-  Request t{{{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, truncated)}},
+  Request t{{{"x-gitea-event", "push"},
+             {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, truncated)}},
             truncated};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome partial, Parse("gitea", t));
   EXPECT_TRUE(partial.is_push);
@@ -358,7 +361,9 @@ TEST(WebhookTest, GogsTagCreateIsATagPush) {
   std::string body = R"({"ref": "v1.0.0", "ref_type": "tag",
     "sha": "3333333333333333333333333333333333333333", "default_branch": "main",
     "repository": {"clone_url": "https://gogs.example.com/acme/deploy.git"}})";
-  Request r{{{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
+  Request r{
+      {{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}},
+      body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gogs", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.push.ref(), "refs/tags/v1.0.0");
@@ -368,14 +373,17 @@ TEST(WebhookTest, GogsTagCreateIsATagPush) {
   // A branch's create event is followed by its push event: not a push itself.
   std::string branch = R"({"ref": "feature", "ref_type": "branch",
     "repository": {"clone_url": "https://gogs.example.com/acme/deploy.git"}})";
-  Request b{{{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, branch)}},
-            branch};
+  Request b{
+      {{"x-gogs-event", "create"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, branch)}},
+      branch};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome created, Parse("gogs", b));
   EXPECT_FALSE(created.is_push);
   EXPECT_THAT(created.reason, HasSubstr("branch"));
 
   // Tag deletions arrive as `delete`: not a push.
-  Request d{{{"x-gogs-event", "delete"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
+  Request d{
+      {{"x-gogs-event", "delete"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}},
+      body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome deleted, Parse("gogs", d));
   EXPECT_FALSE(deleted.is_push);
 }
@@ -387,7 +395,9 @@ TEST(WebhookTest, GogsCommitListAtTheFeedLimitMeansUnknownPaths) {
     {"added": ["a"], "modified": [], "removed": []}, {"added": ["b"], "modified": [], "removed": []},
     {"added": ["c"], "modified": [], "removed": []}, {"added": ["d"], "modified": [], "removed": []},
     {"added": ["e"], "modified": [], "removed": []}]})";
-  Request r{{{"x-gogs-event", "push"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}}, body};
+  Request r{
+      {{"x-gogs-event", "push"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, body)}},
+      body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("gogs", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_TRUE(out.push.changed_paths().empty());
@@ -407,10 +417,11 @@ constexpr char kBitbucketServerPush[] = R"({"eventKey": "repo:refs_changed",
      "toHash": "6666666666666666666666666666666666666666", "type": "ADD"}]})";
 
 TEST(WebhookTest, BitbucketServerRefsChanged) {
-  Request r{{{"x-event-key", "repo:refs_changed"},
-             {"x-request-id", "req-7"},
-             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, kBitbucketServerPush)}},
-            kBitbucketServerPush};
+  Request r{
+      {{"x-event-key", "repo:refs_changed"},
+       {"x-request-id", "req-7"},
+       {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, kBitbucketServerPush)}},
+      kBitbucketServerPush};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket-server", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.event, "repo:refs_changed");
@@ -558,9 +569,11 @@ TEST(WebhookTest, DeletedBranchIsNotAPushForEveryProvider) {
        {{"x-github-event", "push"},
         {"x-hub-signature-256", "sha256=" + manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gitea",
-       {{"x-gitea-event", "push"}, {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
+       {{"x-gitea-event", "push"},
+        {"x-gitea-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gogs",
-       {{"x-gogs-event", "push"}, {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
+       {{"x-gogs-event", "push"},
+        {"x-gogs-signature", manifest::HmacSha256Hex(kSecret, commit_list)}}},
       {"gitlab", {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", kSecret}}},
       {"generic", {{"authorization", std::string("Bearer ") + kSecret}}},
   };
@@ -606,9 +619,9 @@ TEST(WebhookTest, BitbucketCloudTagPush) {
       R"({"repository": {"links": {"html": {"href": "https://bitbucket.org/acme/deploy"}}},
     "push": {"changes": [{"old": null,
                           "new": {"type": "tag", "name": "v4", "target": {"hash": "cccc"}}}]}})";
-  Request r{
-      {{"x-event-key", "repo:push"}, {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
-      body};
+  Request r{{{"x-event-key", "repo:push"},
+             {"x-hub-signature", "sha256=" + manifest::HmacSha256Hex(kSecret, body)}},
+            body};
   ASSERT_OK_AND_ASSIGN(WebhookOutcome out, Parse("bitbucket", r));
   EXPECT_TRUE(out.is_push);
   EXPECT_EQ(out.push.ref(), "refs/tags/v4");

@@ -35,6 +35,11 @@ inline constexpr char kStageRender[] = "render";
 inline constexpr char kStagePlan[] = "plan";
 inline constexpr char kStageApply[] = "apply";
 
+// Core NATS request/reply (nothing stored), served by a queue group of the answering stage:
+//   driftless.rpc.diff  planner (queue "planner"): v1::DiffRequest -> v1::DiffReply
+inline constexpr char kDiffSubject[] = "driftless.rpc.diff";
+inline constexpr char kPlannerQueue[] = "planner";
+
 // The notifier's durable consumer on DRIFTLESS_EVENTS (every event type).
 inline constexpr char kNotifierDurable[] = "notifier";
 

@@ -79,6 +79,23 @@ int main(int argc, char** argv) {
   });
   planner::PlannerService planner(kube->get(), &runtime.kv(), &runtime.blobs(), &runtime.bus(),
                                   runtime.emitter(), &drift.cache());
+  // `driftless app diff`, asked by the api.
+  absl::StatusOr<std::unique_ptr<bus::Subscription>> diffs = runtime.bus().Serve(
+      service::kDiffSubject, service::kPlannerQueue, [&planner](std::string_view data) {
+        v1::DiffRequest request;
+        v1::DiffReply reply;
+        if (!request.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+          reply.set_error_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
+          reply.set_error("diff request is not a driftless.v1.DiffRequest");
+        } else {
+          reply = planner.Diff(request.application());
+        }
+        return reply.SerializeAsString();
+      });
+  if (!diffs.ok()) {
+    std::cerr << "driftless-planner: " << diffs.status() << "\n";
+    return 1;
+  }
   // The render inputs: first before any render needs them, then every interval.
   std::thread refresh([&] {
     do {
@@ -96,6 +113,7 @@ int main(int argc, char** argv) {
       kDefaultWorkers);
   runtime.RequestShutdown();
   refresh.join();
+  (*diffs)->Stop();
   drift_thread.request_stop();
   drift_thread.join();
   return code;

@@ -15,6 +15,7 @@
 #include "services/common/state.h"
 #include "services/common/topology.h"
 #include "services/sync/app_spec.h"
+#include "services/sync/drift.h"
 #include "services/sync/live.h"
 #include "services/sync/plan.h"
 
@@ -240,11 +241,35 @@ bus::Disposition PlannerService::Fail(const v1::Event& event, std::string_view r
   return bus::Disposition::Ack();
 }
 
-absl::StatusOr<std::vector<Json>> PlannerService::ReadLive(
-    const std::string& app, const std::vector<Json>& desired, const std::set<KindRef>& kinds,
-    const std::set<std::string>& namespaces,
-    const std::map<KindRef, std::set<std::string>>& cluster_names,
-    std::map<std::string, Json>& live) {
+absl::StatusOr<std::vector<Json>> PlannerService::ReadLive(const std::string& app,
+                                                           const std::string& destination,
+                                                           const std::vector<Json>& desired,
+                                                           const v1::AppStatus& previous,
+                                                           std::map<std::string, Json>& live) {
+  // Kinds of the desired objects and of the inventory (for pruning), in their namespaces;
+  // cluster-scoped objects (desired, or in the inventory) are read by name.
+  std::set<KindRef> kinds;
+  std::set<std::string> namespaces;
+  std::map<KindRef, std::set<std::string>> cluster_names;
+  if (!destination.empty()) namespaces.insert(destination);
+  for (const Json& o : desired) {
+    const KindRef kind{manifest::ApiVersionOf(o), manifest::KindOf(o)};
+    kinds.insert(kind);
+    if (std::string ns = manifest::NamespaceOf(o); !ns.empty()) {
+      namespaces.insert(ns);
+    } else {
+      cluster_names[kind].insert(manifest::NameOf(o));
+    }
+  }
+  for (const v1::ResourceStatus& r : previous.resources()) {
+    const KindRef kind{KubeRefOf(r.ref()).api_version, r.ref().kind()};
+    kinds.insert(kind);
+    if (!r.ref().namespace_().empty()) {
+      namespaces.insert(r.ref().namespace_());
+    } else {
+      cluster_names[kind].insert(r.ref().name());
+    }
+  }
   bool cached = cache_ != nullptr;
   for (const KindRef& kind : kinds) {
     if (!cache_) break;
@@ -284,6 +309,60 @@ absl::StatusOr<std::vector<Json>> PlannerService::ReadLive(
   }
   for (auto& [key, o] : read) live.emplace(key, std::move(o));
   return tracked;
+}
+
+v1::DiffReply PlannerService::Diff(const std::string& app) {
+  v1::DiffReply reply;
+  auto fail = [&](const absl::Status& status) {
+    reply.set_error_code(static_cast<int32_t>(status.code()));
+    reply.set_error(std::string(status.message()));
+    return reply;
+  };
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, app);
+  if (!stored.ok()) return fail(stored.status());
+  absl::StatusOr<v1::AppStatus> status = service::StatusStore(kv_).Get(app);
+  if (!status.ok()) return fail(status.status());
+  if (status->desired_digest().empty() || status->application_uid() != stored->uid) {
+    return fail(absl::FailedPreconditionError(
+        strings::Cat("application ", app, " has not been planned yet: nothing to compare with")));
+  }
+  absl::StatusOr<std::string> blob = blobs_->GetBlob(status->desired_digest());
+  if (!blob.ok()) {
+    return fail(
+        absl::Status(blob.status().code(),
+                     strings::Cat("desired objects of application ", app, " (planned generation ",
+                                  status->desired_seq(), "): ", blob.status().message())));
+  }
+  Json objects = Json::parse(*blob, nullptr, /*allow_exceptions=*/false);
+  if (!objects.is_array()) {
+    return fail(absl::DataLossError(
+        strings::Cat("desired objects of application ", app, " are not a JSON array")));
+  }
+  const std::vector<Json> desired(objects.begin(), objects.end());
+  const AppSpec spec = ParseAppSpec(stored->object);
+  std::map<std::string, Json> live;
+  absl::StatusOr<std::vector<Json>> tracked = ReadLive(app, spec.ns, desired, *status, live);
+  if (!tracked.ok()) {
+    return fail(absl::Status(tracked.status().code(),
+                             strings::Cat("application ", app, ": ", tracked.status().message())));
+  }
+  sync::DiffOptions diff;
+  diff.ignore = spec.ignore;
+  absl::StatusOr<sync::LiveDiff> result = sync::DiffLive(
+      desired,
+      [&](const Json& o) -> std::optional<Json> {
+        auto it = live.find(manifest::ObjectKey(o));
+        if (it == live.end()) return std::nullopt;
+        return it->second;
+      },
+      *tracked, spec.automated&& spec.auto_prune, diff);
+  if (!result.ok()) return fail(result.status());
+  reply.set_differing(result->differing);
+  reply.set_text(std::move(result->text));
+  reply.set_revision(status->last_attempted_revision());
+  reply.set_desired_seq(status->desired_seq());
+  return reply;
 }
 
 bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
@@ -384,32 +463,8 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
     return bus::Disposition::Ack();
   }
 
-  std::set<KindRef> kinds;
-  std::set<std::string> namespaces;
-  if (!spec.ns.empty()) namespaces.insert(spec.ns);
-  for (const Json& o : *desired) {
-    kinds.insert({manifest::ApiVersionOf(o), manifest::KindOf(o)});
-    if (std::string ns = manifest::NamespaceOf(o); !ns.empty()) namespaces.insert(ns);
-  }
-  // Cluster-scoped objects (desired, or in the inventory) are read by name.
-  std::map<KindRef, std::set<std::string>> cluster_names;
-  for (const Json& o : *desired) {
-    if (manifest::NamespaceOf(o).empty()) {
-      cluster_names[{manifest::ApiVersionOf(o), manifest::KindOf(o)}].insert(manifest::NameOf(o));
-    }
-  }
-  for (const v1::ResourceStatus& r : previous->resources()) {
-    const KindRef kind{KubeRefOf(r.ref()).api_version, r.ref().kind()};
-    kinds.insert(kind);
-    if (!r.ref().namespace_().empty()) {
-      namespaces.insert(r.ref().namespace_());
-    } else {
-      cluster_names[kind].insert(r.ref().name());
-    }
-  }
   std::map<std::string, Json> live;
-  absl::StatusOr<std::vector<Json>> tracked =
-      ReadLive(app, *desired, kinds, namespaces, cluster_names, live);
+  absl::StatusOr<std::vector<Json>> tracked = ReadLive(app, spec.ns, *desired, *previous, live);
   if (!tracked.ok()) {
     if (IsTransient(tracked.status())) return Retry(event, message, tracked.status());
     return Fail(event, "ClusterError",

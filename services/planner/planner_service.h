@@ -60,6 +60,12 @@ class PlannerService {
 
   bus::Disposition Handle(const v1::Event& event, const bus::Message& message);
 
+  // `driftless app diff`: the application's live objects against the desired objects of its
+  // last planned generation (status.desired_digest), as a sync would change them; Secret
+  // values masked. Errors in the reply (error, error_code): unknown application, not planned
+  // yet, the cluster's.
+  v1::DiffReply Diff(const std::string& application);
+
   // One pass over the cluster facts and every application's render inputs (see above).
   // Errors: the cluster or KV unreachable (the pass stops; the next one starts over).
   absl::Status RefreshInputs();
@@ -71,13 +77,14 @@ class PlannerService {
   absl::Status ResolveInputs(const service::StoredResource& application, bool mint,
                              const std::string& request = "");
   // The application's tracked objects (the inventory) and, in `live`, every object read by
-  // key, from the cache when it holds every kind (desired objects it does not hold are read
-  // from the cluster), else by ListTracked.
-  absl::StatusOr<std::vector<manifest::Json>> ReadLive(
-      const std::string& app, const std::vector<manifest::Json>& desired,
-      const std::set<sync::KindRef>& kinds, const std::set<std::string>& namespaces,
-      const std::map<sync::KindRef, std::set<std::string>>& cluster_names,
-      std::map<std::string, manifest::Json>& live);
+  // key: kinds of `desired` and of `previous`.resources (for pruning), from the cache when it
+  // holds every kind (desired objects it does not hold are read from the cluster), else by
+  // ListTracked over the namespaces involved plus `destination`.
+  absl::StatusOr<std::vector<manifest::Json>> ReadLive(const std::string& app,
+                                                       const std::string& destination,
+                                                       const std::vector<manifest::Json>& desired,
+                                                       const v1::AppStatus& previous,
+                                                       std::map<std::string, manifest::Json>& live);
   bus::Disposition HandleRendered(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleDeleted(const v1::Event& event, const bus::Message& message);
   bus::Disposition HandleInputsRequested(const v1::Event& event, const bus::Message& message);

@@ -1,5 +1,7 @@
 #include "services/sync/drift.h"
 
+#include <set>
+
 #include "common/manifest/object.h"
 #include "common/strings/str.h"
 #include "services/sync/plan.h"
@@ -67,6 +69,35 @@ std::string DriftSignature(const std::vector<ObjectDrift>& drift) {
   for (const ObjectDrift& d : drift) {
     strings::Append(out, d.key, d.deleted ? " deleted" : "", "\n");
     for (const std::string& p : d.paths) strings::Append(out, "  ", p, "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<LiveDiff> DiffLive(const std::vector<Json>& desired, const LiveLookup& live,
+                                  const std::vector<Json>& tracked, bool prune,
+                                  const DiffOptions& options) {
+  LiveDiff out;
+  auto add = [&](const Json& object, std::string_view what, Json from, Json to) {
+    MaskSecretValues(from, to);
+    ++out.differing;
+    strings::Append(out.text, "===== ", manifest::Describe(object), " (", what, ") =====\n",
+                    UnifiedYamlDiff(from, to, "live", "desired"));
+  };
+  std::set<std::string> keys;
+  for (const Json& object : desired) {
+    keys.insert(manifest::ObjectKey(object));
+    std::optional<Json> current = live(object);
+    if (!current) {
+      add(object, "missing", Json(), StripServerFields(object));
+      continue;
+    }
+    DL_ASSIGN_OR_RETURN(ObjectDiff diff, DiffObject(object, *current, options));
+    if (diff.in_sync) continue;
+    add(object, "differs", StripServerFields(*current), StripServerFields(diff.predicted));
+  }
+  for (const Json& object : tracked) {
+    if (keys.contains(manifest::ObjectKey(object))) continue;
+    add(object, prune ? "would be pruned" : "requires pruning", StripServerFields(object), Json());
   }
   return out;
 }

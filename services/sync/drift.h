@@ -46,6 +46,21 @@ std::string DriftSummary(std::string_view application, const std::vector<ObjectD
 // Identifies a drift (objects and paths): the same drift seen twice has the same signature.
 std::string DriftSignature(const std::vector<ObjectDrift>& drift);
 
+// `driftless app diff`: live against desired, as server-side apply would leave it.
+struct LiveDiff {
+  int differing = 0;  // objects that differ, are missing, or would be pruned
+  // Per object: "===== <Describe> (<what>) =====" then a unified YAML diff from live to
+  // desired (server fields stripped, Secret values masked: never their values).
+  std::string text;
+};
+
+// Diffs each desired object with its live one and lists the `tracked` objects git no longer
+// has ("would be pruned" when `prune`, else "requires pruning"). Errors: DiffObject's.
+absl::StatusOr<LiveDiff> DiffLive(const std::vector<manifest::Json>& desired,
+                                  const LiveLookup& live,
+                                  const std::vector<manifest::Json>& tracked, bool prune,
+                                  const DiffOptions& options);
+
 // How long self-heal waits after `heals` corrections within the heal window: none for the
 // first, then `base` doubled per heal, at most `max`, so two controllers fighting over a field
 // do not loop hot.

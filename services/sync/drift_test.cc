@@ -12,6 +12,7 @@ namespace {
 using manifest::Json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Json Y(std::string_view yaml) {
   auto v = manifest::ParseYaml(yaml, "test");
@@ -137,6 +138,42 @@ TEST(FindDrift, SignatureTellsDriftsApart) {
   EXPECT_EQ(DriftSignature({a}), DriftSignature({a}));
   EXPECT_NE(DriftSignature({a}), DriftSignature({b}));
   EXPECT_NE(DriftSignature({a}), DriftSignature({gone}));
+}
+
+TEST(DiffLive, ShowsChangedMissingAndPrunedObjectsWithSecretValuesMasked) {
+  Cluster cluster;
+  Json deploy = Applied(Json(), Y(kDeploy), "driftless");
+  deploy =
+      Applied(deploy,
+              Y("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\n"
+                "spec: {replicas: 5}\n"),
+              "kubectl-edit");
+  cluster.Put(deploy);
+  Json secret =
+      Y("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\n"
+        "data: {password: c2VjcmV0LWdpdA==}\n");
+  Json live_secret = Applied(Json(), secret, "driftless");
+  live_secret["data"]["password"] = "c2VjcmV0LWxpdmU=";
+  cluster.Put(live_secret);
+  Json old = Applied(Json(),
+                     Y("apiVersion: v1\nkind: ConfigMap\n"
+                       "metadata: {name: old, namespace: prod}\ndata: {a: b}\n"),
+                     "driftless");
+  ASSERT_OK_AND_ASSIGN(LiveDiff diff, DiffLive({Y(kDeploy), Y(kConfig), secret}, cluster.Lookup(),
+                                               {deploy, old}, /*prune=*/true, {}));
+  EXPECT_EQ(diff.differing, 4);
+  EXPECT_THAT(diff.text, HasSubstr("===== apps/v1 Deployment prod/web (differs) ====="));
+  EXPECT_THAT(diff.text, HasSubstr("-  replicas: 5\n+  replicas: 2"));
+  EXPECT_THAT(diff.text, HasSubstr("===== v1 ConfigMap prod/config (missing) ====="));
+  EXPECT_THAT(diff.text, HasSubstr("===== v1 ConfigMap prod/old (would be pruned) ====="));
+  EXPECT_THAT(diff.text, HasSubstr("===== v1 Secret prod/creds (differs) ====="));
+  EXPECT_THAT(diff.text, Not(HasSubstr("c2VjcmV0")));
+
+  Cluster same;
+  same.Put(Applied(Json(), Y(kConfig), "driftless"));
+  ASSERT_OK_AND_ASSIGN(diff, DiffLive({Y(kConfig)}, same.Lookup(), {}, true, {}));
+  EXPECT_EQ(diff.differing, 0);
+  EXPECT_EQ(diff.text, "");
 }
 
 TEST(HealDelay, FirstHealIsImmediateThenDoublesUpToTheCap) {

@@ -119,6 +119,37 @@ class DriftTest(E2EBase):
         self.assertIn(".data.v", failed[0]["message"])
         self.assertEqual(self.platform.configmap_data("noforce", "owned"), {"v": "theirs"})
 
+    def test_app_diff_exit_codes_and_masked_secrets(self):
+        repo = self.new_repo("repo-diff")
+        repo.write("c.yaml", h.configmap("shown", data={"v": "git"}))
+        repo.write("s.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\n"
+                             "stringData: {token: s3cr3t-from-git}\n")
+        repo.commit("shown + token")
+        self.platform.apply(h.application("diffed", repo.url, ".", "diffed", self_heal=False))
+        self.wait_configmap("diffed", "shown", lambda d: d == {"v": "git"})
+        self.synced("diffed")
+        same = self.platform.cli("app", "diff", "diffed", check=False)
+        self.assertEqual(same.returncode, 0, same.stderr)
+        self.assertEqual(same.stdout, "")
+
+        self.platform.kubectl("patch", "configmap", "shown", "-n", "diffed", "--type", "merge",
+                              "-p", '{"data":{"v":"edited"}}')
+        self.platform.kubectl("patch", "secret", "token", "-n", "diffed", "--type", "merge",
+                              "-p", '{"stringData":{"token":"s3cr3t-edited"}}')
+        self.wait_app("diffed", lambda a: a["status"].get("sync") == "OutOfSync", "drifted")
+        differs = self.platform.cli("app", "diff", "diffed", check=False)
+        self.assertEqual(differs.returncode, 1, differs.stderr)
+        self.assertIn("===== v1 ConfigMap diffed/shown (differs) =====", differs.stdout)
+        self.assertIn("-  v: edited\n+  v: git", differs.stdout)
+        self.assertIn("===== v1 Secret diffed/token (differs) =====", differs.stdout)
+        for secret in ("s3cr3t", "czNjcjN0"):  # neither the value nor its base64
+            self.assertNotIn(secret, differs.stdout)
+        self.assertIn("2 objects differ", differs.stderr)
+
+        unknown = self.platform.cli("app", "diff", "no-such-app", check=False)
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("no-such-app", unknown.stderr)
+
     def history(self, app):
         return json.loads(self.platform.cli("app", "history", app, "-o", "json").stdout)["items"]
 

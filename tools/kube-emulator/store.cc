@@ -121,6 +121,18 @@ void ApplyDefaults(const ResourceType& rt, Json& obj, unsigned long long seq) {
         if (!p.contains("targetPort") && p.contains("port")) p["targetPort"] = p["port"];
       }
     }
+  } else if (k == "Secret") {
+    // The API server folds stringData into data (base64) and never stores it; type defaults
+    // to Opaque.
+    obj.erase("spec");
+    if (obj.contains("stringData") && obj["stringData"].is_object()) {
+      for (auto& [key, value] : obj["stringData"].items()) {
+        if (value.is_string()) obj["data"][key] = absl::Base64Escape(value.get<std::string>());
+      }
+    }
+    obj.erase("stringData");
+    if (!obj.contains("type")) obj["type"] = "Opaque";
+    return;
   } else if (k == "Namespace") {
     obj.erase("spec");
     Meta(obj)["labels"]["kubernetes.io/metadata.name"] = MetaStr(obj, "name");
