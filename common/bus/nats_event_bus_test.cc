@@ -123,6 +123,32 @@ TEST_F(NatsEventBusTest, PublishConsumeAck) {
   EXPECT_OK(sub->Health());
 }
 
+TEST_F(NatsEventBusTest, RequestIsAnsweredByOneServerOfTheQueue) {
+  // Nobody serves the subject yet: unavailable at once, not a timeout.
+  absl::StatusOr<std::string> none = bus_->Request("rpc.echo", "hi", absl::Seconds(2));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable) << none.status();
+
+  std::atomic<int> a{0}, b{0};
+  ASSERT_OK_AND_ASSIGN(auto first, bus_->Serve("rpc.echo", "echo", [&](std::string_view r) {
+    ++a;
+    return "a:" + std::string(r);
+  }));
+  ASSERT_OK_AND_ASSIGN(auto second, bus_->Serve("rpc.echo", "echo", [&](std::string_view r) {
+    ++b;
+    return "b:" + std::string(r);
+  }));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::string reply,
+                         bus_->Request("rpc.echo", "n" + std::to_string(i), absl::Seconds(5)));
+    EXPECT_TRUE(reply == "a:n" + std::to_string(i) || reply == "b:n" + std::to_string(i)) << reply;
+  }
+  EXPECT_EQ(a + b, 20);  // each request answered once, by one member of the queue
+  first->Stop();
+  second->Stop();
+  EXPECT_EQ(bus_->Request("rpc.echo", "hi", absl::Seconds(2)).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
 TEST_F(NatsEventBusTest, EnsureIsIdempotentAndUpdates) {
   SetUpWorkQueue();
   SetUpWorkQueue();  // same specs again

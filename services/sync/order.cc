@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 
 #include "common/manifest/object.h"
 
@@ -167,6 +168,17 @@ absl::StatusOr<OrderKey> OrderKeyOf(const Json& o) {
     }
   }
   k.kind_rank = KindRank(manifest::KindOf(o));
+  // Namespaces and CRDs (not hooks themselves) exist before any hook or wave: a PreSync Job or
+  // a wave -1 object in the application's namespace, or a custom resource, needs them.
+  const std::string kind = manifest::KindOf(o);
+  const bool foundation =
+      (kind == "Namespace" && manifest::ApiVersionOf(o) == "v1") ||
+      (kind == "CustomResourceDefinition" && manifest::GroupOf(o) == "apiextensions.k8s.io");
+  if (foundation && helm_phases.empty() &&
+      AnnotationEither(o, "driftless.dev/hook", "argocd.argoproj.io/hook").empty()) {
+    k.phase = Phase::kPreSync;
+    k.wave = std::numeric_limits<int>::min();
+  }
   k.ns = manifest::NamespaceOf(o);
   k.name = manifest::NameOf(o);
   return k;

@@ -1,6 +1,8 @@
 // Apply order of an application's objects: by phase (PreSync, Sync, PostSync), then sync wave,
 // then kind (Namespaces and CRDs first, workloads after their config, custom resources last,
-// as in Argo CD), then namespace and name. Pruning runs in the reverse order.
+// as in Argo CD), then namespace and name. Pruning runs in the reverse order. Namespaces and
+// CRDs that are not hooks come before everything (phase PreSync, the lowest wave): with
+// CreateNamespace the destination exists before any PreSync hook or negative wave.
 //
 // Waves and hooks come from annotations: `driftless.dev/sync-wave: "-1"`,
 // `driftless.dev/hook: PreSync|Sync|PostSync|SyncFail` (Argo CD's

@@ -144,11 +144,15 @@ TEST(Order, NamespacesAndCrdsFirstWavesAndHooks) {
         "metadata: {name: widgets.example.com}\n"),
       Y("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n"),
       Y("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"),
+      Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: early, annotations: "
+        "{driftless.dev/sync-wave: \"-3\"}}\n"),
   };
   ASSERT_OK(SortForApply(objects));
   std::vector<std::string> names;
   for (const Json& o : objects) names.push_back(manifest::NameOf(o));
-  EXPECT_THAT(names, ElementsAre("migrate", "ns", "widgets.example.com", "s", "d", "w", "late"));
+  // The Namespace and the CRD before the PreSync hook and the negative wave that may need them.
+  EXPECT_THAT(names,
+              ElementsAre("ns", "widgets.example.com", "migrate", "early", "s", "d", "w", "late"));
   Json bad =
       Y("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, annotations: "
         "{driftless.dev/sync-wave: soon}}\n");

@@ -150,6 +150,22 @@ class DriftTest(E2EBase):
         self.assertEqual(unknown.returncode, 2)
         self.assertIn("no-such-app", unknown.stderr)
 
+    def test_presync_hook_and_negative_wave_find_their_namespace(self):
+        repo = self.new_repo("repo-order")
+        repo.write("hook.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pre\n"
+                   "  annotations: {argocd.argoproj.io/hook: PreSync}\ndata: {x: \"1\"}\n")
+        repo.write("early.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: early\n"
+                   "  annotations: {driftless.dev/sync-wave: \"-2\"}\ndata: {x: \"1\"}\n")
+        repo.write("main.yaml", h.configmap("main", data={"x": "1"}))
+        repo.commit("hook, wave -2 and wave 0 into a namespace CreateNamespace makes")
+        self.platform.apply(h.application("ordered", repo.url, ".", "ordered-ns"))
+        for name in ("pre", "early", "main"):
+            self.wait_configmap("ordered-ns", name, lambda d: d == {"x": "1"})
+        self.synced("ordered")
+        ok = self.receiver.wait("sync.succeeded of ordered", lambda b: syncs_of(b, "ordered"))
+        kinds = [r["ref"]["kind"] for r in ok[0]["payload"]["results"]]
+        self.assertEqual(kinds[0], "Namespace", ok[0]["payload"]["results"])
+
     def history(self, app):
         return json.loads(self.platform.cli("app", "history", app, "-o", "json").stdout)["items"]
 
