@@ -91,11 +91,12 @@ manifest::Json DeadLetterListJson(const std::vector<v1::DeadLetter>& letters);
 // ERROR; and the same as a {"kind": "List"} document.
 std::string DeliveriesTable(const std::vector<v1::Delivery>& deliveries);
 manifest::Json DeliveryListJson(const std::vector<v1::Delivery>& deliveries);
-// "dead letter #12 redriven to driftless.work.plan (stream sequence 345)".
-// `driftless app history`: ID, REVISION (short), FINISHED, RESULT, BY, OBJECTS, REASON/MESSAGE.
+
+// `driftless app history`: ID, REVISION (short), FINISHED, RESULT, BY, OBJECTS, REASON, MESSAGE.
 std::string HistoryTable(const std::vector<v1::SyncHistoryEntry>& entries);
 manifest::Json HistoryListJson(const std::vector<v1::SyncHistoryEntry>& entries);
 
+// "dead letter #12 redriven to driftless.work.plan (stream sequence 345)".
 std::string RedriveLine(uint64_t sequence, const v1::RedriveDeadLetterResponse& response);
 
 // `--resource` of `app sync`: "KIND/NAME" or "KIND/NAMESPACE/NAME", where KIND may carry its

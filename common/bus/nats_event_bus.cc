@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/bus/internal/nats_internal.h"
 #include "common/bus/internal/str.h"
+#include "common/log/log.h"
 #include "common/status/status.h"
 
 namespace driftless::bus {
@@ -623,19 +624,22 @@ class ResponderSubscription : public Subscription {
                        : natsConnection_QueueSubscribe(&sub_, nc_, subject.c_str(), queue.c_str(),
                                                        &OnMessage, this);
     if (s != NATS_OK) return internal::FromNats(s, internal::Cat("serving ", subject));
+    natsSubscription_SetOnCompleteCB(sub_, &OnComplete, this);
     // Registered with the server before Serve returns (a request right after finds it).
     return internal::FromNats(natsConnection_Flush(nc_), internal::Cat("serving ", subject));
   }
 
   void Stop() override {
-    std::lock_guard lock(mu_);
-    if (sub_ == nullptr) return;
-    // Answers what is queued, then stops; no callback runs after the drain completed.
-    if (natsSubscription_Drain(sub_) == NATS_OK) {
-      natsSubscription_WaitForDrainCompletion(sub_, 5000);
+    natsSubscription* sub = std::exchange(sub_, nullptr);
+    if (sub == nullptr) return;
+    // Answers what is queued, then closes; cnats calls OnComplete after the last message
+    // callback returned, so nothing runs on this object once that happened.
+    if (natsSubscription_Drain(sub) != NATS_OK) natsSubscription_Unsubscribe(sub);
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return complete_; });
     }
-    natsSubscription_Destroy(sub_);
-    sub_ = nullptr;
+    natsSubscription_Destroy(sub);
   }
 
   absl::Status Health() const override { return absl::OkStatus(); }
@@ -647,15 +651,31 @@ class ResponderSubscription : public Subscription {
     if (reply != nullptr && *reply != '\0') {
       std::string body = self->responder_(
           std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
-      natsConnection_Publish(nc, reply, body.data(), static_cast<int>(body.size()));
+      if (natsStatus s =
+              natsConnection_Publish(nc, reply, body.data(), static_cast<int>(body.size()));
+          s != NATS_OK) {
+        // The requester times out; say why here (a reply over the max payload, most likely).
+        log::Warn("cannot send a reply", {{"subject", natsMsg_GetSubject(msg)},
+                                          {"bytes", static_cast<int64_t>(body.size())},
+                                          {"error", internal::FromNats(s, "reply")}});
+      }
     }
     natsMsg_Destroy(msg);
+  }
+
+  static void OnComplete(void* closure) {
+    auto* self = static_cast<ResponderSubscription*>(closure);
+    std::lock_guard lock(self->mu_);
+    self->complete_ = true;
+    self->cv_.notify_all();
   }
 
   natsConnection* nc_;
   Responder responder_;
   std::mutex mu_;
-  natsSubscription* sub_ = nullptr;
+  std::condition_variable cv_;
+  bool complete_ = false;            // cnats closed the subscription (OnComplete)
+  natsSubscription* sub_ = nullptr;  // owned by the caller of Start/Stop
 };
 
 }  // namespace

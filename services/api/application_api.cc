@@ -591,7 +591,9 @@ absl::StatusOr<v1::RollbackResponse> ApplicationApi::Rollback(const v1::Rollback
                                                       " of application \"", request.name(),
                                                       "\" records no revision to go back to"));
   }
-  const manifest::Json& policy = stored->object["spec"].value("syncPolicy", manifest::Json());
+  const manifest::Json& spec = stored->object["spec"];
+  const manifest::Json policy =
+      spec.is_object() ? spec.value("syncPolicy", manifest::Json()) : manifest::Json();
   const bool automated = policy.is_object() && policy.contains("automated") &&
                          policy["automated"].is_object() && !policy.value("suspend", false);
   v1::RollbackResponse response;
@@ -607,7 +609,12 @@ absl::StatusOr<v1::RollbackResponse> ApplicationApi::Rollback(const v1::Rollback
     // generation is the newest one and nothing automated follows it.
     absl::StatusOr<service::StoredResource> written = WriteSuspended(*stored, true);
     if (!written.ok()) return Context(written.status(), what);
-    DL_RETURN_IF_ERROR(Context(WaitForSpecGeneration(*written), what));
+    if (absl::Status s = WaitForSpecGeneration(*written); !s.ok()) {
+      return Context(s, strings::Cat(what,
+                                     " (automated sync is suspended now; nothing was "
+                                     "rolled back: run it again, or driftless app resume ",
+                                     request.name(), ")"));
+    }
     *stored = *std::move(written);
     response.set_suspended(true);
   }
@@ -650,8 +657,8 @@ absl::StatusOr<v1::SuspendResponse> ApplicationApi::Suspend(const v1::SuspendReq
         strings::Cat("application \"", request.name(), "\" is being deleted"));
   }
   const manifest::Json& spec = stored->object["spec"];
-  const bool was = spec.contains("syncPolicy") && spec["syncPolicy"].is_object() &&
-                   spec["syncPolicy"].value("suspend", false);
+  const bool was = spec.is_object() && spec.contains("syncPolicy") &&
+                   spec["syncPolicy"].is_object() && spec["syncPolicy"].value("suspend", false);
   v1::SuspendResponse response;
   if (was == request.suspended()) return response;
   absl::StatusOr<service::StoredResource> written = WriteSuspended(*stored, request.suspended());
@@ -680,7 +687,11 @@ absl::StatusOr<v1::DiffReply> ApplicationApi::Diff(const v1::DiffRequest& reques
     return absl::InternalError(strings::Cat(what, ": the planner's answer does not decode"));
   }
   if (!reply.error().empty()) {
-    return absl::Status(static_cast<absl::StatusCode>(reply.error_code()), reply.error());
+    const int code = reply.error_code();
+    return absl::Status(code > 0 && code <= static_cast<int>(absl::StatusCode::kUnauthenticated)
+                            ? static_cast<absl::StatusCode>(code)
+                            : absl::StatusCode::kUnknown,
+                        reply.error());
   }
   return reply;
 }

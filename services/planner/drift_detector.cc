@@ -17,6 +17,8 @@ constexpr std::string_view kStatusPrefix = "app.";
 constexpr std::string_view kDriftedPrefix = "drifted: ";
 // A check that could not run (a kind still listing, KV unreachable) is tried again after.
 constexpr absl::Duration kRecheck = absl::Milliseconds(200);
+// An application whose kinds the cache is still listing is looked at again after.
+constexpr absl::Duration kKindRecheck = absl::Seconds(1);
 
 bool Settled(int64_t seq, int64_t applied, const std::string& digest) {
   return seq > 0 && applied >= seq && !digest.empty();
@@ -26,7 +28,8 @@ bool Settled(int64_t seq, int64_t applied, const std::string& digest) {
 
 DriftDetector::DriftDetector(kube::KubeClient* kube, bus::KvStore* kv, bus::BlobStore* blobs,
                              bus::EventBus* bus, std::string emitter, Options options)
-    : kv_(kv),
+    : kube_(kube),
+      kv_(kv),
       blobs_(blobs),
       bus_(bus),
       emitter_(std::move(emitter)),
@@ -91,6 +94,8 @@ void DriftDetector::OnStatus(const bus::WatchEvent& event) {
 bool DriftDetector::Active(absl::Time now) {
   if (now - lease_checked_ < options_.lease_ttl / 3) return active_;
   lease_checked_ = now;
+  // Only the run loop calls this (and touches active_, grant_): the KV round trip runs
+  // without mu_, so watch threads are never held up by it.
   absl::StatusOr<bus::LeaseGrant> grant =
       lease_.TryAcquire(service::kLeasesBucket, "planner.drift", emitter_, options_.lease_ttl);
   const bool was = active_;
@@ -105,6 +110,7 @@ bool DriftDetector::Active(absl::Time now) {
   }
   if (active_ && !was) {
     log::Info("drift detection active", {{"holder", emitter_}});
+    std::lock_guard lock(mu_);
     for (auto& [name, _] : targets_) Schedule(name, now);
   }
   return active_;
@@ -121,11 +127,13 @@ absl::Status DriftDetector::Run(std::stop_token stop) {
   absl::Time next_sweep = absl::Now() + options_.interval;
   while (!stop.stop_requested()) {
     std::vector<std::string> due;
+    const bool active = Active(absl::Now());
     {
       std::unique_lock lock(mu_);
       const absl::Time now = absl::Now();
-      const bool active = Active(now);
-      if (active && now >= next_sweep) {
+      if (!active) {
+        next_sweep = now + options_.interval;  // a standby sweeps nothing (and never spins)
+      } else if (now >= next_sweep) {
         for (auto& [name, _] : targets_) Schedule(name, now);
         next_sweep = now + options_.interval;
       }
@@ -172,25 +180,33 @@ absl::Status DriftDetector::Load(const std::string& application, Target& target)
   if (target.loaded_digest != target.digest) {
     absl::StatusOr<std::string> blob = blobs_->GetBlob(target.digest);
     if (absl::IsNotFound(blob.status())) {
-      // Expired (the application was not planned for a day): render it again.
-      log::Warn("desired state of the last plan expired, re-rendering",
-                {{"application", application}, {"digest", target.digest}});
-      DL_RETURN_IF_ERROR(service::RequestGeneration(
-          *bus_, application, nullptr, "rerender",
-          strings::Cat(application, ": desired state of the last plan expired: re-rendering"), "",
-          emitter_));
-      target.desired.clear();
+      // Expired (the application was not planned for a day): render it again, once; nothing
+      // is judged until that generation is planned.
+      if (target.rerender_digest != target.digest) {
+        log::Warn("desired state of the last plan expired, re-rendering",
+                  {{"application", application}, {"digest", target.digest}});
+        DL_RETURN_IF_ERROR(service::RequestGeneration(
+            *bus_, application, nullptr, "rerender",
+            strings::Cat(application, ": desired state of the last plan expired: re-rendering"), "",
+            emitter_));
+        std::lock_guard lock(mu_);
+        if (auto it = targets_.find(application); it != targets_.end()) {
+          it->second.rerender_digest = target.digest;
+        }
+      }
+      return absl::FailedPreconditionError("desired state expired; re-rendering");
     } else {
       DL_RETURN_IF_ERROR(blob.status());
       Json objects = Json::parse(*blob, nullptr, /*allow_exceptions=*/false);
       if (!objects.is_array()) {
-        return absl::DataLossError(
-            strings::Cat("desired state ", target.digest, " is not a JSON array of objects"));
+        return absl::DataLossError(strings::Cat("application ", application, ": desired state ",
+                                                target.digest, " is not a JSON array of objects"));
       }
       target.desired.clear();
       for (const Json& o : objects) {
-        target.desired.push_back(
-            {.kind = {manifest::ApiVersionOf(o), manifest::KindOf(o)}, .json = o.dump()});
+        target.desired.push_back({.kind = {manifest::ApiVersionOf(o), manifest::KindOf(o)},
+                                  .key = manifest::ObjectKey(o),
+                                  .json = o.dump()});
       }
     }
     target.loaded_digest = target.digest;
@@ -198,12 +214,13 @@ absl::Status DriftDetector::Load(const std::string& application, Target& target)
   if (target.loaded_seq != target.seq) {
     target.suspected.clear();
     target.reported.clear();
+    target.clean_versions.clear();
   }
   target.loaded_seq = target.seq;
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> DriftDetector::CheckNow(const std::string& application) {
+absl::StatusOr<bool> DriftDetector::CheckNowForTest(const std::string& application) {
   return Check(application);
 }
 
@@ -237,29 +254,51 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
     t.desired = target.desired;
     t.suspected = target.suspected;
     t.reported = target.reported;
+    t.clean_versions = target.clean_versions;
   }
 
-  std::vector<Json> desired;
-  desired.reserve(target.desired.size());
+  std::string versions;
   for (const Desired& d : target.desired) {
     cache_.Track(d.kind);
     if (!cache_.Synced(d.kind)) {
+      // Still listing (or its list keeps failing: the cache logs why).
       std::lock_guard lock(mu_);
-      Schedule(application, absl::Now() + kRecheck);
+      Schedule(application, absl::Now() + kKindRecheck);
       return false;
     }
-    desired.push_back(Json::parse(d.json));
+    strings::Append(versions, cache_.ContentDigest(d.kind, d.key), ",");
   }
+  if (!target.clean_versions.empty() && versions == target.clean_versions &&
+      target.reported.empty() && !target.drifted) {
+    return false;  // nothing changed since it was last found in sync
+  }
+  std::vector<Json> desired;
+  desired.reserve(target.desired.size());
+  for (const Desired& d : target.desired) desired.push_back(Json::parse(d.json));
   sync::DiffOptions diff;
   diff.ignore = target.ignore;
+  absl::Status read_error;
   DL_ASSIGN_OR_RETURN(std::vector<sync::ObjectDrift> drift,
                       sync::FindDrift(
                           desired,
-                          [this](const Json& o) {
-                            return cache_.Get({manifest::ApiVersionOf(o), manifest::KindOf(o)},
-                                              manifest::ObjectKey(o));
+                          [&](const Json& o) -> std::optional<Json> {
+                            std::optional<Json> cached =
+                                cache_.Get({manifest::ApiVersionOf(o), manifest::KindOf(o)},
+                                           manifest::ObjectKey(o));
+                            if (cached) return cached;
+                            // Not labelled (it existed before, or a CreateOnly object driftless
+                            // never updated) is not gone: ask the cluster.
+                            absl::StatusOr<Json> live = kube_->Get(kube::ObjectRef::Of(o));
+                            if (live.ok()) return *std::move(live);
+                            if (!absl::IsNotFound(live.status()) && read_error.ok())
+                              read_error = live.status();
+                            return std::nullopt;
                           },
                           diff));
+  if (!read_error.ok()) {
+    return absl::Status(read_error.code(),
+                        strings::Cat("application ", application, ": ", read_error.message()));
+  }
 
   const absl::Time now = absl::Now();
   if (drift.empty()) {
@@ -271,6 +310,7 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
       it->second.suspected.clear();
       was_reported = !it->second.reported.empty() || it->second.drifted;
       it->second.reported.clear();
+      if (it->second.seq == target.seq) it->second.clean_versions = versions;
     }
     if (was_reported) DL_RETURN_IF_ERROR(Report(application, target, drift));
     return false;
@@ -284,6 +324,7 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
     auto it = targets_.find(application);
     if (it == targets_.end() || it->second.seq != target.seq) return false;
     Target& t = it->second;
+    t.clean_versions.clear();
     if (t.suspected != signature) {
       t.suspected = signature;
       Schedule(application, now + options_.confirm);
@@ -302,7 +343,11 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
     auto it = targets_.find(application);
     if (it == targets_.end() || it->second.seq != target.seq) return true;
     Target& t = it->second;
-    if (now - t.last_heal > options_.heal_window) t.heals = 0;
+    // Heals further apart than the window (beyond the wait it imposed) start over.
+    if (now - t.last_heal > options_.heal_window + sync::HealDelay(t.heals, options_.heal_backoff,
+                                                                   options_.heal_backoff_max)) {
+      t.heals = 0;
+    }
     if (t.healed_seq == t.seq && now - t.last_heal < options_.heal_timeout) {
       Schedule(application, t.last_heal + options_.heal_timeout);  // its generation is on its way
       return true;
@@ -344,6 +389,9 @@ absl::Status DriftDetector::Report(const std::string& application, const Target&
             r.set_message(strings::Cat(kDriftedPrefix, sync::DriftDetail(*it->second)));
             if (it->second->deleted) r.set_health(v1::HEALTH_STATUS_CODE_MISSING);
           } else if (r.message().starts_with(kDriftedPrefix)) {
+            if (r.message() == strings::Cat(kDriftedPrefix, "deleted")) {
+              r.set_health(v1::HEALTH_STATUS_CODE_UNKNOWN);  // back, not yet assessed
+            }
             r.set_sync(v1::SYNC_STATUS_CODE_SYNCED);
             r.clear_message();
           }
@@ -352,8 +400,9 @@ absl::Status DriftDetector::Report(const std::string& application, const Target&
         const v1::Condition* was = service::FindCondition(s, service::kDriftedCondition);
         if (drift.empty()) {
           if (!was || !was->status()) return false;
+          const std::string reported = was->message();  // SetCondition overwrites *was
           service::SetCondition(s, service::kDriftedCondition, false, "InSync", "");
-          if (s.message() == was->message()) s.clear_message();
+          if (s.message() == reported) s.clear_message();
           if (all_synced) s.set_sync(v1::SYNC_STATUS_CODE_SYNCED);
         } else {
           service::SetCondition(s, service::kDriftedCondition, true, "LiveStateChanged", summary);

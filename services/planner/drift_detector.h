@@ -48,13 +48,14 @@ namespace driftless::planner {
 class DriftDetector {
  public:
   struct Options {
-    absl::Duration debounce = absl::Milliseconds(20);  // after a live object changed
-    absl::Duration confirm = absl::Milliseconds(100);  // drift must persist this long
-    absl::Duration settle = absl::Milliseconds(100);   // after a sync finished
-    absl::Duration interval = absl::Minutes(3);        // every application re-checked
-    absl::Duration heal_backoff = absl::Seconds(1);    // sync::HealDelay's base and cap
-    absl::Duration heal_backoff_max = absl::Minutes(5);
-    absl::Duration heal_window = absl::Minutes(2);  // heals further apart start over
+    absl::Duration debounce = absl::Milliseconds(20);    // after a live object changed
+    absl::Duration confirm = absl::Milliseconds(100);    // drift must persist this long
+    absl::Duration settle = absl::Milliseconds(100);     // after a sync finished
+    absl::Duration interval = absl::Minutes(3);          // every application re-checked
+    absl::Duration heal_backoff = absl::Seconds(1);      // sync::HealDelay's base
+    absl::Duration heal_backoff_max = absl::Minutes(5);  // and its cap
+    // Heals further apart than this (plus the wait the last one imposed) start over.
+    absl::Duration heal_window = absl::Minutes(2);
     // A heal whose generation was not planned after this is asked for again.
     absl::Duration heal_timeout = absl::Seconds(30);
     absl::Duration lease_ttl = absl::Seconds(15);
@@ -75,13 +76,14 @@ class DriftDetector {
   // One of `application`'s live objects changed.
   void Touch(std::string_view application);
 
-  // Checks `application` now (tests; Run does this as checks fall due). Returns whether it
-  // is drifted.
-  absl::StatusOr<bool> CheckNow(const std::string& application);
+  // Checks `application` now, as Run does when a check falls due (tests, while Run is not
+  // checking the same application). Returns whether it is drifted.
+  absl::StatusOr<bool> CheckNowForTest(const std::string& application);
 
  private:
   struct Desired {
     KindRef kind;
+    std::string key;   // manifest::ObjectKey
     std::string json;  // compact
   };
   struct Target {
@@ -100,11 +102,15 @@ class DriftDetector {
     std::vector<sync::IgnoreRule> ignore;
     std::vector<Desired> desired;
     // Drift bookkeeping.
+    // The live objects' content digests (LiveCache::ContentDigest) when last found in sync: a
+    // check that finds the same ones (a periodic pass, a status write) has nothing to diff.
+    std::string clean_versions;
     std::string suspected;  // signature seen once, waiting for confirmation
     std::string reported;   // signature written to the status and broadcast
     int heals = 0;
     absl::Time last_heal = absl::InfinitePast();
-    int64_t healed_seq = -1;  // the seq whose drift a heal was asked for
+    int64_t healed_seq = -1;      // the seq whose drift a heal was asked for
+    std::string rerender_digest;  // an expired desired state a re-render was asked for
     absl::Time due = absl::InfiniteFuture();
   };
 
@@ -120,6 +126,7 @@ class DriftDetector {
                     const std::string& summary);
   bool Active(absl::Time now);
 
+  kube::KubeClient* kube_;
   bus::KvStore* kv_;
   bus::BlobStore* blobs_;
   bus::EventBus* bus_;
@@ -130,7 +137,7 @@ class DriftDetector {
   std::condition_variable cv_;
   std::map<std::string, Target> targets_;
   std::set<std::pair<absl::Time, std::string>> queue_;  // (due, application)
-  // Leadership among replicas.
+  // Leadership among replicas: touched only by the Run loop's thread (no lock).
   bool active_ = false;
   absl::Time lease_checked_ = absl::InfinitePast();
   bus::Lease lease_;

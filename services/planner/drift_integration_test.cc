@@ -151,7 +151,7 @@ TEST_F(DriftDetectorTest, AnEditIsReportedAndSelfHealAsksForANewGeneration) {
               Json::array({ConfigMap("heal-a", "1"), ConfigMap("heal-b", "2")}));
   // In sync: nothing reported while the cache fills and the first checks run.
   ASSERT_TRUE(Eventually([&] { return detector_->cache().size() == 2; }));
-  ASSERT_OK_AND_ASSIGN(bool drifted, detector_->CheckNow("heal"));
+  ASSERT_OK_AND_ASSIGN(bool drifted, detector_->CheckNowForTest("heal"));
   EXPECT_FALSE(drifted);
 
   Edit("heal-a", "edited");
@@ -204,7 +204,34 @@ TEST_F(DriftDetectorTest, WithoutSelfHealDriftIsReportedUntilRevertedByHand) {
   ASSERT_NE(c, nullptr);
   EXPECT_FALSE(c->status());
   EXPECT_EQ(s.resources(0).message(), "");
+  EXPECT_EQ(s.message(), "");
   EXPECT_TRUE(broadcasts_.Events(service::event_type::kSyncRequested).empty());
+}
+
+TEST_F(DriftDetectorTest, AnUnlabelledCreateOnlyObjectThatExistsIsNotDeleted) {
+  // Created before driftless (no label, so not in the cache), kept as is (CreateOnly=true).
+  Json existing = ConfigMap("pre-existing", "theirs");
+  existing["metadata"]["namespace"] = "default";
+  ASSERT_OK(kube_->Apply(existing, {.field_manager = "someone", .force = true}).status());
+  Json desired = ConfigMap("pre-existing", "ours");
+  desired["metadata"]["annotations"]["driftless.dev/sync-options"] = "CreateOnly=true";
+  service::StoredResource app = PutApp("keep", "default", "{automated: {selfHeal: true}}");
+  v1::Event rendered = Rendered(app, "rev1", Json::array({desired}));
+  service::SetIdentity(rendered, {.uid = app.uid, .seq = 1});
+  ASSERT_EQ(planner_->Handle(rendered, Delivery(rendered)).kind(), bus::Disposition::Kind::kAck);
+  ASSERT_EQ(Status("keep").sync(), v1::SYNC_STATUS_CODE_SYNCED);
+  thread_ = std::jthread([this](std::stop_token stop) { EXPECT_OK(detector_->Run(stop)); });
+  ASSERT_TRUE(Eventually([&] { return detector_->cache().Synced({"v1", "ConfigMap"}); }));
+  ASSERT_OK_AND_ASSIGN(bool drifted, detector_->CheckNowForTest("keep"));
+  EXPECT_FALSE(drifted);  // read from the cluster, not taken for deleted
+  EXPECT_TRUE(broadcasts_.Events(service::event_type::kAppDrifted).empty());
+  EXPECT_TRUE(broadcasts_.Events(service::event_type::kSyncRequested).empty());
+  // The application is judged all along: deleting the object is drift.
+  ASSERT_OK(kube_->Delete(kube::ObjectRef::Of(existing), {}));
+  ASSERT_TRUE(Eventually([&] {
+    absl::StatusOr<bool> now = detector_->CheckNowForTest("keep");
+    return now.ok() && *now;
+  }));
 }
 
 TEST_F(DriftDetectorTest, ADeletedObjectIsDrift) {

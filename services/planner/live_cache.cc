@@ -17,12 +17,23 @@ bool SleepFor(std::stop_token stop, absl::Duration delay) {
   return !cv.wait_for(lock, stop, absl::ToChronoNanoseconds(delay), [] { return false; });
 }
 
-const Json* ResourceVersion(const Json& object) {
+const Json* ResourceVersionField(const Json& object) {
   if (!object.is_object()) return nullptr;
   auto metadata = object.find("metadata");
   if (metadata == object.end() || !metadata->is_object()) return nullptr;
   auto rv = metadata->find("resourceVersion");
   return rv != metadata->end() && rv->is_string() ? &*rv : nullptr;
+}
+
+// What drift can see of an object: without status, resourceVersion and managedFields.
+std::string ContentOf(const Json& object) {
+  Json copy = object;
+  copy.erase("status");
+  if (auto m = copy.find("metadata"); m != copy.end() && m->is_object()) {
+    m->erase("resourceVersion");
+    m->erase("managedFields");
+  }
+  return std::to_string(std::hash<std::string>{}(copy.dump()));
 }
 
 LiveCache::ChangeFn NoOp() {
@@ -80,6 +91,14 @@ std::optional<Json> LiveCache::Get(const KindRef& kind, const std::string& key) 
   return Json::parse(json);
 }
 
+std::string LiveCache::ContentDigest(const KindRef& kind, const std::string& key) const {
+  KindState* state = Find(kind);
+  if (!state) return "";
+  std::lock_guard lock(state->mu);
+  auto it = state->objects.find(key);
+  return it == state->objects.end() ? "" : it->second.content;
+}
+
 std::vector<Json> LiveCache::TrackedOf(const KindRef& kind, std::string_view application) const {
   std::vector<Json> out;
   KindState* state = Find(kind);
@@ -121,17 +140,20 @@ std::set<std::string> LiveCache::Replace(KindState& state, const std::vector<Jso
   for (const Json& item : items) {
     fresh[manifest::ObjectKey(item)] = {
         .application = manifest::AnnotationOf(item, sync::kTrackingAnnotation),
+        .content = ContentOf(item),
         .json = item.dump()};
   }
   std::set<std::string> touched;
   std::lock_guard lock(state.mu);
   for (const auto& [key, entry] : state.objects) {
     auto it = fresh.find(key);
-    if (it == fresh.end() || it->second.json != entry.json) touched.insert(entry.application);
+    if (it == fresh.end() || it->second.content != entry.content) {
+      touched.insert(entry.application);
+    }
   }
   for (const auto& [key, entry] : fresh) {
     auto it = state.objects.find(key);
-    if (it == state.objects.end() || it->second.json != entry.json) {
+    if (it == state.objects.end() || it->second.content != entry.content) {
       touched.insert(entry.application);
     }
   }
@@ -152,9 +174,16 @@ std::set<std::string> LiveCache::Apply(KindState& state, const kube::WatchEvent&
     state.objects.erase(it);
     return touched;
   }
-  Entry& entry = state.objects[key];
-  // A re-annotated object moves to its new owner; the old one sees it leave.
-  std::set<std::string> touched{std::exchange(entry.application, application), application};
+  std::string content = ContentOf(event.object);
+  auto [it, added] = state.objects.try_emplace(key);
+  Entry& entry = it->second;
+  std::set<std::string> touched;
+  if (added || entry.content != content || entry.application != application) {
+    // A re-annotated object moves to its new owner; the old one sees it leave.
+    touched = {entry.application, application};
+  }
+  entry.application = application;
+  entry.content = std::move(content);
   entry.json = event.object.dump();
   return touched;
 }
@@ -197,7 +226,7 @@ void LiveCache::Run(KindState& state, std::stop_token stop) {
                         .timeout_seconds = options_.watch_timeout_seconds,
                         .stop = stop},
                        [&](const kube::WatchEvent& event) {
-                         if (const Json* rv = ResourceVersion(event.object))
+                         if (const Json* rv = ResourceVersionField(event.object))
                            version = rv->get<std::string>();
                          Notify(Apply(state, event));
                          return !stop.stop_requested();

@@ -4,7 +4,8 @@
 // then watched from the list's resourceVersion, resumed from the last version seen when a
 // watch ends, relisted when the server answers 410 Gone. Each change is reported to
 // `on_change` with the application that owns the object (its tracking annotation), so drift
-// is seen as it happens instead of by listing namespaces.
+// is seen as it happens instead of by listing namespaces; changes of status alone (controllers
+// reporting progress) are not reported.
 //
 //   LiveCache cache(kube, [&](std::string_view app) { detector.Touch(app); });
 //   cache.Track({"apps/v1", "Deployment"});
@@ -68,6 +69,11 @@ class LiveCache {
   // meaningful when Synced(kind).
   std::optional<Json> Get(const KindRef& kind, const std::string& key) const;
 
+  // A digest of the cached object `key` of `kind` without what the server and controllers
+  // change on their own (status, resourceVersion, managedFields); "" when absent. Tells,
+  // without parsing, whether an object changed in a way drift could see since last looked at.
+  std::string ContentDigest(const KindRef& kind, const std::string& key) const;
+
   // Every cached object of `kind` whose tracking annotation names `application`.
   std::vector<Json> TrackedOf(const KindRef& kind, std::string_view application) const;
 
@@ -77,6 +83,7 @@ class LiveCache {
  private:
   struct Entry {
     std::string application;  // the tracking annotation ("" when absent)
+    std::string content;      // ContentDigest
     std::string json;         // compact
   };
   struct KindState {

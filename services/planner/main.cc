@@ -10,6 +10,7 @@
 #include "common/kube/curl_kube_client.h"
 #include "common/kube/kubeconfig.h"
 #include "common/log/log.h"
+#include "common/strings/str.h"
 #include "services/common/runtime.h"
 #include "services/common/topology.h"
 #include "services/planner/drift_detector.h"
@@ -87,8 +88,14 @@ int main(int argc, char** argv) {
         if (!request.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
           reply.set_error_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
           reply.set_error("diff request is not a driftless.v1.DiffRequest");
-        } else {
+          return reply.SerializeAsString();
+        }
+        try {
           reply = planner.Diff(request.application());
+        } catch (const std::exception& e) {  // a responder must not throw
+          reply.Clear();
+          reply.set_error_code(static_cast<int32_t>(absl::StatusCode::kInternal));
+          reply.set_error(strings::Cat("diff of ", request.application(), " failed: ", e.what()));
         }
         return reply.SerializeAsString();
       });

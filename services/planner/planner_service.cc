@@ -356,9 +356,15 @@ v1::DiffReply PlannerService::Diff(const std::string& app) {
         if (it == live.end()) return std::nullopt;
         return it->second;
       },
-      *tracked, spec.automated&& spec.auto_prune, diff);
+      *tracked, (spec.automated && spec.auto_prune), diff);
   if (!result.ok()) return fail(result.status());
   reply.set_differing(result->differing);
+  // A reply is one NATS message: a huge diff is cut (the objects are all counted).
+  constexpr size_t kMaxDiffBytes = 512 * 1024;
+  if (result->text.size() > kMaxDiffBytes) {
+    result->text.resize(kMaxDiffBytes);
+    result->text += strings::Cat("\n... (diff cut at ", kMaxDiffBytes, " bytes)\n");
+  }
   reply.set_text(std::move(result->text));
   reply.set_revision(status->last_attempted_revision());
   reply.set_desired_seq(status->desired_seq());

@@ -29,11 +29,12 @@ absl::StatusOr<std::vector<ObjectDrift>> FindDrift(const std::vector<Json>& desi
       continue;
     }
     if (HasSyncOption(object, "CreateOnly=true")) continue;
-    DL_ASSIGN_OR_RETURN(ObjectDiff diff, DiffObject(object, *current, options));
-    if (diff.in_sync) continue;
+    absl::StatusOr<ObjectDiff> diff = DiffObject(object, *current, options);
+    if (!diff.ok()) return Annotate(diff.status(), manifest::Describe(object));
+    if (diff->in_sync) continue;
     out.push_back({.key = manifest::ObjectKey(object),
                    .object = object,
-                   .paths = std::move(diff.changed_paths)});
+                   .paths = std::move(diff->changed_paths)});
   }
   return out;
 }
@@ -91,13 +92,19 @@ absl::StatusOr<LiveDiff> DiffLive(const std::vector<Json>& desired, const LiveLo
       add(object, "missing", Json(), StripServerFields(object));
       continue;
     }
-    DL_ASSIGN_OR_RETURN(ObjectDiff diff, DiffObject(object, *current, options));
-    if (diff.in_sync) continue;
-    add(object, "differs", StripServerFields(*current), StripServerFields(diff.predicted));
+    if (HasSyncOption(object, "CreateOnly=true")) continue;  // exists: in sync (BuildPlan)
+    absl::StatusOr<ObjectDiff> diff = DiffObject(object, *current, options);
+    if (!diff.ok()) return Annotate(diff.status(), manifest::Describe(object));
+    if (diff->in_sync) continue;
+    add(object, "differs", StripServerFields(*current), StripServerFields(diff->predicted));
   }
   for (const Json& object : tracked) {
     if (keys.contains(manifest::ObjectKey(object))) continue;
-    add(object, prune ? "would be pruned" : "requires pruning", StripServerFields(object), Json());
+    const bool protected_ = HasSyncOption(object, "Prune=false");
+    add(object,
+        protected_ ? "requires pruning (Prune=false)"
+                   : (prune ? "would be pruned" : "requires pruning"),
+        StripServerFields(object), Json());
   }
   return out;
 }

@@ -54,8 +54,10 @@ struct LiveDiff {
   std::string text;
 };
 
-// Diffs each desired object with its live one and lists the `tracked` objects git no longer
-// has ("would be pruned" when `prune`, else "requires pruning"). Errors: DiffObject's.
+// Diffs each desired object with its live one (CreateOnly=true objects only when missing, as
+// BuildPlan does) and lists the `tracked` objects git no longer has ("would be pruned" when
+// `prune`, else "requires pruning"; Prune=false ones always the latter). Errors: DiffObject's,
+// naming the object.
 absl::StatusOr<LiveDiff> DiffLive(const std::vector<manifest::Json>& desired,
                                   const LiveLookup& live,
                                   const std::vector<manifest::Json>& tracked, bool prune,
