@@ -380,9 +380,18 @@ absl::StatusOr<ApplyOutcome> ServerSideApply(const ApplyRequest& request) {
   const Json& base = live.is_object() ? live : *kEmpty;
   std::vector<Entry> entries = EntriesOf(base);
 
-  Json merged = base;
-  if (auto md = merged.find("metadata"); md != merged.end() && md->is_object()) {
-    md->erase("managedFields");
+  // base without metadata.managedFields, copied selectively (they are often most of it).
+  Json merged = Json::object();
+  for (auto it = base.begin(); it != base.end(); ++it) {
+    if (it.key() != "metadata" || !it->is_object()) {
+      merged.emplace(it.key(), *it);
+      continue;
+    }
+    Json md = Json::object();
+    for (auto m = it->begin(); m != it->end(); ++m) {
+      if (m.key() != "managedFields") md.emplace(m.key(), *m);
+    }
+    merged.emplace("metadata", std::move(md));
   }
   internal::MergeInto(merged, config, w);
   // Server-set metadata survives whatever the configuration says (`creationTimestamp: null`

@@ -1,6 +1,7 @@
 #include "services/sync/diff.h"
 
 #include <algorithm>
+#include <array>
 
 #include "common/manifest/object.h"
 
@@ -102,18 +103,31 @@ std::vector<std::string> Lines(const std::string& s) {
 
 Json StripServerFields(const Json& object) {
   if (!object.is_object()) return object;
-  Json out = object;
-  out.erase("status");
-  if (out.contains("metadata") && out["metadata"].is_object()) {
-    Json& md = out["metadata"];
-    for (const char* f : {"managedFields", "resourceVersion", "uid", "creationTimestamp",
-                          "generation", "selfLink"}) {
-      md.erase(f);
+  // A selective copy: status and managedFields are often most of the object.
+  static constexpr std::array<std::string_view, 6> kServerMetadata = {
+      "managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"};
+  Json out = Json::object();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (it.key() == "status") continue;
+    if (it.key() != "metadata" || !it->is_object()) {
+      out.emplace(it.key(), *it);
+      continue;
     }
-    if (md.contains("annotations") && md["annotations"].is_object()) {
-      md["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
-      if (md["annotations"].empty()) md.erase("annotations");
+    Json md = Json::object();
+    for (auto m = it->begin(); m != it->end(); ++m) {
+      if (std::find(kServerMetadata.begin(), kServerMetadata.end(), m.key()) !=
+          kServerMetadata.end()) {
+        continue;
+      }
+      if (m.key() == "annotations" && m->is_object()) {
+        Json annotations = *m;
+        annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
+        if (!annotations.empty()) md.emplace("annotations", std::move(annotations));
+        continue;
+      }
+      md.emplace(m.key(), *m);
     }
+    out.emplace("metadata", std::move(md));
   }
   return out;
 }
