@@ -81,6 +81,7 @@ absl::Status RequestGeneration(bus::EventBus& bus, std::string_view application,
     sync.set_sync_id(strings::Cat(suffix, "-", absl::ToUnixMillis(absl::Now())));
     sync.set_automated(true);
     sync.set_requested_by(std::string(emitter));
+    sync.set_reason(std::string(message));  // why the platform asked (history)
   }
   v1::Event e = NewEvent(event_type::kSyncRequested, application, "", emitter);
   e.set_id(EventId(event_type::kSyncRequested, application, "", "", sync.sync_id()));

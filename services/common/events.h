@@ -53,7 +53,8 @@ absl::Status FinishDeletion(bus::EventBus& bus, bus::KvStore* kv, std::string_vi
 // poll), e.g. because what a work item references is gone (an expired blob) or what a render
 // read changed. `request` is carried on when set (a user's sync stays one: its sync id gets
 // `suffix`); without it the request is automated (SyncRequested.automated: the application's
-// own sync policy decides, as for a commit) with sync id `<suffix>-<now in ms>`.
+// own sync policy decides, as for a commit) with sync id `<suffix>-<now in ms>` and `message`
+// as its reason (kept in the history: "…drifted…; self-healing").
 absl::Status RequestGeneration(bus::EventBus& bus, std::string_view application,
                                const v1::SyncRequested* request, std::string_view suffix,
                                std::string_view message, std::string_view correlation_id,

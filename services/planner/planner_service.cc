@@ -642,7 +642,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   ready->set_render_digest(rendered.render_digest());
   ready->set_prune(options.prune);
   ready->set_no_force_conflicts(!spec.force_conflicts);
-  if (request) ready->set_reason(request->reason());
+  if (rendered.has_sync_request()) ready->set_reason(rendered.sync_request().reason());
   ready->set_dry_run(request && request->dry_run());
   ready->set_initiated_by(!request                          ? std::string("automated")
                           : request->requested_by().empty() ? std::string("user")

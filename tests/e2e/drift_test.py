@@ -54,6 +54,12 @@ class DriftTest(E2EBase):
         self.receiver.wait("a heal sync", lambda b: len(syncs_of(b, "scale")) > syncs_before)
         app = self.synced("scale")
         self.assertNotIn("drifted", json.dumps(app["status"].get("resources", [])))
+        # The history says why that sync ran.
+        healed = h.wait_for("the heal in the history", lambda: (
+            lambda e: e[0] if e and "self-healing" in e[0]["reason"] else None)(
+                self.history("scale")))
+        self.assertIn("(/spec/replicas)", healed["reason"])
+        self.assertEqual(healed["initiatedBy"], "automated")
         self.assertLess(restored_in, 10, "self-heal took too long")
 
     def test_kubectl_delete_is_recreated(self):
