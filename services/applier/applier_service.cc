@@ -612,6 +612,10 @@ ApplierService::RunResult ApplierService::RunPlan(const v1::Event& event, bus::L
   f->set_succeeded(succeeded);
   f->set_error(succeeded ? "" : failure);
   f->set_initiated_by(plan.initiated_by());
+  if (retry_in) {
+    service::SetTimestamp(f->mutable_next_attempt_at(), finished_at + *retry_in);
+    f->set_next_attempt(identity.attempt + 1);
+  }
   const absl::Duration took = finished_at - started;
   service::SetDuration(f->mutable_duration(), took);
   for (const SyncEntry& e : run.entries()) {

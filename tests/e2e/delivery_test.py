@@ -17,7 +17,7 @@ import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
-from pipeline_test import E2EBase, syncs_of  # noqa: E402
+from pipeline_test import E2EBase, rfc3339, syncs_of  # noqa: E402
 
 
 def deployment(name, namespace=None, rollout_delay_ms=None):
@@ -101,6 +101,10 @@ class DeliveryTest(E2EBase):
         self.assertEqual(failed[0]["revision"], revision)
         self.assertEqual(succeeded[-1]["revision"], revision)
         self.assertIn("retrying", failed[0]["message"])
+        # The next attempt's time and number, for a human and for alert templates.
+        self.assertEqual(failed[0]["payload"]["nextAttempt"], 2)
+        self.assertGreaterEqual(rfc3339(failed[0]["payload"]["nextAttemptAt"]),
+                                rfc3339(failed[0]["time"]))
         self.assertNotEqual(failed[0]["payload"]["syncId"], succeeded[-1]["payload"]["syncId"])
 
     def test_manual_resync_at_the_same_revision_restores_a_kubectl_edit(self):
