@@ -23,7 +23,7 @@
 namespace driftless::api {
 namespace {
 
-constexpr char kApplication[] = "Application";
+using service::kApplication;
 constexpr char kAppChanged[] = "app.changed";
 constexpr char kSyncRequested[] = "sync.requested";
 
@@ -523,15 +523,45 @@ absl::StatusOr<std::string> ApplicationApi::RequestSync(const service::StoredRes
   return sync_id;
 }
 
+namespace {
+
+// What the rollback and suspend RPCs read of spec.syncPolicy (validated when stored; a wrong
+// type reads as absent).
+struct SyncPolicyView {
+  bool automated = false;  // spec.syncPolicy.automated present
+  bool suspended = false;  // spec.syncPolicy.suspend
+};
+
+SyncPolicyView SyncPolicyOf(const manifest::Json& application) {
+  SyncPolicyView view;
+  auto spec = application.find("spec");
+  if (spec == application.end() || !spec->is_object()) return view;
+  auto policy = spec->find("syncPolicy");
+  if (policy == spec->end() || !policy->is_object()) return view;
+  auto automated = policy->find("automated");
+  view.automated = automated != policy->end() && automated->is_object();
+  auto suspend = policy->find("suspend");
+  view.suspended = suspend != policy->end() && suspend->is_boolean() && suspend->get<bool>();
+  return view;
+}
+
+}  // namespace
+
+absl::StatusOr<service::StoredResource> ApplicationApi::FindApplication(const std::string& name,
+                                                                        std::string_view what) {
+  if (name.empty()) return absl::InvalidArgumentError("application name is empty");
+  absl::StatusOr<service::StoredResource> stored =
+      service::ResourceStore(kv_).Get(kApplication, name);
+  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(name);
+  if (!stored.ok()) return Context(stored.status(), what);
+  return stored;
+}
+
 absl::StatusOr<v1::ListHistoryResponse> ApplicationApi::ListHistory(
     const v1::ListHistoryRequest& request) {
-  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
-  absl::StatusOr<service::StoredResource> stored =
-      service::ResourceStore(kv_).Get(kApplication, request.name());
-  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   const std::string what =
       strings::Cat("reading the history of application \"", request.name(), "\"");
-  if (!stored.ok()) return Context(stored.status(), what);
+  if (absl::Status s = FindApplication(request.name(), what).status(); !s.ok()) return s;
   absl::StatusOr<std::vector<service::HistoryEntry>> entries =
       service::HistoryStore(kv_).List(request.name());
   if (!entries.ok()) return Context(entries.status(), what);
@@ -561,16 +591,13 @@ absl::StatusOr<v1::ListHistoryResponse> ApplicationApi::ListHistory(
 }
 
 absl::StatusOr<v1::RollbackResponse> ApplicationApi::Rollback(const v1::RollbackRequest& request) {
-  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
-  if (request.id() <= 0) {
+  if (request.id() <= 0 && !request.name().empty()) {
     return absl::InvalidArgumentError(
         "history id must be positive (the ID column of driftless app history)");
   }
-  service::ResourceStore resources(kv_);
-  absl::StatusOr<service::StoredResource> stored = resources.Get(kApplication, request.name());
-  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   const std::string what = strings::Cat("rolling back application \"", request.name(), "\"");
-  if (!stored.ok()) return Context(stored.status(), what);
+  absl::StatusOr<service::StoredResource> stored = FindApplication(request.name(), what);
+  if (!stored.ok()) return stored.status();
   if (service::IsDeleting(*stored)) {
     return absl::FailedPreconditionError(
         strings::Cat("application \"", request.name(), "\" is being deleted"));
@@ -591,13 +618,9 @@ absl::StatusOr<v1::RollbackResponse> ApplicationApi::Rollback(const v1::Rollback
                                                       " of application \"", request.name(),
                                                       "\" records no revision to go back to"));
   }
-  const manifest::Json& spec = stored->object["spec"];
-  const manifest::Json policy =
-      spec.is_object() ? spec.value("syncPolicy", manifest::Json()) : manifest::Json();
-  const bool automated = policy.is_object() && policy.contains("automated") &&
-                         policy["automated"].is_object() && !policy.value("suspend", false);
+  const SyncPolicyView policy = SyncPolicyOf(stored->object);
   v1::RollbackResponse response;
-  if (automated) {
+  if (policy.automated && !policy.suspended) {
     if (!request.force()) {
       return absl::FailedPreconditionError(strings::Cat(
           "application \"", request.name(),
@@ -645,22 +668,16 @@ absl::StatusOr<service::StoredResource> ApplicationApi::WriteSuspended(
 }
 
 absl::StatusOr<v1::SuspendResponse> ApplicationApi::Suspend(const v1::SuspendRequest& request) {
-  if (request.name().empty()) return absl::InvalidArgumentError("application name is empty");
-  absl::StatusOr<service::StoredResource> stored =
-      service::ResourceStore(kv_).Get(kApplication, request.name());
-  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.name());
   const std::string what = strings::Cat(request.suspended() ? "suspending" : "resuming",
                                         " application \"", request.name(), "\"");
-  if (!stored.ok()) return Context(stored.status(), what);
+  absl::StatusOr<service::StoredResource> stored = FindApplication(request.name(), what);
+  if (!stored.ok()) return stored.status();
   if (service::IsDeleting(*stored)) {
     return absl::FailedPreconditionError(
         strings::Cat("application \"", request.name(), "\" is being deleted"));
   }
-  const manifest::Json& spec = stored->object["spec"];
-  const bool was = spec.is_object() && spec.contains("syncPolicy") &&
-                   spec["syncPolicy"].is_object() && spec["syncPolicy"].value("suspend", false);
   v1::SuspendResponse response;
-  if (was == request.suspended()) return response;
+  if (SyncPolicyOf(stored->object).suspended == request.suspended()) return response;
   absl::StatusOr<service::StoredResource> written = WriteSuspended(*stored, request.suspended());
   if (!written.ok()) return Context(written.status(), what);
   response.set_changed(true);
@@ -668,14 +685,8 @@ absl::StatusOr<v1::SuspendResponse> ApplicationApi::Suspend(const v1::SuspendReq
 }
 
 absl::StatusOr<v1::DiffReply> ApplicationApi::Diff(const v1::DiffRequest& request) {
-  if (request.application().empty()) {
-    return absl::InvalidArgumentError("application name is empty");
-  }
-  absl::StatusOr<service::StoredResource> stored =
-      service::ResourceStore(kv_).Get(kApplication, request.application());
-  if (absl::IsNotFound(stored.status())) return ApplicationNotFound(request.application());
   const std::string what = strings::Cat("diffing application \"", request.application(), "\"");
-  if (!stored.ok()) return Context(stored.status(), what);
+  if (absl::Status s = FindApplication(request.application(), what).status(); !s.ok()) return s;
   absl::StatusOr<std::string> answer =
       bus_->Request(service::kDiffSubject, request.SerializeAsString(), absl::Seconds(30));
   if (!answer.ok()) {

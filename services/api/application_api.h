@@ -209,6 +209,10 @@ class ApplicationApi {
   absl::StatusOr<v1::DiffReply> Diff(const v1::DiffRequest& request);
 
  private:
+  // The stored application `name` for an RPC acting on it: kInvalidArgument for an empty
+  // name, kNotFound naming it, store errors prefixed with `what`.
+  absl::StatusOr<service::StoredResource> FindApplication(const std::string& name,
+                                                          std::string_view what);
   // Broadcasts app.changed for a written Application.
   absl::Status AnnounceChange(const service::StoredResource& stored, bool created);
   // Publishes the user's sync.requested to the poller; returns its sync id.

@@ -42,7 +42,7 @@ std::string ActionText(v1::Action action) {
   }
 }
 
-constexpr char kApplication[] = "Application";
+using service::kApplication;
 
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());

@@ -100,6 +100,22 @@ absl::StatusOr<v1::Event> DecodeEvent(std::string_view data) {
   return event;
 }
 
+absl::StatusOr<std::string> StoreDesired(bus::BlobStore& blobs,
+                                         const std::vector<manifest::Json>& objects) {
+  return blobs.PutBlob(manifest::Json(objects).dump());
+}
+
+absl::StatusOr<std::vector<manifest::Json>> LoadDesired(bus::BlobStore& blobs,
+                                                        std::string_view digest) {
+  DL_ASSIGN_OR_RETURN(std::string blob, blobs.GetBlob(digest));
+  manifest::Json objects = manifest::Json::parse(blob, nullptr, /*allow_exceptions=*/false);
+  if (!objects.is_array()) {
+    return absl::DataLossError(
+        strings::Cat("desired objects ", digest, " are not a JSON array of objects"));
+  }
+  return std::vector<manifest::Json>(objects.begin(), objects.end());
+}
+
 absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
                                                     const manifest::Json& objects) {
   std::string json = manifest::CanonicalJson(objects);

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -69,6 +70,14 @@ absl::StatusOr<v1::ManifestPayload> EncodeManifests(bus::BlobStore& blobs,
 // The JSON array back. kDataLoss/kNotFound from the blob store (a blob that expired).
 absl::StatusOr<manifest::Json> DecodeManifests(bus::BlobStore& blobs,
                                                const v1::ManifestPayload& payload);
+
+// The desired objects a generation was planned with (AppStatus.desired_digest, what drift
+// and `app diff` judge against): always a blob, the status keeps only the digest.
+absl::StatusOr<std::string> StoreDesired(bus::BlobStore& blobs,
+                                         const std::vector<manifest::Json>& objects);
+// Them back. kNotFound when the blob expired; kDataLoss when it is not a JSON array.
+absl::StatusOr<std::vector<manifest::Json>> LoadDesired(bus::BlobStore& blobs,
+                                                        std::string_view digest);
 
 // The Nak delay of a failed work item: `base` doubled per delivery so far, at most 30 s, with
 // +-20% jitter. The one retry policy of the stage shells.

@@ -80,6 +80,9 @@ absl::Status CheckNotDeleting(const StoredResource& resource);
 
 std::string StatusKey(std::string_view application);  // "app.<name>"
 
+// The kind of the resources the stages read (ResourceStore::Get(kApplication, name)).
+inline constexpr char kApplication[] = "Application";
+
 class StatusStore {
  public:
   explicit StatusStore(bus::KvStore* kv) : kv_(kv) {}

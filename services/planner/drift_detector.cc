@@ -12,8 +12,7 @@
 namespace driftless::planner {
 namespace {
 
-constexpr char kApplication[] = "Application";
-constexpr std::string_view kStatusPrefix = "app.";
+using service::kApplication;
 constexpr std::string_view kDriftedPrefix = "drifted: ";
 // A check that could not run (a kind still listing, KV unreachable) is tried again after.
 constexpr absl::Duration kRecheck = absl::Milliseconds(200);
@@ -34,6 +33,11 @@ DriftDetector::DriftDetector(kube::KubeClient* kube, bus::KvStore* kv, bus::Blob
       bus_(bus),
       emitter_(std::move(emitter)),
       options_(options),
+      heal_policy_{.confirm = options.confirm,
+                   .backoff = options.heal_backoff,
+                   .backoff_max = options.heal_backoff_max,
+                   .window = options.heal_window,
+                   .timeout = options.heal_timeout},
       lease_(kv),
       cache_(
           kube, [this](std::string_view application) { Touch(application); }, options.cache) {}
@@ -57,8 +61,9 @@ void DriftDetector::Touch(std::string_view application) {
 
 void DriftDetector::OnStatus(const bus::WatchEvent& event) {
   if (event.kind == bus::WatchEvent::Kind::kInitialValuesDone) return;
-  if (!event.entry.key.starts_with(kStatusPrefix)) return;
-  const std::string application = event.entry.key.substr(kStatusPrefix.size());
+  static const std::string prefix = service::StatusKey("");
+  if (!event.entry.key.starts_with(prefix)) return;
+  const std::string application = event.entry.key.substr(prefix.size());
   std::lock_guard lock(mu_);
   if (event.kind == bus::WatchEvent::Kind::kDelete) {
     auto it = targets_.find(application);
@@ -83,11 +88,13 @@ void DriftDetector::OnStatus(const bus::WatchEvent& event) {
   t.synced = status.sync() == v1::SYNC_STATUS_CODE_SYNCED;
   const v1::Condition* drifted = service::FindCondition(status, service::kDriftedCondition);
   t.drifted = drifted && drifted->status();
-  if (t.healed_seq >= 0 && t.seq > t.healed_seq) t.healed_seq = -1;  // the heal was planned
+  if (t.memory.healed_seq >= 0 && t.seq > t.memory.healed_seq) {
+    t.memory.healed_seq = -1;  // the heal was planned
+  }
   if (Settled(t.seq, t.applied, t.digest) && (t.synced || t.drifted)) {
     Schedule(application, absl::Now() + options_.settle);
   } else {
-    t.suspected.clear();
+    t.memory.suspected.clear();
   }
 }
 
@@ -118,7 +125,7 @@ bool DriftDetector::Active(absl::Time now) {
 
 absl::Status DriftDetector::Run(std::stop_token stop) {
   DL_ASSIGN_OR_RETURN(std::unique_ptr<bus::KvWatch> watch,
-                      kv_->Watch(service::kStatusBucket, strings::Cat(kStatusPrefix, ">"),
+                      kv_->Watch(service::kStatusBucket, service::StatusKey(">"),
                                  [this](const bus::WatchEvent& e) { OnStatus(e); }));
   std::stop_callback wake(stop, [this] {
     std::lock_guard lock(mu_);
@@ -178,8 +185,8 @@ absl::Status DriftDetector::Load(const std::string& application, Target& target)
   target.suspend = spec.suspend;
   target.ignore = spec.ignore;
   if (target.loaded_digest != target.digest) {
-    absl::StatusOr<std::string> blob = blobs_->GetBlob(target.digest);
-    if (absl::IsNotFound(blob.status())) {
+    absl::StatusOr<std::vector<Json>> objects = service::LoadDesired(*blobs_, target.digest);
+    if (absl::IsNotFound(objects.status())) {
       // Expired (the application was not planned for a day): render it again, once; nothing
       // is judged until that generation is planned.
       if (target.rerender_digest != target.digest) {
@@ -195,25 +202,22 @@ absl::Status DriftDetector::Load(const std::string& application, Target& target)
         }
       }
       return absl::FailedPreconditionError("desired state expired; re-rendering");
-    } else {
-      DL_RETURN_IF_ERROR(blob.status());
-      Json objects = Json::parse(*blob, nullptr, /*allow_exceptions=*/false);
-      if (!objects.is_array()) {
-        return absl::DataLossError(strings::Cat("application ", application, ": desired state ",
-                                                target.digest, " is not a JSON array of objects"));
-      }
-      target.desired.clear();
-      for (const Json& o : objects) {
-        target.desired.push_back({.kind = {manifest::ApiVersionOf(o), manifest::KindOf(o)},
-                                  .key = manifest::ObjectKey(o),
-                                  .json = o.dump()});
-      }
+    }
+    if (!objects.ok()) {
+      return absl::Status(objects.status().code(), strings::Cat("application ", application, ": ",
+                                                                objects.status().message()));
+    }
+    target.desired.clear();
+    for (const Json& o : *objects) {
+      target.desired.push_back({.kind = {manifest::ApiVersionOf(o), manifest::KindOf(o)},
+                                .key = manifest::ObjectKey(o),
+                                .json = o.dump()});
     }
     target.loaded_digest = target.digest;
   }
   if (target.loaded_seq != target.seq) {
-    target.suspected.clear();
-    target.reported.clear();
+    target.memory.suspected.clear();
+    target.memory.reported.clear();
     target.clean_versions.clear();
   }
   target.loaded_seq = target.seq;
@@ -252,8 +256,7 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
     t.suspend = target.suspend;
     t.ignore = target.ignore;
     t.desired = target.desired;
-    t.suspected = target.suspected;
-    t.reported = target.reported;
+    t.memory = target.memory;
     t.clean_versions = target.clean_versions;
   }
 
@@ -269,7 +272,7 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
     strings::Append(versions, cache_.ContentDigest(d.kind, d.key), ",");
   }
   if (!target.clean_versions.empty() && versions == target.clean_versions &&
-      target.reported.empty() && !target.drifted) {
+      target.memory.reported.empty() && !target.drifted) {
     return false;  // nothing changed since it was last found in sync
   }
   std::vector<Json> desired;
@@ -300,70 +303,31 @@ absl::StatusOr<bool> DriftDetector::Check(const std::string& application) {
                         strings::Cat("application ", application, ": ", read_error.message()));
   }
 
-  const absl::Time now = absl::Now();
-  if (drift.empty()) {
-    bool was_reported = false;
-    {
+  const std::string signature = drift.empty() ? "" : sync::DriftSignature(drift);
+  const bool may_heal = target.automated && target.self_heal && !target.suspend;
+  sync::DriftStep step;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(application);
+    if (it == targets_.end() || it->second.seq != target.seq) return false;  // moved on
+    Target& t = it->second;
+    step = sync::NextDriftStep(t.memory, signature, t.seq, may_heal, absl::Now(), heal_policy_);
+    t.clean_versions = drift.empty() ? versions : "";
+    if (drift.empty() && t.drifted) step.report = true;  // reported before a restart
+    if (step.recheck) Schedule(application, *step.recheck);
+  }
+  if (step.report) {
+    if (absl::Status s = Report(application, target, drift); !s.ok()) {
       std::lock_guard lock(mu_);
-      auto it = targets_.find(application);
-      if (it == targets_.end()) return false;
-      it->second.suspected.clear();
-      was_reported = !it->second.reported.empty() || it->second.drifted;
-      it->second.reported.clear();
-      if (it->second.seq == target.seq) it->second.clean_versions = versions;
+      if (auto it = targets_.find(application); it != targets_.end()) {
+        it->second.memory.reported.clear();  // report it again next time
+      }
+      return s;
     }
-    if (was_reported) DL_RETURN_IF_ERROR(Report(application, target, drift));
-    return false;
   }
-
-  const std::string signature = sync::DriftSignature(drift);
-  const std::string summary = sync::DriftSummary(application, drift);
-  bool report = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = targets_.find(application);
-    if (it == targets_.end() || it->second.seq != target.seq) return false;
-    Target& t = it->second;
-    t.clean_versions.clear();
-    if (t.suspected != signature) {
-      t.suspected = signature;
-      Schedule(application, now + options_.confirm);
-      return true;
-    }
-    report = t.reported != signature;
-  }
-  if (report) {
-    DL_RETURN_IF_ERROR(Report(application, target, drift));
-    std::lock_guard lock(mu_);
-    if (auto it = targets_.find(application); it != targets_.end()) it->second.reported = signature;
-  }
-  if (!target.automated || !target.self_heal || target.suspend) return true;
-  {
-    std::lock_guard lock(mu_);
-    auto it = targets_.find(application);
-    if (it == targets_.end() || it->second.seq != target.seq) return true;
-    Target& t = it->second;
-    // Heals further apart than the window (beyond the wait it imposed) start over.
-    if (now - t.last_heal > options_.heal_window + sync::HealDelay(t.heals, options_.heal_backoff,
-                                                                   options_.heal_backoff_max)) {
-      t.heals = 0;
-    }
-    if (t.healed_seq == t.seq && now - t.last_heal < options_.heal_timeout) {
-      Schedule(application, t.last_heal + options_.heal_timeout);  // its generation is on its way
-      return true;
-    }
-    const absl::Time allowed =
-        t.last_heal + sync::HealDelay(t.heals, options_.heal_backoff, options_.heal_backoff_max);
-    if (now < allowed) {
-      Schedule(application, allowed);
-      return true;
-    }
-    ++t.heals;
-    t.last_heal = now;
-    t.healed_seq = t.seq;
-  }
-  DL_RETURN_IF_ERROR(Heal(application, target, summary));
-  return true;
+  if (step.heal)
+    DL_RETURN_IF_ERROR(Heal(application, target, sync::DriftSummary(application, drift)));
+  return !drift.empty();
 }
 
 absl::Status DriftDetector::Report(const std::string& application, const Target& target,

@@ -105,11 +105,7 @@ class DriftDetector {
     // The live objects' content digests (LiveCache::ContentDigest) when last found in sync: a
     // check that finds the same ones (a periodic pass, a status write) has nothing to diff.
     std::string clean_versions;
-    std::string suspected;  // signature seen once, waiting for confirmation
-    std::string reported;   // signature written to the status and broadcast
-    int heals = 0;
-    absl::Time last_heal = absl::InfinitePast();
-    int64_t healed_seq = -1;      // the seq whose drift a heal was asked for
+    sync::DriftMemory memory;     // confirmation, reports and heals (sync::NextDriftStep)
     std::string rerender_digest;  // an expired desired state a re-render was asked for
     absl::Time due = absl::InfiniteFuture();
   };
@@ -132,6 +128,7 @@ class DriftDetector {
   bus::EventBus* bus_;
   std::string emitter_;
   Options options_;
+  sync::HealPolicy heal_policy_;
 
   std::mutex mu_;
   std::condition_variable cv_;

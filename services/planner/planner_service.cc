@@ -42,7 +42,7 @@ using sync::PrepareOptions;
 using sync::ProtoRefOf;
 using sync::ToProto;
 
-constexpr char kApplication[] = "Application";
+using service::kApplication;
 constexpr char kPlanReady[] = "plan.ready";
 constexpr char kSyncFailed[] = "sync.failed";
 
@@ -327,19 +327,15 @@ v1::DiffReply PlannerService::Diff(const std::string& app) {
     return fail(absl::FailedPreconditionError(
         strings::Cat("application ", app, " has not been planned yet: nothing to compare with")));
   }
-  absl::StatusOr<std::string> blob = blobs_->GetBlob(status->desired_digest());
-  if (!blob.ok()) {
+  absl::StatusOr<std::vector<Json>> loaded =
+      service::LoadDesired(*blobs_, status->desired_digest());
+  if (!loaded.ok()) {
     return fail(
-        absl::Status(blob.status().code(),
-                     strings::Cat("desired objects of application ", app, " (planned generation ",
-                                  status->desired_seq(), "): ", blob.status().message())));
+        absl::Status(loaded.status().code(),
+                     strings::Cat("application ", app, " (planned generation ",
+                                  status->desired_seq(), "): ", loaded.status().message())));
   }
-  Json objects = Json::parse(*blob, nullptr, /*allow_exceptions=*/false);
-  if (!objects.is_array()) {
-    return fail(absl::DataLossError(
-        strings::Cat("desired objects of application ", app, " are not a JSON array")));
-  }
-  const std::vector<Json> desired(objects.begin(), objects.end());
+  const std::vector<Json>& desired = *loaded;
   const AppSpec spec = ParseAppSpec(stored->object);
   std::map<std::string, Json> live;
   absl::StatusOr<std::vector<Json>> tracked = ReadLive(app, spec.ns, desired, *status, live);
@@ -495,7 +491,7 @@ bus::Disposition PlannerService::HandleRendered(const v1::Event& event,
   const bool will_sync = request || (automated && actionable);
 
   // What drift is judged against once this generation is applied (drift_detector.h).
-  absl::StatusOr<std::string> desired_digest = blobs_->PutBlob(Json(*desired).dump());
+  absl::StatusOr<std::string> desired_digest = service::StoreDesired(*blobs_, *desired);
   if (!desired_digest.ok()) return Retry(event, message, desired_digest.status());
 
   // Status: what the planner owns. Guarded by the identity: a plan of an older desired

@@ -109,6 +109,44 @@ absl::StatusOr<LiveDiff> DiffLive(const std::vector<Json>& desired, const LiveLo
   return out;
 }
 
+DriftStep NextDriftStep(DriftMemory& memory, std::string_view signature, int64_t seq, bool may_heal,
+                        absl::Time now, const HealPolicy& policy) {
+  DriftStep step;
+  if (signature.empty()) {
+    memory.suspected.clear();
+    step.report = !memory.reported.empty();
+    memory.reported.clear();
+    return step;
+  }
+  if (memory.suspected != signature) {  // seen once: confirm (a watch may lag an apply)
+    memory.suspected = std::string(signature);
+    step.recheck = now + policy.confirm;
+    return step;
+  }
+  step.report = memory.reported != signature;
+  memory.reported = std::string(signature);
+  if (!may_heal) return step;
+  if (now - memory.last_heal >
+      policy.window + HealDelay(memory.heals, policy.backoff, policy.backoff_max)) {
+    memory.heals = 0;
+  }
+  if (memory.healed_seq == seq && now - memory.last_heal < policy.timeout) {
+    step.recheck = memory.last_heal + policy.timeout;  // its generation is on its way
+    return step;
+  }
+  const absl::Time allowed =
+      memory.last_heal + HealDelay(memory.heals, policy.backoff, policy.backoff_max);
+  if (now < allowed) {
+    step.recheck = allowed;
+    return step;
+  }
+  ++memory.heals;
+  memory.last_heal = now;
+  memory.healed_seq = seq;
+  step.heal = true;
+  return step;
+}
+
 absl::Duration HealDelay(int heals, absl::Duration base, absl::Duration max) {
   if (heals <= 0) return absl::ZeroDuration();
   absl::Duration delay = base;

@@ -63,6 +63,36 @@ absl::StatusOr<LiveDiff> DiffLive(const std::vector<manifest::Json>& desired,
                                   const std::vector<manifest::Json>& tracked, bool prune,
                                   const DiffOptions& options);
 
+// What the drift detector remembers of one application between checks.
+struct DriftMemory {
+  std::string suspected;  // a signature seen once, waiting for confirmation
+  std::string reported;   // the signature written to the status and broadcast
+  int heals = 0;          // heals within the window
+  absl::Time last_heal = absl::InfinitePast();
+  int64_t healed_seq = -1;  // the generation whose drift a heal was asked for
+};
+
+struct HealPolicy {
+  absl::Duration confirm;      // drift must be seen twice this far apart
+  absl::Duration backoff;      // HealDelay's base...
+  absl::Duration backoff_max;  // ...and cap
+  absl::Duration window;       // heals further apart (plus the wait imposed) start over
+  absl::Duration timeout;      // a heal whose generation was not planned is asked again
+};
+
+struct DriftStep {
+  bool report = false;  // write the status (drift, or its end) and broadcast app.drifted
+  bool heal = false;    // ask for a new desired generation
+  std::optional<absl::Time> recheck;  // look again then
+};
+
+// The detector's decision for one check of generation `seq` that found drift `signature`
+// (DriftSignature; "" when in sync): confirm a new drift first, report each distinct drift
+// once (and its end), and heal when `may_heal` (automated, selfHeal, not suspended) — one heal
+// per generation, consecutive ones waiting HealDelay. Updates `memory`.
+DriftStep NextDriftStep(DriftMemory& memory, std::string_view signature, int64_t seq, bool may_heal,
+                        absl::Time now, const HealPolicy& policy);
+
 // How long self-heal waits after `heals` corrections within the heal window: none for the
 // first, then `base` doubled per heal, at most `max`, so two controllers fighting over a field
 // do not loop hot.

@@ -176,6 +176,70 @@ TEST(DiffLive, ShowsChangedMissingAndPrunedObjectsWithSecretValuesMasked) {
   EXPECT_EQ(diff.text, "");
 }
 
+const HealPolicy kPolicy{.confirm = absl::Milliseconds(100),
+                         .backoff = absl::Seconds(1),
+                         .backoff_max = absl::Minutes(5),
+                         .window = absl::Minutes(2),
+                         .timeout = absl::Seconds(30)};
+const absl::Time kT0 = absl::FromUnixSeconds(1'000'000);
+
+TEST(NextDriftStep, ConfirmsReportsOnceAndHealsOncePerGeneration) {
+  DriftMemory m;
+  DriftStep s = NextDriftStep(m, "a", 1, true, kT0, kPolicy);
+  EXPECT_FALSE(s.report);
+  EXPECT_FALSE(s.heal);
+  EXPECT_EQ(s.recheck, kT0 + kPolicy.confirm);  // seen once: confirm first
+  s = NextDriftStep(m, "a", 1, true, kT0 + absl::Milliseconds(100), kPolicy);
+  EXPECT_TRUE(s.report);
+  EXPECT_TRUE(s.heal);
+  // Same drift again before the heal's generation is planned: nothing new.
+  s = NextDriftStep(m, "a", 1, true, kT0 + absl::Seconds(1), kPolicy);
+  EXPECT_FALSE(s.report);
+  EXPECT_FALSE(s.heal);
+  EXPECT_EQ(s.recheck, kT0 + absl::Milliseconds(100) + kPolicy.timeout);
+  // In sync again: the end of the drift is reported once.
+  EXPECT_TRUE(NextDriftStep(m, "", 2, true, kT0 + absl::Seconds(2), kPolicy).report);
+  EXPECT_FALSE(NextDriftStep(m, "", 2, true, kT0 + absl::Seconds(3), kPolicy).report);
+}
+
+TEST(NextDriftStep, WithoutSelfHealDriftIsOnlyReported) {
+  DriftMemory m;
+  NextDriftStep(m, "a", 1, false, kT0, kPolicy);
+  DriftStep s = NextDriftStep(m, "a", 1, false, kT0 + absl::Seconds(1), kPolicy);
+  EXPECT_TRUE(s.report);
+  EXPECT_FALSE(s.heal);
+  EXPECT_FALSE(s.recheck.has_value());
+}
+
+TEST(NextDriftStep, FightingControllersBackOffPastTheWindowAndStartOverWhenCalm) {
+  DriftMemory m;
+  absl::Time now = kT0;
+  std::vector<absl::Duration> waits;
+  absl::Time last = absl::InfinitePast();
+  for (int64_t seq = 1; waits.size() < 10; ++seq) {  // each heal's generation undone at once
+    NextDriftStep(m, "a", seq, true, now, kPolicy);
+    while (true) {
+      DriftStep s = NextDriftStep(m, "a", seq, true, now, kPolicy);
+      if (s.heal) break;
+      ASSERT_TRUE(s.recheck.has_value());
+      now = *s.recheck;
+    }
+    if (last != absl::InfinitePast()) waits.push_back(now - last);
+    last = now;
+    m.suspected.clear();  // the next generation's drift is seen anew
+    m.reported.clear();
+  }
+  // 1 s, 2 s, 4 s ... keeps growing beyond the 2-minute window, capped at 5 minutes.
+  EXPECT_GE(waits[0], absl::Seconds(1));
+  for (size_t i = 1; i < waits.size(); ++i) EXPECT_GE(waits[i], waits[i - 1]);
+  EXPECT_GE(waits.back(), absl::Minutes(5));
+  EXPECT_LT(waits.back(), absl::Minutes(5) + absl::Seconds(1));
+  // Calm for longer than the window plus the wait: the next heal is immediate.
+  now += absl::Minutes(8);
+  NextDriftStep(m, "a", 100, true, now, kPolicy);
+  EXPECT_TRUE(NextDriftStep(m, "a", 100, true, now, kPolicy).heal);
+}
+
 TEST(HealDelay, FirstHealIsImmediateThenDoublesUpToTheCap) {
   const absl::Duration base = absl::Seconds(1), max = absl::Seconds(30);
   EXPECT_EQ(HealDelay(0, base, max), absl::ZeroDuration());
